@@ -1,0 +1,37 @@
+# bianmin - the two commands of the README, and a few more.
+#   make run    install what is missing, build, start broker + notifier on var/bianmin.db
+#   make test   install what is missing, build, run every test; then again under ASan+UBSan
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build build-san run test test-normal test-san demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-san: deps
+	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DBM_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_SAN) -j $(JOBS)
+
+run: build
+	@scripts/run.sh $(BUILD)
+
+test-normal: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-san: build-san
+	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# The normal build's tests, then the same tests under AddressSanitizer + UBSan.
+test: test-normal test-san
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

@@ -1,0 +1,265 @@
+/* config.c - see config.h. */
+#include "config.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const bm_category_t default_categories[] = {
+    /* name     label        prio urgent offer   lease   deadline */
+    {"leak",   "漏水抢修", 10, true,  600,  4 * 3600, 4 * 3600},
+    {"lock",   "开锁修锁", 5,  false, 1800, 2 * 3600, 24 * 3600},
+    {"pipe",   "管道疏通", 3,  false, 3600, 4 * 3600, 48 * 3600},
+    {"repair", "水电维修", 3,  false, 3600, 4 * 3600, 72 * 3600},
+    {"other",  "其他",     1,  false, 7200, 4 * 3600, 7 * 24 * 3600},
+};
+static const char *const default_channels[] = {"building_leader", "council", "forum", "office"};
+static const int default_retries[] = {0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400};
+
+void bm_config_defaults(bm_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    bm_strlcpy(cfg->client_endpoint, BM_DEFAULT_CLIENT_ENDPOINT, sizeof cfg->client_endpoint);
+    bm_strlcpy(cfg->worker_endpoint, BM_DEFAULT_WORKER_ENDPOINT, sizeof cfg->worker_endpoint);
+    bm_strlcpy(cfg->database, BM_DEFAULT_DATABASE, sizeof cfg->database);
+    bm_strlcpy(cfg->log_level, "info", sizeof cfg->log_level);
+    cfg->heartbeat_ms = BM_DEFAULT_HEARTBEAT_MS;
+    cfg->offer_window = BM_DEFAULT_OFFER_WINDOW;
+    cfg->delivery_lease_s = BM_DEFAULT_DELIVERY_LEASE_S;
+    cfg->batch_max = BM_DEFAULT_BATCH_MAX;
+    cfg->retry_count = (int)(sizeof default_retries / sizeof default_retries[0]);
+    memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
+    cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
+    memcpy(cfg->categories, default_categories, sizeof default_categories);
+    cfg->channel_count = (int)(sizeof default_channels / sizeof default_channels[0]);
+    for (int i = 0; i < cfg->channel_count; i++)
+        bm_strlcpy(cfg->channels[i], default_channels[i], sizeof cfg->channels[i]);
+}
+
+const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->category_count; i++) {
+        if (strcmp(cfg->categories[i].name, name) == 0)
+            return &cfg->categories[i];
+    }
+    return NULL;
+}
+
+bool bm_config_channel(const bm_config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->channel_count; i++) {
+        if (strcmp(cfg->channels[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int bm_secret_check(const char *secret)
+{
+    if (strncmp(secret, "whsec_", 6) != 0)
+        return -1;
+    unsigned char key[128];
+    int n = bm_base64_decode(secret + 6, key, sizeof key);
+    return (n >= 24 && n <= 64) ? 0 : -1;
+}
+
+static char *read_file(const char *path, bm_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        bm_error_set(err, BM_ERR_INVALID, NULL, "cannot open config %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+        if (len + 1 == cap) {
+            if (cap > (1u << 20)) {
+                bm_error_set(err, BM_ERR_TOO_LARGE, NULL, "config %s is larger than 1 MiB", path);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    else if (!err || !err->code)
+        bm_error_set(err, BM_ERR_INVALID, NULL, "cannot read config %s", path);
+    return buf;
+}
+
+static int get_str(const cJSON *root, const char *key, char *dst, size_t len, const char *path,
+                   bm_error_t *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!item)
+        return 0;
+    if (!cJSON_IsString(item) || bm_strlcpy(dst, item->valuestring, len) != 0 || dst[0] == '\0') {
+        bm_error_set(err, BM_ERR_INVALID, key, "%s: \"%s\" must be a non-empty string under %zu bytes",
+                     path, key, len);
+        return -1;
+    }
+    return 0;
+}
+
+static int get_int(const cJSON *root, const char *key, int *dst, int min, int max,
+                   const char *path, bm_error_t *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!item)
+        return 0;
+    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(long)item->valuedouble ||
+        item->valuedouble < min || item->valuedouble > max) {
+        bm_error_set(err, BM_ERR_INVALID, key, "%s: \"%s\" must be an integer from %d to %d", path,
+                     key, min, max);
+        return -1;
+    }
+    *dst = (int)item->valuedouble;
+    return 0;
+}
+
+static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path, bm_error_t *err)
+{
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
+        cJSON_GetArraySize(arr) > BM_MAX_CATEGORIES) {
+        bm_error_set(err, BM_ERR_INVALID, "categories",
+                     "%s: \"categories\" must be an array of 1 to %d objects", path,
+                     BM_MAX_CATEGORIES);
+        return -1;
+    }
+    bm_config_t next = *cfg;
+    next.category_count = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, arr) {
+        bm_category_t *cat = &next.categories[next.category_count];
+        memset(cat, 0, sizeof *cat);
+        /* Start from the built-in defaults of a category with that name. */
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+        if (cJSON_IsString(name)) {
+            const bm_category_t *known = bm_config_category(cfg, name->valuestring);
+            if (known)
+                *cat = *known;
+        }
+        cat->lease_s = cat->lease_s ? cat->lease_s : 4 * 3600;
+        cat->offer_timeout_s = cat->offer_timeout_s ? cat->offer_timeout_s : 3600;
+        cat->deadline_s = cat->deadline_s ? cat->deadline_s : 72 * 3600;
+        const cJSON *urgent = cJSON_GetObjectItemCaseSensitive(c, "urgent");
+        if (!cJSON_IsObject(c) || get_str(c, "name", cat->name, sizeof cat->name, path, err) ||
+            !cat->name[0] || get_str(c, "label", cat->label, sizeof cat->label, path, err) ||
+            get_int(c, "priority", &cat->priority, 0, 100, path, err) ||
+            get_int(c, "offer_timeout_s", &cat->offer_timeout_s, 1, 30 * 86400, path, err) ||
+            get_int(c, "lease_s", &cat->lease_s, 1, 30 * 86400, path, err) ||
+            get_int(c, "deadline_s", &cat->deadline_s, 1, 365 * 86400, path, err) ||
+            (urgent && !cJSON_IsBool(urgent))) {
+            if (!err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent)))
+                bm_error_set(err, BM_ERR_INVALID, "categories",
+                             "%s: each category needs a \"name\" string; \"urgent\" is true or false",
+                             path);
+            return -1;
+        }
+        if (urgent)
+            cat->urgent = cJSON_IsTrue(urgent);
+        if (!cat->label[0])
+            bm_strlcpy(cat->label, cat->name, sizeof cat->label);
+        next.category_count++;
+    }
+    *cfg = next;
+    return 0;
+}
+
+int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
+{
+    char *text = read_file(path, err);
+    if (!text)
+        return -1;
+    int rc = -1;
+    cJSON *root = cJSON_Parse(text);
+    if (!cJSON_IsObject(root)) {
+        bm_error_set(err, BM_ERR_BAD_JSON, NULL, "%s is not a JSON object (error near: %.40s)",
+                     path, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "start");
+        goto out;
+    }
+    bm_config_t next = *cfg;
+    if (get_str(root, "client_endpoint", next.client_endpoint, sizeof next.client_endpoint, path, err) ||
+        get_str(root, "worker_endpoint", next.worker_endpoint, sizeof next.worker_endpoint, path, err) ||
+        get_str(root, "database", next.database, sizeof next.database, path, err) ||
+        get_str(root, "callback_secret", next.callback_secret, sizeof next.callback_secret, path, err) ||
+        get_str(root, "log_level", next.log_level, sizeof next.log_level, path, err) ||
+        get_int(root, "heartbeat_ms", &next.heartbeat_ms, 100, 60000, path, err) ||
+        get_int(root, "offer_window", &next.offer_window, 1, 50, path, err) ||
+        get_int(root, "delivery_lease_s", &next.delivery_lease_s, 1, 3600, path, err) ||
+        get_int(root, "batch_max", &next.batch_max, 1, 100000, path, err))
+        goto out;
+    if (next.callback_secret[0] && bm_secret_check(next.callback_secret) != 0) {
+        bm_error_set(err, BM_ERR_INVALID, "callback_secret",
+                     "%s: \"callback_secret\" must be whsec_ followed by base64 of 24-64 bytes", path);
+        goto out;
+    }
+    const cJSON *sched = cJSON_GetObjectItemCaseSensitive(root, "retry_schedule_s");
+    if (sched) {
+        int n = cJSON_GetArraySize(sched);
+        if (!cJSON_IsArray(sched) || n < 1 || n > BM_MAX_RETRIES) {
+            bm_error_set(err, BM_ERR_INVALID, "retry_schedule_s",
+                         "%s: \"retry_schedule_s\" must be an array of 1 to %d delays in seconds",
+                         path, BM_MAX_RETRIES);
+            goto out;
+        }
+        int i = 0;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, sched) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 7 * 86400) {
+                bm_error_set(err, BM_ERR_INVALID, "retry_schedule_s",
+                             "%s: retry delays must be numbers of seconds from 0 to 604800", path);
+                goto out;
+            }
+            next.retry_schedule_s[i++] = (int)d->valuedouble;
+        }
+        next.retry_count = n;
+    }
+    const cJSON *cats = cJSON_GetObjectItemCaseSensitive(root, "categories");
+    if (cats && load_categories(&next, cats, path, err) != 0)
+        goto out;
+    const cJSON *chans = cJSON_GetObjectItemCaseSensitive(root, "channels");
+    if (chans) {
+        int n = cJSON_GetArraySize(chans);
+        if (!cJSON_IsArray(chans) || n < 1 || n > BM_MAX_CHANNELS) {
+            bm_error_set(err, BM_ERR_INVALID, "channels",
+                         "%s: \"channels\" must be an array of 1 to %d names", path, BM_MAX_CHANNELS);
+            goto out;
+        }
+        int i = 0;
+        const cJSON *ch;
+        cJSON_ArrayForEach(ch, chans) {
+            if (!cJSON_IsString(ch) || !ch->valuestring[0] ||
+                bm_strlcpy(next.channels[i], ch->valuestring, sizeof next.channels[i]) != 0) {
+                bm_error_set(err, BM_ERR_INVALID, "channels",
+                             "%s: channel names must be non-empty strings under 32 bytes", path);
+                goto out;
+            }
+            i++;
+        }
+        next.channel_count = n;
+    }
+    *cfg = next;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/* config.h - the broker's settings: built-in defaults, overridden by a JSON
+ * config file, overridden by command-line flags. */
+#ifndef BM_CONFIG_H
+#define BM_CONFIG_H
+
+#include "proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BM_MAX_CATEGORIES 32
+#define BM_MAX_CHANNELS   16
+#define BM_MAX_RETRIES    32
+
+/* Named defaults. */
+#define BM_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:5570"
+#define BM_DEFAULT_WORKER_ENDPOINT "tcp://127.0.0.1:5571"
+#define BM_DEFAULT_DATABASE        "var/bianmin.db"
+#define BM_DEFAULT_HEARTBEAT_MS    2000
+#define BM_DEFAULT_OFFER_WINDOW    3     /* outstanding offers per volunteer */
+#define BM_DEFAULT_DELIVERY_LEASE_S 60   /* a taken delivery is due again after this */
+#define BM_DEFAULT_BATCH_MAX       2048  /* messages per loop pass (one commit) */
+
+typedef struct {
+    char name[32];      /* wire name, e.g. "pipe" */
+    char label[64];     /* e.g. 管道疏通 */
+    int priority;       /* higher first */
+    bool urgent;
+    int offer_timeout_s; /* unclaimed this long: overdue */
+    int lease_s;         /* a claim lapses after this without progress */
+    int deadline_s;      /* service-level deadline from received to done */
+} bm_category_t;
+
+typedef struct {
+    char client_endpoint[256];
+    char worker_endpoint[256];
+    char database[1024];
+    char callback_secret[128]; /* whsec_...; signs per-request callbacks */
+    char log_level[16];
+    int heartbeat_ms;
+    int offer_window;
+    int delivery_lease_s;
+    int batch_max;
+    int retry_schedule_s[BM_MAX_RETRIES];
+    int retry_count;
+    bm_category_t categories[BM_MAX_CATEGORIES];
+    int category_count;
+    char channels[BM_MAX_CHANNELS][32];
+    int channel_count;
+} bm_config_t;
+
+/* Fills cfg with the built-in defaults. */
+void bm_config_defaults(bm_config_t *cfg);
+/* Reads a JSON config file over cfg. Returns 0, or -1 with a message for
+ * people in err (file, key and what is wrong). */
+int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err);
+/* Checks a whsec_ secret: returns 0 if it decodes to 24..64 bytes. */
+int bm_secret_check(const char *secret);
+
+/* Lookups; return NULL / false if unknown. */
+const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);
+bool bm_config_channel(const bm_config_t *cfg, const char *name);
+
+#endif

@@ -1,0 +1,78 @@
+/* jsonx.c - see jsonx.h. */
+#include "jsonx.h"
+#include "util.h"
+
+#include <math.h>
+#include <string.h>
+
+int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
+                bm_error_t *err)
+{
+    *out = NULL;
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!item || cJSON_IsNull(item)) {
+        if (required) {
+            bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is required", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsString(item)) {
+        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must be a string", key);
+        return -1;
+    }
+    size_t len = strlen(item->valuestring);
+    if (len > max) {
+        bm_error_set(err, BM_ERR_TOO_LARGE, key,
+                     "field \"%s\" is %zu bytes; the limit is %zu bytes", key, len, max);
+        return -1;
+    }
+    if (!bm_utf8_valid(item->valuestring, len)) {
+        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is not valid UTF-8", key);
+        return -1;
+    }
+    if (required && bm_blank(item->valuestring)) {
+        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must not be empty", key);
+        return -1;
+    }
+    *out = item->valuestring;
+    return 0;
+}
+
+int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, int64_t max,
+                int64_t *out, bm_error_t *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!item || cJSON_IsNull(item)) {
+        if (required) {
+            bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is required", key);
+            return -1;
+        }
+        return 0;
+    }
+    double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+    if (!cJSON_IsNumber(item) || v != floor(v) || v < (double)min || v > (double)max) {
+        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must be an integer from %lld to %lld",
+                     key, (long long)min, (long long)max);
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+void bm_json_add_str(cJSON *obj, const char *key, const char *s)
+{
+    if (s)
+        cJSON_AddStringToObject(obj, key, s);
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
+void bm_json_add_time(cJSON *obj, const char *key, int64_t ms)
+{
+    char buf[32];
+    if (ms)
+        cJSON_AddStringToObject(obj, key, bm_time_iso(ms, buf, sizeof buf));
+    else
+        cJSON_AddNullToObject(obj, key);
+}

@@ -1,0 +1,371 @@
+/* proto.c - see proto.h. */
+#include "proto.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_FRAMES 8 /* routing + delimiter + 4, with room to detect extras */
+
+void bm_error_set(bm_error_t *err, const char *code, const char *field, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->code = code;
+    bm_strlcpy(err->field, field ? field : "", sizeof err->field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+void bm_msg_clear(bm_msg_t *msg)
+{
+    cJSON_Delete(msg->body);
+    memset(msg, 0, sizeof *msg);
+}
+
+static bool cmd_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > BM_MAX_CMD)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || c == '_' || c == '.' || (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_t *err)
+{
+    memset(msg, 0, sizeof *msg);
+    if (n >= 3 && frames[2].len <= BM_MAX_CID) {
+        /* Fill the cid first so even a bad message's error can echo it. */
+        memcpy(msg->cid, frames[2].data, frames[2].len);
+        msg->cid[frames[2].len] = '\0';
+        msg->cid_len = frames[2].len;
+    }
+    if (n != 4) {
+        bm_error_set(err, BM_ERR_BAD_FRAME, NULL,
+                     "expected 4 frames (version, command, correlation id, body), got %zu", n);
+        return -1;
+    }
+    if (frames[0].len != strlen(BM_PROTO_VERSION) ||
+        memcmp(frames[0].data, BM_PROTO_VERSION, frames[0].len) != 0) {
+        bm_error_set(err, BM_ERR_BAD_VERSION, NULL,
+                     "unsupported protocol version; this broker speaks %s", BM_PROTO_VERSION);
+        return -1;
+    }
+    if (!cmd_ok(frames[1].data, frames[1].len)) {
+        bm_error_set(err, BM_ERR_BAD_FRAME, NULL,
+                     "command frame must be 1-%d characters of [a-z0-9_.]", BM_MAX_CMD);
+        return -1;
+    }
+    memcpy(msg->cmd, frames[1].data, frames[1].len);
+    msg->cmd[frames[1].len] = '\0';
+    if (frames[2].len > BM_MAX_CID) {
+        bm_error_set(err, BM_ERR_BAD_FRAME, NULL, "correlation id longer than %d bytes",
+                     BM_MAX_CID);
+        return -1;
+    }
+    if (frames[3].len > BM_MAX_BODY) {
+        bm_error_set(err, BM_ERR_TOO_LARGE, NULL, "body of %zu bytes is over the limit of %d",
+                     frames[3].len, BM_MAX_BODY);
+        return -1;
+    }
+    if (!bm_utf8_valid(frames[3].data, frames[3].len)) {
+        bm_error_set(err, BM_ERR_BAD_JSON, NULL, "body is not valid UTF-8");
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *body = cJSON_ParseWithLengthOpts(frames[3].data, frames[3].len, &end, false);
+    if (!body || !cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        bm_error_set(err, BM_ERR_BAD_JSON, NULL, "body must be one JSON object");
+        return -1;
+    }
+    /* Only whitespace may follow the object. */
+    const char *stop = (const char *)frames[3].data + frames[3].len;
+    for (; end && end < stop; end++) {
+        if (*end != ' ' && *end != '\n' && *end != '\r' && *end != '\t') {
+            cJSON_Delete(body);
+            bm_error_set(err, BM_ERR_BAD_JSON, NULL, "trailing data after the JSON object");
+            return -1;
+        }
+    }
+    msg->body = body;
+    return 0;
+}
+
+bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm_msg_t *msg,
+                  bm_error_t *err)
+{
+    zmq_msg_t parts[MAX_FRAMES];
+    size_t n = 0;
+    size_t total = 0;
+    bm_recv_t result = BM_RECV_OK;
+    int more = 1;
+    memset(msg, 0, sizeof *msg);
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        int flags = (n == 0 && total == 0 && dontwait) ? ZMQ_DONTWAIT : 0;
+        if (zmq_msg_recv(&part, sock, flags) < 0) {
+            int e = errno;
+            zmq_msg_close(&part);
+            for (size_t i = 0; i < n; i++)
+                zmq_msg_close(&parts[i]);
+            errno = e;
+            return (e == EAGAIN && total == 0) ? BM_RECV_NONE : BM_RECV_FAIL;
+        }
+        more = zmq_msg_more(&part);
+        total++;
+        if (n < MAX_FRAMES)
+            parts[n++] = part; /* zmq_msg_t may be moved by value before use */
+        else
+            zmq_msg_close(&part);
+    }
+
+    size_t first = 0;
+    if (router) {
+        memset(env, 0, sizeof *env);
+        size_t len = zmq_msg_size(&parts[0]);
+        if (len > sizeof env->id)
+            len = sizeof env->id;
+        memcpy(env->id, zmq_msg_data(&parts[0]), len);
+        env->id_len = len;
+        first = 1;
+        if (n > 1 && zmq_msg_size(&parts[1]) == 0) {
+            env->delimiter = true;
+            first = 2;
+        }
+    } else if (n > 0 && zmq_msg_size(&parts[0]) == 0) {
+        first = 1; /* a DEALER talking to a REP-style peer */
+    }
+
+    bm_frame_t frames[MAX_FRAMES];
+    size_t nf = 0;
+    for (size_t i = first; i < n; i++) {
+        frames[nf].data = zmq_msg_data(&parts[i]);
+        frames[nf].len = zmq_msg_size(&parts[i]);
+        nf++;
+    }
+    size_t counted = total - first;
+    if (counted != nf) {
+        bm_msg_t tmp;
+        bm_proto_decode(frames, nf, &tmp, NULL);
+        *msg = tmp;
+        bm_error_set(err, BM_ERR_BAD_FRAME, NULL, "expected 4 frames, got %zu", counted);
+        result = BM_RECV_INVALID;
+    } else if (bm_proto_decode(frames, nf, msg, err) != 0) {
+        result = BM_RECV_INVALID;
+    }
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return result;
+}
+
+static int send_frame(void *sock, const void *data, size_t len, int flags)
+{
+    for (;;) {
+        if (zmq_send(sock, data, len, flags) >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+            size_t cid_len, const cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    const char *payload = text ? text : "{}";
+    int rc = -1;
+    if (body && !text) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (env) {
+        if (send_frame(sock, env->id, env->id_len, ZMQ_SNDMORE) != 0)
+            goto out;
+        if (env->delimiter && send_frame(sock, "", 0, ZMQ_SNDMORE) != 0)
+            goto out;
+    }
+    if (send_frame(sock, BM_PROTO_VERSION, strlen(BM_PROTO_VERSION), ZMQ_SNDMORE) != 0 ||
+        send_frame(sock, cmd, strlen(cmd), ZMQ_SNDMORE) != 0 ||
+        send_frame(sock, cid ? cid : "", cid ? cid_len : 0, ZMQ_SNDMORE) != 0 ||
+        send_frame(sock, payload, strlen(payload), 0) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(text);
+    return rc;
+}
+
+cJSON *bm_error_json(const bm_error_t *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "code", err->code ? err->code : BM_ERR_INVALID);
+    cJSON_AddStringToObject(body, "message", err->message);
+    if (err->field[0])
+        cJSON_AddStringToObject(body, "field", err->field);
+    if (err->code && strcmp(err->code, BM_ERR_BAD_VERSION) == 0) {
+        cJSON *sup = cJSON_AddArrayToObject(body, "supported");
+        cJSON_AddItemToArray(sup, cJSON_CreateString(BM_PROTO_VERSION));
+    }
+    return body;
+}
+
+int bm_send_error(void *sock, const bm_envelope_t *env, const char *cid, size_t cid_len,
+                  const bm_error_t *err)
+{
+    cJSON *body = bm_error_json(err);
+    int rc = bm_send(sock, env, BM_REPLY_ERROR, cid, cid_len, body);
+    cJSON_Delete(body);
+    return rc;
+}
+
+void *bm_socket(void *ctx, int type, const char *endpoint, bool bind)
+{
+    void *sock = zmq_socket(ctx, type);
+    if (!sock)
+        return NULL;
+    int linger = bind ? 1000 : 200;
+    int64_t maxmsg = BM_MAX_MSG;
+    int one = 1;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (type == ZMQ_ROUTER) {
+        /* Unroutable replies fail with EHOSTUNREACH instead of vanishing silently. */
+        zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    }
+    if (type == ZMQ_DEALER) {
+        /* Do not queue requests for a peer that is not there yet beyond a reconnect. */
+        int reconnect = 100, reconnect_max = 2000;
+        zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
+        zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
+    }
+    int rc = bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint);
+    if (rc != 0) {
+        int e = errno;
+        zmq_close(sock);
+        errno = e;
+        return NULL;
+    }
+    return sock;
+}
+
+/* ---- request/reply helper ---------------------------------------------- */
+
+struct bm_rpc {
+    void *ctx;
+    void *sock;
+    char *endpoint;
+    unsigned long seq;
+};
+
+bm_rpc_t *bm_rpc_new(const char *endpoint)
+{
+    bm_rpc_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup(endpoint);
+    self->ctx = zmq_ctx_new();
+    if (!self->endpoint || !self->ctx) {
+        bm_rpc_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void bm_rpc_destroy(bm_rpc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bm_rpc_t *self = *self_p;
+    if (self->sock)
+        zmq_close(self->sock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    free(self->endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, int timeout_ms,
+                            cJSON **reply, bm_error_t *err)
+{
+    *reply = NULL;
+    if (!self->sock) {
+        self->sock = bm_socket(self->ctx, ZMQ_DEALER, self->endpoint, false);
+        if (!self->sock) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "cannot connect to %s: %s", self->endpoint,
+                         zmq_strerror(errno));
+            return BM_RPC_FAIL;
+        }
+    }
+    char cid[32];
+    snprintf(cid, sizeof cid, "%d-%lu", (int)getpid(), ++self->seq);
+    if (bm_send(self->sock, NULL, cmd, cid, strlen(cid), body) != 0) {
+        bm_error_set(err, BM_ERR_INVALID, NULL, "send failed: %s", zmq_strerror(errno));
+        return BM_RPC_FAIL;
+    }
+    int64_t deadline = bm_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - bm_mono_ms();
+        if (left < 0)
+            left = 0;
+        zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, (long)left);
+        if (rc < 0 && errno != EINTR) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "poll failed: %s", zmq_strerror(errno));
+            return BM_RPC_FAIL;
+        }
+        if (rc <= 0) {
+            if (bm_mono_ms() < deadline)
+                continue;
+            /* Drop the socket: a late reply must not be read as the next one's. */
+            zmq_close(self->sock);
+            self->sock = NULL;
+            bm_error_set(err, BM_ERR_INVALID, NULL,
+                         "no answer from the broker at %s within %d ms (is it running?)",
+                         self->endpoint, timeout_ms);
+            return BM_RPC_TIMEOUT;
+        }
+        bm_msg_t msg;
+        bm_error_t perr = {0};
+        bm_recv_t r = bm_recv(self->sock, false, true, NULL, &msg, &perr);
+        if (r == BM_RECV_NONE)
+            continue;
+        if (r == BM_RECV_FAIL) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "receive failed: %s", zmq_strerror(errno));
+            return BM_RPC_FAIL;
+        }
+        bool mine = msg.cid_len == strlen(cid) && memcmp(msg.cid, cid, msg.cid_len) == 0;
+        if (r == BM_RECV_INVALID || !mine) {
+            bm_msg_clear(&msg); /* a stale or garbled reply: not ours */
+            continue;
+        }
+        if (strcmp(msg.cmd, BM_REPLY_OK) == 0) {
+            *reply = msg.body;
+            msg.body = NULL;
+            bm_msg_clear(&msg);
+            return BM_RPC_OK;
+        }
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(msg.body, "code");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg.body, "message");
+        const cJSON *field = cJSON_GetObjectItemCaseSensitive(msg.body, "field");
+        /* Error codes are compared by value; keep a static string for the code. */
+        static char code_buf[64];
+        bm_strlcpy(code_buf, cJSON_IsString(code) ? code->valuestring : "error", sizeof code_buf);
+        bm_error_set(err, code_buf, cJSON_IsString(field) ? field->valuestring : NULL, "%s",
+                     cJSON_IsString(text) ? text->valuestring : "(no message)");
+        bm_msg_clear(&msg);
+        return BM_RPC_ERROR;
+    }
+}

@@ -1,0 +1,100 @@
+/* proto.h - encoding and decoding BM1 messages (see docs/protocol.md), the
+ * one place sockets are created, and a request/reply helper for clients.
+ *
+ * Decoding never trusts the peer: every frame count, size and the JSON body is
+ * checked, and a failure yields a protocol error code and message, never a
+ * crash. */
+#ifndef BM_PROTO_H
+#define BM_PROTO_H
+
+#include "protocol.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <zmq.h>
+
+/* An error to send back or show: a stable code, the field at fault (may be
+ * empty) and a message for people. */
+typedef struct {
+    const char *code; /* one of BM_ERR_*; NULL means no error */
+    char field[32];
+    char message[256];
+} bm_error_t;
+
+void bm_error_set(bm_error_t *err, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The routing envelope of a message read from a ROUTER socket. */
+typedef struct {
+    unsigned char id[256];
+    size_t id_len;
+    bool delimiter; /* an empty frame followed the id (REQ peers) */
+} bm_envelope_t;
+
+/* A decoded message. */
+typedef struct {
+    char cmd[BM_MAX_CMD + 1];
+    char cid[BM_MAX_CID + 1]; /* NUL-terminated copy; cid_len is the real length */
+    size_t cid_len;
+    cJSON *body; /* owned; freed by bm_msg_clear */
+} bm_msg_t;
+
+typedef struct {
+    const void *data;
+    size_t len;
+} bm_frame_t;
+
+/* Decodes the four BM1 frames. Returns 0, or -1 with err set; the cid is
+ * filled in as far as it could be read so that an error reply can echo it. */
+int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_t *err);
+void bm_msg_clear(bm_msg_t *msg);
+
+typedef enum {
+    BM_RECV_OK = 0,      /* msg holds a valid message */
+    BM_RECV_INVALID = 1, /* a message arrived but is malformed: err says why; reply to env */
+    BM_RECV_NONE = 2,    /* nothing to read (EAGAIN) */
+    BM_RECV_FAIL = -1    /* socket error (errno), e.g. ETERM / EINTR */
+} bm_recv_t;
+
+/* Reads one whole multipart message. env is filled when router is true.
+ * With dontwait, returns BM_RECV_NONE if nothing is queued. */
+bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm_msg_t *msg,
+                  bm_error_t *err);
+
+/* Sends [env] BM1 cmd cid body. body may be NULL ("{}"). Returns 0 or -1 (errno). */
+int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+            size_t cid_len, const cJSON *body);
+/* Sends an "error" reply built from err. */
+int bm_send_error(void *sock, const bm_envelope_t *env, const char *cid, size_t cid_len,
+                  const bm_error_t *err);
+/* Serializes an error into a new JSON body; caller owns it (cJSON_Delete). */
+cJSON *bm_error_json(const bm_error_t *err);
+
+/* Socket creation lives here, so authentication can be added in one place.
+ * Creates a socket of type (ZMQ_ROUTER, ZMQ_DEALER) with the project's
+ * options (linger, max message size, ROUTER_MANDATORY for routers) and binds
+ * (bind true) or connects to endpoint. Returns NULL with errno set. */
+void *bm_socket(void *ctx, int type, const char *endpoint, bool bind);
+
+/* A request/reply connection from a client to the broker's client socket,
+ * with reconnect-on-timeout so a stale reply can never be taken for a new one. */
+typedef struct bm_rpc bm_rpc_t;
+
+/* Returns a new connection (no I/O yet), or NULL. */
+bm_rpc_t *bm_rpc_new(const char *endpoint);
+void bm_rpc_destroy(bm_rpc_t **self_p);
+
+typedef enum {
+    BM_RPC_OK = 0,      /* *reply is the ok body */
+    BM_RPC_ERROR = 1,   /* the broker answered with an error: err holds it */
+    BM_RPC_TIMEOUT = 2, /* no answer within timeout_ms */
+    BM_RPC_FAIL = -1    /* local failure (err holds it) */
+} bm_rpc_result_t;
+
+/* Sends cmd with body (not taken) and waits up to timeout_ms for the reply.
+ * On BM_RPC_OK the caller owns *reply (cJSON_Delete). */
+bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, int timeout_ms,
+                            cJSON **reply, bm_error_t *err);
+
+#endif

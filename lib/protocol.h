@@ -1,0 +1,66 @@
+/* protocol.h - the bianmin wire protocol, version 1, as named constants.
+ *
+ * docs/protocol.md is the description for people; this header is the one
+ * place code takes names from. Change both in the same commit. */
+#ifndef BM_PROTOCOL_H
+#define BM_PROTOCOL_H
+
+/* Frame 0 of every message. */
+#define BM_PROTO_VERSION "BM1"
+
+/* Size limits (bytes). */
+#define BM_MAX_CMD        32
+#define BM_MAX_CID        64
+#define BM_MAX_BODY       (64 * 1024)        /* JSON body frame */
+#define BM_MAX_MSG        (16 * 1024 * 1024) /* ZMQ_MAXMSGSIZE: larger frames drop the peer */
+
+/* Field limits for a request (bytes of UTF-8). */
+#define BM_MAX_BUILDING   200
+#define BM_MAX_UNIT       64
+#define BM_MAX_CONTACT    200
+#define BM_MAX_TEXT       4000
+#define BM_MAX_NOTE       4000
+#define BM_MAX_URL        2048
+#define BM_MAX_REF        128
+#define BM_MAX_VOL_ID     64
+#define BM_MAX_VOL_NAME   100
+#define BM_MAX_TAKE       500   /* deliveries per take */
+#define BM_MAX_RESULTS    500   /* results per report */
+
+/* Client commands (client socket). */
+#define BM_CMD_SUBMIT     "submit"
+#define BM_CMD_GET        "get"
+/* Notifier commands (client socket). */
+#define BM_CMD_TAKE       "take"
+#define BM_CMD_REPORT     "report"
+/* Worker commands (worker socket). */
+#define BM_CMD_HELLO      "hello"
+#define BM_CMD_HEARTBEAT  "heartbeat"
+#define BM_CMD_CLAIM      "claim"
+#define BM_CMD_DONE       "done"
+/* Broker to worker, unsolicited (correlation id empty). */
+#define BM_CMD_OFFER      "offer"
+#define BM_CMD_TAKEN      "taken"
+/* Replies. */
+#define BM_REPLY_OK       "ok"
+#define BM_REPLY_ERROR    "error"
+
+/* Error codes: stable strings in the "code" field of an error body. */
+#define BM_ERR_BAD_FRAME       "bad_frame"        /* wrong frame count or layout */
+#define BM_ERR_BAD_VERSION     "bad_version"      /* frame 0 is not BM1 */
+#define BM_ERR_UNKNOWN_COMMAND "unknown_command"
+#define BM_ERR_BAD_JSON        "bad_json"         /* body is not a JSON object */
+#define BM_ERR_TOO_LARGE       "too_large"        /* body or a field over its limit */
+#define BM_ERR_INVALID         "invalid"          /* a field is missing or wrong; see "field" */
+#define BM_ERR_UNKNOWN_CATEGORY "unknown_category"
+#define BM_ERR_UNKNOWN_CHANNEL "unknown_channel"
+#define BM_ERR_NOT_FOUND       "not_found"
+#define BM_ERR_HELLO_REQUIRED  "hello_required"   /* worker command before hello */
+#define BM_ERR_TAKEN           "taken"            /* someone else claimed it first */
+#define BM_ERR_BAD_TRANSITION  "bad_transition"   /* not allowed in the current state */
+#define BM_ERR_NOT_YOURS       "not_yours"        /* the job is another volunteer's */
+#define BM_ERR_TOO_MANY_JOBS   "too_many_jobs"    /* volunteer at max_jobs */
+#define BM_ERR_STORAGE         "storage_error"    /* the commit failed; nothing was recorded */
+#define BM_ERR_SHUTTING_DOWN   "shutting_down"
+
+#endif

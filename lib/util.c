@@ -1,0 +1,229 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t bm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t bm_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *bm_time_iso(int64_t ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    int millis = (int)(ms % 1000);
+    if (millis < 0) {
+        millis += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char date[24];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", date, millis);
+    return buf;
+}
+
+char *bm_time_local(int64_t ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+int bm_time_parse_iso(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%d", &tm);
+    if (!p)
+        return -1;
+    long millis = 0;
+    if (*p == 'T' || *p == ' ') {
+        p = strptime(p + 1, "%H:%M:%S", &tm);
+        if (!p)
+            return -1;
+        if (*p == '.') {
+            p++;
+            int digits = 0;
+            while (*p >= '0' && *p <= '9') {
+                if (digits < 3)
+                    millis = millis * 10 + (*p - '0');
+                digits++;
+                p++;
+            }
+            if (digits == 0)
+                return -1;
+            for (; digits < 3; digits++)
+                millis *= 10;
+        }
+        if (*p == 'Z')
+            p++;
+    }
+    if (*p != '\0')
+        return -1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms = (int64_t)t * 1000 + millis;
+    return 0;
+}
+
+bool bm_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= len) /* the sequence runs past the end */
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+bool bm_blank(const char *s)
+{
+    for (; *s; s++) {
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' && *s != '\f' && *s != '\v')
+            return false;
+    }
+    return true;
+}
+
+int bm_parse_long(const char *s, long min, long max, long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int bm_random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+char *bm_random_id(const char *prefix, char *buf, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[22];
+    if (bm_random_bytes(raw, sizeof raw) != 0) {
+        /* getrandom does not fail on Linux >= 3.17 once seeded; be safe anyway. */
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)rand();
+    }
+    size_t plen = strlen(prefix);
+    if (len < plen + sizeof raw + 1) {
+        if (len)
+            buf[0] = '\0';
+        return buf;
+    }
+    memcpy(buf, prefix, plen);
+    for (size_t i = 0; i < sizeof raw; i++)
+        buf[plen + i] = alphabet[raw[i] & 63];
+    buf[plen + sizeof raw] = '\0';
+    return buf;
+}
+
+int bm_base64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
+{
+    size_t need = 4 * ((n + 2) / 3) + 1;
+    if (outlen < need || n > INT_MAX / 2)
+        return -1;
+    return EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+int bm_base64_decode(const char *in, unsigned char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    if (n == 0 || n % 4 != 0 || n > INT_MAX / 2)
+        return -1;
+    if (outlen < n / 4 * 3)
+        return -1;
+    int got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (got < 0)
+        return -1;
+    /* EVP_DecodeBlock counts padding as output bytes. */
+    if (in[n - 1] == '=')
+        got--;
+    if (in[n - 2] == '=')
+        got--;
+    return got;
+}
+
+int bm_strlcpy(char *dst, const char *src, size_t dst_len)
+{
+    if (dst_len == 0)
+        return -1;
+    size_t n = strlen(src);
+    if (n >= dst_len) {
+        memcpy(dst, src, dst_len - 1);
+        dst[dst_len - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
