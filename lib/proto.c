@@ -190,16 +190,20 @@ int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *c
         errno = ENOMEM;
         return -1;
     }
+    /* A router never blocks on a peer that does not read: the first frame
+     * fails with EAGAIN (or EHOSTUNREACH) and the message is not sent. Later
+     * frames of a multipart message cannot fail once the first went. */
+    int more = ZMQ_SNDMORE | (env ? ZMQ_DONTWAIT : 0);
     if (env) {
-        if (send_frame(sock, env->id, env->id_len, ZMQ_SNDMORE) != 0)
+        if (send_frame(sock, env->id, env->id_len, more) != 0)
             goto out;
-        if (env->delimiter && send_frame(sock, "", 0, ZMQ_SNDMORE) != 0)
+        if (env->delimiter && send_frame(sock, "", 0, more) != 0)
             goto out;
     }
-    if (send_frame(sock, BM_PROTO_VERSION, strlen(BM_PROTO_VERSION), ZMQ_SNDMORE) != 0 ||
-        send_frame(sock, cmd, strlen(cmd), ZMQ_SNDMORE) != 0 ||
-        send_frame(sock, cid ? cid : "", cid ? cid_len : 0, ZMQ_SNDMORE) != 0 ||
-        send_frame(sock, payload, strlen(payload), 0) != 0)
+    if (send_frame(sock, BM_PROTO_VERSION, strlen(BM_PROTO_VERSION), more) != 0 ||
+        send_frame(sock, cmd, strlen(cmd), more) != 0 ||
+        send_frame(sock, cid ? cid : "", cid ? cid_len : 0, more) != 0 ||
+        send_frame(sock, payload, strlen(payload), more & ~ZMQ_SNDMORE) != 0)
         goto out;
     rc = 0;
 out:

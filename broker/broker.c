@@ -1,0 +1,813 @@
+/* broker.c - see broker.h. */
+#include "broker.h"
+#include "jsonx.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define MAX_SESSIONS     1024
+#define MAX_OFFERED      16    /* outstanding offers remembered per volunteer */
+#define MAX_TAKERS       16
+#define QUEUE_SCAN       256   /* open requests the dispatcher looks at per pass */
+#define IDLE_TICK_MS     1000
+#define TAKER_TICK_MS    200
+#define SEEN_WRITE_MS    60000 /* how often a heartbeat refreshes volunteers.last_seen */
+#define DISPATCH_EVERY_MS 5000
+
+enum { SOCK_CLIENT = 0, SOCK_WORKER = 1 };
+
+/* A volunteer's live connection, known from its hello. */
+typedef struct {
+    bool used;
+    bm_envelope_t env;
+    char volunteer[BM_MAX_VOL_ID + 1];
+    char name[BM_MAX_VOL_NAME + 1];
+    uint32_t skills; /* bit i: cfg.categories[i] */
+    int max_jobs;
+    int64_t last_heard;   /* monotonic ms */
+    int64_t last_db_seen; /* wall ms of the last last_seen write */
+    uint64_t batch;       /* the pass that created it */
+    int64_t offered[MAX_OFFERED];
+    int n_offered;
+} session_t;
+
+/* A message produced by a pass, sent after its commit. */
+typedef struct {
+    int sock;
+    bm_envelope_t env;
+    char cmd[BM_MAX_CMD + 1];
+    char cid[BM_MAX_CID + 1];
+    size_t cid_len;
+    cJSON *body;
+    bool durable; /* an acknowledgement of a write: replaced by storage_error if the commit fails */
+} outmsg_t;
+
+/* A notifier waiting in "take" for something to become due. */
+typedef struct {
+    bm_envelope_t env;
+    char cid[BM_MAX_CID + 1];
+    size_t cid_len;
+    int max;
+    int64_t deadline; /* monotonic ms */
+} taker_t;
+
+typedef struct {
+    int64_t ticket;
+    char volunteer[BM_MAX_VOL_ID + 1];
+} claimed_t;
+
+struct broker {
+    bm_config_t cfg;
+    store_t *store;
+    void *ctx;
+    void *sock[2];
+    session_t sessions[MAX_SESSIONS];
+    taker_t takers[MAX_TAKERS];
+    int n_takers;
+    outmsg_t *out;
+    size_t n_out, cap_out;
+    claimed_t *claimed;
+    size_t n_claimed, cap_claimed;
+    uint64_t batch;
+    bool dispatch_dirty;
+    int64_t last_dispatch;
+};
+
+/* ---- output queue ------------------------------------------------------ */
+
+static void queue_msg(broker_t *b, int sock, const bm_envelope_t *env, const char *cmd,
+                      const char *cid, size_t cid_len, cJSON *body, bool durable)
+{
+    if (b->n_out == b->cap_out) {
+        size_t cap = b->cap_out ? b->cap_out * 2 : 256;
+        outmsg_t *grown = realloc(b->out, cap * sizeof *grown);
+        if (!grown) {
+            log_error("out of memory queueing a reply; it is dropped");
+            cJSON_Delete(body);
+            return;
+        }
+        b->out = grown;
+        b->cap_out = cap;
+    }
+    outmsg_t *m = &b->out[b->n_out++];
+    m->sock = sock;
+    m->env = *env;
+    bm_strlcpy(m->cmd, cmd, sizeof m->cmd);
+    memcpy(m->cid, cid, cid_len);
+    m->cid[cid_len] = '\0';
+    m->cid_len = cid_len;
+    m->body = body;
+    m->durable = durable;
+}
+
+static void reply_ok(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                     cJSON *body, bool durable)
+{
+    queue_msg(b, sock, env, BM_REPLY_OK, msg->cid, msg->cid_len,
+              body ? body : cJSON_CreateObject(), durable);
+}
+
+static void reply_err(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                      const bm_error_t *err)
+{
+    log_debug("error reply %s: %s", err->code, err->message);
+    queue_msg(b, sock, env, BM_REPLY_ERROR, msg->cid, msg->cid_len, bm_error_json(err), false);
+}
+
+static void send_now(broker_t *b, int sock, const bm_envelope_t *env, const char *cmd, cJSON *body)
+{
+    if (bm_send(b->sock[sock], env, cmd, "", 0, body) != 0)
+        log_debug("send %s failed: %s", cmd, zmq_strerror(errno));
+    cJSON_Delete(body);
+}
+
+/* Sends everything the pass produced. committed=false turns each durable
+ * acknowledgement into a storage_error. */
+static void flush(broker_t *b, bool committed, const bm_error_t *commit_err)
+{
+    for (size_t i = 0; i < b->n_out; i++) {
+        outmsg_t *m = &b->out[i];
+        int rc;
+        if (!committed && m->durable) {
+            rc = bm_send_error(b->sock[m->sock], &m->env, m->cid, m->cid_len, commit_err);
+        } else {
+            rc = bm_send(b->sock[m->sock], &m->env, m->cmd, m->cid, m->cid_len, m->body);
+        }
+        if (rc != 0)
+            log_debug("reply to a departed peer dropped (%s)", zmq_strerror(errno));
+        cJSON_Delete(m->body);
+    }
+    b->n_out = 0;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static session_t *session_by_env(broker_t *b, const bm_envelope_t *env)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session_t *s = &b->sessions[i];
+        if (s->used && s->env.id_len == env->id_len && memcmp(s->env.id, env->id, env->id_len) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static bool session_online(const broker_t *b, const session_t *s, int64_t mono)
+{
+    return s->used && mono - s->last_heard <= 3 * (int64_t)b->cfg.heartbeat_ms;
+}
+
+static void session_forget_offer(session_t *s, int64_t ticket)
+{
+    for (int i = 0; i < s->n_offered; i++) {
+        if (s->offered[i] == ticket) {
+            s->offered[i] = s->offered[--s->n_offered];
+            return;
+        }
+    }
+}
+
+static bool session_was_offered(const session_t *s, int64_t ticket)
+{
+    for (int i = 0; i < s->n_offered; i++) {
+        if (s->offered[i] == ticket)
+            return true;
+    }
+    return false;
+}
+
+/* ---- client socket: submit, get, take, report --------------------------- */
+
+static bool url_ok(const char *url)
+{
+    const char *rest = NULL;
+    if (strncmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    if (!rest || !*rest || *rest == '/' || *rest == ':')
+        return false;
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    store_submit_t in = {0};
+    const cJSON *body = msg->body;
+    if (bm_json_str(body, "channel", true, 64, &in.channel, &err) ||
+        bm_json_str(body, "category", true, 64, &in.category, &err) ||
+        bm_json_str(body, "building", true, BM_MAX_BUILDING, &in.building, &err) ||
+        bm_json_str(body, "unit", false, BM_MAX_UNIT, &in.unit, &err) ||
+        bm_json_str(body, "contact", true, BM_MAX_CONTACT, &in.contact, &err) ||
+        bm_json_str(body, "text", true, BM_MAX_TEXT, &in.text, &err) ||
+        bm_json_str(body, "callback", false, BM_MAX_URL, &in.callback, &err) ||
+        bm_json_str(body, "ref", false, BM_MAX_REF, &in.ref, &err))
+        goto fail;
+    if (!bm_config_channel(&b->cfg, in.channel)) {
+        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", in.channel);
+        goto fail;
+    }
+    if (!bm_config_category(&b->cfg, in.category)) {
+        bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "category",
+                     "unknown category \"%s\" (known: lock, pipe, leak, repair, other, or as configured)",
+                     in.category);
+        goto fail;
+    }
+    if (in.callback && !url_ok(in.callback)) {
+        bm_error_set(&err, BM_ERR_INVALID, "callback",
+                     "callback must be an http:// or https:// URL with a host");
+        goto fail;
+    }
+    if (in.callback && !b->cfg.callback_secret[0]) {
+        bm_error_set(&err, BM_ERR_INVALID, "callback",
+                     "this broker has no callback_secret configured, so it cannot sign callbacks");
+        goto fail;
+    }
+    int64_t ticket = 0;
+    bool dup = false;
+    if (store_submit(b->store, &in, bm_now_ms(), &ticket, &dup, &err) != 0)
+        goto fail;
+    if (!dup) {
+        log_info("ticket %lld received from %s (%s)", (long long)ticket, in.channel, in.category);
+        b->dispatch_dirty = true;
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
+    cJSON_AddStringToObject(reply, "status", "open");
+    cJSON_AddBoolToObject(reply, "duplicate", dup);
+    if (dup) {
+        /* Report the real current status of the existing request. */
+        cJSON *full = NULL;
+        bm_error_t gerr = {0};
+        if (store_get(b->store, ticket, &full, &gerr) == 0) {
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(full, "request"), "status");
+            if (cJSON_IsString(st))
+                cJSON_ReplaceItemInObjectCaseSensitive(reply, "status",
+                                                       cJSON_CreateString(st->valuestring));
+        }
+        cJSON_Delete(full);
+    }
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+static int get_ticket(const cJSON *body, int64_t *ticket, bm_error_t *err)
+{
+    return bm_json_int(body, "ticket", true, 1, INT64_C(9007199254740991), ticket, err);
+}
+
+static void cmd_get(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    cJSON *out = NULL;
+    if (get_ticket(msg->body, &ticket, &err) != 0 || store_get(b->store, ticket, &out, &err) != 0) {
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    reply_ok(b, SOCK_CLIENT, env, msg, out, false);
+}
+
+static void cmd_take(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t max = 64, wait_ms = 0;
+    if (bm_json_int(msg->body, "max", false, 1, BM_MAX_TAKE, &max, &err) ||
+        bm_json_int(msg->body, "wait_ms", false, 0, 30000, &wait_ms, &err)) {
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    int n = store_take(b->store, bm_now_ms(), (int)max, (int64_t)b->cfg.delivery_lease_s * 1000, arr);
+    if (n < 0) {
+        cJSON_Delete(arr);
+        bm_error_set(&err, BM_ERR_STORAGE, NULL, "cannot read the outbox; try again");
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    if (n == 0 && wait_ms > 0 && b->n_takers < MAX_TAKERS) {
+        cJSON_Delete(arr);
+        taker_t *t = &b->takers[b->n_takers++];
+        t->env = *env;
+        memcpy(t->cid, msg->cid, msg->cid_len + 1);
+        t->cid_len = msg->cid_len;
+        t->max = (int)max;
+        t->deadline = bm_mono_ms() + wait_ms;
+        return;
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddItemToObject(reply, "deliveries", arr);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, n > 0);
+}
+
+static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(msg->body, "results");
+    int count = cJSON_GetArraySize(results);
+    if (!cJSON_IsArray(results) || count > BM_MAX_RESULTS) {
+        bm_error_set(&err, BM_ERR_INVALID, "results", "\"results\" must be an array of at most %d results",
+                     BM_MAX_RESULTS);
+        goto fail;
+    }
+    store_result_t *rs = calloc((size_t)count + 1, sizeof *rs);
+    if (!rs) {
+        bm_error_set(&err, BM_ERR_STORAGE, NULL, "out of memory");
+        goto fail;
+    }
+    int i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) {
+        store_result_t *x = &rs[i++];
+        int64_t status = 0, retry = -1;
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok");
+        const cJSON *gone = cJSON_GetObjectItemCaseSensitive(r, "gone");
+        if (!cJSON_IsObject(r) || bm_json_int(r, "id", true, 1, INT64_MAX / 2, &x->id, &err) ||
+            !cJSON_IsBool(ok) || bm_json_int(r, "status", false, 0, 999, &status, &err) ||
+            bm_json_int(r, "latency_ms", false, 0, INT64_C(86400000), &x->latency_ms, &err) ||
+            bm_json_int(r, "retry_after_s", false, 0, INT64_C(31536000), &retry, &err) ||
+            bm_json_str(r, "error", false, 1000, &x->error, &err) || (gone && !cJSON_IsBool(gone))) {
+            if (!err.code)
+                bm_error_set(&err, BM_ERR_INVALID, "results",
+                             "each result needs \"id\" and a boolean \"ok\"");
+            free(rs);
+            goto fail;
+        }
+        x->ok = cJSON_IsTrue(ok);
+        x->status = (int)status;
+        x->retry_after_s = retry;
+        x->gone = cJSON_IsTrue(gone);
+    }
+    int64_t now = bm_now_ms();
+    for (int k = 0; k < count; k++) {
+        if (store_report(b->store, &rs[k], now, &err) != 0) {
+            free(rs);
+            goto fail;
+        }
+    }
+    free(rs);
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "recorded", count);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+/* ---- worker socket: hello, heartbeat, claim, done ----------------------- */
+
+static bool volunteer_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > BM_MAX_VOL_ID)
+        return false;
+    for (const char *p = id; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    const char *id = NULL, *name = NULL;
+    int64_t max_jobs = 1;
+    uint32_t skills = 0;
+    char skill_list[BM_MAX_CATEGORIES * 33] = "";
+    if (bm_json_str(msg->body, "volunteer", true, BM_MAX_VOL_ID, &id, &err) ||
+        bm_json_str(msg->body, "name", true, BM_MAX_VOL_NAME, &name, &err) ||
+        bm_json_int(msg->body, "max_jobs", false, 1, 20, &max_jobs, &err))
+        goto fail;
+    if (!volunteer_id_ok(id)) {
+        bm_error_set(&err, BM_ERR_INVALID, "volunteer",
+                     "volunteer id must be 1-%d characters of A-Z a-z 0-9 _ . -", BM_MAX_VOL_ID);
+        goto fail;
+    }
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg->body, "skills");
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+        bm_error_set(&err, BM_ERR_INVALID, "skills", "\"skills\" must be a non-empty array of categories");
+        goto fail;
+    }
+    const cJSON *sk;
+    cJSON_ArrayForEach(sk, arr) {
+        const bm_category_t *cat = cJSON_IsString(sk) ? bm_config_category(&b->cfg, sk->valuestring) : NULL;
+        if (!cat) {
+            bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "skills", "unknown skill %s%s%s",
+                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? sk->valuestring : "(not a string)",
+                         cJSON_IsString(sk) ? "\"" : "");
+            goto fail;
+        }
+        uint32_t bit = 1u << (cat - b->cfg.categories);
+        if (!(skills & bit)) {
+            if (skill_list[0])
+                bm_strlcpy(skill_list + strlen(skill_list), ",", sizeof skill_list - strlen(skill_list));
+            bm_strlcpy(skill_list + strlen(skill_list), cat->name, sizeof skill_list - strlen(skill_list));
+        }
+        skills |= bit;
+    }
+    if (store_volunteer_hello(b->store, id, name, skill_list, (int)max_jobs, bm_now_ms(), &err) != 0)
+        goto fail;
+
+    /* One session per volunteer and per connection: a re-hello replaces both. */
+    session_t *slot = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session_t *s = &b->sessions[i];
+        bool same_peer = s->used && s->env.id_len == env->id_len &&
+                         memcmp(s->env.id, env->id, env->id_len) == 0;
+        if (s->used && (same_peer || strcmp(s->volunteer, id) == 0))
+            s->used = false;
+        if (!s->used && !slot)
+            slot = s;
+    }
+    if (!slot) {
+        bm_error_set(&err, BM_ERR_INVALID, NULL, "too many volunteers online (%d)", MAX_SESSIONS);
+        goto fail;
+    }
+    memset(slot, 0, sizeof *slot);
+    slot->used = true;
+    slot->env = *env;
+    bm_strlcpy(slot->volunteer, id, sizeof slot->volunteer);
+    bm_strlcpy(slot->name, name, sizeof slot->name);
+    slot->skills = skills;
+    slot->max_jobs = (int)max_jobs;
+    slot->last_heard = bm_mono_ms();
+    slot->last_db_seen = bm_now_ms();
+    slot->batch = b->batch;
+    b->dispatch_dirty = true;
+    log_info("volunteer %s (%s) online, skills %s", id, name, skill_list);
+
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "volunteer", id);
+    cJSON_AddNumberToObject(reply, "heartbeat_ms", b->cfg.heartbeat_ms);
+    cJSON_AddItemToObject(reply, "jobs", store_volunteer_jobs(b->store, id));
+    reply_ok(b, SOCK_WORKER, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_WORKER, env, msg, &err);
+}
+
+static void cmd_heartbeat(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    int64_t now = bm_now_ms();
+    if (now - s->last_db_seen >= SEEN_WRITE_MS && store_batch_begin(b->store, NULL) == 0 &&
+        store_volunteer_seen(b->store, s->volunteer, now) == 0)
+        s->last_db_seen = now;
+    reply_ok(b, SOCK_WORKER, env, msg, NULL, false);
+}
+
+static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    cJSON *job = NULL;
+    if (get_ticket(msg->body, &ticket, &err) != 0 ||
+        store_claim(b->store, ticket, s->volunteer, s->max_jobs, bm_now_ms(), &job, &err) != 0) {
+        if (err.code && strcmp(err.code, BM_ERR_TAKEN) == 0)
+            session_forget_offer(s, ticket);
+        reply_err(b, SOCK_WORKER, env, msg, &err);
+        return;
+    }
+    log_info("ticket %lld claimed by %s (%s)", (long long)ticket, s->volunteer, s->name);
+    if (b->n_claimed == b->cap_claimed) {
+        size_t cap = b->cap_claimed ? b->cap_claimed * 2 : 64;
+        claimed_t *grown = realloc(b->claimed, cap * sizeof *grown);
+        if (grown) {
+            b->claimed = grown;
+            b->cap_claimed = cap;
+        }
+    }
+    if (b->n_claimed < b->cap_claimed) {
+        b->claimed[b->n_claimed].ticket = ticket;
+        bm_strlcpy(b->claimed[b->n_claimed].volunteer, s->volunteer, sizeof b->claimed[0].volunteer);
+        b->n_claimed++;
+    }
+    b->dispatch_dirty = true;
+    reply_ok(b, SOCK_WORKER, env, msg, job, true);
+}
+
+static void cmd_done(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    const char *note = NULL;
+    if (get_ticket(msg->body, &ticket, &err) != 0 ||
+        bm_json_str(msg->body, "note", false, BM_MAX_NOTE, &note, &err) != 0 ||
+        store_done(b->store, ticket, s->volunteer, note, bm_now_ms(), &err) != 0) {
+        reply_err(b, SOCK_WORKER, env, msg, &err);
+        return;
+    }
+    log_info("ticket %lld done by %s", (long long)ticket, s->volunteer);
+    b->dispatch_dirty = true;
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
+    cJSON_AddStringToObject(reply, "status", "done");
+    reply_ok(b, SOCK_WORKER, env, msg, reply, true);
+}
+
+typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
+typedef void (*worker_fn)(broker_t *, session_t *, const bm_envelope_t *, const bm_msg_t *);
+
+static const struct {
+    const char *name;
+    client_fn fn;
+} client_cmds[] = {
+    {BM_CMD_SUBMIT, cmd_submit},
+    {BM_CMD_GET, cmd_get},
+    {BM_CMD_TAKE, cmd_take},
+    {BM_CMD_REPORT, cmd_report},
+};
+
+static const struct {
+    const char *name;
+    worker_fn fn;
+} worker_cmds[] = {
+    {BM_CMD_HEARTBEAT, cmd_heartbeat},
+    {BM_CMD_CLAIM, cmd_claim},
+    {BM_CMD_DONE, cmd_done},
+};
+
+static void handle(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    if (sock == SOCK_CLIENT) {
+        for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++) {
+            if (strcmp(msg->cmd, client_cmds[i].name) == 0) {
+                client_cmds[i].fn(b, env, msg);
+                return;
+            }
+        }
+    } else {
+        if (strcmp(msg->cmd, BM_CMD_HELLO) == 0) {
+            cmd_hello(b, env, msg);
+            return;
+        }
+        for (size_t i = 0; i < sizeof worker_cmds / sizeof worker_cmds[0]; i++) {
+            if (strcmp(msg->cmd, worker_cmds[i].name) == 0) {
+                session_t *s = session_by_env(b, env);
+                if (!s) {
+                    bm_error_set(&err, BM_ERR_HELLO_REQUIRED, NULL,
+                                 "say hello first (this connection is not known as a volunteer)");
+                    reply_err(b, sock, env, msg, &err);
+                    return;
+                }
+                s->last_heard = bm_mono_ms();
+                worker_cmds[i].fn(b, s, env, msg);
+                return;
+            }
+        }
+    }
+    bm_error_set(&err, BM_ERR_UNKNOWN_COMMAND, NULL, "unknown command \"%s\" on the %s socket",
+                 msg->cmd, sock == SOCK_CLIENT ? "client" : "worker");
+    reply_err(b, sock, env, msg, &err);
+}
+
+/* ---- after the commit --------------------------------------------------- */
+
+static void serve_takers(broker_t *b, bool shutting_down)
+{
+    int64_t mono = bm_mono_ms();
+    int64_t now = bm_now_ms();
+    int kept = 0;
+    for (int i = 0; i < b->n_takers; i++) {
+        taker_t *t = &b->takers[i];
+        bm_msg_t m = {0};
+        memcpy(m.cid, t->cid, t->cid_len + 1);
+        m.cid_len = t->cid_len;
+        if (shutting_down) {
+            bm_error_t err = {0};
+            bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "the broker is stopping");
+            reply_err(b, SOCK_CLIENT, &t->env, &m, &err);
+            continue;
+        }
+        cJSON *arr = cJSON_CreateArray();
+        int n = store_take(b->store, now, t->max, (int64_t)b->cfg.delivery_lease_s * 1000, arr);
+        if (n > 0 || mono >= t->deadline || n < 0) {
+            cJSON *reply = cJSON_CreateObject();
+            cJSON_AddItemToObject(reply, "deliveries", arr);
+            reply_ok(b, SOCK_CLIENT, &t->env, &m, reply, n > 0);
+        } else {
+            cJSON_Delete(arr);
+            b->takers[kept++] = *t;
+        }
+    }
+    b->n_takers = kept;
+}
+
+/* Tells the others who were offered a claimed ticket that it is taken. */
+static void announce_taken(broker_t *b)
+{
+    for (size_t k = 0; k < b->n_claimed; k++) {
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            session_t *s = &b->sessions[i];
+            if (!s->used || !session_was_offered(s, b->claimed[k].ticket))
+                continue;
+            session_forget_offer(s, b->claimed[k].ticket);
+            if (strcmp(s->volunteer, b->claimed[k].volunteer) == 0)
+                continue;
+            cJSON *body = cJSON_CreateObject();
+            cJSON_AddNumberToObject(body, "ticket", (double)b->claimed[k].ticket);
+            send_now(b, SOCK_WORKER, &s->env, BM_CMD_TAKEN, body);
+        }
+    }
+    b->n_claimed = 0;
+}
+
+/* Offers open requests to online volunteers with the skill and room for a job:
+ * urgent first, then oldest, at most offer_window outstanding per volunteer. */
+static void dispatch(broker_t *b)
+{
+    int64_t mono = bm_mono_ms();
+    if (!b->dispatch_dirty && mono - b->last_dispatch < DISPATCH_EVERY_MS)
+        return;
+    b->dispatch_dirty = false;
+    b->last_dispatch = mono;
+    store_open_t queue[QUEUE_SCAN];
+    int n = store_open_queue(b->store, queue, QUEUE_SCAN);
+    if (n <= 0)
+        return;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session_t *s = &b->sessions[i];
+        if (!session_online(b, s, mono) || s->n_offered >= b->cfg.offer_window)
+            continue;
+        int held = store_volunteer_held(b->store, s->volunteer);
+        if (held < 0 || held >= s->max_jobs)
+            continue;
+        for (int q = 0; q < n && s->n_offered < b->cfg.offer_window && s->n_offered < MAX_OFFERED; q++) {
+            if (queue[q].category < 0 || !(s->skills & (1u << queue[q].category)) ||
+                session_was_offered(s, queue[q].ticket))
+                continue;
+            cJSON *offer = store_offer(b->store, queue[q].ticket);
+            if (!offer)
+                continue;
+            s->offered[s->n_offered++] = queue[q].ticket;
+            log_debug("offer ticket %lld to %s", (long long)queue[q].ticket, s->volunteer);
+            send_now(b, SOCK_WORKER, &s->env, BM_CMD_OFFER, offer);
+        }
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void undo_pass_sessions(broker_t *b)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        if (b->sessions[i].used && b->sessions[i].batch == b->batch)
+            b->sessions[i].used = false;
+    }
+    b->n_claimed = 0;
+}
+
+/* One pass: read what is waiting, handle it in one transaction, commit,
+ * answer. Returns the number of messages handled, or -1 on a fatal error. */
+static int pass(broker_t *b, bool shutting_down)
+{
+    int handled = 0;
+    bool more = true;
+    b->batch++;
+    while (more && handled < b->cfg.batch_max) {
+        more = false;
+        for (int k = 0; k < 2; k++) {
+            bm_envelope_t env;
+            bm_msg_t msg;
+            bm_error_t err = {0};
+            bm_recv_t r = bm_recv(b->sock[k], true, true, &env, &msg, &err);
+            if (r == BM_RECV_NONE)
+                continue;
+            if (r == BM_RECV_FAIL) {
+                if (errno == EINTR)
+                    continue;
+                log_error("receive failed: %s", zmq_strerror(errno));
+                return -1;
+            }
+            more = true;
+            handled++;
+            if (r == BM_RECV_INVALID) {
+                log_debug("malformed message: %s", err.message);
+                reply_err(b, k, &env, &msg, &err);
+            } else if (shutting_down) {
+                bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "the broker is stopping; retry shortly");
+                reply_err(b, k, &env, &msg, &err);
+            } else {
+                handle(b, k, &env, &msg);
+            }
+            bm_msg_clear(&msg);
+        }
+    }
+    if (b->n_takers > 0)
+        serve_takers(b, shutting_down);
+
+    bm_error_t cerr = {0};
+    bool committed = true;
+    if (store_in_batch(b->store) && store_batch_commit(b->store, &cerr) != 0) {
+        committed = false;
+        log_error("commit failed, %zu replies turned into errors: %s", b->n_out, cerr.message);
+        bm_error_set(&cerr, BM_ERR_STORAGE, NULL,
+                     "the database could not commit; nothing was recorded, please retry");
+        undo_pass_sessions(b);
+    }
+    flush(b, committed, &cerr);
+    if (committed) {
+        announce_taken(b);
+        dispatch(b);
+    }
+    return handled;
+}
+
+int broker_run(broker_t *self, volatile sig_atomic_t *stop)
+{
+    log_info("listening: clients %s, workers %s", self->cfg.client_endpoint, self->cfg.worker_endpoint);
+    while (!*stop) {
+        zmq_pollitem_t items[2] = {
+            {self->sock[SOCK_CLIENT], 0, ZMQ_POLLIN, 0},
+            {self->sock[SOCK_WORKER], 0, ZMQ_POLLIN, 0},
+        };
+        long timeout = self->n_takers > 0 ? TAKER_TICK_MS : IDLE_TICK_MS;
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (pass(self, false) < 0)
+            return -1;
+    }
+    /* Answer what is already queued, then stop. */
+    pass(self, true);
+    log_info("stopped; everything acknowledged is committed");
+    return 0;
+}
+
+broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
+{
+    broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    self->store = store_open(self->cfg.database, &self->cfg, err);
+    if (!self->store)
+        goto fail;
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx) {
+        bm_error_set(err, BM_ERR_INVALID, NULL, "cannot create a ZeroMQ context");
+        goto fail;
+    }
+    const char *eps[2] = {self->cfg.client_endpoint, self->cfg.worker_endpoint};
+    for (int k = 0; k < 2; k++) {
+        self->sock[k] = bm_socket(self->ctx, ZMQ_ROUTER, eps[k], true);
+        if (!self->sock[k]) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "cannot bind %s: %s", eps[k], zmq_strerror(errno));
+            goto fail;
+        }
+    }
+    self->dispatch_dirty = true;
+    return self;
+fail:
+    broker_destroy(&self);
+    return NULL;
+}
+
+void broker_destroy(broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    for (int k = 0; k < 2; k++) {
+        if (self->sock[k])
+            zmq_close(self->sock[k]);
+    }
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    for (size_t i = 0; i < self->n_out; i++)
+        cJSON_Delete(self->out[i].body);
+    free(self->out);
+    free(self->claimed);
+    store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+void broker_fail_commits(broker_t *self, int n)
+{
+    store_fail_commits(self->store, n);
+}

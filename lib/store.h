@@ -1,0 +1,117 @@
+/* store.h - the broker's database: schema migrations, the request lifecycle,
+ * the append-only event log and the webhook outbox, all in SQLite.
+ *
+ * Only the broker writes. Every write runs inside a batch transaction the
+ * caller opens with store_batch_begin() and ends with store_batch_commit(), so
+ * that everything one pass of the event loop did costs one fsync. Each
+ * operation runs in its own savepoint: a failed one undoes only itself. */
+#ifndef BM_STORE_H
+#define BM_STORE_H
+
+#include "config.h"
+#include "proto.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+/* Opens (creating if needed) the database at path, sets WAL,
+ * synchronous=FULL and foreign keys, and applies pending migrations. A
+ * database newer than this binary is refused. cfg must outlive the store.
+ * Returns NULL with err set. */
+store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err);
+void store_destroy(store_t **self_p);
+
+/* The schema version of the open database (PRAGMA user_version). */
+int store_schema_version(store_t *self);
+
+/* Batch transaction. begin is idempotent within a batch. commit returns 0, or
+ * -1 after rolling everything back (err set). */
+int store_batch_begin(store_t *self, bm_error_t *err);
+int store_batch_commit(store_t *self, bm_error_t *err);
+void store_batch_rollback(store_t *self);
+bool store_in_batch(store_t *self);
+
+/* Fault injection for tests: the next n commits fail as if the disk had
+ * refused them (through SQLite's commit hook, so the real rollback path runs). */
+void store_fail_commits(store_t *self, int n);
+
+/* ---- requests ---------------------------------------------------------- */
+
+typedef struct {
+    const char *channel, *category, *building, *unit, *contact, *text, *callback, *ref;
+} store_submit_t;
+
+/* Records a new request with its "received" event and notices. With a ref the
+ * channel already used, writes nothing and returns the existing ticket with
+ * *duplicate = true. Returns 0 or -1 (err set). */
+int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
+                 bool *duplicate, bm_error_t *err);
+
+/* Claims an open request for a volunteer (first claim wins). On success
+ * *job is the job as the volunteer sees it (caller owns, cJSON_Delete).
+ * Errors: not_found, taken, bad_transition, too_many_jobs. */
+int store_claim(store_t *self, int64_t ticket, const char *volunteer, int max_jobs, int64_t now,
+                cJSON **job, bm_error_t *err);
+
+/* Marks a claimed request done by the volunteer who holds it. note may be NULL.
+ * Errors: not_found, not_yours, bad_transition. */
+int store_done(store_t *self, int64_t ticket, const char *volunteer, const char *note,
+               int64_t now, bm_error_t *err);
+
+/* The request, its timeline and its deliveries, as in the "get" reply. Caller
+ * owns *out. Errors: not_found. */
+int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err);
+
+/* ---- volunteers and dispatch ------------------------------------------- */
+
+/* Creates or updates a volunteer (hello). skills is comma separated. */
+int store_volunteer_hello(store_t *self, const char *id, const char *name, const char *skills,
+                          int max_jobs, int64_t now, bm_error_t *err);
+/* Notes that a volunteer was heard from (heartbeat); cheap, no event. */
+int store_volunteer_seen(store_t *self, const char *id, int64_t now);
+/* Number of requests the volunteer holds now, or -1. */
+int store_volunteer_held(store_t *self, const char *id);
+/* The jobs a volunteer holds, as a JSON array of job objects (caller owns). */
+cJSON *store_volunteer_jobs(store_t *self, const char *id);
+
+/* An open request as the dispatcher needs it. */
+typedef struct {
+    int64_t ticket;
+    int category; /* index into cfg->categories, -1 if no longer configured */
+} store_open_t;
+
+/* Fills up to max open requests, most urgent then oldest first; returns the
+ * count or -1. */
+int store_open_queue(store_t *self, store_open_t *out, int max);
+/* The offer body for an open request (caller owns), or NULL. */
+cJSON *store_offer(store_t *self, int64_t ticket);
+
+/* ---- outbox ------------------------------------------------------------ */
+
+/* Hands out up to max due deliveries, oldest first, never one that would
+ * overtake an earlier pending delivery of the same request to the same
+ * endpoint, and leases them for lease_ms. Appends objects to arr. Returns
+ * the number taken or -1. Opens the batch if it hands anything out. */
+int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, cJSON *arr);
+
+typedef struct {
+    int64_t id;
+    bool ok;
+    int status;       /* HTTP status, 0 if none */
+    int64_t latency_ms;
+    const char *error;  /* may be NULL */
+    int64_t retry_after_s; /* -1 if none */
+    bool gone;        /* 410: the endpoint asked never to be called again */
+} store_result_t;
+
+/* Records one attempt and decides: delivered, due again per the retry
+ * schedule, or dead. Unknown or finished deliveries are ignored (returns 0). */
+int store_report(store_t *self, const store_result_t *r, int64_t now, bm_error_t *err);
+
+/* Earliest next_at of a pending delivery, or INT64_MAX if none. */
+int64_t store_next_due(store_t *self);
+
+#endif

@@ -1,0 +1,8 @@
+# The broker and the store, through the real protocol (broker in a thread).
+add_library(bm_testutil STATIC ${CMAKE_CURRENT_LIST_DIR}/testutil.c)
+target_include_directories(bm_testutil PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(bm_testutil PUBLIC bm_broker bm_store bm_common)
+find_package(Threads REQUIRED)
+target_link_libraries(bm_testutil PUBLIC Threads::Threads)
+
+bm_unit_test(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS bm_testutil)

@@ -1,0 +1,512 @@
+/* test_broker.c - the broker through the real protocol: validation, malformed
+ * frames, grouped durable commits, a failing commit, claims, the outbox. The
+ * broker runs in a thread on ipc:// endpoints in a temp dir. */
+#include "proto.h"
+#include "testutil.h"
+#include "util.h"
+
+#include <zmq.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char dir[512];
+    tu_broker_t *broker;
+    void *client;
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    if (!tu_tmpdir(fx->dir, sizeof fx->dir))
+        return -1;
+    fx->broker = tu_broker_start(fx->dir, NULL);
+    if (!fx->broker)
+        return -1;
+    fx->client = tu_dealer(tu_client_ep(fx->broker));
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    tu_close(fx->client);
+    tu_broker_stop(&fx->broker);
+    tu_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+#define GOOD_SUBMIT                                                                     \
+    "{\"channel\":\"building_leader\",\"category\":\"pipe\",\"building\":\"市政小区 3栋\"," \
+    "\"unit\":\"2-301\",\"contact\":\"罗女士 13800000000\",\"text\":\"厨房下水道堵了\"}"
+
+static long long count_requests(fx_t *fx)
+{
+    return tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM requests");
+}
+
+/* Expects an error reply with code (and field if not NULL). */
+static void expect_error(cJSON *reply, const char *cmd, const char *code, const char *field)
+{
+    assert_non_null(reply);
+    assert_string_equal(cmd, BM_REPLY_ERROR);
+    assert_string_equal(tu_str(reply, "code"), code);
+    assert_true(strlen(tu_str(reply, "message")) > 0);
+    if (field)
+        assert_string_equal(tu_str(reply, "field"), field);
+    cJSON_Delete(reply);
+}
+
+static void test_submit_and_get(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    cJSON *r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    assert_non_null(r);
+    assert_string_equal(cmd, "ok");
+    double ticket = tu_num(r, "ticket");
+    assert_true(ticket >= 1);
+    assert_string_equal(tu_str(r, "status"), "open");
+    cJSON_Delete(r);
+    /* Acknowledged means committed: another connection sees it on disk. */
+    assert_int_equal(count_requests(fx), 1);
+
+    char body[64];
+    snprintf(body, sizeof body, "{\"ticket\":%.0f}", ticket);
+    r = tu_call(fx->client, "get", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON *req = cJSON_GetObjectItem(r, "request");
+    assert_string_equal(tu_str(req, "building"), "市政小区 3栋");
+    assert_string_equal(tu_str(req, "category_label"), "管道疏通");
+    assert_string_equal(tu_str(req, "status"), "open");
+    cJSON *events = cJSON_GetObjectItem(r, "events");
+    assert_int_equal(cJSON_GetArraySize(events), 1);
+    cJSON *ev = cJSON_GetArrayItem(events, 0);
+    assert_string_equal(tu_str(ev, "kind"), "received");
+    assert_string_equal(tu_str(ev, "actor"), "channel:building_leader");
+    cJSON_Delete(r);
+
+    r = tu_call(fx->client, "get", "{\"ticket\":99999}", cmd, sizeof cmd);
+    expect_error(r, cmd, "not_found", "ticket");
+}
+
+static void test_validation_writes_nothing(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    static const struct {
+        const char *body, *code, *field;
+    } cases[] = {
+        {"{\"channel\":\"building_leader\",\"category\":\"pipe\",\"contact\":\"x\",\"text\":\"t\"}",
+         "invalid", "building"},
+        {"{\"channel\":\"building_leader\",\"category\":\"pipe\",\"building\":\"   \",\"contact\":\"x\",\"text\":\"t\"}",
+         "invalid", "building"},
+        {"{\"channel\":\"building_leader\",\"category\":\"gas\",\"building\":\"b\",\"contact\":\"x\",\"text\":\"t\"}",
+         "unknown_category", "category"},
+        {"{\"channel\":\"wechat\",\"category\":\"pipe\",\"building\":\"b\",\"contact\":\"x\",\"text\":\"t\"}",
+         "unknown_channel", "channel"},
+        {"{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":7,\"contact\":\"x\",\"text\":\"t\"}",
+         "invalid", "building"},
+        {"{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"b\",\"contact\":\"x\",\"text\":\"t\","
+         "\"callback\":\"ftp://example/hook\"}",
+         "invalid", "callback"},
+        {"{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"b\",\"contact\":\"x\",\"text\":\"t\","
+         "\"callback\":\"http://\"}",
+         "invalid", "callback"},
+        {"[1,2,3]", "bad_json", NULL},
+        {"{\"channel\":", "bad_json", NULL},
+        {"{} trailing", "bad_json", NULL},
+        {"\"just a string\"", "bad_json", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *r = tu_call(fx->client, "submit", cases[i].body, cmd, sizeof cmd);
+        expect_error(r, cmd, cases[i].code, cases[i].field);
+    }
+    /* A text over the 4000-byte limit. */
+    char *big = malloc(6000);
+    char *text = malloc(4100);
+    memset(text, 'a', 4001);
+    text[4001] = '\0';
+    snprintf(big, 6000,
+             "{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"b\",\"contact\":\"x\",\"text\":\"%s\"}",
+             text);
+    expect_error(tu_call(fx->client, "submit", big, cmd, sizeof cmd), cmd, "too_large", "text");
+    free(big);
+    free(text);
+    /* A 10 MB description: the body is over the 64 KiB limit. */
+    size_t huge = 10u * 1024 * 1024;
+    char *hbody = malloc(huge + 200);
+    int off = snprintf(hbody, 200, "{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"b\","
+                                   "\"contact\":\"x\",\"text\":\"");
+    memset(hbody + off, 'x', huge);
+    memcpy(hbody + off + huge, "\"}", 3);
+    expect_error(tu_call(fx->client, "submit", hbody, cmd, sizeof cmd), cmd, "too_large", NULL);
+    free(hbody);
+    /* Invalid UTF-8 inside a string. */
+    expect_error(tu_call(fx->client, "submit",
+                         "{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"\xe5\xb8\","
+                         "\"contact\":\"x\",\"text\":\"t\"}",
+                         cmd, sizeof cmd),
+                 cmd, "bad_json", NULL);
+    assert_int_equal(count_requests(fx), 0);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM events"), 0);
+}
+
+static void test_malformed_frames(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    {
+        const char *f[] = {"BM1", "submit", "c1"};
+        size_t l[] = {3, 6, 2};
+        expect_error(tu_raw(fx->client, f, l, 3, cmd, sizeof cmd), cmd, "bad_frame", NULL);
+    }
+    {
+        const char *f[] = {"BM1", "submit", "c2", "{}", "extra", "more"};
+        size_t l[] = {3, 6, 2, 2, 5, 4};
+        expect_error(tu_raw(fx->client, f, l, 6, cmd, sizeof cmd), cmd, "bad_frame", NULL);
+    }
+    {
+        const char *f[] = {"BM9", "submit", "c3", "{}"};
+        size_t l[] = {3, 6, 2, 2};
+        cJSON *r = tu_raw(fx->client, f, l, 4, cmd, sizeof cmd);
+        assert_non_null(cJSON_GetObjectItem(r, "supported"));
+        expect_error(r, cmd, "bad_version", NULL);
+    }
+    {
+        const char *f[] = {"BM1", "SUB\x01MIT", "c4", "{}"};
+        size_t l[] = {3, 7, 2, 2};
+        expect_error(tu_raw(fx->client, f, l, 4, cmd, sizeof cmd), cmd, "bad_frame", NULL);
+    }
+    {
+        const char *f[] = {"BM1", "launch", "c5", "{}"};
+        size_t l[] = {3, 6, 2, 2};
+        expect_error(tu_raw(fx->client, f, l, 4, cmd, sizeof cmd), cmd, "unknown_command", NULL);
+    }
+    {
+        /* A worker command on the client socket. */
+        const char *f[] = {"BM1", "claim", "c6", "{\"ticket\":1}"};
+        size_t l[] = {3, 5, 2, 12};
+        expect_error(tu_raw(fx->client, f, l, 4, cmd, sizeof cmd), cmd, "unknown_command", NULL);
+    }
+    {
+        /* A single empty frame: no cid to echo, so no reply can be matched;
+         * the broker must simply survive it. */
+        const char *f[] = {""};
+        size_t l[] = {0};
+        cJSON *r = tu_raw(fx->client, f, l, 1, cmd, sizeof cmd);
+        cJSON_Delete(r);
+    }
+    /* Still alive and correct. */
+    cJSON *r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    assert_int_equal(count_requests(fx), 1);
+}
+
+static void test_idempotent_ref(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    const char *body = "{\"channel\":\"forum\",\"category\":\"leak\",\"building\":\"5栋\","
+                       "\"contact\":\"王 139\",\"text\":\"楼上漏水\",\"ref\":\"forum-881\"}";
+    cJSON *a = tu_call(fx->client, "submit", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON *b = tu_call(fx->client, "submit", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_true(tu_num(a, "ticket") == tu_num(b, "ticket"));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(a, "duplicate")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(b, "duplicate")));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    assert_int_equal(count_requests(fx), 1);
+}
+
+static void test_failed_commit_is_not_acknowledged(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    tu_broker_fail_commits(fx->broker, 1);
+    cJSON *r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    expect_error(r, cmd, "storage_error", NULL);
+    assert_int_equal(count_requests(fx), 0);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM events"), 0);
+    /* The next commit works again. */
+    r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    assert_int_equal(count_requests(fx), 1);
+}
+
+static void test_pipelined_submits_grouped(void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 300 };
+    for (int i = 0; i < N; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "p%d", i);
+        zmq_send(fx->client, "BM1", 3, ZMQ_SNDMORE);
+        zmq_send(fx->client, "submit", 6, ZMQ_SNDMORE);
+        zmq_send(fx->client, cid, strlen(cid), ZMQ_SNDMORE);
+        zmq_send(fx->client, GOOD_SUBMIT, strlen(GOOD_SUBMIT), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        char cmd[16] = "";
+        char cid[16];
+        snprintf(cid, sizeof cid, "p%d", i);
+        /* Replies come in order on one connection. */
+        zmq_pollitem_t it = {fx->client, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 5000) <= 0)
+            break;
+        bm_msg_t msg;
+        bm_error_t err = {0};
+        if (bm_recv(fx->client, false, false, NULL, &msg, &err) == BM_RECV_OK) {
+            bm_strlcpy(cmd, msg.cmd, sizeof cmd);
+            if (strcmp(cmd, "ok") == 0 && strcmp(msg.cid, cid) == 0)
+                ok++;
+        }
+        bm_msg_clear(&msg);
+    }
+    assert_int_equal(ok, N);
+    assert_int_equal(count_requests(fx), N);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(DISTINCT id) FROM requests"), N);
+}
+
+static void hello(void *w, const char *id, const char *name, const char *skills)
+{
+    char body[256], cmd[16];
+    snprintf(body, sizeof body, "{\"volunteer\":\"%s\",\"name\":\"%s\",\"skills\":%s}", id, name, skills);
+    cJSON *r = tu_call(w, "hello", body, cmd, sizeof cmd);
+    assert_non_null(r);
+    assert_string_equal(cmd, "ok");
+    assert_true(tu_num(r, "heartbeat_ms") > 0);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(r, "jobs")));
+    cJSON_Delete(r);
+}
+
+static void test_offer_claim_done(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16], body[128];
+    void *w1 = tu_dealer(tu_worker_ep(fx->broker));
+    void *w2 = tu_dealer(tu_worker_ep(fx->broker));
+
+    expect_error(tu_call(w1, "claim", "{\"ticket\":1}", cmd, sizeof cmd), cmd, "hello_required", NULL);
+    expect_error(tu_call(w1, "hello", "{\"volunteer\":\"v 01\",\"name\":\"x\",\"skills\":[\"pipe\"]}",
+                         cmd, sizeof cmd), cmd, "invalid", "volunteer");
+    expect_error(tu_call(w1, "hello", "{\"volunteer\":\"v01\",\"name\":\"x\",\"skills\":[\"gas\"]}",
+                         cmd, sizeof cmd), cmd, "unknown_category", "skills");
+    hello(w1, "v01", "袁建成", "[\"pipe\",\"repair\"]");
+    hello(w2, "v02", "李师傅", "[\"pipe\"]");
+
+    cJSON *r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    double ticket = tu_num(r, "ticket");
+    cJSON_Delete(r);
+
+    cJSON *offer1 = tu_next(w1, "offer", 3000);
+    cJSON *offer2 = tu_next(w2, "offer", 3000);
+    assert_non_null(offer1);
+    assert_non_null(offer2);
+    assert_true(tu_num(offer1, "ticket") == ticket);
+    assert_string_equal(tu_str(offer1, "building"), "市政小区 3栋");
+    /* The contact is only for whoever claims it. */
+    assert_null(cJSON_GetObjectItem(offer1, "contact"));
+    cJSON_Delete(offer1);
+    cJSON_Delete(offer2);
+
+    snprintf(body, sizeof body, "{\"ticket\":%.0f}", ticket);
+    r = tu_call(w1, "claim", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_string_equal(tu_str(r, "contact"), "罗女士 13800000000");
+    assert_string_equal(tu_str(r, "status"), "claimed");
+    cJSON_Delete(r);
+    cJSON *taken = tu_next(w2, "taken", 3000);
+    assert_non_null(taken);
+    assert_true(tu_num(taken, "ticket") == ticket);
+    cJSON_Delete(taken);
+    expect_error(tu_call(w2, "claim", body, cmd, sizeof cmd), cmd, "taken", NULL);
+
+    snprintf(body, sizeof body, "{\"ticket\":%.0f,\"note\":\"疏通完毕\"}", ticket);
+    expect_error(tu_call(w2, "done", body, cmd, sizeof cmd), cmd, "not_yours", NULL);
+    r = tu_call(w1, "done", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_string_equal(tu_str(r, "status"), "done");
+    cJSON_Delete(r);
+    expect_error(tu_call(w1, "done", body, cmd, sizeof cmd), cmd, "bad_transition", NULL);
+    snprintf(body, sizeof body, "{\"ticket\":%.0f}", ticket);
+    expect_error(tu_call(w1, "claim", body, cmd, sizeof cmd), cmd, "bad_transition", NULL);
+    expect_error(tu_call(w1, "claim", "{\"ticket\":424242}", cmd, sizeof cmd), cmd, "not_found", NULL);
+
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE request_id = %.0f", ticket);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 3);
+    snprintf(sql, sizeof sql, "SELECT done_at > 0 FROM requests WHERE id = %.0f AND status = 'done'", ticket);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 1);
+    tu_close(w1);
+    tu_close(w2);
+}
+
+static void test_same_moment_claims_one_winner(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16], body[64];
+    void *w1 = tu_dealer(tu_worker_ep(fx->broker));
+    void *w2 = tu_dealer(tu_worker_ep(fx->broker));
+    hello(w1, "a1", "A", "[\"lock\"]");
+    hello(w2, "a2", "B", "[\"lock\"]");
+    cJSON *r = tu_call(fx->client, "submit",
+                       "{\"channel\":\"council\",\"category\":\"lock\",\"building\":\"1栋\","
+                       "\"contact\":\"c\",\"text\":\"锁坏了\"}",
+                       cmd, sizeof cmd);
+    double ticket = tu_num(r, "ticket");
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"ticket\":%.0f}", ticket);
+    /* Both claims are on the wire before either reply is read. */
+    const char *f1[] = {"BM1", "claim", "x1", body};
+    const char *f2[] = {"BM1", "claim", "x2", body};
+    size_t l[] = {3, 5, 2, strlen(body)};
+    for (int i = 0; i < 4; i++) {
+        zmq_send(w1, f1[i], l[i], i < 3 ? ZMQ_SNDMORE : 0);
+        zmq_send(w2, f2[i], l[i], i < 3 ? ZMQ_SNDMORE : 0);
+    }
+    int wins = 0, taken = 0;
+    void *ws[2] = {w1, w2};
+    const char *cids[2] = {"x1", "x2"};
+    for (int k = 0; k < 2; k++) {
+        bm_msg_t msg;
+        bm_error_t err = {0};
+        for (;;) {
+            zmq_pollitem_t it = {ws[k], 0, ZMQ_POLLIN, 0};
+            assert_true(zmq_poll(&it, 1, 5000) > 0);
+            assert_int_equal(bm_recv(ws[k], false, false, NULL, &msg, &err), BM_RECV_OK);
+            if (strcmp(msg.cid, cids[k]) == 0)
+                break;
+            bm_msg_clear(&msg); /* an offer or taken notice */
+        }
+        if (strcmp(msg.cmd, "ok") == 0)
+            wins++;
+        else if (strcmp(tu_str(msg.body, "code"), "taken") == 0)
+            taken++;
+        bm_msg_clear(&msg);
+    }
+    assert_int_equal(wins, 1);
+    assert_int_equal(taken, 1);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE request_id = %.0f AND kind = 'claimed'", ticket);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 1);
+    tu_close(w1);
+    tu_close(w2);
+}
+
+static void test_outbox_take_report(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    cJSON *r = tu_call(fx->client, "submit",
+                       "{\"channel\":\"forum\",\"category\":\"repair\",\"building\":\"2栋\",\"contact\":\"c\","
+                       "\"text\":\"灯不亮\",\"callback\":\"http://127.0.0.1:9/hook\"}",
+                       cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    r = tu_call(fx->client, "take", "{\"max\":10}", cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON *ds = cJSON_GetObjectItem(r, "deliveries");
+    assert_int_equal(cJSON_GetArraySize(ds), 1);
+    cJSON *d = cJSON_GetArrayItem(ds, 0);
+    assert_string_equal(tu_str(d, "type"), "request.received");
+    assert_string_equal(tu_str(d, "url"), "http://127.0.0.1:9/hook");
+    assert_true(strncmp(tu_str(d, "msg_id"), "msg_", 4) == 0);
+    char msg_id[64];
+    snprintf(msg_id, sizeof msg_id, "%s", tu_str(d, "msg_id"));
+    cJSON *body = cJSON_Parse(tu_str(d, "body"));
+    assert_string_equal(tu_str(body, "type"), "request.received");
+    cJSON *data = cJSON_GetObjectItem(body, "data");
+    assert_string_equal(tu_str(data, "building"), "2栋");
+    assert_null(cJSON_GetObjectItem(data, "contact")); /* never personal data */
+    cJSON_Delete(body);
+    double id = tu_num(d, "id");
+    cJSON_Delete(r);
+
+    /* Leased: a second take gets nothing. */
+    r = tu_call(fx->client, "take", "{\"max\":10}", cmd, sizeof cmd);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "deliveries")), 0);
+    cJSON_Delete(r);
+
+    char rep[256];
+    snprintf(rep, sizeof rep,
+             "{\"results\":[{\"id\":%.0f,\"ok\":false,\"status\":503,\"latency_ms\":4,\"error\":\"HTTP 503\"}]}", id);
+    r = tu_call(fx->client, "report", rep, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    /* Test schedule is 0 s: due again at once, same msg_id. */
+    r = tu_call(fx->client, "take", "{\"max\":10,\"wait_ms\":2000}", cmd, sizeof cmd);
+    d = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "deliveries"), 0);
+    assert_non_null(d);
+    assert_string_equal(tu_str(d, "msg_id"), msg_id);
+    assert_true(tu_num(d, "attempt") == 2);
+    cJSON_Delete(r);
+    snprintf(rep, sizeof rep, "{\"results\":[{\"id\":%.0f,\"ok\":true,\"status\":204,\"latency_ms\":3}]}", id);
+    cJSON_Delete(tu_call(fx->client, "report", rep, cmd, sizeof cmd));
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT state = 'delivered' FROM deliveries WHERE id = %.0f", id);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM delivery_attempts WHERE delivery_id = %.0f", id);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 2);
+
+    /* A bad report changes nothing. */
+    expect_error(tu_call(fx->client, "report", "{\"results\":[{\"id\":1}]}", cmd, sizeof cmd), cmd,
+                 "invalid", NULL);
+}
+
+static void test_dead_after_schedule(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    cJSON_Delete(tu_call(fx->client, "submit",
+                         "{\"channel\":\"forum\",\"category\":\"repair\",\"building\":\"2栋\",\"contact\":\"c\","
+                         "\"text\":\"t\",\"callback\":\"http://127.0.0.1:9/hook\"}",
+                         cmd, sizeof cmd));
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        cJSON *r = tu_call(fx->client, "take", "{\"max\":10,\"wait_ms\":2000}", cmd, sizeof cmd);
+        cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "deliveries"), 0);
+        assert_non_null(d);
+        char rep[200];
+        snprintf(rep, sizeof rep, "{\"results\":[{\"id\":%.0f,\"ok\":false,\"error\":\"connection refused\"}]}",
+                 tu_num(d, "id"));
+        cJSON_Delete(r);
+        cJSON_Delete(tu_call(fx->client, "report", rep, cmd, sizeof cmd));
+    }
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker),
+                                "SELECT count(*) FROM deliveries WHERE state = 'dead' AND last_error = 'connection refused'"),
+                     1);
+    cJSON *r = tu_call(fx->client, "take", "{\"max\":10}", cmd, sizeof cmd);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "deliveries")), 0);
+    cJSON_Delete(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_submit_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_ref, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_is_not_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_submits_grouped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offer_claim_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_moment_claims_one_winner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_take_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_after_schedule, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,51 @@
+/* testutil.h - shared helpers for the C tests: temp dirs, a broker running in
+ * a thread, and raw BM1 calls over a DEALER socket. */
+#ifndef BM_TESTUTIL_H
+#define BM_TESTUTIL_H
+
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+
+/* Makes a fresh temp dir under $BM_TEST_TMP (or /tmp); returns a static path. */
+const char *tu_tmpdir(char *buf, size_t len);
+/* Removes a temp dir made by tu_tmpdir and everything in it. */
+void tu_rmtree(const char *path);
+
+typedef struct tu_broker tu_broker_t;
+/* Starts a broker on ipc:// endpoints in dir with a test config (fast retry
+ * schedule, callback secret); cfg_edit may adjust the config first. */
+tu_broker_t *tu_broker_start(const char *dir, void (*cfg_edit)(bm_config_t *));
+void tu_broker_stop(tu_broker_t **self_p);
+const char *tu_client_ep(const tu_broker_t *b);
+const char *tu_worker_ep(const tu_broker_t *b);
+const char *tu_db_path(const tu_broker_t *b);
+void tu_broker_fail_commits(tu_broker_t *b, int n);
+
+/* A DEALER connected to ep (own context per test). */
+void *tu_dealer(const char *ep);
+void tu_close(void *sock);
+
+/* Sends BM1 cmd with a JSON body text (sent as-is, may be invalid) and
+ * waits up to 5 s for the reply with the same cid. Returns the reply command
+ * ("ok"/"error") in cmd_out and the parsed body (caller owns), or NULL on
+ * timeout. Unsolicited messages arriving meanwhile are stored for tu_next. */
+cJSON *tu_call(void *sock, const char *cmd, const char *body, char *cmd_out, size_t cmd_len);
+/* Waits up to timeout_ms for an unsolicited message with command cmd; returns
+ * its body (caller owns) or NULL. */
+cJSON *tu_next(void *sock, const char *cmd, int timeout_ms);
+/* Sends raw frames (n of them) and returns the reply body or NULL. */
+cJSON *tu_raw(void *sock, const char *const *frames, const size_t *lens, size_t n,
+              char *cmd_out, size_t cmd_len);
+
+/* Runs one SQL query returning a single integer against the db (read-only). */
+long long tu_sql_int(const char *db, const char *sql);
+/* Returns the string field of an object, or "". */
+const char *tu_str(const cJSON *obj, const char *key);
+/* Returns the number field of an object, or -1. */
+double tu_num(const cJSON *obj, const char *key);
+
+#endif
