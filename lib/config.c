@@ -29,6 +29,8 @@ void bm_config_defaults(bm_config_t *cfg)
     cfg->offer_window = BM_DEFAULT_OFFER_WINDOW;
     cfg->delivery_lease_s = BM_DEFAULT_DELIVERY_LEASE_S;
     cfg->batch_max = BM_DEFAULT_BATCH_MAX;
+    cfg->max_attempts = BM_DEFAULT_MAX_ATTEMPTS;
+    cfg->reopen_days = BM_DEFAULT_REOPEN_DAYS;
     cfg->retry_count = (int)(sizeof default_retries / sizeof default_retries[0]);
     memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
     cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
@@ -124,8 +126,9 @@ static int get_int(const cJSON *root, const char *key, int *dst, int min, int ma
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!item)
         return 0;
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(long)item->valuedouble ||
-        item->valuedouble < min || item->valuedouble > max) {
+    /* Range first: converting an out-of-range double (1e300) is undefined. */
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= min && item->valuedouble <= max) ||
+        item->valuedouble != (double)(int)item->valuedouble) {
         bm_error_set(err, BM_ERR_INVALID, key, "%s: \"%s\" must be an integer from %d to %d", path,
                      key, min, max);
         return -1;
@@ -167,7 +170,7 @@ static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path,
             get_int(c, "lease_s", &cat->lease_s, 1, 30 * 86400, path, err) ||
             get_int(c, "deadline_s", &cat->deadline_s, 1, 365 * 86400, path, err) ||
             (urgent && !cJSON_IsBool(urgent))) {
-            if (!err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent)))
+            if (!err || !err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent)))
                 bm_error_set(err, BM_ERR_INVALID, "categories",
                              "%s: each category needs a \"name\" string; \"urgent\" is true or false",
                              path);
@@ -180,6 +183,80 @@ static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path,
         next.category_count++;
     }
     *cfg = next;
+    return 0;
+}
+
+static int load_subscriptions(bm_config_t *cfg, const cJSON *arr, const char *path,
+                              bm_error_t *err)
+{
+    int n = cJSON_GetArraySize(arr);
+    if (!cJSON_IsArray(arr) || n > BM_MAX_SUBSCRIPTIONS) {
+        bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                     "%s: \"subscriptions\" must be an array of at most %d objects", path,
+                     BM_MAX_SUBSCRIPTIONS);
+        return -1;
+    }
+    int i = 0;
+    const cJSON *sub;
+    cJSON_ArrayForEach(sub, arr) {
+        bm_subscription_t *s = &cfg->subscriptions[i];
+        memset(s, 0, sizeof *s);
+        if (!cJSON_IsObject(sub) || get_str(sub, "name", s->name, sizeof s->name, path, err) ||
+            get_str(sub, "url", s->url, sizeof s->url, path, err) ||
+            get_str(sub, "secret", s->secret, sizeof s->secret, path, err) ||
+            get_str(sub, "department", s->department, sizeof s->department, path, err) ||
+            !s->name[0] || !s->url[0] || !s->secret[0]) {
+            if (!err->code || !s->name[0] || !s->url[0] || !s->secret[0])
+                bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                             "%s: subscription %d needs \"name\", \"url\" and \"secret\"", path,
+                             i + 1);
+            return -1;
+        }
+        if (bm_secret_check(s->secret) != 0) {
+            bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                         "%s: subscription \"%s\": secret must be whsec_ followed by base64 of "
+                         "24-64 bytes", path, s->name);
+            return -1;
+        }
+        if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0) {
+            bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                         "%s: subscription \"%s\": url must start with http:// or https://", path,
+                         s->name);
+            return -1;
+        }
+        const cJSON *events = cJSON_GetObjectItemCaseSensitive(sub, "events");
+        if (events) {
+            const cJSON *ev;
+            if (!cJSON_IsArray(events)) {
+                bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                             "%s: subscription \"%s\": events must be an array of types", path,
+                             s->name);
+                return -1;
+            }
+            cJSON_ArrayForEach(ev, events) {
+                size_t used = strlen(s->events);
+                if (!cJSON_IsString(ev) ||
+                    bm_strlcpy(s->events + used + (used ? 1 : 0), ev->valuestring,
+                               sizeof s->events - used - 1) != 0) {
+                    bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                                 "%s: subscription \"%s\": events must be strings (512 bytes in all)",
+                                 path, s->name);
+                    return -1;
+                }
+                if (used)
+                    s->events[used] = ',';
+            }
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(cfg->subscriptions[k].name, s->name) == 0) {
+                bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                             "%s: two subscriptions are named \"%s\"", path, s->name);
+                return -1;
+            }
+        }
+        i++;
+    }
+    cfg->subscription_count = n;
     return 0;
 }
 
@@ -204,7 +281,12 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "heartbeat_ms", &next.heartbeat_ms, 100, 60000, path, err) ||
         get_int(root, "offer_window", &next.offer_window, 1, 50, path, err) ||
         get_int(root, "delivery_lease_s", &next.delivery_lease_s, 1, 3600, path, err) ||
-        get_int(root, "batch_max", &next.batch_max, 1, 100000, path, err))
+        get_int(root, "batch_max", &next.batch_max, 1, 100000, path, err) ||
+        get_int(root, "max_attempts", &next.max_attempts, 1, 100, path, err) ||
+        get_int(root, "reopen_days", &next.reopen_days, 0, 365, path, err))
+        goto out;
+    const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
+    if (subs && load_subscriptions(&next, subs, path, err) != 0)
         goto out;
     if (next.callback_secret[0] && bm_secret_check(next.callback_secret) != 0) {
         bm_error_set(err, BM_ERR_INVALID, "callback_secret",

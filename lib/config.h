@@ -11,6 +11,7 @@
 #define BM_MAX_CATEGORIES 32
 #define BM_MAX_CHANNELS   16
 #define BM_MAX_RETRIES    32
+#define BM_MAX_SUBSCRIPTIONS 32
 
 /* Named defaults. */
 #define BM_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:5570"
@@ -20,6 +21,9 @@
 #define BM_DEFAULT_OFFER_WINDOW    3     /* outstanding offers per volunteer */
 #define BM_DEFAULT_DELIVERY_LEASE_S 60   /* a taken delivery is due again after this */
 #define BM_DEFAULT_BATCH_MAX       2048  /* messages per loop pass (one commit) */
+#define BM_DEFAULT_MAX_ATTEMPTS    3     /* failed claims before the office is asked to escalate */
+#define BM_DEFAULT_REOPEN_DAYS     7     /* a requester may reopen this long after done */
+#define BM_DEFAULT_MAX_JOBS        1     /* jobs a volunteer holds at once unless hello says */
 
 typedef struct {
     char name[32];      /* wire name, e.g. "pipe" */
@@ -31,6 +35,15 @@ typedef struct {
     int deadline_s;      /* service-level deadline from received to done */
 } bm_category_t;
 
+/* A configured webhook subscription: the office, or a department. */
+typedef struct {
+    char name[64];        /* e.g. office, water_company */
+    char url[2048];
+    char secret[128];     /* whsec_... */
+    char events[512];     /* comma separated types; empty = all */
+    char department[64];  /* set for a department: gets escalations to it */
+} bm_subscription_t;
+
 typedef struct {
     char client_endpoint[256];
     char worker_endpoint[256];
@@ -41,6 +54,10 @@ typedef struct {
     int offer_window;
     int delivery_lease_s;
     int batch_max;
+    int max_attempts;
+    int reopen_days;
+    bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
+    int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];
     int retry_count;
     bm_category_t categories[BM_MAX_CATEGORIES];

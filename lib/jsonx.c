@@ -51,7 +51,9 @@ int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, i
         return 0;
     }
     double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
-    if (!cJSON_IsNumber(item) || v != floor(v) || v < (double)min || v > (double)max) {
+    /* Range-check as a double before converting: 2^63 and beyond do not fit. */
+    if (!cJSON_IsNumber(item) || v != floor(v) || v < -0x1p63 || v >= 0x1p63 ||
+        (int64_t)v < min || (int64_t)v > max) {
         bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must be an integer from %lld to %lld",
                      key, (long long)min, (long long)max);
         return -1;

@@ -201,17 +201,22 @@ int bm_base64_decode(const char *in, unsigned char *out, size_t outlen)
     size_t n = strlen(in);
     if (n == 0 || n % 4 != 0 || n > INT_MAX / 2)
         return -1;
+    /* EVP_DecodeBlock trims whitespace and reads '=' anywhere as zero bits:
+     * accept only the alphabet, with at most two '=' at the very end. */
+    size_t pad = in[n - 1] == '=' ? (in[n - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < n - pad; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return -1;
+    }
     if (outlen < n / 4 * 3)
         return -1;
     int got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
     if (got < 0)
         return -1;
     /* EVP_DecodeBlock counts padding as output bytes. */
-    if (in[n - 1] == '=')
-        got--;
-    if (in[n - 2] == '=')
-        got--;
-    return got;
+    return got - (int)pad;
 }
 
 int bm_strlcpy(char *dst, const char *src, size_t dst_len)
