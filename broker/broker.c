@@ -21,6 +21,7 @@
 #define TAKER_TICK_MS    200
 #define SEEN_WRITE_MS    60000 /* how often a heartbeat refreshes volunteers.last_seen */
 #define DISPATCH_EVERY_MS 5000
+#define SWEEP_EVERY_MS   500   /* lease expiry and overdue checks */
 
 enum { SOCK_CLIENT = 0, SOCK_WORKER = 1 };
 
@@ -59,10 +60,14 @@ typedef struct {
     int64_t deadline; /* monotonic ms */
 } taker_t;
 
+/* After the commit: a ticket no longer on offer (tell those offered it,
+ * except `volunteer`), or a job taken from its holder (tell `volunteer`). */
 typedef struct {
     int64_t ticket;
     char volunteer[BM_MAX_VOL_ID + 1];
-} claimed_t;
+    bool revoked;
+    char reason[32];
+} change_t;
 
 struct broker {
     bm_config_t cfg;
@@ -74,8 +79,9 @@ struct broker {
     int n_takers;
     outmsg_t *out;
     size_t n_out, cap_out;
-    claimed_t *claimed;
-    size_t n_claimed, cap_claimed;
+    change_t *changes;
+    size_t n_changes, cap_changes;
+    int64_t last_sweep;
     uint64_t batch;
     bool dispatch_dirty;
     int64_t last_dispatch;
@@ -474,53 +480,226 @@ static void cmd_heartbeat(broker_t *b, session_t *s, const bm_envelope_t *env, c
     reply_ok(b, SOCK_WORKER, env, msg, NULL, false);
 }
 
+static void note_change(broker_t *b, int64_t ticket, const char *volunteer, bool revoked,
+                        const char *reason)
+{
+    if (b->n_changes == b->cap_changes) {
+        size_t cap = b->cap_changes ? b->cap_changes * 2 : 64;
+        change_t *grown = realloc(b->changes, cap * sizeof *grown);
+        if (!grown)
+            return; /* the offer lists heal at the next dispatch */
+        b->changes = grown;
+        b->cap_changes = cap;
+    }
+    change_t *c = &b->changes[b->n_changes++];
+    c->ticket = ticket;
+    bm_strlcpy(c->volunteer, volunteer ? volunteer : "", sizeof c->volunteer);
+    c->revoked = revoked;
+    bm_strlcpy(c->reason, reason ? reason : "", sizeof c->reason);
+}
+
+/* Runs a lifecycle action and queues its reply; the after-commit effects
+ * (taken / revoked notices, a new dispatch) are noted here. */
+static void run_act(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                    int64_t ticket, const store_act_t *a)
+{
+    bm_error_t err = {0};
+    cJSON *result = NULL;
+    char prev[BM_MAX_VOL_ID + 1] = "";
+    if (store_act(b->store, ticket, a, bm_now_ms(), &result, prev, sizeof prev, &err) != 0) {
+        reply_err(b, sock, env, msg, &err);
+        return;
+    }
+    log_info("ticket %lld: %s by %s%s", (long long)ticket, bm_action_name(a->act),
+             a->volunteer ? "volunteer " : "channel ", a->volunteer ? a->volunteer : a->channel);
+    switch (a->act) {
+    case BM_ACT_CLAIM:
+    case BM_ACT_ESCALATE:
+    case BM_ACT_CANCEL:
+        note_change(b, ticket, a->volunteer, false, NULL); /* off the market */
+        if (prev[0] && (!a->volunteer || strcmp(prev, a->volunteer) != 0))
+            note_change(b, ticket, prev, true, bm_action_event(a->act));
+        break;
+    default:
+        break;
+    }
+    b->dispatch_dirty = true;
+    reply_ok(b, sock, env, msg, result, true);
+}
+
 static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
     int64_t ticket = 0;
-    cJSON *job = NULL;
-    if (get_ticket(msg->body, &ticket, &err) != 0 ||
-        store_claim(b->store, ticket, s->volunteer, s->max_jobs, bm_now_ms(), &job, &err) != 0) {
-        if (err.code && strcmp(err.code, BM_ERR_TAKEN) == 0)
-            session_forget_offer(s, ticket);
+    if (get_ticket(msg->body, &ticket, &err) != 0) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
-    log_info("ticket %lld claimed by %s (%s)", (long long)ticket, s->volunteer, s->name);
-    if (b->n_claimed == b->cap_claimed) {
-        size_t cap = b->cap_claimed ? b->cap_claimed * 2 : 64;
-        claimed_t *grown = realloc(b->claimed, cap * sizeof *grown);
-        if (grown) {
-            b->claimed = grown;
-            b->cap_claimed = cap;
-        }
+    store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs};
+    size_t before = b->n_out;
+    run_act(b, SOCK_WORKER, env, msg, ticket, &a);
+    if (b->n_out > before && strcmp(b->out[b->n_out - 1].cmd, BM_REPLY_ERROR) == 0)
+        session_forget_offer(s, ticket); /* taken or gone: stop counting it as an offer */
+}
+
+/* progress, done, cantfix and escalate from the volunteer who holds the job. */
+static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg,
+                       bm_action_t act, const char *text_key, bool text_required)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    const char *text = NULL, *department = NULL;
+    if (get_ticket(msg->body, &ticket, &err) != 0 ||
+        bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
+        (act == BM_ACT_ESCALATE &&
+         bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0)) {
+        reply_err(b, SOCK_WORKER, env, msg, &err);
+        return;
     }
-    if (b->n_claimed < b->cap_claimed) {
-        b->claimed[b->n_claimed].ticket = ticket;
-        bm_strlcpy(b->claimed[b->n_claimed].volunteer, s->volunteer, sizeof b->claimed[0].volunteer);
-        b->n_claimed++;
-    }
-    b->dispatch_dirty = true;
-    reply_ok(b, SOCK_WORKER, env, msg, job, true);
+    store_act_t a = {.act = act, .volunteer = s->volunteer, .text = text, .department = department};
+    run_act(b, SOCK_WORKER, env, msg, ticket, &a);
 }
 
 static void cmd_done(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
 {
+    holder_act(b, s, env, msg, BM_ACT_DONE, "note", false);
+}
+
+static void cmd_progress(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    holder_act(b, s, env, msg, BM_ACT_PROGRESS, "note", false);
+}
+
+static void cmd_cantfix(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    holder_act(b, s, env, msg, BM_ACT_CANTFIX, "reason", true);
+}
+
+static void cmd_worker_escalate(broker_t *b, session_t *s, const bm_envelope_t *env,
+                                const bm_msg_t *msg)
+{
+    holder_act(b, s, env, msg, BM_ACT_ESCALATE, "reason", true);
+}
+
+static void cmd_decline(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
+{
     bm_error_t err = {0};
     int64_t ticket = 0;
-    const char *note = NULL;
+    const char *reason = NULL;
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
-        bm_json_str(msg->body, "note", false, BM_MAX_NOTE, &note, &err) != 0 ||
-        store_done(b->store, ticket, s->volunteer, note, bm_now_ms(), &err) != 0) {
+        bm_json_str(msg->body, "reason", false, BM_MAX_REASON, &reason, &err) != 0 ||
+        store_decline(b->store, ticket, s->volunteer, reason, bm_now_ms(), &err) != 0) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
-    log_info("ticket %lld done by %s", (long long)ticket, s->volunteer);
+    session_forget_offer(s, ticket);
     b->dispatch_dirty = true;
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
-    cJSON_AddStringToObject(reply, "status", "done");
     reply_ok(b, SOCK_WORKER, env, msg, reply, true);
+}
+
+/* cancel, reopen, escalate and resolve from a channel (client socket). */
+static void channel_act(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg,
+                        bm_action_t act, const char *text_key, bool text_required)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    const char *channel = NULL, *text = NULL, *department = NULL;
+    if (get_ticket(msg->body, &ticket, &err) != 0 ||
+        bm_json_str(msg->body, "channel", true, 64, &channel, &err) != 0 ||
+        bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
+        (act == BM_ACT_ESCALATE &&
+         bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0))
+        goto fail;
+    if (!bm_config_channel(&b->cfg, channel)) {
+        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", channel);
+        goto fail;
+    }
+    store_act_t a = {.act = act, .channel = channel, .text = text, .department = department};
+    run_act(b, SOCK_CLIENT, env, msg, ticket, &a);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+static void cmd_cancel(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    channel_act(b, env, msg, BM_ACT_CANCEL, "reason", false);
+}
+
+static void cmd_reopen(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    channel_act(b, env, msg, BM_ACT_REOPEN, "reason", true);
+}
+
+static void cmd_escalate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    channel_act(b, env, msg, BM_ACT_ESCALATE, "reason", true);
+}
+
+static void cmd_resolve(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    channel_act(b, env, msg, BM_ACT_RESOLVE, "answer", true);
+}
+
+static void cmd_list(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    store_filter_t f = {.limit = 50};
+    int64_t limit = 50, offset = 0;
+    const char *since = NULL, *until = NULL;
+    const cJSON *overdue = cJSON_GetObjectItemCaseSensitive(msg->body, "overdue");
+    cJSON *out = NULL;
+    if (bm_json_str(msg->body, "status", false, 32, &f.status, &err) ||
+        bm_json_str(msg->body, "category", false, 64, &f.category, &err) ||
+        bm_json_str(msg->body, "channel", false, 64, &f.channel, &err) ||
+        bm_json_str(msg->body, "building", false, BM_MAX_BUILDING, &f.building, &err) ||
+        bm_json_str(msg->body, "volunteer", false, BM_MAX_VOL_ID, &f.volunteer, &err) ||
+        bm_json_str(msg->body, "since", false, 40, &since, &err) ||
+        bm_json_str(msg->body, "until", false, 40, &until, &err) ||
+        bm_json_int(msg->body, "limit", false, 1, BM_MAX_LIST, &limit, &err) ||
+        bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
+        goto fail;
+    if (overdue && !cJSON_IsBool(overdue)) {
+        bm_error_set(&err, BM_ERR_INVALID, "overdue", "\"overdue\" must be true or false");
+        goto fail;
+    }
+    if ((since && bm_time_parse_iso(since, &f.since) != 0) ||
+        (until && bm_time_parse_iso(until, &f.until) != 0)) {
+        bm_error_set(&err, BM_ERR_INVALID, since && bm_time_parse_iso(since, &f.since) ? "since" : "until",
+                     "dates are ISO 8601 in UTC, e.g. 2026-11-01 or 2026-11-01T08:00:00Z");
+        goto fail;
+    }
+    f.overdue = cJSON_IsTrue(overdue);
+    f.limit = (int)limit;
+    f.offset = (int)offset;
+    if (store_list(b->store, &f, &out, &err) != 0)
+        goto fail;
+    reply_ok(b, SOCK_CLIENT, env, msg, out, false);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+static void cmd_volunteers(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    cJSON *arr = store_volunteers(b->store);
+    int64_t mono = bm_mono_ms();
+    cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+        bool online = false;
+        for (int i = 0; i < MAX_SESSIONS && cJSON_IsString(id); i++) {
+            if (session_online(b, &b->sessions[i], mono) &&
+                strcmp(b->sessions[i].volunteer, id->valuestring) == 0)
+                online = true;
+        }
+        cJSON_AddBoolToObject(v, "online", online);
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddItemToObject(reply, "volunteers", arr);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
 }
 
 typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
@@ -534,6 +713,12 @@ static const struct {
     {BM_CMD_GET, cmd_get},
     {BM_CMD_TAKE, cmd_take},
     {BM_CMD_REPORT, cmd_report},
+    {BM_CMD_CANCEL, cmd_cancel},
+    {BM_CMD_REOPEN, cmd_reopen},
+    {BM_CMD_ESCALATE, cmd_escalate},
+    {BM_CMD_RESOLVE, cmd_resolve},
+    {BM_CMD_LIST, cmd_list},
+    {BM_CMD_VOLUNTEERS, cmd_volunteers},
 };
 
 static const struct {
@@ -543,6 +728,10 @@ static const struct {
     {BM_CMD_HEARTBEAT, cmd_heartbeat},
     {BM_CMD_CLAIM, cmd_claim},
     {BM_CMD_DONE, cmd_done},
+    {BM_CMD_PROGRESS, cmd_progress},
+    {BM_CMD_DECLINE, cmd_decline},
+    {BM_CMD_CANTFIX, cmd_cantfix},
+    {BM_CMD_ESCALATE, cmd_worker_escalate},
 };
 
 static void handle(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg)
@@ -612,23 +801,57 @@ static void serve_takers(broker_t *b, bool shutting_down)
     b->n_takers = kept;
 }
 
-/* Tells the others who were offered a claimed ticket that it is taken. */
-static void announce_taken(broker_t *b)
+/* Tells those who were offered a ticket that is no longer on offer that it
+ * is taken, and a volunteer who lost a job that it is revoked. */
+static void announce_changes(broker_t *b)
 {
-    for (size_t k = 0; k < b->n_claimed; k++) {
+    for (size_t k = 0; k < b->n_changes; k++) {
+        const change_t *c = &b->changes[k];
         for (int i = 0; i < MAX_SESSIONS; i++) {
             session_t *s = &b->sessions[i];
-            if (!s->used || !session_was_offered(s, b->claimed[k].ticket))
+            if (!s->used)
                 continue;
-            session_forget_offer(s, b->claimed[k].ticket);
-            if (strcmp(s->volunteer, b->claimed[k].volunteer) == 0)
+            if (c->revoked) {
+                if (strcmp(s->volunteer, c->volunteer) != 0)
+                    continue;
+                cJSON *body = cJSON_CreateObject();
+                cJSON_AddNumberToObject(body, "ticket", (double)c->ticket);
+                cJSON_AddStringToObject(body, "reason", c->reason);
+                send_now(b, SOCK_WORKER, &s->env, BM_CMD_REVOKED, body);
+                continue;
+            }
+            if (!session_was_offered(s, c->ticket))
+                continue;
+            session_forget_offer(s, c->ticket);
+            if (strcmp(s->volunteer, c->volunteer) == 0)
                 continue;
             cJSON *body = cJSON_CreateObject();
-            cJSON_AddNumberToObject(body, "ticket", (double)b->claimed[k].ticket);
+            cJSON_AddNumberToObject(body, "ticket", (double)c->ticket);
             send_now(b, SOCK_WORKER, &s->env, BM_CMD_TAKEN, body);
         }
     }
-    b->n_claimed = 0;
+    b->n_changes = 0;
+}
+
+/* Lease expiry and overdue flags, at most every SWEEP_EVERY_MS. */
+static void sweep(broker_t *b)
+{
+    int64_t mono = bm_mono_ms();
+    if (mono - b->last_sweep < SWEEP_EVERY_MS)
+        return;
+    b->last_sweep = mono;
+    int64_t now = bm_now_ms();
+    store_expired_t expired[64];
+    int n = store_expire_leases(b->store, now, expired, 64);
+    for (int i = 0; i < n; i++) {
+        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
+                 expired[i].volunteer);
+        note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
+        b->dispatch_dirty = true;
+    }
+    int marked = store_mark_overdue(b->store, now);
+    if (marked > 0)
+        log_info("%d request(s) flagged overdue; the office is told", marked);
 }
 
 /* Offers open requests to online volunteers with the skill and room for a job:
@@ -653,7 +876,8 @@ static void dispatch(broker_t *b)
             continue;
         for (int q = 0; q < n && s->n_offered < b->cfg.offer_window && s->n_offered < MAX_OFFERED; q++) {
             if (queue[q].category < 0 || !(s->skills & (1u << queue[q].category)) ||
-                session_was_offered(s, queue[q].ticket))
+                session_was_offered(s, queue[q].ticket) ||
+                store_excluded(b->store, queue[q].ticket, s->volunteer))
                 continue;
             cJSON *offer = store_offer(b->store, queue[q].ticket);
             if (!offer)
@@ -673,7 +897,7 @@ static void undo_pass_sessions(broker_t *b)
         if (b->sessions[i].used && b->sessions[i].batch == b->batch)
             b->sessions[i].used = false;
     }
-    b->n_claimed = 0;
+    b->n_changes = 0;
 }
 
 /* One pass: read what is waiting, handle it in one transaction, commit,
@@ -712,6 +936,8 @@ static int pass(broker_t *b, bool shutting_down)
             bm_msg_clear(&msg);
         }
     }
+    if (!shutting_down)
+        sweep(b);
     if (b->n_takers > 0)
         serve_takers(b, shutting_down);
 
@@ -726,7 +952,7 @@ static int pass(broker_t *b, bool shutting_down)
     }
     flush(b, committed, &cerr);
     if (committed) {
-        announce_taken(b);
+        announce_changes(b);
         dispatch(b);
     }
     return handled;
@@ -801,7 +1027,7 @@ void broker_destroy(broker_t **self_p)
     for (size_t i = 0; i < self->n_out; i++)
         cJSON_Delete(self->out[i].body);
     free(self->out);
-    free(self->claimed);
+    free(self->changes);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

@@ -43,6 +43,12 @@ static bool cmd_ok(const char *s, size_t n)
 
 int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_t *err)
 {
+    return bm_proto_decode_max(frames, n, BM_MAX_BODY, msg, err);
+}
+
+int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_msg_t *msg,
+                        bm_error_t *err)
+{
     memset(msg, 0, sizeof *msg);
     if (n >= 3 && frames[2].len <= BM_MAX_CID) {
         /* Fill the cid first so even a bad message's error can echo it. */
@@ -73,9 +79,9 @@ int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_
                      BM_MAX_CID);
         return -1;
     }
-    if (frames[3].len > BM_MAX_BODY) {
-        bm_error_set(err, BM_ERR_TOO_LARGE, NULL, "body of %zu bytes is over the limit of %d",
-                     frames[3].len, BM_MAX_BODY);
+    if (frames[3].len > max_body) {
+        bm_error_set(err, BM_ERR_TOO_LARGE, NULL, "body of %zu bytes is over the limit of %zu",
+                     frames[3].len, max_body);
         return -1;
     }
     if (!bm_utf8_valid(frames[3].data, frames[3].len)) {
@@ -162,7 +168,7 @@ bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm
         *msg = tmp;
         bm_error_set(err, BM_ERR_BAD_FRAME, NULL, "expected 4 frames, got %zu", counted);
         result = BM_RECV_INVALID;
-    } else if (bm_proto_decode(frames, nf, msg, err) != 0) {
+    } else if (bm_proto_decode_max(frames, nf, router ? BM_MAX_BODY : BM_MAX_MSG, msg, err) != 0) {
         result = BM_RECV_INVALID;
     }
     for (size_t i = 0; i < n; i++)
@@ -247,6 +253,11 @@ void *bm_socket(void *ctx, int type, const char *endpoint, bool bind)
     if (type == ZMQ_ROUTER) {
         /* Unroutable replies fail with EHOSTUNREACH instead of vanishing silently. */
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        /* Replies are never dropped for a peer that pipelines deeply: the
+         * queue per peer is bounded by what that peer sent us, not by the
+         * default high-water mark of 1000. */
+        int hwm = BM_ROUTER_SNDHWM;
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     }
     if (type == ZMQ_DEALER) {
         /* Do not queue requests for a peer that is not there yet beyond a reconnect. */

@@ -48,6 +48,11 @@ typedef struct {
 /* Decodes the four BM1 frames. Returns 0, or -1 with err set; the cid is
  * filled in as far as it could be read so that an error reply can echo it. */
 int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_t *err);
+/* The same with another body limit: peers reading the broker's replies
+ * (bm_recv on a non-ROUTER socket) accept bodies up to BM_MAX_MSG, since a
+ * timeline or a batch of deliveries may exceed the 64 KiB request limit. */
+int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_msg_t *msg,
+                        bm_error_t *err);
 void bm_msg_clear(bm_msg_t *msg);
 
 typedef enum {
@@ -57,7 +62,8 @@ typedef enum {
     BM_RECV_FAIL = -1    /* socket error (errno), e.g. ETERM / EINTR */
 } bm_recv_t;
 
-/* Reads one whole multipart message. env is filled when router is true.
+/* Reads one whole multipart message. env is filled when router is true
+ * (a request to the broker: 64 KiB body limit; otherwise replies, 16 MiB).
  * With dontwait, returns BM_RECV_NONE if nothing is queued. */
 bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm_msg_t *msg,
                   bm_error_t *err);

@@ -12,6 +12,7 @@
 #define BM_MAX_CMD        32
 #define BM_MAX_CID        64
 #define BM_MAX_BODY       (64 * 1024)        /* JSON body frame */
+#define BM_ROUTER_SNDHWM  100000 /* replies queued per peer before the broker drops */
 #define BM_MAX_MSG        (16 * 1024 * 1024) /* ZMQ_MAXMSGSIZE: larger frames drop the peer */
 
 /* Field limits for a request (bytes of UTF-8). */
@@ -26,10 +27,19 @@
 #define BM_MAX_VOL_NAME   100
 #define BM_MAX_TAKE       500   /* deliveries per take */
 #define BM_MAX_RESULTS    500   /* results per report */
+#define BM_MAX_LIST       500   /* requests per list page */
+#define BM_MAX_REASON     1000
+#define BM_MAX_DEPARTMENT 64
 
 /* Client commands (client socket). */
 #define BM_CMD_SUBMIT     "submit"
 #define BM_CMD_GET        "get"
+#define BM_CMD_CANCEL     "cancel"
+#define BM_CMD_REOPEN     "reopen"
+#define BM_CMD_ESCALATE   "escalate"   /* also a worker command */
+#define BM_CMD_RESOLVE    "resolve"
+#define BM_CMD_LIST       "list"
+#define BM_CMD_VOLUNTEERS "volunteers"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"
@@ -38,9 +48,13 @@
 #define BM_CMD_HEARTBEAT  "heartbeat"
 #define BM_CMD_CLAIM      "claim"
 #define BM_CMD_DONE       "done"
+#define BM_CMD_PROGRESS   "progress"
+#define BM_CMD_DECLINE    "decline"
+#define BM_CMD_CANTFIX    "cantfix"
 /* Broker to worker, unsolicited (correlation id empty). */
 #define BM_CMD_OFFER      "offer"
 #define BM_CMD_TAKEN      "taken"
+#define BM_CMD_REVOKED    "revoked"
 /* Replies. */
 #define BM_REPLY_OK       "ok"
 #define BM_REPLY_ERROR    "error"
@@ -60,6 +74,8 @@
 #define BM_ERR_BAD_TRANSITION  "bad_transition"   /* not allowed in the current state */
 #define BM_ERR_NOT_YOURS       "not_yours"        /* the job is another volunteer's */
 #define BM_ERR_TOO_MANY_JOBS   "too_many_jobs"    /* volunteer at max_jobs */
+#define BM_ERR_FORBIDDEN       "forbidden"        /* this channel may not do that */
+#define BM_ERR_TOO_LATE        "too_late"         /* e.g. reopen after the window */
 #define BM_ERR_STORAGE         "storage_error"    /* the commit failed; nothing was recorded */
 #define BM_ERR_SHUTTING_DOWN   "shutting_down"
 

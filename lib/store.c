@@ -1,6 +1,7 @@
 /* store.c - see store.h. SQL lives here and nowhere else. */
 #include "store.h"
 #include "jsonx.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "migrations.h"
 #include "util.h"
@@ -19,10 +20,17 @@ typedef enum {
     Q_EVENT_INSERT,
     Q_REQ_NOTICE_INFO,
     Q_DELIVERY_INSERT,
-    Q_REQ_STATE,
+    Q_ACT_ROW,
+    Q_ACT_UPDATE,
     Q_HELD,
-    Q_CLAIM,
-    Q_DONE,
+    Q_EXCLUDED,
+    Q_LEASE_DUE,
+    Q_OFFER_OVERDUE,
+    Q_DEADLINE_OVERDUE,
+    Q_SET_OVERDUE,
+    Q_SUB_DISABLE_ALL,
+    Q_SUB_UPSERT,
+    Q_SUB_LIST,
     Q_VOL_UPSERT,
     Q_VOL_SEEN,
     Q_OPEN_QUEUE,
@@ -44,28 +52,52 @@ typedef enum {
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_REF_LOOKUP] = "SELECT id FROM requests WHERE channel = ?1 AND ref = ?2",
-    [Q_ENDPOINT_FIND] = "SELECT id FROM endpoints WHERE url = ?1",
+    [Q_ENDPOINT_FIND] = "SELECT id FROM endpoints WHERE url = ?1 AND kind = 'callback'",
     [Q_ENDPOINT_ADD] = "INSERT INTO endpoints(url, secret, kind, created_at) VALUES (?1, ?2, 'callback', ?3)",
     [Q_REQ_INSERT] =
         "INSERT INTO requests(channel, ref, category, priority, building, unit, contact, text,"
-        " endpoint_id, status, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'open',?10,?10)",
+        " endpoint_id, status, offer_due_at, deadline_at, created_at, updated_at)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'open',?11,?12,?10,?10)",
     [Q_EVENT_INSERT] =
         "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [Q_REQ_NOTICE_INFO] =
-        "SELECT r.category, r.building, r.status, r.endpoint_id, v.name FROM requests r"
+        "SELECT r.category, r.building, r.status, r.endpoint_id, v.name, r.department FROM requests r"
         " LEFT JOIN volunteers v ON v.id = r.volunteer_id WHERE r.id = ?1",
     [Q_DELIVERY_INSERT] =
         "INSERT INTO deliveries(msg_id, endpoint_id, request_id, event_id, type, body, next_at, created_at)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?7)",
-    [Q_REQ_STATE] = "SELECT status, volunteer_id FROM requests WHERE id = ?1",
+    [Q_ACT_ROW] =
+        "SELECT status, volunteer_id, channel, category, lease_until, claimed_at, done_at,"
+        " offer_due_at, deadline_at, attempts, overdue, department FROM requests WHERE id = ?1",
+    [Q_ACT_UPDATE] =
+        "UPDATE requests SET status = ?2, volunteer_id = ?3, lease_until = ?4, claimed_at = ?5,"
+        " done_at = ?6, offer_due_at = ?7, deadline_at = ?8, attempts = ?9, overdue = ?10,"
+        " department = ?11, updated_at = ?12 WHERE id = ?1 AND status = ?13",
     [Q_HELD] = "SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND status = 'claimed'",
-    [Q_CLAIM] =
-        "UPDATE requests SET status = 'claimed', volunteer_id = ?2, lease_until = ?3,"
-        " claimed_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'open'",
-    [Q_DONE] =
-        "UPDATE requests SET status = 'done', lease_until = NULL, done_at = ?3, updated_at = ?3"
-        " WHERE id = ?1 AND status = 'claimed' AND volunteer_id = ?2",
+    [Q_EXCLUDED] =
+        "SELECT 1 FROM events WHERE request_id = ?1 AND actor = ?2 AND kind IN ('declined', 'failed')"
+        " LIMIT 1",
+    [Q_LEASE_DUE] =
+        "SELECT id, volunteer_id FROM requests WHERE status = 'claimed' AND lease_until <= ?1"
+        " ORDER BY lease_until LIMIT ?2",
+    [Q_OFFER_OVERDUE] =
+        "SELECT id FROM requests WHERE status = 'open' AND (overdue & 1) = 0 AND offer_due_at <= ?1"
+        " ORDER BY offer_due_at LIMIT 100",
+    [Q_DEADLINE_OVERDUE] =
+        "SELECT id FROM requests WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0"
+        " AND deadline_at <= ?1 ORDER BY deadline_at LIMIT 100",
+    [Q_SET_OVERDUE] = "UPDATE requests SET overdue = overdue | ?2, updated_at = ?3 WHERE id = ?1",
+    [Q_SUB_DISABLE_ALL] = "UPDATE endpoints SET enabled = 0 WHERE kind = 'subscription'",
+    [Q_SUB_UPSERT] =
+        "INSERT INTO endpoints(url, secret, kind, name, events, department, enabled, created_at)"
+        " VALUES (?1, ?2, 'subscription', ?3, ?4, ?5, 1, ?6)"
+        " ON CONFLICT(name) WHERE kind = 'subscription' DO UPDATE SET url = excluded.url,"
+        " secret = excluded.secret, events = excluded.events, department = excluded.department,"
+        " enabled = 1",
+    [Q_SUB_LIST] =
+        "SELECT id, coalesce(events, ''), coalesce(department, '') FROM endpoints"
+        " WHERE kind = 'subscription' AND enabled = 1",
     [Q_VOL_UPSERT] =
         "INSERT INTO volunteers(id, name, skills, max_jobs, first_seen, last_seen)"
         " VALUES (?1,?2,?3,?4,?5,?5) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
@@ -110,8 +142,17 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_NEXT_DUE] = "SELECT min(next_at) FROM deliveries WHERE state = 'pending'",
 };
 
+/* A subscription as the notice fan-out needs it. */
+typedef struct {
+    int64_t id;
+    char events[512];
+    char department[64];
+} sub_t;
+
 struct store {
     sqlite3 *db;
+    sub_t subs[BM_MAX_SUBSCRIPTIONS];
+    int n_subs;
     const bm_config_t *cfg;
     sqlite3_stmt *stmts[Q_COUNT];
     bool in_batch;
@@ -158,6 +199,11 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
+static int64_t col_i64(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
+}
+
 static int exec(store_t *self, const char *sql)
 {
     char *msg = NULL;
@@ -200,6 +246,8 @@ static int sp_end(store_t *self, int rc)
 }
 
 /* ---- open, migrate ----------------------------------------------------- */
+
+static int sync_subscriptions(store_t *self, bm_error_t *err);
 
 static int migrate(store_t *self, bm_error_t *err)
 {
@@ -267,7 +315,7 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
                      sqlite3_errmsg(self->db));
         goto fail;
     }
-    if (migrate(self, err) != 0)
+    if (migrate(self, err) != 0 || sync_subscriptions(self, err) != 0)
         goto fail;
     sqlite3_commit_hook(self->db, commit_hook, self);
     return self;
@@ -354,10 +402,49 @@ static const char *category_label(store_t *self, const char *name)
     return c ? c->label : name;
 }
 
-/* Queues the webhook for an event to the request's callback endpoint, in
- * the current transaction. note may be NULL. */
+/* True if a subscription wants this notice. */
+static bool sub_wants(const sub_t *sub, const char *type, const char *department)
+{
+    if (sub->department[0] && (!department || strcmp(sub->department, department) != 0))
+        return false; /* a department hears only about what was escalated to it */
+    if (!sub->events[0])
+        return true;
+    size_t n = strlen(type);
+    for (const char *p = sub->events; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, type, n) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
+static int insert_delivery(store_t *self, int64_t endpoint, int64_t ticket, int64_t event_id,
+                           const char *type, const char *body, int64_t now)
+{
+    char msg_id[48];
+    bm_random_id("msg_", msg_id, sizeof msg_id);
+    sqlite3_stmt *s = stmt(self, Q_DELIVERY_INSERT);
+    if (!s)
+        return -1;
+    bind_text(s, 1, msg_id);
+    sqlite3_bind_int64(s, 2, endpoint);
+    sqlite3_bind_int64(s, 3, ticket);
+    sqlite3_bind_int64(s, 4, event_id);
+    bind_text(s, 5, type);
+    bind_text(s, 6, body);
+    sqlite3_bind_int64(s, 7, now);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Queues the webhook for an event, in the current transaction: to the
+ * request's callback, and to every subscription that wants it. The event's
+ * detail (note, reason, answer, department) is copied into data. */
 static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const char *type,
-                          const char *note, int64_t now)
+                          const cJSON *detail, int64_t now)
 {
     sqlite3_stmt *s = stmt(self, Q_REQ_NOTICE_INFO);
     if (!s)
@@ -365,9 +452,10 @@ static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const
     sqlite3_bind_int64(s, 1, ticket);
     if (sqlite3_step(s) != SQLITE_ROW)
         return -1;
-    if (sqlite3_column_type(s, 3) == SQLITE_NULL)
-        return 0; /* nobody to tell yet: subscriptions come with the notifier's endpoints */
-    int64_t endpoint = sqlite3_column_int64(s, 3);
+    int64_t callback = col_i64(s, 3);
+    char department[BM_MAX_DEPARTMENT + 1] = "";
+    if (col_text(s, 5))
+        bm_strlcpy(department, col_text(s, 5), sizeof department);
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "type", type);
@@ -379,37 +467,32 @@ static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const
     bm_json_add_str(data, "building", col_text(s, 1));
     bm_json_add_str(data, "status", col_text(s, 2));
     bm_json_add_str(data, "volunteer", col_text(s, 4));
-    if (note)
-        cJSON_AddStringToObject(data, "note", note);
+    sqlite3_reset(s);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, detail) {
+        if (!cJSON_GetObjectItemCaseSensitive(data, item->string))
+            cJSON_AddItemToObject(data, item->string, cJSON_Duplicate(item, true));
+    }
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
-    sqlite3_reset(s);
     if (!text)
         return -1;
-
-    char msg_id[48];
-    bm_random_id("msg_", msg_id, sizeof msg_id);
-    s = stmt(self, Q_DELIVERY_INSERT);
-    int rc = -1;
-    if (s) {
-        bind_text(s, 1, msg_id);
-        sqlite3_bind_int64(s, 2, endpoint);
-        sqlite3_bind_int64(s, 3, ticket);
-        sqlite3_bind_int64(s, 4, event_id);
-        bind_text(s, 5, type);
-        bind_text(s, 6, text);
-        sqlite3_bind_int64(s, 7, now);
-        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    int rc = 0;
+    if (callback)
+        rc = insert_delivery(self, callback, ticket, event_id, type, text, now);
+    for (int i = 0; rc == 0 && i < self->n_subs; i++) {
+        if (sub_wants(&self->subs[i], type, department[0] ? department : NULL))
+            rc = insert_delivery(self, self->subs[i].id, ticket, event_id, type, text, now);
     }
     free(text);
     return rc;
 }
 
 /* Appends an event (detail: a JSON object or NULL) and, if notice is not
- * NULL, the webhook it causes. */
+ * NULL, the webhooks it causes. */
 static int record_event(store_t *self, int64_t ticket, int64_t now, const char *actor,
                         const char *kind, const char *from, const char *to, const cJSON *detail,
-                        const char *notice, const char *note)
+                        const char *notice)
 {
     sqlite3_stmt *s = stmt(self, Q_EVENT_INSERT);
     if (!s)
@@ -428,8 +511,54 @@ static int record_event(store_t *self, int64_t ticket, int64_t now, const char *
         return -1;
     int64_t event_id = sqlite3_last_insert_rowid(self->db);
     if (notice)
-        return enqueue_notice(self, ticket, event_id, notice, note, now);
+        return enqueue_notice(self, ticket, event_id, notice, detail, now);
     return 0;
+}
+
+/* Writes the configured subscriptions into endpoints (those no longer
+ * configured are disabled, never deleted: their deliveries stay visible) and
+ * caches them for the fan-out. */
+static int sync_subscriptions(store_t *self, bm_error_t *err)
+{
+    int64_t now = bm_now_ms();
+    if (exec(self, "BEGIN IMMEDIATE") != 0)
+        goto fail;
+    sqlite3_stmt *s = stmt(self, Q_SUB_DISABLE_ALL);
+    if (!s || sqlite3_step(s) != SQLITE_DONE)
+        goto fail_tx;
+    for (int i = 0; i < self->cfg->subscription_count; i++) {
+        const bm_subscription_t *c = &self->cfg->subscriptions[i];
+        s = stmt(self, Q_SUB_UPSERT);
+        if (!s)
+            goto fail_tx;
+        bind_text(s, 1, c->url);
+        bind_text(s, 2, c->secret);
+        bind_text(s, 3, c->name);
+        bind_text(s, 4, c->events[0] ? c->events : NULL);
+        bind_text(s, 5, c->department[0] ? c->department : NULL);
+        sqlite3_bind_int64(s, 6, now);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto fail_tx;
+    }
+    if (exec(self, "COMMIT") != 0)
+        goto fail_tx;
+    self->n_subs = 0;
+    s = stmt(self, Q_SUB_LIST);
+    while (s && self->n_subs < BM_MAX_SUBSCRIPTIONS && sqlite3_step(s) == SQLITE_ROW) {
+        sub_t *sub = &self->subs[self->n_subs++];
+        sub->id = sqlite3_column_int64(s, 0);
+        bm_strlcpy(sub->events, col_text(s, 1), sizeof sub->events);
+        bm_strlcpy(sub->department, col_text(s, 2), sizeof sub->department);
+    }
+    if (s)
+        sqlite3_reset(s);
+    return 0;
+fail_tx:
+    exec(self, "ROLLBACK");
+fail:
+    bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot record the subscriptions: %s",
+                 sqlite3_errmsg(self->db));
+    return -1;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -504,24 +633,44 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
     if (endpoint)
         sqlite3_bind_int64(s, 9, endpoint);
     sqlite3_bind_int64(s, 10, now);
+    sqlite3_bind_int64(s, 11, now + (int64_t)cat->offer_timeout_s * 1000);
+    sqlite3_bind_int64(s, 12, now + (int64_t)cat->deadline_s * 1000);
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     *ticket = sqlite3_last_insert_rowid(self->db);
     char actor[64];
     snprintf(actor, sizeof actor, "channel:%s", in->channel);
     rc = record_event(self, *ticket, now, actor, "received", NULL, "open", NULL,
-                      "request.received", NULL);
+                      "request.received");
 out:
     if (rc != 0)
         db_error(self, err, "submit");
     return sp_end(self, rc);
 }
 
-/* Reads a request's status and holder. Returns 0, 1 if not found, -1. */
-static int req_state(store_t *self, int64_t ticket, char *status, size_t slen, char *holder,
-                     size_t hlen)
+/* The columns a transition reads and writes. */
+typedef struct {
+    char status[16];
+    char holder[BM_MAX_VOL_ID + 1];
+    char channel[32];
+    char category[32];
+    char department[BM_MAX_DEPARTMENT + 1];
+    int64_t lease_until, claimed_at, done_at, offer_due_at, deadline_at;
+    int attempts, overdue;
+} row_t;
+
+static void bind_i64_or_null(sqlite3_stmt *s, int i, int64_t v)
 {
-    sqlite3_stmt *s = stmt(self, Q_REQ_STATE);
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Reads the request's lifecycle columns. Returns 0, 1 if not found, -1. */
+static int row_load(store_t *self, int64_t ticket, row_t *r)
+{
+    sqlite3_stmt *s = stmt(self, Q_ACT_ROW);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, ticket);
@@ -530,10 +679,44 @@ static int req_state(store_t *self, int64_t ticket, char *status, size_t slen, c
         return 1;
     if (step != SQLITE_ROW)
         return -1;
-    bm_strlcpy(status, col_text(s, 0), slen);
-    bm_strlcpy(holder, col_text(s, 1) ? col_text(s, 1) : "", hlen);
+    memset(r, 0, sizeof *r);
+    bm_strlcpy(r->status, col_text(s, 0), sizeof r->status);
+    bm_strlcpy(r->holder, col_text(s, 1) ? col_text(s, 1) : "", sizeof r->holder);
+    bm_strlcpy(r->channel, col_text(s, 2), sizeof r->channel);
+    bm_strlcpy(r->category, col_text(s, 3), sizeof r->category);
+    r->lease_until = col_i64(s, 4);
+    r->claimed_at = col_i64(s, 5);
+    r->done_at = col_i64(s, 6);
+    r->offer_due_at = col_i64(s, 7);
+    r->deadline_at = col_i64(s, 8);
+    r->attempts = sqlite3_column_int(s, 9);
+    r->overdue = sqlite3_column_int(s, 10);
+    bm_strlcpy(r->department, col_text(s, 11) ? col_text(s, 11) : "", sizeof r->department);
     sqlite3_reset(s);
     return 0;
+}
+
+/* Writes r back, guarded by the status it was read with. */
+static int row_save(store_t *self, int64_t ticket, const row_t *r, const char *old_status,
+                    int64_t now)
+{
+    sqlite3_stmt *s = stmt(self, Q_ACT_UPDATE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    bind_text(s, 2, r->status);
+    bind_text(s, 3, r->holder[0] ? r->holder : NULL);
+    bind_i64_or_null(s, 4, r->lease_until);
+    bind_i64_or_null(s, 5, r->claimed_at);
+    bind_i64_or_null(s, 6, r->done_at);
+    bind_i64_or_null(s, 7, r->offer_due_at);
+    sqlite3_bind_int64(s, 8, r->deadline_at);
+    sqlite3_bind_int(s, 9, r->attempts);
+    sqlite3_bind_int(s, 10, r->overdue);
+    bind_text(s, 11, r->department[0] ? r->department : NULL);
+    sqlite3_bind_int64(s, 12, now);
+    bind_text(s, 13, old_status);
+    return sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
 }
 
 int store_volunteer_held(store_t *self, const char *id)
@@ -559,31 +742,40 @@ static cJSON *job_json(store_t *self, int64_t ticket)
         if (sqlite3_step(s) == SQLITE_ROW) {
             bm_json_add_str(job, "status", col_text(s, 7));
             bm_json_add_str(job, "contact", col_text(s, 5));
-            bm_json_add_time(job, "claimed_at", sqlite3_column_int64(s, 13));
-            bm_json_add_time(job, "lease_until", sqlite3_column_int64(s, 15));
+            bm_json_add_time(job, "claimed_at", col_i64(s, 13));
+            bm_json_add_time(job, "lease_until", col_i64(s, 15));
         }
         sqlite3_reset(s);
     }
     return job;
 }
 
-int store_claim(store_t *self, int64_t ticket, const char *volunteer, int max_jobs, int64_t now,
-                cJSON **job, bm_error_t *err)
+static bool held_action(bm_action_t act)
 {
-    *job = NULL;
-    char status[16], holder[BM_MAX_VOL_ID + 1];
-    int found = req_state(self, ticket, status, sizeof status, holder, sizeof holder);
-    if (found < 0) {
-        db_error(self, err, "claim");
-        return -1;
+    return act == BM_ACT_PROGRESS || act == BM_ACT_DONE || act == BM_ACT_CANTFIX;
+}
+
+/* Checks who may do what; returns 0 or -1 with err set. */
+static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const store_act_t *a,
+                       int64_t now, bm_error_t *err)
+{
+    const char *name = bm_action_name(a->act);
+    bool by_holder = held_action(a->act) || (a->act == BM_ACT_ESCALATE && a->volunteer);
+    if (by_holder) {
+        if (strcmp(r->status, "claimed") != 0) {
+            bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
+                         "ticket %lld is %s; only a claimed request allows %s", (long long)ticket,
+                         r->status, name);
+            return -1;
+        }
+        if (strcmp(r->holder, a->volunteer) != 0) {
+            bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "ticket %lld is held by another volunteer",
+                         (long long)ticket);
+            return -1;
+        }
     }
-    if (found > 0) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
-                     (long long)ticket);
-        return -1;
-    }
-    if (strcmp(status, "claimed") == 0) {
-        if (strcmp(holder, volunteer) == 0)
+    if (a->act == BM_ACT_CLAIM && strcmp(r->status, "claimed") == 0) {
+        if (strcmp(r->holder, a->volunteer) == 0)
             bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "you already hold ticket %lld",
                          (long long)ticket);
         else
@@ -591,57 +783,60 @@ int store_claim(store_t *self, int64_t ticket, const char *volunteer, int max_jo
                          (long long)ticket);
         return -1;
     }
-    if (strcmp(status, "open") != 0) {
-        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
-                     "ticket %lld is %s and cannot be claimed", (long long)ticket, status);
+    if ((a->act == BM_ACT_CANCEL || a->act == BM_ACT_REOPEN) && a->channel &&
+        strcmp(a->channel, r->channel) != 0 && strcmp(a->channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
+                     "only the request's own channel (%s) or the office may %s it", r->channel,
+                     name);
         return -1;
     }
-    int held = store_volunteer_held(self, volunteer);
-    if (held >= max_jobs) {
-        bm_error_set(err, BM_ERR_TOO_MANY_JOBS, NULL,
-                     "you already hold %d job(s), the most allowed; finish one first", held);
+    if ((a->act == BM_ACT_RESOLVE || (a->act == BM_ACT_ESCALATE && !a->volunteer)) && a->channel &&
+        strcmp(a->channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel", "only the office may %s a request", name);
         return -1;
     }
-    const char *category = NULL;
-    cJSON *offer = store_offer(self, ticket);
-    const cJSON *cat_item = cJSON_GetObjectItemCaseSensitive(offer, "category");
-    category = cJSON_IsString(cat_item) ? cat_item->valuestring : NULL;
-    const bm_category_t *cat = category ? bm_config_category(self->cfg, category) : NULL;
-    int64_t lease_until = now + (int64_t)(cat ? cat->lease_s : 4 * 3600) * 1000;
-    cJSON_Delete(offer);
-
-    if (sp_begin(self, err) != 0)
+    if (!bm_lifecycle_next(r->status, a->act)) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "ticket %lld is %s and cannot be %s",
+                     (long long)ticket, r->status,
+                     a->act == BM_ACT_CLAIM ? "claimed" : bm_action_event(a->act));
         return -1;
-    int rc = -1;
-    sqlite3_stmt *s = stmt(self, Q_CLAIM);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, ticket);
-    bind_text(s, 2, volunteer);
-    sqlite3_bind_int64(s, 3, lease_until);
-    sqlite3_bind_int64(s, 4, now);
-    if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(self->db) != 1)
-        goto out;
-    char actor[80];
-    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
-    rc = record_event(self, ticket, now, actor, "claimed", "open", "claimed", NULL,
-                      "request.claimed", NULL);
-out:
-    if (rc != 0)
-        db_error(self, err, "claim");
-    sp_end(self, rc);
-    if (rc == 0)
-        *job = job_json(self, ticket);
-    return rc;
+    }
+    if (a->act == BM_ACT_CLAIM) {
+        int held = store_volunteer_held(self, a->volunteer);
+        if (held < 0 || held >= a->max_jobs) {
+            bm_error_set(err, BM_ERR_TOO_MANY_JOBS, NULL,
+                         "you already hold %d job(s), the most allowed; finish one first", held);
+            return -1;
+        }
+    }
+    if (a->act == BM_ACT_REOPEN &&
+        now - r->done_at > (int64_t)self->cfg->reopen_days * 86400 * 1000) {
+        bm_error_set(err, BM_ERR_TOO_LATE, "ticket",
+                     "ticket %lld was done more than %d days ago; submit a new request instead",
+                     (long long)ticket, self->cfg->reopen_days);
+        return -1;
+    }
+    return 0;
 }
 
-int store_done(store_t *self, int64_t ticket, const char *volunteer, const char *note,
-               int64_t now, bm_error_t *err)
+static const bm_category_t *category_of(store_t *self, const char *name)
 {
-    char status[16], holder[BM_MAX_VOL_ID + 1];
-    int found = req_state(self, ticket, status, sizeof status, holder, sizeof holder);
+    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600};
+    const bm_category_t *c = bm_config_category(self->cfg, name);
+    return c ? c : &fallback;
+}
+
+int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
+              char *prev_holder, size_t prev_len, bm_error_t *err)
+{
+    if (result)
+        *result = NULL;
+    if (prev_holder && prev_len)
+        prev_holder[0] = '\0';
+    row_t r;
+    int found = row_load(self, ticket, &r);
     if (found < 0) {
-        db_error(self, err, "done");
+        db_error(self, err, bm_action_name(a->act));
         return -1;
     }
     if (found > 0) {
@@ -649,40 +844,230 @@ int store_done(store_t *self, int64_t ticket, const char *volunteer, const char 
                      (long long)ticket);
         return -1;
     }
-    if (strcmp(status, "claimed") != 0) {
+    if (act_allowed(self, ticket, &r, a, now, err) != 0)
+        return -1;
+    if (prev_holder)
+        bm_strlcpy(prev_holder, r.holder, prev_len);
+
+    char old_status[16];
+    bm_strlcpy(old_status, r.status, sizeof old_status);
+    const bm_category_t *cat = category_of(self, r.category);
+    bm_strlcpy(r.status, bm_lifecycle_next(old_status, a->act), sizeof r.status);
+    switch (a->act) {
+    case BM_ACT_CLAIM:
+        bm_strlcpy(r.holder, a->volunteer, sizeof r.holder);
+        r.lease_until = now + (int64_t)cat->lease_s * 1000;
+        r.claimed_at = now;
+        r.offer_due_at = 0;
+        break;
+    case BM_ACT_PROGRESS:
+        r.lease_until = now + (int64_t)cat->lease_s * 1000;
+        break;
+    case BM_ACT_DONE:
+        r.lease_until = 0;
+        r.done_at = now;
+        break;
+    case BM_ACT_CANTFIX:
+    case BM_ACT_LEASE_EXPIRE:
+        r.holder[0] = '\0';
+        r.lease_until = 0;
+        r.attempts++;
+        r.offer_due_at = now + (int64_t)cat->offer_timeout_s * 1000;
+        r.overdue &= ~1;
+        break;
+    case BM_ACT_ESCALATE:
+        r.lease_until = 0;
+        r.offer_due_at = 0;
+        bm_strlcpy(r.department, a->department ? a->department : "", sizeof r.department);
+        break;
+    case BM_ACT_RESOLVE:
+        break;
+    case BM_ACT_CANCEL:
+        r.lease_until = 0;
+        r.offer_due_at = 0;
+        break;
+    case BM_ACT_REOPEN:
+        r.holder[0] = '\0';
+        r.done_at = 0;
+        r.offer_due_at = now + (int64_t)cat->offer_timeout_s * 1000;
+        r.deadline_at = now + (int64_t)cat->deadline_s * 1000;
+        r.overdue = 0;
+        break;
+    case BM_ACT_COUNT:
+        return -1;
+    }
+
+    char actor[96];
+    if (a->volunteer)
+        snprintf(actor, sizeof actor, "volunteer:%s", a->volunteer);
+    else if (a->channel)
+        snprintf(actor, sizeof actor, "channel:%s", a->channel);
+    else
+        snprintf(actor, sizeof actor, "system");
+    cJSON *detail = cJSON_CreateObject();
+    if (a->text) {
+        const char *key = (a->act == BM_ACT_DONE || a->act == BM_ACT_PROGRESS) ? "note"
+                          : a->act == BM_ACT_RESOLVE                          ? "answer"
+                                                                              : "reason";
+        cJSON_AddStringToObject(detail, key, a->text);
+    }
+    if (a->act == BM_ACT_ESCALATE && a->department)
+        cJSON_AddStringToObject(detail, "department", a->department);
+    if (a->act == BM_ACT_LEASE_EXPIRE || a->act == BM_ACT_CANTFIX)
+        cJSON_AddNumberToObject(detail, "attempts", r.attempts);
+
+    if (sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = row_save(self, ticket, &r, old_status, now);
+    if (rc == 0)
+        rc = record_event(self, ticket, now, actor, bm_action_event(a->act), old_status, r.status,
+                          detail, bm_action_notice(a->act));
+    if (rc == 0 && (a->act == BM_ACT_CANTFIX || a->act == BM_ACT_LEASE_EXPIRE) &&
+        r.attempts >= self->cfg->max_attempts) {
+        cJSON *d2 = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d2, "attempts", r.attempts);
+        rc = record_event(self, ticket, now, "system", "needs_escalation", NULL, NULL, d2,
+                          "request.needs_escalation");
+        cJSON_Delete(d2);
+    }
+    cJSON_Delete(detail);
+    if (rc != 0)
+        db_error(self, err, bm_action_name(a->act));
+    sp_end(self, rc);
+    if (rc == 0 && result) {
+        if (a->act == BM_ACT_CLAIM || a->act == BM_ACT_PROGRESS) {
+            *result = job_json(self, ticket);
+        } else {
+            *result = cJSON_CreateObject();
+            cJSON_AddNumberToObject(*result, "ticket", (double)ticket);
+            cJSON_AddStringToObject(*result, "status", r.status);
+            if (a->act == BM_ACT_CANTFIX)
+                cJSON_AddNumberToObject(*result, "attempts", r.attempts);
+        }
+    }
+    return rc;
+}
+
+int store_decline(store_t *self, int64_t ticket, const char *volunteer, const char *reason,
+                  int64_t now, bm_error_t *err)
+{
+    row_t r;
+    int found = row_load(self, ticket, &r);
+    if (found != 0) {
+        if (found < 0)
+            db_error(self, err, "decline");
+        else
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+                         (long long)ticket);
+        return -1;
+    }
+    if (strcmp(r.status, "open") != 0) {
         bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
-                     "ticket %lld is %s; only a claimed request can be done", (long long)ticket,
-                     status);
+                     "ticket %lld is %s; only an open request's offer can be declined",
+                     (long long)ticket, r.status);
         return -1;
     }
-    if (strcmp(holder, volunteer) != 0) {
-        bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "ticket %lld is held by another volunteer",
-                     (long long)ticket);
-        return -1;
-    }
-    if (sp_begin(self, err) != 0)
-        return -1;
-    int rc = -1;
-    sqlite3_stmt *s = stmt(self, Q_DONE);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, ticket);
-    bind_text(s, 2, volunteer);
-    sqlite3_bind_int64(s, 3, now);
-    if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(self->db) != 1)
-        goto out;
-    char actor[80];
+    char actor[96];
     snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
     cJSON *detail = cJSON_CreateObject();
-    if (note)
-        cJSON_AddStringToObject(detail, "note", note);
-    rc = record_event(self, ticket, now, actor, "completed", "claimed", "done", detail,
-                      "request.completed", note);
+    if (reason)
+        cJSON_AddStringToObject(detail, "reason", reason);
+    if (sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = record_event(self, ticket, now, actor, "declined", NULL, NULL, detail, NULL);
     cJSON_Delete(detail);
-out:
     if (rc != 0)
-        db_error(self, err, "done");
+        db_error(self, err, "decline");
     return sp_end(self, rc);
+}
+
+bool store_excluded(store_t *self, int64_t ticket, const char *volunteer)
+{
+    sqlite3_stmt *s = stmt(self, Q_EXCLUDED);
+    if (!s)
+        return false;
+    char actor[96];
+    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
+    sqlite3_bind_int64(s, 1, ticket);
+    bind_text(s, 2, actor);
+    bool excluded = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    return excluded;
+}
+
+int store_expire_leases(store_t *self, int64_t now, store_expired_t *out, int max)
+{
+    sqlite3_stmt *s = stmt(self, Q_LEASE_DUE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW) {
+        out[n].ticket = sqlite3_column_int64(s, 0);
+        bm_strlcpy(out[n].volunteer, col_text(s, 1) ? col_text(s, 1) : "", sizeof out[n].volunteer);
+        n++;
+    }
+    sqlite3_reset(s);
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        store_act_t a = {.act = BM_ACT_LEASE_EXPIRE, .text = "lease expired without progress"};
+        bm_error_t err = {0};
+        if (store_act(self, out[i].ticket, &a, now, NULL, NULL, 0, &err) == 0)
+            out[done++] = out[i];
+    }
+    return done;
+}
+
+int store_mark_overdue(store_t *self, int64_t now)
+{
+    static const struct {
+        query_id_t select;
+        int bit;
+        const char *reason;
+    } sweeps[] = {
+        {Q_OFFER_OVERDUE, 1, "unclaimed past the offer timeout"},
+        {Q_DEADLINE_OVERDUE, 2, "not done by the service deadline"},
+    };
+    int marked = 0;
+    for (size_t k = 0; k < sizeof sweeps / sizeof sweeps[0]; k++) {
+        sqlite3_stmt *s = stmt(self, sweeps[k].select);
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, now);
+        int64_t ids[100];
+        int n = 0;
+        while (n < 100 && sqlite3_step(s) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        for (int i = 0; i < n; i++) {
+            bm_error_t err = {0};
+            if (sp_begin(self, &err) != 0)
+                return -1;
+            s = stmt(self, Q_SET_OVERDUE);
+            int rc = -1;
+            if (s) {
+                sqlite3_bind_int64(s, 1, ids[i]);
+                sqlite3_bind_int(s, 2, sweeps[k].bit);
+                sqlite3_bind_int64(s, 3, now);
+                rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+            }
+            cJSON *detail = cJSON_CreateObject();
+            cJSON_AddStringToObject(detail, "reason", sweeps[k].reason);
+            if (rc == 0)
+                rc = record_event(self, ids[i], now, "system", "overdue", NULL, NULL, detail,
+                                  "request.overdue");
+            cJSON_Delete(detail);
+            sp_end(self, rc);
+            if (rc == 0)
+                marked++;
+        }
+    }
+    return marked;
 }
 
 int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
@@ -1004,4 +1389,155 @@ int64_t store_next_due(store_t *self)
     if (s)
         sqlite3_reset(s);
     return at;
+}
+
+/* ---- queries for the office --------------------------------------------- */
+
+int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    /* The WHERE clause is built from fixed fragments; values are bound. */
+    char where[1024] = "WHERE 1";
+    const char *texts[8];
+    int n_texts = 0;
+    struct {
+        const char *value, *sql;
+    } eq[] = {
+        {f->status, " AND r.status = ?"},
+        {f->category, " AND r.category = ?"},
+        {f->channel, " AND r.channel = ?"},
+        {f->volunteer, " AND r.volunteer_id = ?"},
+        {f->building, " AND instr(r.building, ?) > 0"},
+    };
+    for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
+        if (eq[i].value) {
+            bm_strlcpy(where + strlen(where), eq[i].sql, sizeof where - strlen(where));
+            texts[n_texts++] = eq[i].value;
+        }
+    }
+    if (f->since)
+        bm_strlcpy(where + strlen(where), " AND r.created_at >= ?", sizeof where - strlen(where));
+    if (f->until)
+        bm_strlcpy(where + strlen(where), " AND r.created_at < ?", sizeof where - strlen(where));
+    if (f->overdue)
+        bm_strlcpy(where + strlen(where), " AND r.overdue != 0", sizeof where - strlen(where));
+
+    char sql[2048];
+    sqlite3_stmt *count = NULL, *rows = NULL;
+    int rc = -1;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM requests r %s", where);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
+        goto out;
+    snprintf(sql, sizeof sql,
+             "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
+             " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
+             " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id %s"
+             " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+             where);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_stmt *both[2] = {count, rows};
+    for (int k = 0; k < 2; k++) {
+        int i = 1;
+        for (int t = 0; t < n_texts; t++)
+            bind_text(both[k], i++, texts[t]);
+        if (f->since)
+            sqlite3_bind_int64(both[k], i++, f->since);
+        if (f->until)
+            sqlite3_bind_int64(both[k], i++, f->until);
+        if (k == 1) {
+            sqlite3_bind_int(rows, i++, f->limit);
+            sqlite3_bind_int(rows, i++, f->offset);
+        }
+    }
+    if (sqlite3_step(count) != SQLITE_ROW)
+        goto out;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "requests");
+    int step;
+    while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        const char *category = col_text(rows, 2);
+        const bm_category_t *cat = bm_config_category(self->cfg, category);
+        cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(rows, 0));
+        bm_json_add_str(o, "status", col_text(rows, 1));
+        bm_json_add_str(o, "category", category);
+        bm_json_add_str(o, "category_label", cat ? cat->label : category);
+        cJSON_AddBoolToObject(o, "urgent", cat && cat->urgent);
+        bm_json_add_str(o, "channel", col_text(rows, 3));
+        bm_json_add_str(o, "building", col_text(rows, 4));
+        bm_json_add_str(o, "unit", col_text(rows, 5));
+        bm_json_add_str(o, "text", col_text(rows, 6));
+        if (col_text(rows, 7)) {
+            cJSON *vol = cJSON_AddObjectToObject(o, "volunteer");
+            bm_json_add_str(vol, "id", col_text(rows, 7));
+            bm_json_add_str(vol, "name", col_text(rows, 8));
+        } else {
+            cJSON_AddNullToObject(o, "volunteer");
+        }
+        cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(rows, 9));
+        cJSON_AddBoolToObject(o, "overdue", sqlite3_column_int(rows, 10) != 0);
+        bm_json_add_time(o, "created_at", col_i64(rows, 11));
+        bm_json_add_time(o, "updated_at", col_i64(rows, 12));
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(root);
+        goto out;
+    }
+    cJSON_AddNumberToObject(root, "total", (double)sqlite3_column_int64(count, 0));
+    cJSON_AddNumberToObject(root, "limit", f->limit);
+    cJSON_AddNumberToObject(root, "offset", f->offset);
+    *out = root;
+    rc = 0;
+out:
+    if (rc != 0)
+        db_error(self, err, "list");
+    sqlite3_finalize(count);
+    sqlite3_finalize(rows);
+    return rc;
+}
+
+cJSON *store_volunteers(store_t *self)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT v.id, v.name, v.skills, v.max_jobs, v.last_seen,"
+                           " (SELECT group_concat(r.id) FROM requests r"
+                           "   WHERE r.volunteer_id = v.id AND r.status = 'claimed')"
+                           " FROM volunteers v ORDER BY v.id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return arr;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        bm_json_add_str(o, "id", col_text(s, 0));
+        bm_json_add_str(o, "name", col_text(s, 1));
+        cJSON *skills = cJSON_AddArrayToObject(o, "skills");
+        char buf[BM_MAX_CATEGORIES * 33];
+        bm_strlcpy(buf, col_text(s, 2) ? col_text(s, 2) : "", sizeof buf);
+        for (char *p = buf, *comma; *p; p = comma + 1) {
+            comma = strchr(p, ',');
+            if (comma)
+                *comma = '\0';
+            cJSON_AddItemToArray(skills, cJSON_CreateString(p));
+            if (!comma)
+                break;
+        }
+        cJSON_AddNumberToObject(o, "max_jobs", sqlite3_column_int(s, 3));
+        bm_json_add_time(o, "last_seen", col_i64(s, 4));
+        cJSON *jobs = cJSON_AddArrayToObject(o, "jobs");
+        const char *ids = col_text(s, 5);
+        for (const char *p = ids; p && *p;) {
+            char *end = NULL;
+            long long t = strtoll(p, &end, 10);
+            if (end == p)
+                break;
+            cJSON_AddItemToArray(jobs, cJSON_CreateNumber((double)t));
+            p = *end == ',' ? end + 1 : end;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    sqlite3_finalize(s);
+    return arr;
 }

@@ -9,6 +9,7 @@
 #define BM_STORE_H
 
 #include "config.h"
+#include "lifecycle.h"
 #include "proto.h"
 
 #include <cjson/cJSON.h>
@@ -50,16 +51,60 @@ typedef struct {
 int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
                  bool *duplicate, bm_error_t *err);
 
-/* Claims an open request for a volunteer (first claim wins). On success
- * *job is the job as the volunteer sees it (caller owns, cJSON_Delete).
- * Errors: not_found, taken, bad_transition, too_many_jobs. */
-int store_claim(store_t *self, int64_t ticket, const char *volunteer, int max_jobs, int64_t now,
-                cJSON **job, bm_error_t *err);
+/* One lifecycle action on a request (see lifecycle.h). */
+typedef struct {
+    bm_action_t act;
+    const char *volunteer;  /* the acting volunteer, or NULL */
+    const char *channel;    /* the acting channel, or NULL (then: the system) */
+    const char *text;       /* note, reason or answer; may be NULL */
+    const char *department; /* for escalate */
+    int max_jobs;           /* for claim */
+} store_act_t;
 
-/* Marks a claimed request done by the volunteer who holds it. note may be NULL.
- * Errors: not_found, not_yours, bad_transition. */
-int store_done(store_t *self, int64_t ticket, const char *volunteer, const char *note,
-               int64_t now, bm_error_t *err);
+/* Applies an action: checks who may do it and that the state machine allows
+ * it, updates the request, appends the event and queues its notices, all in
+ * one savepoint. On success *result (if result is not NULL) is the reply body
+ * (for claim and progress, the job with contact and lease); caller owns it.
+ * prev_holder receives who held the request before (may be NULL).
+ * Errors: not_found, taken, not_yours, bad_transition, too_many_jobs,
+ * forbidden, too_late, storage_error. */
+int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
+              char *prev_holder, size_t prev_len, bm_error_t *err);
+
+/* Records that a volunteer declined an open request's offer (an event, no
+ * change of status); they are not offered it again. */
+int store_decline(store_t *self, int64_t ticket, const char *volunteer, const char *reason,
+                  int64_t now, bm_error_t *err);
+/* True if the volunteer declined or failed this request before. */
+bool store_excluded(store_t *self, int64_t ticket, const char *volunteer);
+
+typedef struct {
+    int64_t ticket;
+    char volunteer[BM_MAX_VOL_ID + 1];
+} store_expired_t;
+
+/* Returns claims whose lease ran out to open (event, attempts + 1); fills out
+ * with up to max of them (ticket, former holder) and returns the count, or -1. */
+int store_expire_leases(store_t *self, int64_t now, store_expired_t *out, int max);
+/* Flags requests unclaimed past their offer timeout, or not done by their
+ * deadline, once each, with an event and a request.overdue notice. Returns
+ * how many were flagged, or -1. */
+int store_mark_overdue(store_t *self, int64_t now);
+
+/* Filters for store_list; NULL / 0 means "any". */
+typedef struct {
+    const char *status, *category, *channel, *building, *volunteer;
+    int64_t since, until; /* created_at bounds, ms; 0 = open */
+    int overdue;          /* 1: only overdue ones */
+    int limit, offset;
+} store_filter_t;
+
+/* The matching requests, newest first, as {"requests", "total", "limit",
+ * "offset"}. Caller owns *out. */
+int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err);
+/* Every volunteer with skills, max_jobs, last_seen and held tickets (caller
+ * owns); "online" is the broker's to add. */
+cJSON *store_volunteers(store_t *self);
 
 /* The request, its timeline and its deliveries, as in the "get" reply. Caller
  * owns *out. Errors: not_found. */

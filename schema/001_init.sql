@@ -6,12 +6,17 @@
 -- Webhook destinations: per-request callback URLs and (later) subscriptions.
 CREATE TABLE endpoints (
     id          INTEGER PRIMARY KEY,
-    url         TEXT    NOT NULL UNIQUE,
+    url         TEXT    NOT NULL,
     secret      TEXT    NOT NULL,            -- whsec_<base64>
     kind        TEXT    NOT NULL CHECK (kind IN ('callback', 'subscription')),
+    name        TEXT,                        -- a subscription's name, e.g. office, water_company
+    events      TEXT,                        -- a subscription's filter: comma separated types, NULL = all
+    department  TEXT,                        -- a department subscription gets escalations to it
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_at  INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX endpoints_callback ON endpoints(url) WHERE kind = 'callback';
+CREATE UNIQUE INDEX endpoints_subscription ON endpoints(name) WHERE kind = 'subscription';
 
 -- Volunteers of the service station, as they introduced themselves in hello.
 CREATE TABLE volunteers (
@@ -41,6 +46,10 @@ CREATE TABLE requests (
     volunteer_id TEXT    REFERENCES volunteers(id),
     lease_until  INTEGER,                    -- when a claim lapses unless renewed
     attempts     INTEGER NOT NULL DEFAULT 0, -- claims that ended without done
+    department   TEXT,                       -- where it was escalated to
+    offer_due_at INTEGER,                    -- open and unclaimed past this: overdue
+    deadline_at  INTEGER NOT NULL,           -- service-level deadline for done
+    overdue      INTEGER NOT NULL DEFAULT 0, -- bit 1: unclaimed too long; bit 2: past deadline
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     claimed_at   INTEGER,
@@ -52,6 +61,10 @@ CREATE INDEX requests_queue ON requests(status, priority DESC, created_at, id);
 CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;
 CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';
 CREATE INDEX requests_created ON requests(created_at);
+-- The overdue sweeps: only rows that can still become overdue are indexed.
+CREATE INDEX requests_offer_due ON requests(offer_due_at) WHERE status = 'open' AND (overdue & 1) = 0;
+CREATE INDEX requests_deadline ON requests(deadline_at)
+    WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0;
 
 -- The audit trail: one row per thing that happened to a request. Append-only.
 CREATE TABLE events (

@@ -10,8 +10,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import System, main  # noqa: E402
 
 
-def submit(s, *extra, callback=None):
-    args = ["submit", "--channel", "building_leader", "--category", "pipe",
+def submit(s, *extra, callback=None, category="pipe"):
+    args = ["submit", "--channel", "building_leader", "--category", category,
             "--building", "市政小区 3栋", "--unit", "2-301", "--contact", "罗女士 13800000000",
             "--text", "厨房下水道堵了", *extra]
     if callback:
@@ -117,7 +117,7 @@ def test_worker_survives_broker_restart(bindir):
     with System(bindir) as s:
         b = s.broker()
         w = s.worker("v07", "张师傅", "lock")
-        t = submit(s, "--category", "lock")
+        t = submit(s, category="lock")
         w.event(lambda e: e.get("event") == "offer" and e.get("ticket") == t)
         w.send({"cmd": "claim", "ticket": t})
         w.event(lambda e: e.get("event") == "claimed")

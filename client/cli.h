@@ -1,0 +1,128 @@
+/* cli.h - the `bianmin` command-line client: shared context, the table of
+ * subcommands, exit codes, and the pure helpers the subcommands are built
+ * from (argument parsing, labels, formatting), kept apart from I/O so the
+ * unit tests can call them. */
+#ifndef BM_CLI_H
+#define BM_CLI_H
+
+#include "proto.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit codes (documented in `bianmin --help`). */
+#define CLI_EXIT_OK          0
+#define CLI_EXIT_USAGE       1 /* bad command line */
+#define CLI_EXIT_REFUSED     2 /* the broker answered with an error */
+#define CLI_EXIT_UNREACHABLE 3 /* no answer in time, or the connection failed */
+
+/* Named defaults and limits. */
+#define CLI_DEFAULT_TIMEOUT_MS 5000
+#define CLI_MAX_TIMEOUT_MS     600000
+#define CLI_DEFAULT_WINDOW     64
+/* Replies beyond ZeroMQ's default high-water mark (1000 per peer) can be
+ * dropped by the broker's ROUTER; stay well below it. */
+#define CLI_MAX_WINDOW         500
+#define CLI_MAX_LINE           BM_MAX_BODY /* longest accepted --stdin line */
+#define CLI_ENV_BROKER         "BIANMIN_BROKER"
+
+/* What the global options set, shared by every subcommand. */
+typedef struct {
+    const char *endpoint; /* not owned */
+    int timeout_ms;
+    bool json;            /* machine output */
+    bm_rpc_t *rpc;        /* created on first call; freed by main */
+} cli_ctx_t;
+
+/* A subcommand: run gets argv after the subcommand name (argv[0] is the name)
+ * and returns a CLI_EXIT_* code. */
+typedef struct {
+    const char *name;
+    const char *summary; /* one line for `bianmin --help` */
+    int (*run)(cli_ctx_t *ctx, int argc, char **argv);
+    void (*help)(FILE *out);
+} cli_command_t;
+
+/* The subcommand table, terminated by an entry with name NULL. */
+extern const cli_command_t cli_commands[];
+const cli_command_t *cli_command_find(const char *name);
+
+int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_submit_help(FILE *out);
+int cli_status_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_status_help(FILE *out);
+
+/* ---- option parsing ------------------------------------------------------ */
+
+/* Matches argv[*i] against a long option taking a value, as "--name value" or
+ * "--name=value". Returns 1 and sets *value (advancing *i past a separate
+ * value) on a match, 0 if argv[*i] is another option, -1 if the value is
+ * missing (a message for people is written to err). */
+int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value, char *err,
+                  size_t errlen);
+
+/* ---- labels -------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *label; /* Chinese, for people */
+    const char *note;  /* e.g. "urgent"; may be NULL */
+} cli_label_t;
+
+/* Default channels and categories (the broker may be configured otherwise),
+ * terminated by an entry with name NULL. */
+extern const cli_label_t cli_channels[];
+extern const cli_label_t cli_categories[];
+/* Returns the Chinese label of a category / request status / event kind, or
+ * NULL if unknown. */
+const char *cli_category_label(const char *name);
+const char *cli_status_label(const char *name);
+const char *cli_event_label(const char *name);
+
+/* ---- calls --------------------------------------------------------------- */
+
+/* Sends cmd with body to the broker and waits ctx->timeout_ms. Returns
+ * CLI_EXIT_OK with *reply owned by the caller, or prints the failure (to
+ * stderr, or as one JSON line on stdout with --json) and returns
+ * CLI_EXIT_REFUSED or CLI_EXIT_UNREACHABLE. */
+int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply);
+/* Writes `error (code, field f): message` for people. */
+void cli_print_error(FILE *out, const char *code, const char *field, const char *message);
+/* Writes j as one line of compact JSON. */
+void cli_print_json_line(FILE *out, const cJSON *j);
+
+/* ---- submit -------------------------------------------------------------- */
+
+typedef struct {
+    cJSON *body;      /* the submit body built from the flags; owned */
+    bool from_stdin;  /* --stdin: batch mode; body holds defaults for each line */
+    bool help;        /* --help was given */
+    int window;       /* --window */
+} cli_submit_args_t;
+
+/* Parses submit's arguments (argv[0] is "submit"). Returns 0, or -1 with a
+ * message for people in err (a usage error). On success the caller frees
+ * args->body with cJSON_Delete. Required flags are checked only outside
+ * --stdin mode; argument text must be valid UTF-8. */
+int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, size_t errlen);
+
+/* ---- status -------------------------------------------------------------- */
+
+/* Parses a ticket as typed by a person: "42" or "#42". Returns 0 or -1. */
+int cli_parse_ticket(const char *s, long *out);
+
+/* Writes a `get` reply (request, events, deliveries) for people. */
+void cli_format_get(FILE *out, const cJSON *reply);
+
+/* Writes s for a terminal: control characters become spaces, and if s is
+ * longer than max bytes it is cut at a character boundary and "…" appended.
+ * max 0 means no limit. */
+void cli_put_text(FILE *out, const char *s, size_t max);
+
+/* Formats an ISO 8601 UTC time as local "2026-11-29 14:20" into buf; a NULL
+ * or unparseable time gives "-" or the raw text. Returns buf. */
+char *cli_local_time(const char *iso, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,156 @@
+/* common.c - what every `bianmin` subcommand shares: the subcommand table,
+ * option matching, labels for people, and calling the broker. */
+#include "cli.h"
+#include "util.h"
+
+#include <string.h>
+
+const cli_command_t cli_commands[] = {
+    {"submit", "submit a resident's request (one, or JSON lines with --stdin)", cli_submit_run,
+     cli_submit_help},
+    {"status", "show a request, its timeline and its notices", cli_status_run, cli_status_help},
+    {NULL, NULL, NULL, NULL},
+};
+
+const cli_command_t *cli_command_find(const char *name)
+{
+    for (const cli_command_t *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value, char *err,
+                  size_t errlen)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        snprintf(err, errlen, "%s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+/* ---- labels -------------------------------------------------------------- */
+
+const cli_label_t cli_channels[] = {
+    {"building_leader", "楼栋长", "building leader on duty"},
+    {"council", "四方议事", "four-party council"},
+    {"forum", "小区论坛", "neighbourhood forum"},
+    {"office", "社区办公室", "community office"},
+    {NULL, NULL, NULL},
+};
+
+const cli_label_t cli_categories[] = {
+    {"lock", "开锁修锁", NULL},
+    {"pipe", "管道疏通", NULL},
+    {"leak", "漏水抢修", "urgent"},
+    {"repair", "水电维修", NULL},
+    {"other", "其他", NULL},
+    {NULL, NULL, NULL},
+};
+
+static const cli_label_t statuses[] = {
+    {"open", "待接单", NULL},       {"claimed", "已接单", NULL},  {"done", "已完成", NULL},
+    {"failed", "未修好", NULL},     {"requeued", "重新派单", NULL}, {"escalated", "已上报", NULL},
+    {"resolved", "已解决", NULL},   {"cancelled", "已取消", NULL}, {"reopened", "已重开", NULL},
+    {NULL, NULL, NULL},
+};
+
+static const cli_label_t events[] = {
+    {"received", "受理", NULL},     {"claimed", "接单", NULL},     {"progress", "进展", NULL},
+    {"done", "完成", NULL},         {"failed", "未修好", NULL},    {"requeued", "重新派单", NULL},
+    {"escalated", "上报", NULL},    {"resolved", "解决", NULL},    {"cancelled", "取消", NULL},
+    {"reopened", "重开", NULL},     {"rated", "评价", NULL},       {"lease_expired", "超时退回", NULL},
+    {NULL, NULL, NULL},
+};
+
+static const char *label_of(const cli_label_t *table, const char *name)
+{
+    if (!name)
+        return NULL;
+    for (const cli_label_t *l = table; l->name; l++) {
+        if (strcmp(l->name, name) == 0)
+            return l->label;
+    }
+    return NULL;
+}
+
+const char *cli_category_label(const char *name)
+{
+    return label_of(cli_categories, name);
+}
+
+const char *cli_status_label(const char *name)
+{
+    return label_of(statuses, name);
+}
+
+const char *cli_event_label(const char *name)
+{
+    return label_of(events, name);
+}
+
+/* ---- calls --------------------------------------------------------------- */
+
+void cli_print_json_line(FILE *out, const cJSON *j)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    if (text) {
+        fputs(text, out);
+        fputc('\n', out);
+        cJSON_free(text);
+    }
+}
+
+void cli_print_error(FILE *out, const char *code, const char *field, const char *message)
+{
+    fprintf(out, "error (%s", code ? code : "error");
+    if (field && *field)
+        fprintf(out, ", field %s", field);
+    fputs("): ", out);
+    cli_put_text(out, message ? message : "", 0);
+    fputc('\n', out);
+}
+
+int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply)
+{
+    *reply = NULL;
+    bm_error_t err = {0};
+    bm_rpc_result_t r;
+    if (!ctx->rpc)
+        ctx->rpc = bm_rpc_new(ctx->endpoint);
+    if (!ctx->rpc) {
+        r = BM_RPC_FAIL;
+        bm_error_set(&err, "local", NULL, "out of memory");
+    } else {
+        r = bm_rpc_call(ctx->rpc, cmd, body, ctx->timeout_ms, reply, &err);
+    }
+    if (r == BM_RPC_OK)
+        return CLI_EXIT_OK;
+    /* A local failure or a timeout is not the broker's word: give it our own code. */
+    const char *code = r == BM_RPC_ERROR ? err.code : r == BM_RPC_TIMEOUT ? "timeout" : "unreachable";
+    if (ctx->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "code", code);
+        cJSON_AddStringToObject(j, "message", err.message);
+        if (err.field[0])
+            cJSON_AddStringToObject(j, "field", err.field);
+        cli_print_json_line(stdout, j);
+        cJSON_Delete(j);
+    } else {
+        cli_print_error(stderr, code, err.field, err.message);
+    }
+    return r == BM_RPC_ERROR ? CLI_EXIT_REFUSED : CLI_EXIT_UNREACHABLE;
+}

@@ -1,0 +1,102 @@
+/* main.c - `bianmin`, the client for building leaders, the forum bridge and
+ * the office: global options, then one subcommand from the table in
+ * common.c. */
+#include "cli.h"
+#include "config.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
+            "\n"
+            "便民 bianmin: submit and follow residents' requests.\n"
+            "\n"
+            "commands:\n");
+    for (const cli_command_t *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out,
+            "  (bianmin COMMAND --help for each command's options)\n"
+            "\n"
+            "global options (before the command):\n"
+            "  --broker ENDPOINT  the broker's client socket (default %s,\n"
+            "                     or the environment variable %s)\n"
+            "  --timeout MS       how long to wait for an answer (default %d)\n"
+            "  --json             machine output: replies and errors as one JSON line on stdout\n"
+            "  --help             this text\n"
+            "\n"
+            "examples:\n"
+            "  bianmin submit --channel building_leader --category pipe --building \"市政小区 3栋\" \\\n"
+            "      --unit 2-301 --contact \"罗女士 13800000000\" --text \"厨房下水道堵了\"\n"
+            "  bianmin status 42\n"
+            "  forum-bridge | bianmin submit --stdin --channel forum > results.jsonl\n"
+            "\n"
+            "exit codes:\n"
+            "  0  success\n"
+            "  1  usage error (bad command line)\n"
+            "  2  the broker refused (an error reply, printed as \"error (code, field f): ...\")\n"
+            "  3  the broker is unreachable or did not answer in time\n"
+            "  submit --stdin: 0 all lines accepted, 2 some refused, 3 some got no answer\n",
+            BM_DEFAULT_CLIENT_ENDPOINT, CLI_ENV_BROKER, CLI_DEFAULT_TIMEOUT_MS);
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx_t ctx = {.endpoint = BM_DEFAULT_CLIENT_ENDPOINT, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
+    const char *env = getenv(CLI_ENV_BROKER);
+    if (env && *env)
+        ctx.endpoint = env;
+
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *v = NULL;
+        char err[128];
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctx.json = true;
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--broker", &v, err, sizeof err)) != 0) {
+            if (m < 0 || !*v) {
+                fprintf(stderr, "bianmin: --broker needs an endpoint, e.g. %s\n",
+                        BM_DEFAULT_CLIENT_ENDPOINT);
+                return CLI_EXIT_USAGE;
+            }
+            ctx.endpoint = v;
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--timeout", &v, err, sizeof err)) != 0) {
+            long ms = 0;
+            if (m < 0 || bm_parse_long(v, 1, CLI_MAX_TIMEOUT_MS, &ms) != 0) {
+                fprintf(stderr, "bianmin: --timeout needs milliseconds from 1 to %d\n",
+                        CLI_MAX_TIMEOUT_MS);
+                return CLI_EXIT_USAGE;
+            }
+            ctx.timeout_ms = (int)ms;
+            continue;
+        }
+        fprintf(stderr, "bianmin: unknown option %s (global options go before the command)\n"
+                        "see: bianmin --help\n",
+                argv[i]);
+        return CLI_EXIT_USAGE;
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const cli_command_t *cmd = cli_command_find(argv[i]);
+    if (!cmd) {
+        fprintf(stderr, "bianmin: unknown command \"%s\"\nsee: bianmin --help\n", argv[i]);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = cmd->run(&ctx, argc - i, argv + i);
+    bm_rpc_destroy(&ctx.rpc);
+    return rc;
+}

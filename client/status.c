@@ -1,0 +1,304 @@
+/* status.c - `bianmin status TICKET`: a request, its timeline and its
+ * notices, for a building leader or a clerk to read. */
+#include "cli.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define TICKET_MAX    9007199254740991L /* 2^53 - 1: exact as a JSON number */
+#define DETAIL_MAX    160               /* bytes of an event's note shown per line */
+#define MAX_TIME_TEXT 64
+
+void cli_status_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] status TICKET\n"
+          "\n"
+          "Shows request TICKET (a number such as 42, or #42): who asked, what for, who took\n"
+          "it, its timeline (every change, with who and when, in local time) and the\n"
+          "notices sent for it. With --json prints the broker's reply as one JSON line.\n",
+          out);
+}
+
+int cli_parse_ticket(const char *s, long *out)
+{
+    if (!s)
+        return -1;
+    if (s[0] == '#')
+        s++;
+    if (s[0] < '0' || s[0] > '9') /* no sign, no space: what strtol would allow */
+        return -1;
+    return bm_parse_long(s, 1, TICKET_MAX, out);
+}
+
+void cli_put_text(FILE *out, const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    bool cut = false;
+    if (max > 0 && len > max) {
+        len = max;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--; /* do not split a character */
+        cut = true;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7F) {
+            fputc(' ', out); /* no newlines or escape sequences from peers' text */
+        } else if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9F) {
+            fputc(' ', out); /* a C1 control character, U+0080..U+009F */
+            i++;
+        } else {
+            fputc(c, out);
+        }
+    }
+    if (cut)
+        fputs("…", out);
+}
+
+char *cli_local_time(const char *iso, char *buf, size_t len)
+{
+    int64_t ms = 0;
+    if (!iso)
+        bm_strlcpy(buf, "-", len);
+    else if (bm_time_parse_iso(iso, &ms) == 0)
+        bm_time_local(ms, buf, len);
+    else
+        bm_strlcpy(buf, iso, len);
+    return buf;
+}
+
+static const char *str_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Prints "  label: value" if value is there (or always, with "-"). */
+static void field_line(FILE *out, const char *label, const char *value, bool always)
+{
+    if (!value && !always)
+        return;
+    fprintf(out, "  %s", label);
+    cli_put_text(out, value ? value : "-", 0);
+    fputc('\n', out);
+}
+
+static void time_line(FILE *out, const char *label, const cJSON *req, const char *key, bool always)
+{
+    const char *iso = str_of(req, key);
+    if (!iso && !always)
+        return;
+    char buf[MAX_TIME_TEXT];
+    fprintf(out, "  %s%s\n", label, cli_local_time(iso, buf, sizeof buf));
+}
+
+static void format_request(FILE *out, const cJSON *req)
+{
+    const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(req, "ticket");
+    const char *category = str_of(req, "category");
+    const char *label = str_of(req, "category_label");
+    const char *status = str_of(req, "status");
+    const char *slabel = cli_status_label(status);
+    if (!label)
+        label = cli_category_label(category);
+
+    fprintf(out, "工单 ticket %ld", cJSON_IsNumber(ticket) ? (long)ticket->valuedouble : 0L);
+    fputs("  ", out);
+    if (label) {
+        cli_put_text(out, label, 0);
+        fputc(' ', out);
+    }
+    cli_put_text(out, category ? category : "?", 0);
+    fputs("  [", out);
+    if (slabel)
+        fprintf(out, "%s ", slabel);
+    cli_put_text(out, status ? status : "?", 0);
+    fputc(']', out);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "urgent")))
+        fputs("  紧急 urgent", out);
+    fputc('\n', out);
+
+    field_line(out, "渠道 channel:   ", str_of(req, "channel"), true);
+    fputs("  楼栋 building:  ", out);
+    cli_put_text(out, str_of(req, "building") ? str_of(req, "building") : "-", 0);
+    if (str_of(req, "unit") && *str_of(req, "unit")) {
+        fputc(' ', out);
+        cli_put_text(out, str_of(req, "unit"), 0);
+    }
+    fputc('\n', out);
+    field_line(out, "联系 contact:   ", str_of(req, "contact"), true);
+    field_line(out, "内容 text:      ", str_of(req, "text"), true);
+    field_line(out, "编号 ref:       ", str_of(req, "ref"), false);
+
+    const cJSON *vol = cJSON_GetObjectItemCaseSensitive(req, "volunteer");
+    if (cJSON_IsObject(vol)) {
+        const char *name = str_of(vol, "name");
+        const char *id = str_of(vol, "id");
+        fputs("  志愿者 volunteer: ", out);
+        cli_put_text(out, name ? name : "?", 0);
+        if (id) {
+            fputs(" (", out);
+            cli_put_text(out, id, 0);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
+    time_line(out, "受理 created:   ", req, "created_at", true);
+    time_line(out, "接单 claimed:   ", req, "claimed_at", false);
+    time_line(out, "完成 done:      ", req, "done_at", false);
+    time_line(out, "上报 escalated: ", req, "escalated_at", false);
+    time_line(out, "解决 resolved:  ", req, "resolved_at", false);
+    time_line(out, "取消 cancelled: ", req, "cancelled_at", false);
+    const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(req, "attempts");
+    if (cJSON_IsNumber(attempts) && attempts->valuedouble > 0)
+        fprintf(out, "  重派 attempts:  %ld\n", (long)attempts->valuedouble);
+}
+
+/* Appends "key=value" for the scalar fields of detail (note first, bare). */
+static void detail_summary(const cJSON *event, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(event, "detail");
+    const char *note = str_of(detail, "note");
+    if (!note)
+        note = str_of(event, "note");
+    if (note) {
+        int n = snprintf(buf, len, "%s", note);
+        used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+    }
+    const cJSON *item = NULL;
+    const cJSON *fields = cJSON_IsObject(detail) ? detail : NULL;
+    cJSON_ArrayForEach(item, fields)
+    {
+        if (!item->string || strcmp(item->string, "note") == 0 || used + 1 >= len)
+            continue;
+        const char *sep = used ? "; " : "";
+        int n = -1;
+        if (cJSON_IsString(item))
+            n = snprintf(buf + used, len - used, "%s%s=%s", sep, item->string, item->valuestring);
+        else if (cJSON_IsNumber(item))
+            n = snprintf(buf + used, len - used, "%s%s=%g", sep, item->string, item->valuedouble);
+        else if (cJSON_IsBool(item))
+            n = snprintf(buf + used, len - used, "%s%s=%s", sep, item->string,
+                         cJSON_IsTrue(item) ? "true" : "false");
+        if (n > 0)
+            used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+    }
+}
+
+static void format_events(FILE *out, const cJSON *events)
+{
+    fputs("\n时间线 timeline:\n", out);
+    if (cJSON_GetArraySize(events) == 0) {
+        fputs("  (none)\n", out);
+        return;
+    }
+    const cJSON *ev = NULL;
+    cJSON_ArrayForEach(ev, events)
+    {
+        char when[MAX_TIME_TEXT];
+        char detail[1024];
+        const char *kind = str_of(ev, "kind");
+        const char *klabel = cli_event_label(kind);
+        const char *from = str_of(ev, "from");
+        const char *to = str_of(ev, "to");
+        fprintf(out, "  %s  ", cli_local_time(str_of(ev, "at"), when, sizeof when));
+        cli_put_text(out, str_of(ev, "actor") ? str_of(ev, "actor") : "?", 0);
+        fputs("  ", out);
+        cli_put_text(out, kind ? kind : "?", 0);
+        if (klabel)
+            fprintf(out, " %s", klabel);
+        if (from || to) {
+            fputs("  ", out);
+            if (from) {
+                cli_put_text(out, from, 0);
+                fputc(' ', out);
+            }
+            fputs("→ ", out);
+            cli_put_text(out, to ? to : "-", 0);
+        }
+        detail_summary(ev, detail, sizeof detail);
+        if (detail[0]) {
+            fputs("  ", out);
+            cli_put_text(out, detail, DETAIL_MAX);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void format_deliveries(FILE *out, const cJSON *deliveries)
+{
+    fputs("\n通知 deliveries:\n", out);
+    if (cJSON_GetArraySize(deliveries) == 0) {
+        fputs("  (none)\n", out);
+        return;
+    }
+    const cJSON *d = NULL;
+    cJSON_ArrayForEach(d, deliveries)
+    {
+        const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts");
+        const char *last = str_of(d, "last_error");
+        fputs("  ", out);
+        cli_put_text(out, str_of(d, "type") ? str_of(d, "type") : "?", 0);
+        fputs("  ", out);
+        cli_put_text(out, str_of(d, "state") ? str_of(d, "state") : "?", 0);
+        fprintf(out, "  attempts %ld",
+                cJSON_IsNumber(attempts) ? (long)attempts->valuedouble : 0L);
+        if (last) {
+            fputs("  last error: ", out);
+            cli_put_text(out, last, DETAIL_MAX);
+        }
+        fputc('\n', out);
+    }
+}
+
+void cli_format_get(FILE *out, const cJSON *reply)
+{
+    format_request(out, cJSON_GetObjectItemCaseSensitive(reply, "request"));
+    format_events(out, cJSON_GetObjectItemCaseSensitive(reply, "events"));
+    format_deliveries(out, cJSON_GetObjectItemCaseSensitive(reply, "deliveries"));
+}
+
+int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            cli_status_help(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (arg || strncmp(argv[i], "--", 2) == 0) {
+            fprintf(stderr, "bianmin status: unexpected argument \"%s\"\nsee: bianmin status --help\n",
+                    argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+        arg = argv[i];
+    }
+    long ticket = 0;
+    if (!arg) {
+        fputs("bianmin status: which ticket? e.g. bianmin status 42\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_parse_ticket(arg, &ticket) != 0) {
+        fputs("bianmin status: \"", stderr);
+        cli_put_text(stderr, arg, 40);
+        fputs("\" is not a ticket number (a whole number such as 42)\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddNumberToObject(body, "ticket", (double)ticket);
+    cJSON *reply = NULL;
+    int rc = cli_call(ctx, BM_CMD_GET, body, &reply);
+    cJSON_Delete(body);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json_line(stdout, reply);
+    else
+        cli_format_get(stdout, reply);
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}

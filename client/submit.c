@@ -1,0 +1,220 @@
+/* submit.c - `bianmin submit`: one request from flags, or JSON lines from
+ * stdin for bridges (see batch.h). The broker judges validity; locally we
+ * only catch what is plainly missing, so the message names the flag. */
+#include "batch.h"
+#include "cli.h"
+#include "util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* The flags that become fields of the submit body. */
+static const struct {
+    const char *flag;
+    const char *field;
+    bool required;
+    const char *help;
+} fields[] = {
+    {"--channel", "channel", true, "where the request came from (list below)"},
+    {"--category", "category", true, "what kind of job (list below)"},
+    {"--building", "building", true, "building, e.g. \"市政小区 3栋\""},
+    {"--unit", "unit", false, "flat, e.g. 2-301"},
+    {"--contact", "contact", true, "resident's name and phone, e.g. \"罗女士 13800000000\""},
+    {"--text", "text", true, "what the resident needs, e.g. \"厨房下水道堵了\""},
+    {"--callback", "callback", false, "http(s) URL to POST notices for this request to"},
+    {"--ref", "ref", false, "your own id for it; resending the same ref makes no double"},
+};
+#define FIELD_COUNT (sizeof fields / sizeof fields[0])
+
+void cli_submit_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] submit --channel C --category K --building B\n"
+          "                 --contact P --text T [--unit U] [--callback URL] [--ref REF]\n"
+          "       bianmin [global options] submit --stdin [--window N] [field flags as defaults]\n"
+          "\n"
+          "Submits a resident's request. On success prints the ticket number.\n"
+          "\n",
+          out);
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        fprintf(out, "  %-12s %s%s\n", fields[i].flag, fields[i].help,
+                fields[i].required ? " (required)" : "");
+    fputs("\nchannels:\n", out);
+    for (const cli_label_t *l = cli_channels; l->name; l++)
+        fprintf(out, "  %-16s %s (%s)\n", l->name, l->label, l->note);
+    fputs("\ncategories (the broker may be configured with others):\n", out);
+    for (const cli_label_t *l = cli_categories; l->name; l++)
+        fprintf(out, "  %-16s %s%s%s\n", l->name, l->label, l->note ? " " : "",
+                l->note ? l->note : "");
+    fprintf(out,
+            "\n"
+            "--stdin: batch mode for bridges. Each line of stdin is one JSON submit body,\n"
+            "  e.g. {\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"3栋\",...}.\n"
+            "  Field flags given with --stdin are added to lines that lack those fields.\n"
+            "  Up to --window N requests (default %d) are in flight at once. For each\n"
+            "  non-blank line one JSON line is printed, in input order:\n"
+            "    {\"line\":3,\"ok\":true,\"ticket\":42,\"duplicate\":false}\n"
+            "    {\"line\":4,\"ok\":false,\"code\":\"bad_json\",\"message\":\"...\"}\n"
+            "  Lines that are not JSON objects (bad_json) or longer than %d bytes\n"
+            "  (too_large) are not sent. A line without an answer within --timeout is\n"
+            "  reported with code \"timeout\": resend it with the same ref. A summary goes\n"
+            "  to stderr. Exit 0 if all were accepted, 2 if some were refused, 3 if some\n"
+            "  got no answer (broker unreachable or too slow).\n",
+            CLI_DEFAULT_WINDOW, CLI_MAX_LINE);
+}
+
+int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, size_t errlen)
+{
+    const char *values[FIELD_COUNT] = {0};
+    memset(args, 0, sizeof *args);
+    args->window = CLI_DEFAULT_WINDOW;
+    bool window_given = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        int m = 0;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            args->help = true;
+            return 0;
+        }
+        if (strcmp(arg, "--stdin") == 0) {
+            args->from_stdin = true;
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--window", &v, err, errlen)) != 0) {
+            long n = 0;
+            if (m < 0)
+                return -1;
+            if (bm_parse_long(v, 1, CLI_MAX_WINDOW, &n) != 0) {
+                snprintf(err, errlen, "--window must be a number from 1 to %d, not \"%s\"",
+                         CLI_MAX_WINDOW, v);
+                return -1;
+            }
+            args->window = (int)n;
+            window_given = true;
+            continue;
+        }
+        size_t f = 0;
+        for (; f < FIELD_COUNT; f++) {
+            m = cli_opt_value(argc, argv, &i, fields[f].flag, &v, err, errlen);
+            if (m != 0)
+                break;
+        }
+        if (m < 0)
+            return -1;
+        if (f == FIELD_COUNT) {
+            if (arg[0] == '-')
+                snprintf(err, errlen, "unknown option %s", arg);
+            else
+                snprintf(err, errlen,
+                         "unexpected argument \"%s\" (text with spaces goes in quotes after a "
+                         "flag, e.g. --text \"厨房下水道堵了\")",
+                         arg);
+            return -1;
+        }
+        if (values[f]) {
+            snprintf(err, errlen, "%s given twice", fields[f].flag);
+            return -1;
+        }
+        if (!bm_utf8_valid(v, strlen(v))) {
+            snprintf(err, errlen,
+                     "%s is not valid UTF-8 text (is the terminal set to another encoding?)",
+                     fields[f].flag);
+            return -1;
+        }
+        values[f] = v;
+    }
+    if (window_given && !args->from_stdin) {
+        snprintf(err, errlen, "--window only applies with --stdin");
+        return -1;
+    }
+    if (!args->from_stdin) {
+        size_t used = 0;
+        err[0] = '\0';
+        for (size_t f = 0; f < FIELD_COUNT; f++) {
+            if (!fields[f].required || (values[f] && !bm_blank(values[f])))
+                continue;
+            int n = snprintf(err + used, errlen - used, "%s%s", used ? ", " : "missing ",
+                             fields[f].flag);
+            if (n < 0 || (size_t)n >= errlen - used)
+                break;
+            used += (size_t)n;
+        }
+        if (used > 0)
+            return -1;
+    }
+    args->body = cJSON_CreateObject();
+    if (!args->body) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t f = 0; f < FIELD_COUNT; f++) {
+        if (values[f])
+            cJSON_AddStringToObject(args->body, fields[f].field, values[f]);
+    }
+    return 0;
+}
+
+static int run_batch(cli_ctx_t *ctx, const cli_submit_args_t *args)
+{
+    cli_batch_opts_t opts = {
+        .endpoint = ctx->endpoint,
+        .window = args->window,
+        .timeout_ms = ctx->timeout_ms,
+        .defaults = cJSON_GetArraySize(args->body) > 0 ? args->body : NULL,
+    };
+    cli_batch_stats_t st;
+    char err[256];
+    int rc = cli_batch_run(&opts, STDIN_FILENO, stdout, &st, err, sizeof err);
+    fflush(stdout);
+    fprintf(stderr, "bianmin: %ld accepted", st.accepted);
+    if (st.duplicates > 0)
+        fprintf(stderr, " (%ld duplicates)", st.duplicates);
+    fprintf(stderr, ", %ld rejected", st.rejected);
+    if (st.timed_out > 0)
+        fprintf(stderr, ", %ld without answer (resend them with the same ref)", st.timed_out);
+    fputc('\n', stderr);
+    if (rc != 0) {
+        fprintf(stderr, "bianmin: submit --stdin stopped: %s\n", err);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    return cli_batch_exit_code(&st);
+}
+
+int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_submit_args_t args;
+    char err[512];
+    if (cli_submit_parse(argc, argv, &args, err, sizeof err) != 0) {
+        fprintf(stderr, "bianmin submit: %s\nsee: bianmin submit --help\n", err);
+        return CLI_EXIT_USAGE;
+    }
+    if (args.help) {
+        cli_submit_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (args.from_stdin) {
+        int rc = run_batch(ctx, &args);
+        cJSON_Delete(args.body);
+        return rc;
+    }
+    cJSON *reply = NULL;
+    int rc = cli_call(ctx, BM_CMD_SUBMIT, args.body, &reply);
+    cJSON_Delete(args.body);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json) {
+        cli_print_json_line(stdout, reply);
+    } else {
+        const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(reply, "status");
+        bool dup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate"));
+        long t = cJSON_IsNumber(ticket) ? (long)ticket->valuedouble : 0;
+        printf("已受理 received: ticket %ld (status %s)\n", t,
+               cJSON_IsString(status) ? status->valuestring : "?");
+        if (dup)
+            printf("重复 duplicate: this ref was already submitted; no new request was made\n");
+        printf("查看进度 follow it: bianmin status %ld\n", t);
+    }
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,36 @@
+/* lifecycle.h - the request state machine, written once. docs/lifecycle.md
+ * draws it. Every change of a request's status goes through
+ * bm_lifecycle_next(), and every change is an event row. */
+#ifndef BM_LIFECYCLE_H
+#define BM_LIFECYCLE_H
+
+#include <stdbool.h>
+
+/* What can happen to a request. */
+typedef enum {
+    BM_ACT_CLAIM,        /* a volunteer claims an open request (first wins) */
+    BM_ACT_PROGRESS,     /* the holder reports progress: renews the lease */
+    BM_ACT_DONE,         /* the holder reports it done */
+    BM_ACT_CANTFIX,      /* the holder cannot fix it: back to open for others */
+    BM_ACT_LEASE_EXPIRE, /* the claim lapsed: back to open */
+    BM_ACT_ESCALATE,     /* to a higher-level department (volunteer or office) */
+    BM_ACT_RESOLVE,      /* the office records the department's answer */
+    BM_ACT_CANCEL,       /* the requester's channel or the office withdraws it */
+    BM_ACT_REOPEN,       /* the requester says it is not fixed */
+    BM_ACT_COUNT
+} bm_action_t;
+
+/* Returns the status a request in status `from` moves to under act, or NULL
+ * if the transition is not allowed. Statuses are the strings stored in
+ * requests.status. */
+const char *bm_lifecycle_next(const char *from, bm_action_t act);
+/* The action's name as used in events and error messages ("claim", ...). */
+const char *bm_action_name(bm_action_t act);
+/* The event kind recorded for the action ("claimed", "completed", ...). */
+const char *bm_action_event(bm_action_t act);
+/* The webhook type sent for the action, or NULL if none is sent. */
+const char *bm_action_notice(bm_action_t act);
+/* True for the statuses a request never leaves on its own. */
+bool bm_status_final(const char *status);
+
+#endif

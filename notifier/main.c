@@ -1,0 +1,661 @@
+/* main.c - bianmin-notifier: takes due webhook deliveries from the broker,
+ * POSTs them in parallel (sender.c), and reports every attempt back.
+ *
+ * It keeps no state of its own: a delivery it took but never reported is
+ * handed out again by the broker when its 60 s lease runs out, so a crash
+ * costs a duplicate, never a lost notice. Results it could not report yet are
+ * kept and retried; they are only given up at exit, with a warning.
+ *
+ * One event loop: curl_multi_poll waits on the transfers and on the broker
+ * socket (ZMQ_FD) together, so a slow broker never stalls transfers and a
+ * slow receiver never stalls the broker. At most one request to the broker is
+ * outstanding at a time. */
+#include "delivery.h"
+#include "log.h"
+#include "proto.h"
+#include "sender.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Flag defaults. */
+#define NT_DEFAULT_BROKER             "tcp://127.0.0.1:5570"
+#define NT_DEFAULT_PARALLEL           64
+#define NT_DEFAULT_PER_HOST           8
+#define NT_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define NT_DEFAULT_TIMEOUT_MS         15000
+#define NT_DEFAULT_LOG_LEVEL          "info"
+
+/* Flag ranges. */
+#define NT_MAX_PARALLEL     4096
+#define NT_MIN_TIMEOUT_MS   100
+#define NT_MAX_TIMEOUT_MS   300000
+#define NT_LEASE_MS         60000 /* the broker's delivery lease (its default) */
+
+/* Loop timing. */
+#define NT_IDLE_WAIT_MS     1000 /* take's wait_ms when nothing is in flight */
+#define NT_POLL_MS          100  /* longest sleep while transfers are in flight */
+#define NT_TAKE_INTERVAL_MS 100  /* pause after a take that brought nothing */
+#define NT_RPC_GRACE_MS     3000 /* time for the broker to answer, on top of wait_ms */
+#define NT_BACKOFF_MIN_MS   500  /* first pause after the broker failed to answer */
+#define NT_BACKOFF_MAX_MS   5000
+#define NT_REPORT_DELAY_MS  50   /* gather results this long into one report */
+#define NT_REPORT_MAX       64   /* results per report: < 600 bytes each, well under BM_MAX_BODY */
+#define NT_DRAIN_MS         5000 /* on SIGINT/SIGTERM, in-flight transfers get this long */
+#define NT_FINAL_REPORT_MS  3000 /* and then reporting what finished gets this long */
+
+static volatile sig_atomic_t stop_signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stop_signals < 2)
+        stop_signals++;
+}
+
+typedef enum { REQ_NONE = 0, REQ_TAKE, REQ_REPORT } req_kind_t;
+
+typedef struct {
+    /* settings */
+    const char *endpoint;
+    long parallel;
+    nt_sender_opts_t sender_opts;
+
+    void *ctx;
+    void *sock;
+    int sock_fd; /* ZMQ_FD of sock */
+    nt_sender_t *sender;
+
+    /* results not yet recorded by the broker, oldest first */
+    nt_result_t *results;
+    size_t nresults, cap;
+    int64_t oldest_ms; /* when results[0] finished (monotonic) */
+
+    /* the one request outstanding to the broker */
+    req_kind_t req;
+    char cid[32];
+    unsigned long seq;
+    int64_t req_deadline_ms;
+    size_t report_count; /* results[0..report_count) are in the outstanding report */
+
+    int64_t next_req_ms;  /* no request before this (back-off) */
+    int64_t next_take_ms; /* no take before this (nothing was due) */
+    int backoff_ms;
+    bool broker_down;
+    long take_cap; /* max per take; halved if a reply was too large to read */
+
+    bool stopping;
+    int64_t stop_ms;
+
+    unsigned long delivered, failed;
+} notifier_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bianmin-notifier [options]\n"
+            "\n"
+            "Takes due webhook deliveries from bianmin-broker, POSTs them with Standard\n"
+            "Webhooks signatures, and reports every attempt back. Keeps no state: stop and\n"
+            "start it at any time. SIGINT/SIGTERM finish the transfers in flight (up to %d s),\n"
+            "report them and exit; a second signal gives up waiting.\n"
+            "\n"
+            "  --broker ENDPOINT         the broker's client socket (default %s)\n"
+            "  --parallel N              transfers at once, 1..%d (default %d)\n"
+            "  --per-host N              connections to one receiver host, 1..%d (default %d)\n"
+            "  --connect-timeout-ms MS   give up connecting after MS, %d..%d (default %d)\n"
+            "  --timeout-ms MS           give up on an attempt after MS in all, %d..%d\n"
+            "                            (default %d; keep it well under the broker's %d s lease)\n"
+            "  --log-level LEVEL         error, warn, info or debug (default %s)\n"
+            "  --help                    show this help\n",
+            NT_DRAIN_MS / 1000, NT_DEFAULT_BROKER, NT_MAX_PARALLEL, NT_DEFAULT_PARALLEL,
+            NT_MAX_PARALLEL, NT_DEFAULT_PER_HOST, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
+            NT_DEFAULT_CONNECT_TIMEOUT_MS, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
+            NT_DEFAULT_TIMEOUT_MS, NT_LEASE_MS / 1000, NT_DEFAULT_LOG_LEVEL);
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bianmin-notifier: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'bianmin-notifier --help'.\n");
+    va_end(ap);
+    return 2;
+}
+
+/* ---- broker connection ---- */
+
+static int open_socket(notifier_t *n)
+{
+    n->sock = bm_socket(n->ctx, ZMQ_DEALER, n->endpoint, false);
+    if (!n->sock)
+        return -1;
+    size_t sz = sizeof n->sock_fd;
+    if (zmq_getsockopt(n->sock, ZMQ_FD, &n->sock_fd, &sz) != 0) {
+        zmq_close(n->sock);
+        n->sock = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* True if a message is waiting on the broker socket. Also re-arms ZMQ_FD,
+ * which only signals changes that happen after this check. */
+static bool broker_readable(notifier_t *n)
+{
+    int events = 0;
+    size_t sz = sizeof events;
+    if (zmq_getsockopt(n->sock, ZMQ_EVENTS, &events, &sz) != 0)
+        return false;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+static void request_failed(notifier_t *n, int64_t now)
+{
+    n->req = REQ_NONE;
+    n->report_count = 0;
+    n->next_req_ms = now + n->backoff_ms;
+    n->backoff_ms = n->backoff_ms * 2 > NT_BACKOFF_MAX_MS ? NT_BACKOFF_MAX_MS : n->backoff_ms * 2;
+}
+
+static void request_answered(notifier_t *n)
+{
+    if (n->broker_down)
+        log_info("the broker at %s answers again", n->endpoint);
+    n->broker_down = false;
+    n->backoff_ms = NT_BACKOFF_MIN_MS;
+    n->req = REQ_NONE;
+}
+
+/* Sends cmd with body as the outstanding request. */
+static void send_request(notifier_t *n, req_kind_t kind, const char *cmd, cJSON *body,
+                         int wait_ms, int64_t now)
+{
+    snprintf(n->cid, sizeof n->cid, "nt-%lu", ++n->seq);
+    if (!body || bm_send(n->sock, NULL, cmd, n->cid, strlen(n->cid), body) != 0) {
+        log_warn("cannot send %s to the broker at %s: %s; retrying in %d ms", cmd, n->endpoint,
+                 body ? zmq_strerror(errno) : "out of memory", n->backoff_ms);
+        request_failed(n, now);
+        if (body) {
+            /* A message may be half sent: start over on a new socket. */
+            zmq_close(n->sock);
+            n->sock = NULL;
+        }
+        return;
+    }
+    n->req = kind;
+    n->req_deadline_ms = now + wait_ms + NT_RPC_GRACE_MS;
+}
+
+static void push_result(notifier_t *n, const nt_result_t *r)
+{
+    if (n->nresults == n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 64;
+        nt_result_t *grown = realloc(n->results, cap * sizeof *grown);
+        if (!grown) {
+            /* Not reported means taken again after the lease: late, not lost. */
+            log_error("out of memory: result of delivery %lld not kept; the broker will hand it "
+                      "out again after its lease", (long long)r->id);
+            return;
+        }
+        n->results = grown;
+        n->cap = cap;
+    }
+    if (n->nresults == 0)
+        n->oldest_ms = bm_mono_ms();
+    n->results[n->nresults++] = *r;
+}
+
+/* Forgets results[0..k) once the broker has them (or refused them for good). */
+static void drop_results(notifier_t *n, size_t k)
+{
+    memmove(n->results, n->results + k, (n->nresults - k) * sizeof *n->results);
+    n->nresults -= k;
+    n->oldest_ms = bm_mono_ms();
+}
+
+static void send_report(notifier_t *n, int64_t now)
+{
+    size_t k = n->nresults < NT_REPORT_MAX ? n->nresults : NT_REPORT_MAX;
+    cJSON *body = cJSON_CreateObject();
+    cJSON *arr = body ? cJSON_AddArrayToObject(body, "results") : NULL;
+    for (size_t i = 0; arr && i < k; i++) {
+        cJSON *item = nt_result_json(&n->results[i]);
+        if (!item || !cJSON_AddItemToArray(arr, item)) {
+            cJSON_Delete(item);
+            arr = NULL;
+        }
+    }
+    if (!arr) {
+        cJSON_Delete(body);
+        body = NULL;
+    }
+    send_request(n, REQ_REPORT, BM_CMD_REPORT, body, 0, now);
+    if (n->req == REQ_REPORT) {
+        n->report_count = k;
+        log_debug("reporting %zu results (%zu waiting)", k, n->nresults);
+    }
+    cJSON_Delete(body);
+}
+
+static void send_take(notifier_t *n, long max, int wait_ms, int64_t now)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        cJSON_AddNumberToObject(body, "max", (double)max);
+        cJSON_AddNumberToObject(body, "wait_ms", wait_ms);
+    }
+    send_request(n, REQ_TAKE, BM_CMD_TAKE, body, wait_ms, now);
+    cJSON_Delete(body);
+}
+
+/* ---- results ---- */
+
+static void on_done(const nt_result_t *r, const char *host, void *arg)
+{
+    notifier_t *n = arg;
+    if (r->ok) {
+        n->delivered++;
+        log_debug("delivery %lld to %s: HTTP %ld in %lld ms", (long long)r->id, host, r->status,
+                  (long long)r->latency_ms);
+    } else {
+        n->failed++;
+        char ra[48] = "";
+        if (r->retry_after_s >= 0)
+            snprintf(ra, sizeof ra, ", retry after %ld s", r->retry_after_s);
+        if (r->gone)
+            log_warn("delivery %lld to %s: the receiver says the endpoint is gone (HTTP 410)",
+                     (long long)r->id, host);
+        else
+            log_info("delivery %lld to %s failed: %s after %lld ms%s", (long long)r->id, host,
+                     r->error, (long long)r->latency_ms, ra);
+    }
+    push_result(n, r);
+}
+
+static void start_deliveries(notifier_t *n, const cJSON *reply)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "deliveries");
+    if (!cJSON_IsArray(list)) {
+        log_error("the broker's take reply has no \"deliveries\" array; ignoring it");
+        return;
+    }
+    int count = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        count++;
+        nt_delivery_t d;
+        nt_result_t fail;
+        bm_error_t err = {0};
+        if (nt_delivery_parse(item, &d, &err) != 0) {
+            if (d.id == 0) {
+                log_error("the broker sent a delivery without a valid id (%s); skipping it",
+                          err.message);
+                continue;
+            }
+            nt_result_fail(&fail, d.id, "invalid delivery from the broker: %s", err.message);
+            log_warn("delivery %lld: %s", (long long)d.id, fail.error);
+            n->failed++;
+            push_result(n, &fail);
+            continue;
+        }
+        log_debug("delivery %lld (%s, attempt %lld) msg %s: POST %zu bytes", (long long)d.id,
+                  d.type ? d.type : "?", (long long)d.attempt, d.msg_id, d.body_len);
+        if (nt_sender_start(n->sender, &d, &fail) != 0) {
+            log_warn("delivery %lld not sent: %s", (long long)d.id, fail.error);
+            n->failed++;
+            push_result(n, &fail);
+        }
+    }
+    int64_t now = bm_mono_ms();
+    if (count == 0)
+        n->next_take_ms = now + NT_TAKE_INTERVAL_MS;
+    else if (n->take_cap < n->parallel)
+        n->take_cap = n->take_cap * 2 > n->parallel ? n->parallel : n->take_cap * 2;
+}
+
+/* An error code for which sending the same report again cannot succeed. */
+static bool report_error_final(const char *code)
+{
+    return strcmp(code, BM_ERR_INVALID) == 0 || strcmp(code, BM_ERR_TOO_LARGE) == 0 ||
+           strcmp(code, BM_ERR_BAD_JSON) == 0;
+}
+
+static void on_reply(notifier_t *n, const bm_msg_t *msg, int64_t now)
+{
+    req_kind_t kind = n->req;
+    size_t k = n->report_count;
+    if (strcmp(msg->cmd, BM_REPLY_OK) == 0) {
+        request_answered(n);
+        n->report_count = 0;
+        if (kind == REQ_TAKE) {
+            start_deliveries(n, msg->body);
+        } else {
+            log_debug("the broker recorded %zu results", k);
+            drop_results(n, k);
+        }
+        return;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg->body, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg->body, "message");
+    const char *code = cJSON_IsString(c) ? c->valuestring : "error";
+    const char *text = cJSON_IsString(m) ? m->valuestring : "(no message)";
+    if (kind == REQ_REPORT && report_error_final(code)) {
+        log_error("the broker refused a report of %zu results (%s: %s); dropping them, the "
+                  "broker hands those deliveries out again after its lease", k, code, text);
+        request_answered(n);
+        n->report_count = 0;
+        drop_results(n, k);
+        return;
+    }
+    log_warn("the broker answered %s with %s: %s; retrying in %d ms",
+             kind == REQ_TAKE ? BM_CMD_TAKE : BM_CMD_REPORT, code, text, n->backoff_ms);
+    n->broker_down = false;
+    request_failed(n, now);
+}
+
+/* Reads every reply waiting on the broker socket. */
+static void read_replies(notifier_t *n)
+{
+    for (;;) {
+        bm_msg_t msg;
+        bm_error_t err = {0};
+        bm_recv_t r = bm_recv(n->sock, false, true, NULL, &msg, &err);
+        if (r == BM_RECV_NONE)
+            return;
+        if (r == BM_RECV_FAIL) {
+            if (errno == EINTR)
+                continue;
+            log_warn("receiving from the broker failed: %s", zmq_strerror(errno));
+            return;
+        }
+        int64_t now = bm_mono_ms();
+        bool mine = n->req != REQ_NONE && msg.cid_len == strlen(n->cid) &&
+                    memcmp(msg.cid, n->cid, msg.cid_len) == 0;
+        if (!mine) {
+            log_debug("ignoring a reply that answers no outstanding request");
+        } else if (r == BM_RECV_INVALID) {
+            log_error("cannot read the broker's answer to %s: %s",
+                      n->req == REQ_TAKE ? BM_CMD_TAKE : BM_CMD_REPORT, err.message);
+            if (n->req == REQ_TAKE && err.code && strcmp(err.code, BM_ERR_TOO_LARGE) == 0 &&
+                n->take_cap > 1) {
+                n->take_cap /= 2;
+                log_warn("taking at most %ld deliveries at a time from now on", n->take_cap);
+            }
+            request_failed(n, now);
+        } else {
+            on_reply(n, &msg, now);
+        }
+        bm_msg_clear(&msg);
+    }
+}
+
+/* Gives up on an unanswered request: the socket is dropped (next_request
+ * opens a new one), so its late reply can never be read as the next one's,
+ * and there is a pause before trying again. */
+static void check_timeout(notifier_t *n, int64_t now)
+{
+    if (n->req == REQ_NONE || now < n->req_deadline_ms)
+        return;
+    if (n->stopping && n->req == REQ_TAKE)
+        log_info("no answer to the last take; stopping without it");
+    else
+        log_warn("no answer from the broker at %s (is it running?); %s%zu results waiting, "
+                 "retrying in %d ms", n->endpoint,
+                 n->req == REQ_TAKE ? "" : "report unanswered, ", n->nresults, n->backoff_ms);
+    n->broker_down = true;
+    request_failed(n, now);
+    zmq_close(n->sock);
+    n->sock = NULL;
+}
+
+/* Sends the next request if none is outstanding: a report when results are
+ * waiting long enough (or nothing else is going on), else a take. */
+static void next_request(notifier_t *n, int64_t now)
+{
+    if (n->req != REQ_NONE || now < n->next_req_ms)
+        return;
+    if (!n->sock && open_socket(n) != 0) {
+        log_error("cannot create a socket for %s: %s", n->endpoint, zmq_strerror(errno));
+        request_failed(n, now);
+        return;
+    }
+    size_t inflight = nt_sender_inflight(n->sender);
+    if (n->nresults > 0 &&
+        (n->stopping || inflight == 0 || n->nresults >= NT_REPORT_MAX ||
+         now - n->oldest_ms >= NT_REPORT_DELAY_MS)) {
+        send_report(n, now);
+        return;
+    }
+    long room = n->parallel - (long)inflight;
+    if (n->stopping || room <= 0 || now < n->next_take_ms)
+        return;
+    if (room > n->take_cap)
+        room = n->take_cap;
+    if (room > BM_MAX_TAKE)
+        room = BM_MAX_TAKE;
+    send_take(n, room, inflight ? 0 : NT_IDLE_WAIT_MS, now);
+}
+
+/* How long the loop may sleep before something is due. */
+static int sleep_ms(const notifier_t *n, int64_t now)
+{
+    size_t inflight = nt_sender_inflight(n->sender);
+    int64_t until = now + (inflight ? NT_POLL_MS : NT_IDLE_WAIT_MS);
+    if (n->req != REQ_NONE && n->req_deadline_ms < until)
+        until = n->req_deadline_ms;
+    if (n->req == REQ_NONE) {
+        if (n->nresults > 0) {
+            int64_t due = (n->stopping || inflight == 0) ? now : n->oldest_ms + NT_REPORT_DELAY_MS;
+            if (n->next_req_ms > due)
+                due = n->next_req_ms;
+            if (due < until)
+                until = due;
+        }
+        if (!n->stopping && (long)inflight < n->parallel) {
+            int64_t due = n->next_req_ms > n->next_take_ms ? n->next_req_ms : n->next_take_ms;
+            if (due < until)
+                until = due;
+        }
+    }
+    if (n->stopping && n->stop_ms + NT_DRAIN_MS < until)
+        until = n->stop_ms + NT_DRAIN_MS;
+    int64_t d = until - now;
+    return d < 0 ? 0 : (int)d;
+}
+
+/* Handles a stop request; returns true when the loop should end. */
+static bool check_stop(notifier_t *n, int64_t now)
+{
+    if (stop_signals && !n->stopping) {
+        n->stopping = true;
+        n->stop_ms = now;
+        log_info("stopping: %zu transfers in flight (waiting up to %d ms), %zu results to report",
+                 nt_sender_inflight(n->sender), NT_DRAIN_MS, n->nresults);
+        /* A broker holding our take answers within its wait_ms; do not wait
+         * the full grace for one that does not answer at all. */
+        if (n->req == REQ_TAKE && n->req_deadline_ms > now + NT_IDLE_WAIT_MS)
+            n->req_deadline_ms = now + NT_IDLE_WAIT_MS;
+    }
+    if (!n->stopping)
+        return false;
+    bool drain_over = stop_signals > 1 || now - n->stop_ms >= NT_DRAIN_MS;
+    if (drain_over && nt_sender_inflight(n->sender) > 0) {
+        size_t k = nt_sender_abort_all(n->sender);
+        log_warn("gave up on %zu transfers still in flight; the broker hands those deliveries "
+                 "out again after its lease", k);
+    }
+    if (nt_sender_inflight(n->sender) > 0)
+        return false;
+    /* An outstanding take is waited for: what it brings is leased to us and
+     * is better sent now than a lease later. */
+    if (n->nresults == 0 && n->req == REQ_NONE)
+        return true;
+    if (stop_signals > 1 || now - n->stop_ms >= NT_DRAIN_MS + NT_FINAL_REPORT_MS) {
+        if (n->nresults > 0)
+            log_warn("could not report %zu results; the broker hands those deliveries out "
+                     "again after its lease", n->nresults);
+        return true;
+    }
+    return false;
+}
+
+static int run(notifier_t *n)
+{
+    for (;;) {
+        int64_t now = bm_mono_ms();
+        check_timeout(n, now);
+        if (n->sock)
+            read_replies(n);
+        now = bm_mono_ms();
+        if (check_stop(n, now))
+            return 0;
+        next_request(n, now);
+        int wait = sleep_ms(n, now);
+        if (n->sock && broker_readable(n))
+            wait = 0;
+        if (nt_sender_run(n->sender, wait, n->sock ? n->sock_fd : -1, on_done, n) < 0) {
+            log_error("the transfer engine failed (curl); pausing");
+            struct timespec ts = {0, NT_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int parse_flag(const char *name, const char *arg, long min, long max, long *out)
+{
+    if (bm_parse_long(arg, min, max, out) != 0) {
+        fprintf(stderr,
+                "bianmin-notifier: --%s must be a whole number from %ld to %ld, not \"%s\"\n"
+                "Try 'bianmin-notifier --help'.\n",
+                name, min, max, arg);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"parallel", required_argument, NULL, 'p'},
+        {"per-host", required_argument, NULL, 'H'},
+        {"connect-timeout-ms", required_argument, NULL, 'c'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    notifier_t n = {
+        .endpoint = NT_DEFAULT_BROKER,
+        .parallel = NT_DEFAULT_PARALLEL,
+        .sender_opts = {NT_DEFAULT_PARALLEL, NT_DEFAULT_PER_HOST, NT_DEFAULT_CONNECT_TIMEOUT_MS,
+                        NT_DEFAULT_TIMEOUT_MS},
+        .backoff_ms = NT_BACKOFF_MIN_MS,
+    };
+    const char *level_name = NT_DEFAULT_LOG_LEVEL;
+    bm_log_level_t level = BM_LOG_INFO;
+
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+        switch (opt) {
+        case 'b':
+            n.endpoint = optarg;
+            break;
+        case 'p':
+            if (parse_flag("parallel", optarg, 1, NT_MAX_PARALLEL, &n.parallel) != 0)
+                return 2;
+            break;
+        case 'H':
+            if (parse_flag("per-host", optarg, 1, NT_MAX_PARALLEL, &n.sender_opts.per_host) != 0)
+                return 2;
+            break;
+        case 'c':
+            if (parse_flag("connect-timeout-ms", optarg, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
+                           &n.sender_opts.connect_timeout_ms) != 0)
+                return 2;
+            break;
+        case 't':
+            if (parse_flag("timeout-ms", optarg, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
+                           &n.sender_opts.timeout_ms) != 0)
+                return 2;
+            break;
+        case 'l':
+            level_name = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            return usage_error("%s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (bm_log_level_parse(level_name, &level) != 0)
+        return usage_error("--log-level must be error, warn, info or debug, not \"%s\"",
+                           level_name);
+    if (!*n.endpoint)
+        return usage_error("--broker needs an endpoint such as %s", NT_DEFAULT_BROKER);
+    n.sender_opts.parallel = n.parallel;
+    n.take_cap = n.parallel;
+    bm_log_init("bianmin-notifier", level);
+    if (n.sender_opts.timeout_ms >= NT_LEASE_MS - NT_DRAIN_MS)
+        log_warn("--timeout-ms %ld is close to the broker's %d s delivery lease: a slow "
+                 "attempt may be handed out again while it runs", n.sender_opts.timeout_ms,
+                 NT_LEASE_MS / 1000);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("cannot initialize libcurl");
+        return 1;
+    }
+    n.ctx = zmq_ctx_new();
+    if (!n.ctx) {
+        log_error("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        goto out;
+    }
+    if (open_socket(&n) != 0) {
+        log_error("cannot connect to the broker at \"%s\": %s", n.endpoint, zmq_strerror(errno));
+        rc = 2;
+        goto out;
+    }
+    n.sender = nt_sender_new(&n.sender_opts);
+    if (!n.sender) {
+        log_error("cannot create the transfer engine (out of memory)");
+        goto out;
+    }
+    log_info("taking deliveries from %s: %ld in parallel, %ld per host, timeouts %ld/%ld ms",
+             n.endpoint, n.parallel, n.sender_opts.per_host, n.sender_opts.connect_timeout_ms,
+             n.sender_opts.timeout_ms);
+    rc = run(&n);
+    log_info("stopped: %lu delivered, %lu failed attempts", n.delivered, n.failed);
+out:
+    nt_sender_destroy(&n.sender);
+    free(n.results);
+    if (n.sock)
+        zmq_close(n.sock);
+    if (n.ctx)
+        zmq_ctx_term(n.ctx);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,6 @@
+# client: unit tests of the `bianmin` CLI's pure parts, and its --stdin
+# pipeline against a fake broker (a ROUTER on ipc:// in a temp dir).
+find_package(Threads REQUIRED)
+bm_unit_test(test_client_args test_client_args.c LIBS bm_cli)
+bm_unit_test(test_client_status test_client_status.c LIBS bm_cli)
+bm_unit_test(test_client_batch test_client_batch.c LIBS bm_cli Threads::Threads)

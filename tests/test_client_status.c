@@ -1,0 +1,162 @@
+/* test_client_status.c - `bianmin status`: formatting a get reply for people. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *sample =
+    "{\"request\": {\"ticket\": 42, \"channel\": \"building_leader\", \"category\": \"pipe\","
+    " \"category_label\": \"管道疏通\", \"urgent\": false, \"building\": \"市政小区 3栋\","
+    " \"unit\": \"2-301\", \"contact\": \"罗女士 13800000000\", \"text\": \"厨房下水道堵了\","
+    " \"ref\": \"forum-88213\", \"status\": \"done\", \"volunteer\": {\"id\": \"v01\", \"name\": \"袁建成\"}, \"attempts\": 0,"
+    " \"created_at\": \"2026-11-29T06:20:01.123Z\", \"updated_at\": \"2026-11-29T07:02:00.000Z\","
+    " \"claimed_at\": \"2026-11-29T06:25:30.000Z\", \"done_at\": \"2026-11-29T07:02:00.000Z\"},"
+    " \"events\": ["
+    "  {\"at\": \"2026-11-29T06:20:01.123Z\", \"actor\": \"channel:building_leader\","
+    "   \"kind\": \"received\", \"from\": null, \"to\": \"open\", \"detail\": {}},"
+    "  {\"at\": \"2026-11-29T06:25:30.000Z\", \"actor\": \"volunteer:v01\", \"kind\": \"claimed\","
+    "   \"from\": \"open\", \"to\": \"claimed\", \"detail\": {\"lease_s\": 3600}},"
+    "  {\"at\": \"2026-11-29T07:02:00.000Z\", \"actor\": \"volunteer:v01\", \"kind\": \"done\","
+    "   \"from\": \"claimed\", \"to\": \"done\", \"detail\": {\"note\": \"疏通完毕，已试水\"}}],"
+    " \"deliveries\": ["
+    "  {\"id\": 7, \"type\": \"request.received\", \"url\": \"http://127.0.0.1:8080/hook\","
+    "   \"state\": \"delivered\", \"attempts\": 1, \"last_error\": null},"
+    "  {\"id\": 9, \"type\": \"request.completed\", \"url\": \"http://127.0.0.1:8080/hook\","
+    "   \"state\": \"pending\", \"attempts\": 2, \"last_error\": \"HTTP 503\"}]}";
+
+static char *format(const char *json)
+{
+    cJSON *reply = cJSON_Parse(json);
+    assert_non_null(reply);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    cli_format_get(f, reply);
+    fclose(f);
+    cJSON_Delete(reply);
+    return out;
+}
+
+static int setup_utc(void **state)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+    return 0;
+}
+
+static void test_format_sample(void **state)
+{
+    char *out = format(sample);
+    const char *want[] = {
+        "工单 ticket 42  管道疏通 pipe  [已完成 done]\n",
+        "  渠道 channel:   building_leader\n",
+        "  楼栋 building:  市政小区 3栋 2-301\n",
+        "  联系 contact:   罗女士 13800000000\n",
+        "  内容 text:      厨房下水道堵了\n",
+        "  编号 ref:       forum-88213\n",
+        "  志愿者 volunteer: 袁建成 (v01)\n",
+        "  受理 created:   2026-11-29 06:20\n",
+        "  接单 claimed:   2026-11-29 06:25\n",
+        "  完成 done:      2026-11-29 07:02\n",
+        "\n时间线 timeline:\n"
+        "  2026-11-29 06:20  channel:building_leader  received 受理  → open\n"
+        "  2026-11-29 06:25  volunteer:v01  claimed 接单  open → claimed  lease_s=3600\n"
+        "  2026-11-29 07:02  volunteer:v01  done 完成  claimed → done  疏通完毕，已试水\n",
+        "\n通知 deliveries:\n"
+        "  request.received  delivered  attempts 1\n"
+        "  request.completed  pending  attempts 2  last error: HTTP 503\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(out, want[i]))
+            fail_msg("missing %s\n--- in ---\n%s", want[i], out);
+    }
+    assert_null(strstr(out, "紧急"));
+    assert_null(strstr(out, "重派"));
+    free(out);
+}
+
+static void test_format_open_unclaimed(void **state)
+{
+    /* No volunteer, no label from the broker (taken from our table), urgent,
+     * hostile control characters in peer text, an unparseable time. */
+    char *out = format(
+        "{\"request\": {\"ticket\": 5, \"category\": \"leak\", \"urgent\": true,"
+        " \"building\": \"7栋\", \"contact\": \"李\", \"text\": \"漏水\\u001b[2J\\n快来\","
+        " \"status\": \"open\", \"volunteer\": null, \"created_at\": \"yesterday\"},"
+        " \"events\": [], \"deliveries\": []}");
+    assert_non_null(strstr(out, "工单 ticket 5  漏水抢修 leak  [待接单 open]  紧急 urgent\n"));
+    assert_non_null(strstr(out, "  内容 text:      漏水 [2J 快来\n"));
+    assert_non_null(strstr(out, "  受理 created:   yesterday\n"));
+    assert_null(strstr(out, "volunteer"));
+    assert_null(strstr(out, "ref:"));
+    assert_null(strchr(out, '\x1b'));
+    assert_non_null(strstr(out, "时间线 timeline:\n  (none)\n"));
+    assert_non_null(strstr(out, "通知 deliveries:\n  (none)\n"));
+    free(out);
+}
+
+static void test_format_garbage_reply(void **state)
+{
+    /* Whatever the reply holds, formatting does not crash. */
+    char *out = format("{\"request\": 3, \"events\": {\"a\": 1}, \"deliveries\": [1, null]}");
+    assert_non_null(strstr(out, "工单 ticket 0"));
+    free(out);
+    out = format("{}");
+    assert_non_null(strstr(out, "工单 ticket 0"));
+    free(out);
+}
+
+static void test_put_text(void **state)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    cli_put_text(f, "a\tb\x7f" "c\xc2\x9b" "d", 0);
+    fputc('|', f);
+    cli_put_text(f, "疏通完毕", 7); /* 3-byte characters: cut after the 2nd */
+    fputc('|', f);
+    cli_put_text(f, "abc", 3);
+    fputc('|', f);
+    cli_put_text(f, "abcd", 3);
+    fclose(f);
+    assert_string_equal(out, "a b c d|疏通…|abc|abc…");
+    free(out);
+}
+
+static void test_local_time(void **state)
+{
+    char buf[64];
+    assert_string_equal(cli_local_time("2026-11-29T06:20:01.123Z", buf, sizeof buf),
+                        "2026-11-29 06:20");
+    assert_string_equal(cli_local_time(NULL, buf, sizeof buf), "-");
+    assert_string_equal(cli_local_time("soon", buf, sizeof buf), "soon");
+    setenv("TZ", "Asia/Shanghai", 1);
+    tzset();
+    /* Without tzdata installed this zone reads as UTC; only check when known. */
+    time_t probe = 0;
+    struct tm tm;
+    localtime_r(&probe, &tm);
+    if (tm.tm_hour == 8)
+        assert_string_equal(cli_local_time("2026-11-29T06:20:01.123Z", buf, sizeof buf),
+                            "2026-11-29 14:20");
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_sample),
+        cmocka_unit_test(test_format_open_unclaimed),
+        cmocka_unit_test(test_format_garbage_reply),
+        cmocka_unit_test(test_put_text),
+        cmocka_unit_test(test_local_time),
+    };
+    return cmocka_run_group_tests(tests, setup_utc, NULL);
+}

@@ -1,0 +1,255 @@
+/* test_worker_event.c - events as JSON lines and as bilingual text. */
+#include "event.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *OFFER =
+    "{\"ticket\":42,\"category\":\"pipe\",\"category_label\":\"管道疏通\",\"urgent\":false,"
+    "\"building\":\"市政小区 3栋\",\"unit\":\"2-301\",\"text\":\"厨房下水道堵了\","
+    "\"created_at\":\"2026-11-29T06:20:01.123Z\",\"attempts\":0}";
+
+static char *fmt(const cJSON *ev, bool json)
+{
+    char *s = wk_event_format(ev, json);
+    assert_non_null(s);
+    return s;
+}
+
+static void assert_contains(const char *s, const char *part)
+{
+    if (!strstr(s, part))
+        fail_msg("\"%s\" does not contain \"%s\"", s, part);
+}
+
+static void test_offer(void **state)
+{
+    (void)state;
+    cJSON *body = cJSON_Parse(OFFER);
+    cJSON *ev = wk_event_from(WK_EV_OFFER, body);
+    char *json = fmt(ev, true);
+    /* "event" comes first, every offer field follows, Chinese stays UTF-8. */
+    assert_true(strncmp(json, "{\"event\":\"offer\",\"ticket\":42,", 29) == 0);
+    assert_contains(json, "\"building\":\"市政小区 3栋\"");
+    assert_contains(json, "\"attempts\":0");
+    assert_null(strchr(json, '\n'));
+    char *text = fmt(ev, false);
+    assert_string_equal(text, "新订单 New job #42 [管道疏通 pipe] 市政小区 3栋 2-301: "
+                              "厨房下水道堵了 — type: claim 42");
+    free(json);
+    free(text);
+    cJSON_Delete(ev);
+
+    /* Urgent, no unit, and an "event" field in the body is not copied. */
+    cJSON_ReplaceItemInObject(body, "urgent", cJSON_CreateTrue());
+    cJSON_DeleteItemFromObject(body, "unit");
+    cJSON_AddStringToObject(body, "event", "spoof");
+    ev = wk_event_from(WK_EV_OFFER, body);
+    json = fmt(ev, true);
+    assert_null(strstr(json, "spoof"));
+    text = fmt(ev, false);
+    assert_string_equal(text, "新订单 New job #42 【急 URGENT】 [管道疏通 pipe] 市政小区 3栋: "
+                              "厨房下水道堵了 — type: claim 42");
+    free(json);
+    free(text);
+    cJSON_Delete(ev);
+    cJSON_Delete(body);
+}
+
+static void test_claimed(void **state)
+{
+    (void)state;
+    cJSON *job = cJSON_Parse(OFFER);
+    cJSON_AddStringToObject(job, "status", "claimed");
+    cJSON_AddStringToObject(job, "contact", "罗女士 13800000000");
+    cJSON_AddStringToObject(job, "lease_until", "2026-11-29T07:20:01.123Z");
+    cJSON *ev = wk_event_from(WK_EV_CLAIMED, job);
+    wk_event_set_id(ev, "b-1");
+    char *json = fmt(ev, true);
+    assert_contains(json, "\"event\":\"claimed\"");
+    assert_contains(json, "\"contact\":\"罗女士 13800000000\"");
+    assert_contains(json, "\"id\":\"b-1\"");
+    char *text = fmt(ev, false);
+    assert_contains(text, "接单成功 Claimed #42 [管道疏通 pipe]");
+    assert_contains(text, "地址 Address: 市政小区 3栋 2-301");
+    assert_contains(text, "联系 Call:    罗女士 13800000000");
+    assert_contains(text, "需求 Need:    厨房下水道堵了");
+    assert_contains(text, "期限 Finish by: 2026-11-29");
+    assert_contains(text, "done 42");
+    free(json);
+    free(text);
+    cJSON_Delete(ev);
+    cJSON_Delete(job);
+}
+
+static void test_simple_events(void **state)
+{
+    (void)state;
+    cJSON *ev = wk_event_new(WK_EV_TAKEN);
+    cJSON_AddNumberToObject(ev, "ticket", 42);
+    char *s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"taken\",\"ticket\":42}");
+    free(s);
+    s = fmt(ev, false);
+    assert_string_equal(s, "#42 已被他人接单 taken by someone else");
+    free(s);
+    cJSON_Delete(ev);
+
+    cJSON *body = cJSON_Parse("{\"ticket\":42,\"status\":\"done\"}");
+    ev = wk_event_from(WK_EV_DONE, body);
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"done\",\"ticket\":42,\"status\":\"done\"}");
+    free(s);
+    s = fmt(ev, false);
+    assert_contains(s, "已完成 Done #42");
+    free(s);
+    cJSON_Delete(ev);
+    cJSON_Delete(body);
+
+    ev = wk_event_new(WK_EV_DISCONNECTED);
+    cJSON_AddStringToObject(ev, "reason", "nothing heard for 6000 ms");
+    s = fmt(ev, false);
+    assert_string_equal(s, "与服务站失去联系，正在重连 lost the broker, reconnecting "
+                           "(nothing heard for 6000 ms)");
+    free(s);
+    cJSON_Delete(ev);
+
+    /* A command added later without its own text still reads sensibly. */
+    ev = wk_event_new("progress");
+    cJSON_AddNumberToObject(ev, "ticket", 5);
+    s = fmt(ev, false);
+    assert_string_equal(s, "progress #5 OK");
+    free(s);
+    cJSON_Delete(ev);
+}
+
+static void test_lists(void **state)
+{
+    (void)state;
+    cJSON *ev = wk_event_new(WK_EV_JOBS);
+    cJSON *jobs = cJSON_AddArrayToObject(ev, "jobs");
+    char *s = fmt(ev, false);
+    assert_string_equal(s, "我的订单 My jobs: 无 none");
+    free(s);
+    cJSON *job = cJSON_Parse(OFFER);
+    cJSON_AddStringToObject(job, "contact", "罗女士 13800000000");
+    cJSON_AddItemToArray(jobs, job);
+    s = fmt(ev, false);
+    assert_string_equal(s, "我的订单 My jobs (1):\n  #42 [管道疏通 pipe] 市政小区 3栋 2-301 — "
+                           "联系 罗女士 13800000000 — 厨房下水道堵了");
+    free(s);
+    s = fmt(ev, true);
+    assert_contains(s, "{\"event\":\"jobs\",\"jobs\":[{\"ticket\":42,");
+    free(s);
+    cJSON_Delete(ev);
+
+    ev = wk_event_new(WK_EV_OFFERS);
+    cJSON *offers = cJSON_AddArrayToObject(ev, "offers");
+    s = fmt(ev, false);
+    assert_contains(s, "No open offers");
+    free(s);
+    cJSON_AddItemToArray(offers, cJSON_Parse(OFFER));
+    s = fmt(ev, false);
+    assert_contains(s, "新订单 Open offers (1):\n  #42 [管道疏通 pipe]");
+    assert_contains(s, "— claim 42");
+    free(s);
+    cJSON_Delete(ev);
+
+    ev = wk_event_new(WK_EV_CONNECTED);
+    cJSON_AddStringToObject(ev, "volunteer", "v01");
+    cJSON_AddArrayToObject(ev, "jobs");
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"connected\",\"volunteer\":\"v01\",\"jobs\":[]}");
+    free(s);
+    s = fmt(ev, false);
+    assert_contains(s, "Connected as v01");
+    assert_contains(s, "waiting for jobs");
+    free(s);
+    cJSON_Delete(ev);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    bm_error_t err = {0};
+    bm_error_set(&err, "taken", NULL, "request 42 was claimed by someone else");
+    cJSON *ev = wk_event_error("claim", 42, &err);
+    wk_event_set_id(ev, "r7");
+    char *s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"error\",\"cmd\":\"claim\",\"ticket\":42,\"code\":"
+                           "\"taken\",\"message\":\"request 42 was claimed by someone else\","
+                           "\"id\":\"r7\"}");
+    free(s);
+    s = fmt(ev, false);
+    assert_string_equal(s, "#42 已被他人接单 taken by someone else");
+    free(s);
+    cJSON_Delete(ev);
+
+    bm_error_set(&err, "too_many_jobs", NULL, "you already hold 1 job");
+    ev = wk_event_error("claim", 43, &err);
+    s = fmt(ev, false);
+    assert_string_equal(s, "出错 Error (claim #43): you already hold 1 job [too_many_jobs]");
+    free(s);
+    cJSON_Delete(ev);
+
+    bm_error_set(&err, "bad_input", "ticket", "which job? type: claim N");
+    ev = wk_event_error(NULL, 0, &err);
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"error\",\"code\":\"bad_input\",\"message\":"
+                           "\"which job? type: claim N\",\"field\":\"ticket\"}");
+    free(s);
+    s = fmt(ev, false);
+    assert_string_equal(s, "看不懂 Not understood: which job? type: claim N");
+    free(s);
+    cJSON_Delete(ev);
+}
+
+static void test_control_chars_cleaned(void **state)
+{
+    (void)state;
+    /* A resident's text must not be able to drive the volunteer's terminal. */
+    cJSON *body = cJSON_Parse(OFFER);
+    cJSON_ReplaceItemInObject(body, "text", cJSON_CreateString("漏\x1b[2J水\n\xc2\x9b" "5m!"));
+    cJSON *ev = wk_event_from(WK_EV_OFFER, body);
+    char *s = fmt(ev, false);
+    assert_null(strchr(s, '\x1b'));
+    assert_null(strchr(s, '\n'));
+    assert_null(strstr(s, "\xc2\x9b"));
+    assert_contains(s, "漏 [2J水  5m!");
+    free(s);
+    s = fmt(ev, true);
+    assert_contains(s, "\\u001b[2J"); /* JSON escapes it */
+    free(s);
+    cJSON_Delete(ev);
+    cJSON_Delete(body);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    cJSON *ev = wk_event_new(WK_EV_HELP);
+    cJSON *list = cJSON_AddArrayToObject(ev, "commands");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "usage", "claim N");
+    cJSON_AddStringToObject(c, "help", "接单 take job N");
+    cJSON_AddItemToArray(list, c);
+    char *s = fmt(ev, false);
+    assert_string_equal(s, "命令 Commands:\n  claim N          接单 take job N");
+    free(s);
+    cJSON_Delete(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_offer),  cmocka_unit_test(test_claimed),
+        cmocka_unit_test(test_simple_events), cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_control_chars_cleaned),
+        cmocka_unit_test(test_help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

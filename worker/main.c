@@ -1,0 +1,67 @@
+/* main.c - bianmin-worker, the volunteer's client: flags, signals, and the
+ * session that does the work (session.c). */
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN; /* a vanished bridge shows up as a write error */
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    wk_options_t opts;
+    char err[512];
+    switch (wk_options_parse(argc, argv, &opts, err, sizeof err)) {
+    case WK_ARGS_HELP:
+        wk_usage(stdout);
+        return 0;
+    case WK_ARGS_ERROR:
+        fprintf(stderr, "bianmin-worker: %s\n(run bianmin-worker --help for the flags)\n", err);
+        return 2;
+    case WK_ARGS_OK:
+        break;
+    }
+    bm_log_init("bianmin-worker", opts.log_level);
+    install_signals();
+
+    wk_session_t *session = wk_session_new(&opts, STDIN_FILENO, stdout);
+    if (!session) {
+        log_error("cannot start the session (out of memory or zmq failure)");
+        return 1;
+    }
+    if (!opts.json) {
+        printf("志愿者 Volunteer %s (%s), 技能 skills ", opts.name, opts.id);
+        for (int i = 0; i < opts.skill_count; i++)
+            printf("%s%s", i ? "," : "", opts.skills[i]);
+        printf(" — 正在连接 connecting to %s … 输入 help 查看命令 type help for commands\n",
+               opts.broker);
+        fflush(stdout);
+    }
+    int rc = wk_session_run(session, &stop_requested);
+    wk_session_destroy(&session);
+    if (stop_requested)
+        log_info("stopped by signal");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,219 @@
+/* options.c - see options.h. */
+#include "options.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+void wk_options_defaults(wk_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_jobs = 1;
+    bm_strlcpy(o->broker, WK_DEFAULT_BROKER, sizeof o->broker);
+    o->log_level = BM_LOG_WARN;
+    o->initial_heartbeat_ms = WK_DEFAULT_HEARTBEAT_MS;
+}
+
+void wk_usage(FILE *f)
+{
+    fputs("usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
+          "\n"
+          "The volunteer's client (志愿者接单端): receives job offers from bianmin-broker for\n"
+          "your skills, claims them (接单) and reports them done (完成).\n"
+          "\n"
+          "required:\n"
+          "  --id ID           your volunteer id, 1-64 characters of A-Z a-z 0-9 _ . -  (e.g. v01)\n"
+          "  --name NAME       your name as residents see it, up to 100 bytes (e.g. 袁建成)\n"
+          "  --skills LIST     comma-separated categories you take: lock, pipe, leak, repair,\n"
+          "                    other (e.g. pipe,repair)\n"
+          "options:\n"
+          "  --max-jobs N      how many jobs you hold at once, 1-20 (default 1)\n"
+          "  --broker URL      the broker's worker socket (default " WK_DEFAULT_BROKER ")\n"
+          "  --json            JSON lines mode for a phone/chat bridge: commands in on stdin,\n"
+          "                    events out on stdout, one JSON object per line\n"
+          "  --log-level L     error, warn, info or debug (default warn); logs go to stderr\n"
+          "  --help            show this text\n"
+          "\n"
+          "interactive commands (type help once running):\n"
+          "  claim N | c N     接单: take job N          done N [note]   完成: job N is finished\n"
+          "  jobs              my jobs 我的订单          offers          open offers 新订单\n"
+          "  quit              exit 退出\n"
+          "\n"
+          "JSON commands (--json):\n"
+          "  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,\"note\":\"...\"}\n"
+          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is echoed)\n",
+          f);
+}
+
+bool wk_valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > BM_MAX_VOL_ID)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static wk_args_t fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static wk_args_t fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return WK_ARGS_ERROR;
+}
+
+static bool skill_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+/* Splits "pipe, repair" into o->skills (trimmed, duplicates dropped). */
+static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size_t errlen)
+{
+    o->skill_count = 0;
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            return fail(err, errlen,
+                        "--skills: empty item in \"%s\"; give a comma-separated list such as "
+                        "pipe,repair", list);
+        if (len > WK_MAX_SKILL_LEN)
+            return fail(err, errlen, "--skills: \"%.*s\" is longer than %d characters", (int)len,
+                        p, WK_MAX_SKILL_LEN);
+        for (size_t i = 0; i < len; i++) {
+            if (!skill_char(p[i]))
+                return fail(err, errlen,
+                            "--skills: \"%.*s\" is not a category name (use lock, pipe, leak, "
+                            "repair, other)", (int)len, p);
+        }
+        char skill[WK_MAX_SKILL_LEN + 1];
+        memcpy(skill, p, len);
+        skill[len] = '\0';
+        bool dup = false;
+        for (int i = 0; i < o->skill_count; i++)
+            dup = dup || strcmp(o->skills[i], skill) == 0;
+        if (!dup) {
+            if (o->skill_count == WK_MAX_SKILLS)
+                return fail(err, errlen, "--skills: at most %d skills", WK_MAX_SKILLS);
+            bm_strlcpy(o->skills[o->skill_count++], skill, sizeof o->skills[0]);
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return WK_ARGS_OK;
+}
+
+wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen)
+{
+    static const char *const with_value[] = {"--id",     "--name",   "--skills",
+                                             "--max-jobs", "--broker", "--log-level"};
+    bool have_id = false, have_name = false, have_skills = false;
+    wk_options_defaults(o);
+    if (errlen)
+        err[0] = '\0';
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        char flag[32];
+        const char *value = NULL;
+        const char *eq = strchr(arg, '=');
+        if (strncmp(arg, "--", 2) == 0 && eq) {
+            size_t n = (size_t)(eq - arg);
+            if (n >= sizeof flag)
+                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
+            memcpy(flag, arg, n);
+            flag[n] = '\0';
+            value = eq + 1;
+        } else {
+            bm_strlcpy(flag, arg, sizeof flag);
+        }
+
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
+            return WK_ARGS_HELP;
+        if (strcmp(flag, "--json") == 0) {
+            if (value)
+                return fail(err, errlen, "--json takes no value");
+            o->json = true;
+            continue;
+        }
+        bool known = false;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+            known = known || strcmp(flag, with_value[k]) == 0;
+        if (!known) {
+            if (arg[0] == '-')
+                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
+            return fail(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+        }
+        if (!value) {
+            if (i + 1 >= argc)
+                return fail(err, errlen, "%s needs a value (see --help)", flag);
+            value = argv[++i];
+        }
+
+        if (strcmp(flag, "--id") == 0) {
+            if (!wk_valid_id(value))
+                return fail(err, errlen,
+                            "--id \"%s\": use 1-%d characters of A-Z a-z 0-9 _ . - (e.g. v01)",
+                            value, BM_MAX_VOL_ID);
+            bm_strlcpy(o->id, value, sizeof o->id);
+            have_id = true;
+        } else if (strcmp(flag, "--name") == 0) {
+            size_t n = strlen(value);
+            if (n == 0 || bm_blank(value))
+                return fail(err, errlen, "--name must not be empty");
+            if (n > BM_MAX_VOL_NAME)
+                return fail(err, errlen, "--name is %zu bytes; the limit is %d bytes", n,
+                            BM_MAX_VOL_NAME);
+            if (!bm_utf8_valid(value, n))
+                return fail(err, errlen,
+                            "--name is not valid UTF-8 (check the terminal's encoding)");
+            bm_strlcpy(o->name, value, sizeof o->name);
+            have_name = true;
+        } else if (strcmp(flag, "--skills") == 0) {
+            if (parse_skills(value, o, err, errlen) != WK_ARGS_OK)
+                return WK_ARGS_ERROR;
+            have_skills = true;
+        } else if (strcmp(flag, "--max-jobs") == 0) {
+            long n;
+            if (bm_parse_long(value, 1, WK_MAX_JOBS_LIMIT, &n) != 0)
+                return fail(err, errlen, "--max-jobs \"%s\": give a whole number from 1 to %d",
+                            value, WK_MAX_JOBS_LIMIT);
+            o->max_jobs = (int)n;
+        } else if (strcmp(flag, "--broker") == 0) {
+            if (!value[0] || strlen(value) > WK_MAX_ENDPOINT)
+                return fail(err, errlen,
+                            "--broker: give an endpoint such as " WK_DEFAULT_BROKER);
+            bm_strlcpy(o->broker, value, sizeof o->broker);
+        } else if (strcmp(flag, "--log-level") == 0) {
+            if (bm_log_level_parse(value, &o->log_level) != 0)
+                return fail(err, errlen,
+                            "--log-level \"%s\": use error, warn, info or debug", value);
+        }
+    }
+    if (!have_id)
+        return fail(err, errlen, "--id is required (your volunteer id, e.g. --id v01)");
+    if (!have_name)
+        return fail(err, errlen, "--name is required (your name, e.g. --name 袁建成)");
+    if (!have_skills)
+        return fail(err, errlen, "--skills is required (e.g. --skills pipe,repair)");
+    return WK_ARGS_OK;
+}

@@ -1,0 +1,45 @@
+/* options.h - the command line of bianmin-worker: who the volunteer is, what
+ * they can fix, where the broker is. Pure parsing, no I/O except usage text. */
+#ifndef WK_OPTIONS_H
+#define WK_OPTIONS_H
+
+#include "log.h"
+#include "protocol.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define WK_MAX_SKILLS     16
+#define WK_MAX_SKILL_LEN  31
+#define WK_MAX_JOBS_LIMIT 20 /* the protocol's upper bound for max_jobs */
+#define WK_MAX_ENDPOINT   255
+/* Used for the hello timeout until the broker tells its heartbeat_ms. */
+#define WK_DEFAULT_HEARTBEAT_MS 2000
+#define WK_DEFAULT_BROKER "tcp://127.0.0.1:5571"
+
+typedef struct {
+    char id[BM_MAX_VOL_ID + 1];
+    char name[BM_MAX_VOL_NAME + 1];
+    char skills[WK_MAX_SKILLS][WK_MAX_SKILL_LEN + 1];
+    int skill_count;
+    int max_jobs;
+    char broker[WK_MAX_ENDPOINT + 1];
+    bool json;
+    bm_log_level_t log_level;
+    int initial_heartbeat_ms; /* hello timeout is 3x this; not a flag, tests shorten it */
+} wk_options_t;
+
+typedef enum { WK_ARGS_OK = 0, WK_ARGS_HELP = 1, WK_ARGS_ERROR = -1 } wk_args_t;
+
+/* Fills o with the defaults (no id, name or skills). */
+void wk_options_defaults(wk_options_t *o);
+/* Parses argv (argv[0] is the program). Returns WK_ARGS_OK with o filled,
+ * WK_ARGS_HELP for --help, or WK_ARGS_ERROR with a message for people in err. */
+wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen);
+/* Checks a volunteer id: 1-64 bytes of [A-Za-z0-9_.-]. */
+bool wk_valid_id(const char *s);
+/* Prints the --help text. */
+void wk_usage(FILE *f);
+
+#endif

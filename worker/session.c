@@ -1,0 +1,666 @@
+/* session.c - see session.h.
+ *
+ * States: CONNECTING (hello sent, waiting for its reply) and READY. Whatever
+ * the state, if nothing at all is heard from the broker for three heartbeat
+ * intervals the socket is thrown away (so no stale reply can be mistaken for
+ * a new one) and a new one says hello again. A broker that restarted on the
+ * same endpoint is noticed sooner: it answers hello_required. */
+#include "session.h"
+#include "command.h"
+#include "event.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_PENDING   64  /* commands sent and not yet answered */
+#define MAX_OFFERS    64  /* open offers remembered (the broker sends a few) */
+#define MIN_HB_MS     20
+#define MAX_HB_MS     600000
+#define LOST_AFTER    3   /* heartbeat intervals of silence */
+#define CID_LEN       24
+#define ERR_NOT_CONNECTED "not_connected" /* local error codes, not the broker's */
+#define ERR_NO_ANSWER     "no_answer"
+#define ERR_BUSY          "busy"
+
+typedef struct {
+    char cid[CID_LEN];
+    const wk_cmd_spec_t *spec;
+    int64_t ticket;
+    char bridge_id[WK_MAX_BRIDGE_ID + 1];
+    bool has_bridge_id;
+} pending_t;
+
+typedef enum { ST_CONNECTING, ST_READY } state_t;
+
+struct wk_session {
+    wk_options_t opts;
+    int in_fd;
+    FILE *out;
+    void *ctx;
+    void *sock;
+    state_t state;
+    int hb_ms;
+    int64_t last_heard; /* monotonic ms; when CONNECTING, also when hello was sent */
+    int64_t next_hb;
+    bool outage_told;   /* the "disconnected" event went out for this outage */
+    unsigned long seq;
+    char hello_cid[CID_LEN];
+    pending_t pending[MAX_PENDING];
+    int npending;
+    cJSON *offers; /* array of offer bodies */
+    cJSON *jobs;   /* array of JOB bodies */
+    char *inbuf;
+    size_t inlen;
+    bool discarding; /* dropping the rest of an over-long line */
+    bool in_eof;
+    int64_t drain_until; /* after EOF: wait for replies until then */
+    bool quit;
+    bool fatal;
+};
+
+wk_session_t *wk_session_new(const wk_options_t *opts, int in_fd, FILE *out)
+{
+    wk_session_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->opts = *opts;
+    self->in_fd = in_fd;
+    self->out = out;
+    self->hb_ms = opts->initial_heartbeat_ms >= MIN_HB_MS ? opts->initial_heartbeat_ms
+                                                           : WK_DEFAULT_HEARTBEAT_MS;
+    self->ctx = zmq_ctx_new();
+    self->offers = cJSON_CreateArray();
+    self->jobs = cJSON_CreateArray();
+    self->inbuf = malloc(WK_MAX_LINE + 1);
+    if (!self->ctx || !self->offers || !self->jobs || !self->inbuf)
+        wk_session_destroy(&self);
+    return self;
+}
+
+void wk_session_destroy(wk_session_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    wk_session_t *self = *self_p;
+    if (self->sock)
+        zmq_close(self->sock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    cJSON_Delete(self->offers);
+    cJSON_Delete(self->jobs);
+    free(self->inbuf);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+/* Writes the event and frees it. */
+static void emit(wk_session_t *self, cJSON *ev)
+{
+    if (!ev) {
+        log_error("out of memory building an event");
+        return;
+    }
+    char *text = wk_event_format(ev, self->opts.json);
+    cJSON_Delete(ev);
+    if (!text) {
+        log_error("out of memory formatting an event");
+        return;
+    }
+    fputs(text, self->out);
+    fputc('\n', self->out);
+    free(text);
+    if (fflush(self->out) != 0 || ferror(self->out)) {
+        log_syserr("cannot write events to the output; stopping");
+        self->fatal = true;
+    }
+}
+
+static void emit_error(wk_session_t *self, const wk_cmd_spec_t *spec, int64_t ticket,
+                       const char *bridge_id, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void emit_error(wk_session_t *self, const wk_cmd_spec_t *spec, int64_t ticket,
+                       const char *bridge_id, const char *code, const char *fmt, ...)
+{
+    bm_error_t err = {.code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    cJSON *ev = wk_event_error(spec ? spec->name : NULL, ticket, &err);
+    wk_event_set_id(ev, bridge_id);
+    emit(self, ev);
+}
+
+/* ---- lists of offers and jobs ------------------------------------------------ */
+
+static int64_t ticket_of(const cJSON *obj)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "ticket");
+    if (!cJSON_IsNumber(t) || t->valuedouble < 1 || t->valuedouble > 9007199254740992.0)
+        return 0;
+    return (int64_t)t->valuedouble;
+}
+
+static int find_ticket(const cJSON *list, int64_t ticket)
+{
+    int i = 0;
+    for (const cJSON *it = list->child; it; it = it->next, i++) {
+        if (ticket_of(it) == ticket)
+            return i;
+    }
+    return -1;
+}
+
+static bool drop_ticket(cJSON *list, int64_t ticket)
+{
+    int i = find_ticket(list, ticket);
+    if (i < 0)
+        return false;
+    cJSON_DeleteItemFromArray(list, i);
+    return true;
+}
+
+/* Puts a copy of item into list, replacing the entry with the same ticket. */
+static void upsert(cJSON *list, const cJSON *item, int cap)
+{
+    cJSON *copy = cJSON_Duplicate(item, true);
+    if (!copy)
+        return;
+    int i = find_ticket(list, ticket_of(item));
+    if (i >= 0) {
+        cJSON_ReplaceItemInArray(list, i, copy);
+        return;
+    }
+    if (cap > 0 && cJSON_GetArraySize(list) >= cap)
+        cJSON_DeleteItemFromArray(list, 0); /* forget the oldest */
+    cJSON_AddItemToArray(list, copy);
+}
+
+/* ---- talking to the broker --------------------------------------------------- */
+
+static void next_cid(wk_session_t *self, char prefix, char *cid)
+{
+    snprintf(cid, CID_LEN, "%c%lu", prefix, ++self->seq);
+}
+
+static int send_cmd(wk_session_t *self, const char *cmd, const char *cid, const cJSON *body)
+{
+    if (bm_send(self->sock, NULL, cmd, cid, strlen(cid), body) != 0) {
+        log_warn("cannot send %s to the broker: %s", cmd, zmq_strerror(errno));
+        return -1;
+    }
+    log_debug("sent %s (%s)", cmd, cid);
+    return 0;
+}
+
+static void send_hello(wk_session_t *self)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        cJSON_AddStringToObject(body, "volunteer", self->opts.id);
+        cJSON_AddStringToObject(body, "name", self->opts.name);
+        cJSON *skills = cJSON_AddArrayToObject(body, "skills");
+        for (int i = 0; skills && i < self->opts.skill_count; i++)
+            cJSON_AddItemToArray(skills, cJSON_CreateString(self->opts.skills[i]));
+        cJSON_AddNumberToObject(body, "max_jobs", self->opts.max_jobs);
+        next_cid(self, 'h', self->hello_cid);
+        send_cmd(self, BM_CMD_HELLO, self->hello_cid, body);
+        cJSON_Delete(body);
+    }
+    /* Even if the send failed, the silence timer will try again. */
+    self->state = ST_CONNECTING;
+    self->last_heard = bm_mono_ms();
+}
+
+/* Opens a fresh socket and says hello. Returns 0, or -1 if the endpoint is
+ * unusable (a fatal error, reported). */
+static int open_socket(wk_session_t *self)
+{
+    if (self->sock) {
+        zmq_close(self->sock);
+        self->sock = NULL;
+    }
+    self->sock = bm_socket(self->ctx, ZMQ_DEALER, self->opts.broker, false);
+    if (!self->sock) {
+        emit_error(self, NULL, 0, NULL, "bad_endpoint", "cannot connect to %s: %s",
+                   self->opts.broker, zmq_strerror(errno));
+        self->fatal = true;
+        return -1;
+    }
+    log_info("connecting to %s as %s", self->opts.broker, self->opts.id);
+    send_hello(self);
+    return 0;
+}
+
+/* Tells the user once per outage that the broker is gone. */
+static void tell_outage(wk_session_t *self, const char *reason)
+{
+    log_warn("lost the broker, reconnecting: %s", reason);
+    if (self->outage_told)
+        return;
+    self->outage_told = true;
+    cJSON *ev = wk_event_new(WK_EV_DISCONNECTED);
+    if (ev)
+        cJSON_AddStringToObject(ev, "reason", reason);
+    emit(self, ev);
+}
+
+/* Nothing heard for LOST_AFTER intervals: start over on a new socket. */
+static void reconnect(wk_session_t *self)
+{
+    char reason[WK_MAX_ENDPOINT + 96];
+    if (self->state == ST_CONNECTING)
+        snprintf(reason, sizeof reason, "no answer to hello from %s within %d ms",
+                 self->opts.broker, LOST_AFTER * self->hb_ms);
+    else
+        snprintf(reason, sizeof reason, "nothing heard from %s for %d ms", self->opts.broker,
+                 LOST_AFTER * self->hb_ms);
+    tell_outage(self, reason);
+    /* Replies to these can no longer arrive on the new socket. */
+    for (int i = 0; i < self->npending; i++) {
+        pending_t *p = &self->pending[i];
+        emit_error(self, p->spec, p->ticket, p->has_bridge_id ? p->bridge_id : NULL,
+                   ERR_NO_ANSWER,
+                   "lost the broker before it answered; after reconnecting check with \"jobs\"");
+    }
+    self->npending = 0;
+    cJSON_Delete(self->offers);
+    self->offers = cJSON_CreateArray(); /* the broker offers again after hello */
+    if (!self->offers)
+        self->fatal = true;
+    open_socket(self);
+}
+
+static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
+{
+    if (strcmp(msg->cmd, BM_REPLY_OK) != 0) {
+        const char *code = "error", *text = "(no message)";
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg->body, "code");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg->body, "message");
+        if (cJSON_IsString(c))
+            code = c->valuestring;
+        if (cJSON_IsString(m))
+            text = m->valuestring;
+        if (strcmp(code, BM_ERR_SHUTTING_DOWN) == 0 || strcmp(code, BM_ERR_STORAGE) == 0) {
+            log_warn("the broker cannot take the hello now (%s): %s; will try again", code,
+                     text);
+            return; /* the silence timer retries */
+        }
+        emit_error(self, NULL, 0, NULL, code, "the broker refused the hello: %s", text);
+        self->fatal = true;
+        return;
+    }
+    const cJSON *hb = cJSON_GetObjectItemCaseSensitive(msg->body, "heartbeat_ms");
+    if (cJSON_IsNumber(hb) && hb->valuedouble >= MIN_HB_MS && hb->valuedouble <= MAX_HB_MS)
+        self->hb_ms = (int)hb->valuedouble;
+    else
+        log_warn("hello reply without a usable heartbeat_ms; using %d ms", self->hb_ms);
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(msg->body, "jobs");
+    cJSON *copy = cJSON_IsArray(jobs) ? cJSON_Duplicate(jobs, true) : cJSON_CreateArray();
+    if (copy) {
+        cJSON_Delete(self->jobs);
+        self->jobs = copy;
+    }
+    self->state = ST_READY;
+    self->outage_told = false;
+    self->next_hb = bm_mono_ms() + self->hb_ms;
+    log_info("connected as %s, heartbeat every %d ms, %d job(s) held", self->opts.id,
+             self->hb_ms, cJSON_GetArraySize(self->jobs));
+
+    cJSON *ev = wk_event_new(WK_EV_CONNECTED);
+    if (ev) {
+        cJSON_AddStringToObject(ev, "volunteer", self->opts.id);
+        cJSON_AddItemToObject(ev, "jobs", cJSON_Duplicate(self->jobs, true));
+    }
+    emit(self, ev);
+}
+
+/* The broker forgot us (it restarted): say hello again on the same socket. */
+static void rehello(wk_session_t *self)
+{
+    if (self->state == ST_CONNECTING)
+        return; /* a hello is already on its way */
+    tell_outage(self, "the broker restarted and asks for hello again");
+    cJSON_Delete(self->offers);
+    self->offers = cJSON_CreateArray();
+    if (!self->offers)
+        self->fatal = true;
+    send_hello(self);
+}
+
+static int find_pending(const wk_session_t *self, const bm_msg_t *msg)
+{
+    for (int i = 0; i < self->npending; i++) {
+        if (strlen(self->pending[i].cid) == msg->cid_len &&
+            memcmp(self->pending[i].cid, msg->cid, msg->cid_len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void on_reply(wk_session_t *self, const pending_t *p, const bm_msg_t *msg)
+{
+    const char *bridge_id = p->has_bridge_id ? p->bridge_id : NULL;
+    if (strcmp(msg->cmd, BM_REPLY_OK) == 0) {
+        unsigned flags = p->spec->flags;
+        if (flags & WK_ADDS_JOB) {
+            if (ticket_of(msg->body) == p->ticket)
+                upsert(self->jobs, msg->body, 0);
+            else
+                log_warn("%s reply for #%lld does not carry the ticket", p->spec->name,
+                         (long long)p->ticket);
+        }
+        if (flags & WK_DROPS_JOB)
+            drop_ticket(self->jobs, p->ticket);
+        if (flags & WK_DROPS_OFFER)
+            drop_ticket(self->offers, p->ticket);
+        cJSON *ev = wk_event_from(p->spec->event, msg->body);
+        if (ev && !cJSON_HasObjectItem(ev, "ticket") && p->ticket > 0)
+            cJSON_AddNumberToObject(ev, "ticket", (double)p->ticket);
+        wk_event_set_id(ev, bridge_id);
+        emit(self, ev);
+        return;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg->body, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg->body, "message");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(msg->body, "field");
+    bm_error_t err = {.code = cJSON_IsString(c) ? c->valuestring : "error"};
+    bm_strlcpy(err.message, cJSON_IsString(m) ? m->valuestring : "(no message)",
+               sizeof err.message);
+    if (cJSON_IsString(f))
+        bm_strlcpy(err.field, f->valuestring, sizeof err.field);
+    if (strcmp(err.code, BM_ERR_TAKEN) == 0 || strcmp(err.code, BM_ERR_NOT_FOUND) == 0)
+        drop_ticket(self->offers, p->ticket);
+    else if (strcmp(err.code, BM_ERR_NOT_YOURS) == 0)
+        drop_ticket(self->jobs, p->ticket);
+    cJSON *ev = wk_event_error(p->spec->name, p->ticket, &err);
+    wk_event_set_id(ev, bridge_id);
+    emit(self, ev);
+}
+
+static void on_offer(wk_session_t *self, const bm_msg_t *msg)
+{
+    int64_t ticket = ticket_of(msg->body);
+    if (ticket <= 0) {
+        log_warn("offer without a valid ticket; ignored");
+        return;
+    }
+    if (find_ticket(self->jobs, ticket) >= 0)
+        return; /* already ours */
+    upsert(self->offers, msg->body, MAX_OFFERS);
+    emit(self, wk_event_from(WK_EV_OFFER, msg->body));
+}
+
+static void on_taken(wk_session_t *self, const bm_msg_t *msg)
+{
+    int64_t ticket = ticket_of(msg->body);
+    if (ticket <= 0 || find_ticket(self->jobs, ticket) >= 0)
+        return;
+    drop_ticket(self->offers, ticket);
+    cJSON *ev = wk_event_new(WK_EV_TAKEN);
+    if (ev)
+        cJSON_AddNumberToObject(ev, "ticket", (double)ticket);
+    emit(self, ev);
+}
+
+static bool is_code(const bm_msg_t *msg, const char *code)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg->body, "code");
+    return cJSON_IsString(c) && strcmp(c->valuestring, code) == 0;
+}
+
+static void on_message(wk_session_t *self, const bm_msg_t *msg)
+{
+    bool reply = strcmp(msg->cmd, BM_REPLY_OK) == 0 || strcmp(msg->cmd, BM_REPLY_ERROR) == 0;
+    if (!reply) {
+        if (strcmp(msg->cmd, BM_CMD_OFFER) == 0)
+            on_offer(self, msg);
+        else if (strcmp(msg->cmd, BM_CMD_TAKEN) == 0)
+            on_taken(self, msg);
+        else
+            log_debug("ignoring \"%s\" from the broker", msg->cmd);
+        return;
+    }
+    if (self->state == ST_CONNECTING && msg->cid_len == strlen(self->hello_cid) &&
+        memcmp(msg->cid, self->hello_cid, msg->cid_len) == 0) {
+        on_hello_reply(self, msg);
+        return;
+    }
+    int i = find_pending(self, msg);
+    if (i >= 0) {
+        pending_t p = self->pending[i];
+        self->pending[i] = self->pending[--self->npending];
+        on_reply(self, &p, msg);
+    } else if (strcmp(msg->cmd, BM_REPLY_ERROR) == 0 && !is_code(msg, BM_ERR_HELLO_REQUIRED)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg->body, "message");
+        log_warn("the broker answered an error to %s: %s", msg->cid,
+                 cJSON_IsString(m) ? m->valuestring : "?");
+    }
+    if (strcmp(msg->cmd, BM_REPLY_ERROR) == 0 && is_code(msg, BM_ERR_HELLO_REQUIRED))
+        rehello(self);
+}
+
+static void read_socket(wk_session_t *self)
+{
+    while (self->sock && !self->fatal) {
+        bm_msg_t msg;
+        bm_error_t err = {0};
+        bm_recv_t r = bm_recv(self->sock, false, true, NULL, &msg, &err);
+        if (r == BM_RECV_NONE)
+            return;
+        if (r == BM_RECV_FAIL) {
+            if (errno != EINTR)
+                log_warn("receive from the broker failed: %s", zmq_strerror(errno));
+            return;
+        }
+        self->last_heard = bm_mono_ms();
+        if (r == BM_RECV_INVALID)
+            log_warn("garbled message from the broker ignored: %s", err.message);
+        else
+            on_message(self, &msg);
+        bm_msg_clear(&msg);
+    }
+}
+
+/* ---- commands from the user -------------------------------------------------- */
+
+static void run_local(wk_session_t *self, const wk_cmd_t *cmd)
+{
+    const char *bridge_id = cmd->has_bridge_id ? cmd->bridge_id : NULL;
+    cJSON *ev = NULL;
+    switch (cmd->spec->local) {
+    case WK_LOCAL_QUIT:
+        self->quit = true;
+        return;
+    case WK_LOCAL_JOBS:
+        ev = wk_event_new(WK_EV_JOBS);
+        if (ev)
+            cJSON_AddItemToObject(ev, "jobs", cJSON_Duplicate(self->jobs, true));
+        break;
+    case WK_LOCAL_OFFERS:
+        ev = wk_event_new(WK_EV_OFFERS);
+        if (ev)
+            cJSON_AddItemToObject(ev, "offers", cJSON_Duplicate(self->offers, true));
+        break;
+    case WK_LOCAL_HELP:
+        ev = wk_event_new(WK_EV_HELP);
+        if (ev) {
+            cJSON *list = cJSON_AddArrayToObject(ev, "commands");
+            for (const wk_cmd_spec_t *s = wk_commands; list && s->name; s++) {
+                cJSON *c = cJSON_CreateObject();
+                cJSON_AddStringToObject(c, "cmd", s->name);
+                cJSON_AddStringToObject(c, "usage", s->usage);
+                cJSON_AddStringToObject(c, "help", s->help);
+                cJSON_AddItemToArray(list, c);
+            }
+        }
+        break;
+    case WK_LOCAL_NONE:
+        return;
+    }
+    wk_event_set_id(ev, bridge_id);
+    emit(self, ev);
+}
+
+static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
+{
+    const wk_cmd_spec_t *spec = cmd->spec;
+    const char *bridge_id = cmd->has_bridge_id ? cmd->bridge_id : NULL;
+    if (!spec->wire) {
+        run_local(self, cmd);
+        return;
+    }
+    if (self->state != ST_READY) {
+        emit_error(self, spec, cmd->ticket, bridge_id, ERR_NOT_CONNECTED,
+                   "还没连上服务站 not connected to the broker yet; try again when connected");
+        return;
+    }
+    if (self->npending == MAX_PENDING) {
+        emit_error(self, spec, cmd->ticket, bridge_id, ERR_BUSY,
+                   "%d commands are still waiting for the broker; try again shortly",
+                   MAX_PENDING);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    if (!body) {
+        self->fatal = true;
+        return;
+    }
+    if (spec->args != WK_ARG_NONE)
+        cJSON_AddNumberToObject(body, "ticket", (double)cmd->ticket);
+    if (cmd->has_note)
+        cJSON_AddStringToObject(body, "note", cmd->note);
+    pending_t *p = &self->pending[self->npending];
+    memset(p, 0, sizeof *p);
+    next_cid(self, 'c', p->cid);
+    p->spec = spec;
+    p->ticket = cmd->ticket;
+    p->has_bridge_id = cmd->has_bridge_id;
+    bm_strlcpy(p->bridge_id, cmd->bridge_id, sizeof p->bridge_id);
+    if (send_cmd(self, spec->wire, p->cid, body) == 0)
+        self->npending++;
+    else
+        emit_error(self, spec, cmd->ticket, bridge_id, ERR_NO_ANSWER,
+                   "could not send to the broker: %s", zmq_strerror(errno));
+    cJSON_Delete(body);
+}
+
+static void handle_line(wk_session_t *self, char *line, size_t len)
+{
+    line[len] = '\0';
+    wk_cmd_t cmd;
+    bm_error_t err = {0};
+    wk_parse_t r = self->opts.json ? wk_cmd_parse_json(line, len, &cmd, &err)
+                                   : wk_cmd_parse_text(line, &cmd, &err);
+    if (r == WK_PARSE_EMPTY)
+        return;
+    if (r == WK_PARSE_ERROR) {
+        cJSON *ev = wk_event_error(cmd.spec ? cmd.spec->name : NULL, cmd.ticket, &err);
+        wk_event_set_id(ev, cmd.has_bridge_id ? cmd.bridge_id : NULL);
+        emit(self, ev);
+        return;
+    }
+    run_command(self, &cmd);
+}
+
+static void end_input(wk_session_t *self)
+{
+    self->in_eof = true;
+    self->drain_until = bm_mono_ms() + (int64_t)LOST_AFTER * self->hb_ms;
+    log_info("input ended%s", self->npending ? "; waiting for the broker's last answers" : "");
+}
+
+static void read_input(wk_session_t *self)
+{
+    ssize_t n = read(self->in_fd, self->inbuf + self->inlen, WK_MAX_LINE - self->inlen);
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return;
+        log_syserr("reading commands failed");
+        end_input(self);
+        return;
+    }
+    if (n == 0) {
+        if (self->inlen > 0 && !self->discarding)
+            handle_line(self, self->inbuf, self->inlen); /* last line without newline */
+        self->inlen = 0;
+        end_input(self);
+        return;
+    }
+    self->inlen += (size_t)n;
+    size_t start = 0;
+    for (size_t i = start; i < self->inlen && !self->quit && !self->fatal; i++) {
+        if (self->inbuf[i] != '\n')
+            continue;
+        if (self->discarding)
+            self->discarding = false;
+        else
+            handle_line(self, self->inbuf + start, i - start);
+        start = i + 1;
+    }
+    memmove(self->inbuf, self->inbuf + start, self->inlen - start);
+    self->inlen -= start;
+    if (self->inlen == WK_MAX_LINE) {
+        bm_error_t err = {0};
+        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL, "line is over %d bytes; ignored",
+                     WK_MAX_LINE);
+        if (!self->discarding)
+            emit(self, wk_event_error(NULL, 0, &err));
+        self->discarding = true;
+        self->inlen = 0;
+    }
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
+{
+    if (open_socket(self) != 0)
+        return -1;
+    while (!self->quit && !self->fatal && !(stop && *stop)) {
+        int64_t now = bm_mono_ms();
+        if (self->in_eof && (self->npending == 0 || now >= self->drain_until))
+            break;
+        int64_t lost_at = self->last_heard + (int64_t)LOST_AFTER * self->hb_ms;
+        if (now >= lost_at) {
+            reconnect(self);
+            continue;
+        }
+        if (self->state == ST_READY && now >= self->next_hb) {
+            char cid[CID_LEN];
+            next_cid(self, 'b', cid);
+            send_cmd(self, BM_CMD_HEARTBEAT, cid, NULL);
+            self->next_hb = now + self->hb_ms;
+        }
+        int64_t wake = lost_at;
+        if (self->state == ST_READY && self->next_hb < wake)
+            wake = self->next_hb;
+        if (self->in_eof && self->drain_until < wake)
+            wake = self->drain_until;
+        long timeout = wake > now ? (long)(wake - now) : 0;
+
+        zmq_pollitem_t items[2] = {{self->sock, 0, ZMQ_POLLIN, 0},
+                                   {NULL, self->in_fd, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, self->in_eof ? 1 : 2, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            read_socket(self);
+        if (!self->in_eof && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            read_input(self);
+    }
+    return self->fatal ? -1 : 0;
+}
