@@ -6,3 +6,4 @@ find_package(Threads REQUIRED)
 target_link_libraries(bm_testutil PUBLIC Threads::Threads)
 
 bm_unit_test(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS bm_testutil)
+bm_unit_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c LIBS bm_testutil)

@@ -248,3 +248,23 @@ double tu_num(const cJSON *obj, const char *key)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
+
+int tu_sql_exec(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK)
+        rc = 0;
+    else
+        fprintf(stderr, "tu_sql_exec(%s): %s\n", sql, sqlite3_errmsg(h));
+    sqlite3_close(h);
+    return rc;
+}
+
+const char *tu_path_db(const char *dir)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s/bianmin.db", dir);
+    return buf;
+}

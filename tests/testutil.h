@@ -43,6 +43,10 @@ cJSON *tu_raw(void *sock, const char *const *frames, const size_t *lens, size_t 
 
 /* Runs one SQL query returning a single integer against the db (read-only). */
 long long tu_sql_int(const char *db, const char *sql);
+/* Runs one SQL statement read-write against the db; returns 0 or -1. */
+int tu_sql_exec(const char *db, const char *sql);
+/* The database path tu_broker_start uses in dir (static buffer). */
+const char *tu_path_db(const char *dir);
 /* Returns the string field of an object, or "". */
 const char *tu_str(const cJSON *obj, const char *key);
 /* Returns the number field of an object, or -1. */
