@@ -702,6 +702,135 @@ static void cmd_volunteers(broker_t *b, const bm_envelope_t *env, const bm_msg_t
     reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
 }
 
+/* ---- the operators' view of the outbox ----------------------------------- */
+
+static void cmd_deliveries(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    store_delivery_filter_t f = {0};
+    int64_t limit = 50, offset = 0;
+    const char *since = NULL;
+    cJSON *out = NULL;
+    if (bm_json_str(msg->body, "state", false, 16, &f.state, &err) ||
+        bm_json_int(msg->body, "endpoint", false, 1, INT64_MAX / 2, &f.endpoint, &err) ||
+        bm_json_int(msg->body, "ticket", false, 1, INT64_MAX / 2, &f.ticket, &err) ||
+        bm_json_str(msg->body, "since", false, 40, &since, &err) ||
+        bm_json_int(msg->body, "limit", false, 1, BM_MAX_LIST, &limit, &err) ||
+        bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
+        goto fail;
+    if (f.state && strcmp(f.state, "pending") != 0 && strcmp(f.state, "delivered") != 0 &&
+        strcmp(f.state, "dead") != 0) {
+        bm_error_set(&err, BM_ERR_INVALID, "state", "state is pending, delivered or dead");
+        goto fail;
+    }
+    if (since && bm_time_parse_iso(since, &f.since) != 0) {
+        bm_error_set(&err, BM_ERR_INVALID, "since", "since is an ISO 8601 time, e.g. 2026-11-01");
+        goto fail;
+    }
+    f.limit = (int)limit;
+    f.offset = (int)offset;
+    if (store_deliveries(b->store, &f, &out, &err) != 0)
+        goto fail;
+    reply_ok(b, SOCK_CLIENT, env, msg, out, false);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+static void cmd_delivery(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t id = 0;
+    cJSON *out = NULL;
+    if (bm_json_int(msg->body, "id", true, 1, INT64_MAX / 2, &id, &err) ||
+        store_delivery(b->store, id, &out, &err) != 0) {
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    reply_ok(b, SOCK_CLIENT, env, msg, out, false);
+}
+
+static void cmd_replay(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t id = 0, since = 0;
+    const char *dead_since = NULL;
+    if (bm_json_int(msg->body, "id", false, 1, INT64_MAX / 2, &id, &err) ||
+        bm_json_str(msg->body, "dead_since", false, 40, &dead_since, &err))
+        goto fail;
+    if (!id == !dead_since) {
+        bm_error_set(&err, BM_ERR_INVALID, "id", "give either \"id\" or \"dead_since\"");
+        goto fail;
+    }
+    if (dead_since && bm_time_parse_iso(dead_since, &since) != 0) {
+        bm_error_set(&err, BM_ERR_INVALID, "dead_since", "dead_since is an ISO 8601 time");
+        goto fail;
+    }
+    int n = store_replay(b->store, id, since, bm_now_ms(), &err);
+    if (n < 0)
+        goto fail;
+    log_info("replay: %d deliver%s due again", n, n == 1 ? "y" : "ies");
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "replayed", n);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+static void cmd_endpoints(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddItemToObject(reply, "endpoints", store_endpoints(b->store));
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+static void cmd_endpoint(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t id = 0;
+    const char *action = NULL, *secret = NULL;
+    char generated[80];
+    if (bm_json_int(msg->body, "id", true, 1, INT64_MAX / 2, &id, &err) ||
+        bm_json_str(msg->body, "action", true, 16, &action, &err) ||
+        bm_json_str(msg->body, "secret", false, 120, &secret, &err))
+        goto fail;
+    if (strcmp(action, "rotate") == 0) {
+        if (secret && bm_secret_check(secret) != 0) {
+            bm_error_set(&err, BM_ERR_INVALID, "secret",
+                         "secret must be whsec_ followed by base64 of 24-64 bytes");
+            goto fail;
+        }
+        if (!secret) {
+            unsigned char key[32];
+            char b64[64];
+            if (bm_random_bytes(key, sizeof key) != 0 ||
+                bm_base64_encode(key, sizeof key, b64, sizeof b64) < 0) {
+                bm_error_set(&err, BM_ERR_STORAGE, NULL, "cannot generate a secret");
+                goto fail;
+            }
+            snprintf(generated, sizeof generated, "whsec_%s", b64);
+            secret = generated;
+        }
+    }
+    if (store_endpoint_set(b->store, id, action, secret, bm_now_ms(),
+                           (int64_t)b->cfg.rotation_overlap_s * 1000, &err) != 0)
+        goto fail;
+    log_info("endpoint %lld: %s", (long long)id, action);
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "id", (double)id);
+    cJSON_AddStringToObject(reply, "action", action);
+    if (strcmp(action, "rotate") == 0) {
+        cJSON_AddStringToObject(reply, "secret", secret);
+        bm_json_add_time(reply, "old_secret_until",
+                         bm_now_ms() + (int64_t)b->cfg.rotation_overlap_s * 1000);
+    }
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
 typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
 typedef void (*worker_fn)(broker_t *, session_t *, const bm_envelope_t *, const bm_msg_t *);
 
@@ -719,6 +848,11 @@ static const struct {
     {BM_CMD_RESOLVE, cmd_resolve},
     {BM_CMD_LIST, cmd_list},
     {BM_CMD_VOLUNTEERS, cmd_volunteers},
+    {BM_CMD_DELIVERIES, cmd_deliveries},
+    {BM_CMD_DELIVERY, cmd_delivery},
+    {BM_CMD_REPLAY, cmd_replay},
+    {BM_CMD_ENDPOINTS, cmd_endpoints},
+    {BM_CMD_ENDPOINT, cmd_endpoint},
 };
 
 static const struct {

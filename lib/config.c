@@ -31,6 +31,7 @@ void bm_config_defaults(bm_config_t *cfg)
     cfg->batch_max = BM_DEFAULT_BATCH_MAX;
     cfg->max_attempts = BM_DEFAULT_MAX_ATTEMPTS;
     cfg->reopen_days = BM_DEFAULT_REOPEN_DAYS;
+    cfg->rotation_overlap_s = BM_DEFAULT_ROTATION_S;
     cfg->retry_count = (int)(sizeof default_retries / sizeof default_retries[0]);
     memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
     cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
@@ -283,7 +284,8 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "delivery_lease_s", &next.delivery_lease_s, 1, 3600, path, err) ||
         get_int(root, "batch_max", &next.batch_max, 1, 100000, path, err) ||
         get_int(root, "max_attempts", &next.max_attempts, 1, 100, path, err) ||
-        get_int(root, "reopen_days", &next.reopen_days, 0, 365, path, err))
+        get_int(root, "reopen_days", &next.reopen_days, 0, 365, path, err) ||
+        get_int(root, "rotation_overlap_s", &next.rotation_overlap_s, 0, 30 * 86400, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)

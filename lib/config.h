@@ -23,6 +23,7 @@
 #define BM_DEFAULT_BATCH_MAX       2048  /* messages per loop pass (one commit) */
 #define BM_DEFAULT_MAX_ATTEMPTS    3     /* failed claims before the office is asked to escalate */
 #define BM_DEFAULT_REOPEN_DAYS     7     /* a requester may reopen this long after done */
+#define BM_DEFAULT_ROTATION_S      86400 /* an old webhook secret is still signed with this long */
 #define BM_DEFAULT_MAX_JOBS        1     /* jobs a volunteer holds at once unless hello says */
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
     int batch_max;
     int max_attempts;
     int reopen_days;
+    int rotation_overlap_s;
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];

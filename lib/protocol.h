@@ -40,6 +40,11 @@
 #define BM_CMD_RESOLVE    "resolve"
 #define BM_CMD_LIST       "list"
 #define BM_CMD_VOLUNTEERS "volunteers"
+#define BM_CMD_DELIVERIES "deliveries"
+#define BM_CMD_DELIVERY   "delivery"
+#define BM_CMD_REPLAY     "replay"
+#define BM_CMD_ENDPOINTS  "endpoints"
+#define BM_CMD_ENDPOINT   "endpoint"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"

@@ -93,6 +93,8 @@ static const char *const sql_text[Q_COUNT] = {
         "INSERT INTO endpoints(url, secret, kind, name, events, department, enabled, created_at)"
         " VALUES (?1, ?2, 'subscription', ?3, ?4, ?5, 1, ?6)"
         " ON CONFLICT(name) WHERE kind = 'subscription' DO UPDATE SET url = excluded.url,"
+        " old_secret = CASE WHEN secret != excluded.secret THEN secret ELSE old_secret END,"
+        " old_until = CASE WHEN secret != excluded.secret THEN ?7 ELSE old_until END,"
         " secret = excluded.secret, events = excluded.events, department = excluded.department,"
         " enabled = 1",
     [Q_SUB_LIST] =
@@ -120,7 +122,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_VOL_JOBS] =
         "SELECT id FROM requests WHERE volunteer_id = ?1 AND status = 'claimed' ORDER BY claimed_at",
     [Q_TAKE] =
-        "SELECT d.id, d.msg_id, e.url, e.secret, d.type, d.body, d.attempts FROM deliveries d"
+        "SELECT d.id, d.msg_id, e.url, e.secret, d.type, d.body, d.attempts,"
+        " CASE WHEN e.old_until > ?1 THEN e.old_secret END FROM deliveries d"
         " JOIN endpoints e ON e.id = d.endpoint_id"
         " WHERE d.state = 'pending' AND d.next_at <= ?1 AND e.enabled = 1"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending'"
@@ -537,6 +540,8 @@ static int sync_subscriptions(store_t *self, bm_error_t *err)
         bind_text(s, 4, c->events[0] ? c->events : NULL);
         bind_text(s, 5, c->department[0] ? c->department : NULL);
         sqlite3_bind_int64(s, 6, now);
+        /* A changed secret is a rotation: the old one is signed with too, for a while. */
+        sqlite3_bind_int64(s, 7, now + (int64_t)self->cfg->rotation_overlap_s * 1000);
         if (sqlite3_step(s) != SQLITE_DONE)
             goto fail_tx;
     }
@@ -1275,6 +1280,8 @@ int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, cJSON *arr
         bm_json_add_str(d, "url", col_text(s, 2));
         cJSON *secrets = cJSON_AddArrayToObject(d, "secrets");
         cJSON_AddItemToArray(secrets, cJSON_CreateString(col_text(s, 3)));
+        if (col_text(s, 7)) /* a rotation is under way: sign with both */
+            cJSON_AddItemToArray(secrets, cJSON_CreateString(col_text(s, 7)));
         bm_json_add_str(d, "type", col_text(s, 4));
         bm_json_add_str(d, "body", col_text(s, 5));
         cJSON_AddNumberToObject(d, "attempt", sqlite3_column_int(s, 6) + 1);
@@ -1540,4 +1547,243 @@ cJSON *store_volunteers(store_t *self)
     }
     sqlite3_finalize(s);
     return arr;
+}
+
+/* ---- the operators' view of the outbox ----------------------------------- */
+
+static void add_delivery_row(cJSON *o, sqlite3_stmt *s)
+{
+    /* columns: id, msg_id, type, state, attempts, last_error, next_at, created_at, done_at,
+     * request_id, endpoint_id, url, endpoint name */
+    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(s, 0));
+    bm_json_add_str(o, "msg_id", col_text(s, 1));
+    bm_json_add_str(o, "type", col_text(s, 2));
+    bm_json_add_str(o, "state", col_text(s, 3));
+    cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(s, 4));
+    bm_json_add_str(o, "last_error", col_text(s, 5));
+    bm_json_add_time(o, "next_at", strcmp(col_text(s, 3), "pending") == 0 ? col_i64(s, 6) : 0);
+    bm_json_add_time(o, "created_at", col_i64(s, 7));
+    bm_json_add_time(o, "done_at", col_i64(s, 8));
+    if (sqlite3_column_type(s, 9) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "ticket");
+    else
+        cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(s, 9));
+    cJSON_AddNumberToObject(o, "endpoint", (double)sqlite3_column_int64(s, 10));
+    bm_json_add_str(o, "url", col_text(s, 11));
+    bm_json_add_str(o, "endpoint_name", col_text(s, 12));
+}
+
+#define DELIVERY_COLS                                                                        \
+    "d.id, d.msg_id, d.type, d.state, d.attempts, d.last_error, d.next_at, d.created_at,"    \
+    " d.done_at, d.request_id, d.endpoint_id, e.url, e.name"
+
+int store_deliveries(store_t *self, const store_delivery_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    char where[512] = "WHERE 1";
+    if (f->state)
+        bm_strlcpy(where + strlen(where), " AND d.state = ?1", sizeof where - strlen(where));
+    if (f->endpoint)
+        bm_strlcpy(where + strlen(where), " AND d.endpoint_id = ?2", sizeof where - strlen(where));
+    if (f->ticket)
+        bm_strlcpy(where + strlen(where), " AND d.request_id = ?3", sizeof where - strlen(where));
+    if (f->since)
+        bm_strlcpy(where + strlen(where), " AND d.created_at >= ?4", sizeof where - strlen(where));
+    char sql[1024];
+    sqlite3_stmt *count = NULL, *rows = NULL;
+    int rc = -1;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM deliveries d %s", where);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
+        goto out;
+    snprintf(sql, sizeof sql,
+             "SELECT " DELIVERY_COLS " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
+             " %s ORDER BY d.id DESC LIMIT ?5 OFFSET ?6",
+             where);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_stmt *both[2] = {count, rows};
+    for (int k = 0; k < 2; k++) {
+        if (f->state)
+            bind_text(both[k], 1, f->state);
+        if (f->endpoint)
+            sqlite3_bind_int64(both[k], 2, f->endpoint);
+        if (f->ticket)
+            sqlite3_bind_int64(both[k], 3, f->ticket);
+        if (f->since)
+            sqlite3_bind_int64(both[k], 4, f->since);
+    }
+    sqlite3_bind_int(rows, 5, f->limit);
+    sqlite3_bind_int(rows, 6, f->offset);
+    if (sqlite3_step(count) != SQLITE_ROW)
+        goto out;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "deliveries");
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        add_delivery_row(o, rows);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(root, "total", (double)sqlite3_column_int64(count, 0));
+    cJSON_AddNumberToObject(root, "limit", f->limit);
+    cJSON_AddNumberToObject(root, "offset", f->offset);
+    *out = root;
+    rc = 0;
+out:
+    if (rc != 0)
+        db_error(self, err, "deliveries");
+    sqlite3_finalize(count);
+    sqlite3_finalize(rows);
+    return rc;
+}
+
+int store_delivery(store_t *self, int64_t id, cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    sqlite3_stmt *s = NULL, *a = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT " DELIVERY_COLS ", d.body FROM deliveries d"
+                           " JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = ?1",
+                           -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db,
+                           "SELECT at, status, latency_ms, error FROM delivery_attempts"
+                           " WHERE delivery_id = ?1 ORDER BY id",
+                           -1, &a, NULL) != SQLITE_OK) {
+        db_error(self, err, "delivery");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(a, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "no delivery with id %lld", (long long)id);
+        goto out;
+    }
+    cJSON *o = cJSON_CreateObject();
+    add_delivery_row(o, s);
+    bm_json_add_str(o, "body", col_text(s, 13));
+    cJSON *attempts = cJSON_AddArrayToObject(o, "attempt_log");
+    while (sqlite3_step(a) == SQLITE_ROW) {
+        cJSON *x = cJSON_CreateObject();
+        bm_json_add_time(x, "at", col_i64(a, 0));
+        if (sqlite3_column_type(a, 1) == SQLITE_NULL)
+            cJSON_AddNullToObject(x, "status");
+        else
+            cJSON_AddNumberToObject(x, "status", sqlite3_column_int(a, 1));
+        cJSON_AddNumberToObject(x, "latency_ms", (double)col_i64(a, 2));
+        bm_json_add_str(x, "error", col_text(a, 3));
+        cJSON_AddItemToArray(attempts, x);
+    }
+    *out = o;
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    sqlite3_finalize(a);
+    return rc;
+}
+
+int store_replay(store_t *self, int64_t id, int64_t dead_since, int64_t now, bm_error_t *err)
+{
+    /* A replayed delivery keeps its msg_id (receivers may deduplicate) and
+     * starts the retry schedule again; its attempt log stays. */
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+    const char *sql = id ? "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?3,"
+                           " done_at = NULL WHERE id = ?1 AND state IN ('dead', 'delivered')"
+                         : "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?3,"
+                           " done_at = NULL WHERE state = 'dead' AND done_at >= ?2";
+    if (sp_begin(self, err) != 0)
+        return -1;
+    if (sqlite3_prepare_v2(self->db, sql, -1, &s, NULL) == SQLITE_OK) {
+        if (id)
+            sqlite3_bind_int64(s, 1, id);
+        else
+            sqlite3_bind_int64(s, 2, dead_since);
+        sqlite3_bind_int64(s, 3, now);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            rc = sqlite3_changes(self->db);
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        db_error(self, err, "replay");
+    sp_end(self, rc < 0 ? -1 : 0);
+    if (rc == 0 && id) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "id",
+                     "delivery %lld does not exist or is still pending; only dead or delivered "
+                     "ones can be replayed", (long long)id);
+        return -1;
+    }
+    return rc;
+}
+
+cJSON *store_endpoints(store_t *self)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT e.id, e.kind, e.name, e.url, e.enabled, e.events, e.department,"
+                           " e.old_until,"
+                           " (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending'),"
+                           " (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.state = 'dead'),"
+                           " (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.state = 'delivered')"
+                           " FROM endpoints e ORDER BY e.kind DESC, e.id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return arr;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(s, 0));
+        bm_json_add_str(o, "kind", col_text(s, 1));
+        bm_json_add_str(o, "name", col_text(s, 2));
+        bm_json_add_str(o, "url", col_text(s, 3));
+        cJSON_AddBoolToObject(o, "enabled", sqlite3_column_int(s, 4) != 0);
+        bm_json_add_str(o, "events", col_text(s, 5));
+        bm_json_add_str(o, "department", col_text(s, 6));
+        bm_json_add_time(o, "rotation_until", col_i64(s, 7) > bm_now_ms() ? col_i64(s, 7) : 0);
+        cJSON_AddNumberToObject(o, "pending", sqlite3_column_int(s, 8));
+        cJSON_AddNumberToObject(o, "dead", sqlite3_column_int(s, 9));
+        cJSON_AddNumberToObject(o, "delivered", sqlite3_column_int(s, 10));
+        cJSON_AddItemToArray(arr, o);
+    }
+    sqlite3_finalize(s);
+    return arr;
+}
+
+int store_endpoint_set(store_t *self, int64_t id, const char *action, const char *new_secret,
+                       int64_t now, int64_t overlap_ms, bm_error_t *err)
+{
+    const char *sql;
+    if (strcmp(action, "disable") == 0)
+        sql = "UPDATE endpoints SET enabled = 0 WHERE id = ?1";
+    else if (strcmp(action, "enable") == 0)
+        sql = "UPDATE endpoints SET enabled = 1 WHERE id = ?1";
+    else if (strcmp(action, "rotate") == 0)
+        sql = "UPDATE endpoints SET old_secret = secret, old_until = ?3, secret = ?2"
+              " WHERE id = ?1 AND kind = 'callback'";
+    else {
+        bm_error_set(err, BM_ERR_INVALID, "action", "action must be disable, enable or rotate");
+        return -1;
+    }
+    if (sp_begin(self, err) != 0)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    int changed = -1;
+    if (sqlite3_prepare_v2(self->db, sql, -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        if (new_secret)
+            bind_text(s, 2, new_secret);
+        sqlite3_bind_int64(s, 3, now + overlap_ms);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            changed = sqlite3_changes(self->db);
+    }
+    sqlite3_finalize(s);
+    if (changed < 0)
+        db_error(self, err, "endpoint");
+    else if (changed == 0 && strcmp(action, "rotate") == 0)
+        bm_error_set(err, BM_ERR_NOT_FOUND, "id",
+                     "no callback endpoint with id %lld (a subscription's secret is rotated by "
+                     "changing it in the config: the old one is still signed with for a while)",
+                     (long long)id);
+    else if (changed == 0)
+        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "no endpoint with id %lld", (long long)id);
+    sp_end(self, changed == 1 ? 0 : -1);
+    return changed == 1 ? 0 : -1;
 }

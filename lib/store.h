@@ -156,6 +156,27 @@ typedef struct {
  * schedule, or dead. Unknown or finished deliveries are ignored (returns 0). */
 int store_report(store_t *self, const store_result_t *r, int64_t now, bm_error_t *err);
 
+/* Filters for store_deliveries; 0 / NULL = any. */
+typedef struct {
+    const char *state;
+    int64_t endpoint, ticket, since;
+    int limit, offset;
+} store_delivery_filter_t;
+
+/* Deliveries, newest first: {"deliveries", "total", "limit", "offset"}. */
+int store_deliveries(store_t *self, const store_delivery_filter_t *f, cJSON **out, bm_error_t *err);
+/* One delivery with its body and attempt log. Errors: not_found. */
+int store_delivery(store_t *self, int64_t id, cJSON **out, bm_error_t *err);
+/* Sends a delivery again (id), or every dead one that died since dead_since
+ * (id 0). Keeps the msg_id; restarts the schedule. Returns how many. */
+int store_replay(store_t *self, int64_t id, int64_t dead_since, int64_t now, bm_error_t *err);
+/* Every endpoint with its counts of pending, dead and delivered. */
+cJSON *store_endpoints(store_t *self);
+/* action: "disable", "enable", or "rotate" (new_secret becomes the secret;
+ * the old one is still signed with for overlap_ms). Errors: not_found. */
+int store_endpoint_set(store_t *self, int64_t id, const char *action, const char *new_secret,
+                       int64_t now, int64_t overlap_ms, bm_error_t *err);
+
 /* Earliest next_at of a pending delivery, or INT64_MAX if none. */
 int64_t store_next_due(store_t *self);
 

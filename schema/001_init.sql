@@ -8,6 +8,8 @@ CREATE TABLE endpoints (
     id          INTEGER PRIMARY KEY,
     url         TEXT    NOT NULL,
     secret      TEXT    NOT NULL,            -- whsec_<base64>
+    old_secret  TEXT,                        -- during a rotation, the previous secret ...
+    old_until   INTEGER,                     -- ... still signed with until this time
     kind        TEXT    NOT NULL CHECK (kind IN ('callback', 'subscription')),
     name        TEXT,                        -- a subscription's name, e.g. office, water_company
     events      TEXT,                        -- a subscription's filter: comma separated types, NULL = all
