@@ -1,5 +1,6 @@
 /* broker.c - see broker.h. */
 #include "broker.h"
+#include "archive.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proto.h"
@@ -542,6 +543,74 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
         session_forget_offer(s, ticket); /* taken or gone: stop counting it as an offer */
 }
 
+/* Checks every photo of a progress/done message, then stores them in the
+ * archive (durably, before the commit that refers to them). Nothing is
+ * stored unless all of them pass. */
+static int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
+                         bm_blob_t *blobs, bm_error_t *err)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg->body, "attachments");
+    if (meta && (!cJSON_IsArray(meta) || (size_t)cJSON_GetArraySize(meta) != msg->n_attach)) {
+        bm_error_set(err, BM_ERR_INVALID, "attachments",
+                     "\"attachments\" must describe each of the %zu photo frames, in order",
+                     msg->n_attach);
+        return -1;
+    }
+    for (size_t i = 0; i < msg->n_attach; i++) {
+        const cJSON *m = meta ? cJSON_GetArrayItem(meta, (int)i) : NULL;
+        const char *kind = NULL, *name = NULL;
+        if ((m && !cJSON_IsObject(m)) || bm_json_str(m, "kind", false, 16, &kind, err) ||
+            bm_json_str(m, "name", false, 200, &name, err)) {
+            if (!err->code)
+                bm_error_set(err, BM_ERR_INVALID, "attachments", "each attachment is an object");
+            return -1;
+        }
+        if (kind && strcmp(kind, "before") != 0 && strcmp(kind, "after") != 0 &&
+            strcmp(kind, "other") != 0) {
+            bm_error_set(err, BM_ERR_INVALID, "attachments", "kind is before, after or other");
+            return -1;
+        }
+        if (bm_archive_check(msg->attach[i].data, msg->attach[i].len, &blobs[i], err) != 0)
+            return -1;
+        attach[i] = (store_attach_t){.sha256 = blobs[i].sha256, .mime = blobs[i].mime,
+                                     .kind = kind ? kind : "other", .name = name,
+                                     .size = blobs[i].size};
+    }
+    char dir[1100];
+    bm_config_archive_dir(&b->cfg, dir, sizeof dir);
+    for (size_t i = 0; i < msg->n_attach; i++) {
+        if (bm_archive_put(dir, msg->attach[i].data, msg->attach[i].len, &blobs[i], err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void cmd_rate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    int64_t ticket = 0, score = 0;
+    const char *channel = NULL, *comment = NULL;
+    if (get_ticket(msg->body, &ticket, &err) ||
+        bm_json_str(msg->body, "channel", true, 64, &channel, &err) ||
+        bm_json_int(msg->body, "score", true, 1, 5, &score, &err) ||
+        bm_json_str(msg->body, "comment", false, BM_MAX_COMMENT, &comment, &err))
+        goto fail;
+    if (!bm_config_channel(&b->cfg, channel)) {
+        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", channel);
+        goto fail;
+    }
+    if (store_rate(b->store, ticket, channel, (int)score, comment, bm_now_ms(), &err) != 0)
+        goto fail;
+    log_info("ticket %lld rated %lld by %s", (long long)ticket, (long long)score, channel);
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
+    cJSON_AddNumberToObject(reply, "rating", (double)score);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
 /* progress, done, cantfix and escalate from the volunteer who holds the job. */
 static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg,
                        bm_action_t act, const char *text_key, bool text_required)
@@ -557,6 +626,14 @@ static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, cons
         return;
     }
     store_act_t a = {.act = act, .volunteer = s->volunteer, .text = text, .department = department};
+    store_attach_t attach[BM_MAX_ATTACH];
+    bm_blob_t blobs[BM_MAX_ATTACH];
+    if (msg->n_attach > 0 && accept_photos(b, msg, attach, blobs, &err) != 0) {
+        reply_err(b, SOCK_WORKER, env, msg, &err);
+        return;
+    }
+    a.attach = attach;
+    a.n_attach = msg->n_attach;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
 }
 
@@ -853,6 +930,7 @@ static const struct {
     {BM_CMD_REPLAY, cmd_replay},
     {BM_CMD_ENDPOINTS, cmd_endpoints},
     {BM_CMD_ENDPOINT, cmd_endpoint},
+    {BM_CMD_RATE, cmd_rate},
 };
 
 static const struct {

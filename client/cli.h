@@ -53,6 +53,16 @@ int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv);
 void cli_submit_help(FILE *out);
 int cli_status_run(cli_ctx_t *ctx, int argc, char **argv);
 void cli_status_help(FILE *out);
+int cli_list_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_list_help(FILE *out);
+int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_volunteers_help(FILE *out);
+/* cancel, reopen, escalate and resolve share one run (argv[0] says which). */
+int cli_act_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_cancel_help(FILE *out);
+void cli_reopen_help(FILE *out);
+void cli_escalate_help(FILE *out);
+void cli_resolve_help(FILE *out);
 
 /* ---- option parsing ------------------------------------------------------ */
 
@@ -124,5 +134,78 @@ void cli_put_text(FILE *out, const char *s, size_t max);
 /* Formats an ISO 8601 UTC time as local "2026-11-29 14:20" into buf; a NULL
  * or unparseable time gives "-" or the raw text. Returns buf. */
 char *cli_local_time(const char *iso, char *buf, size_t len);
+
+/* ---- tables -------------------------------------------------------------- */
+
+typedef struct {
+    const char *header;
+    size_t max;  /* widest a cell may be, in terminal columns (0: no limit) */
+    bool right;  /* right-aligned (numbers) */
+} cli_column_t;
+
+/* A table of text cells, printed with columns sized in terminal columns so
+ * Chinese text lines up (width.h). */
+typedef struct cli_table cli_table_t;
+/* Returns a new table with ncols columns described by cols (not copied: it
+ * must outlive the table), or NULL. */
+cli_table_t *cli_table_new(const cli_column_t *cols, size_t ncols);
+void cli_table_destroy(cli_table_t **self_p);
+/* Adds a row of ncols cells (copied; NULL is empty). Returns 0 or -1. */
+int cli_table_add(cli_table_t *self, const char *const *cells);
+size_t cli_table_rows(const cli_table_t *self);
+/* Writes the header line and the rows, columns two spaces apart. */
+void cli_table_print(const cli_table_t *self, FILE *out);
+
+/* ---- list ---------------------------------------------------------------- */
+
+#define CLI_LIST_DEFAULT_LIMIT 50
+#define CLI_LIST_MAX_BUILDING  24 /* columns of building/unit shown in the table */
+#define CLI_LIST_MAX_NAME      12 /* columns of a volunteer's name */
+
+typedef struct {
+    cJSON *body; /* the list body built from the flags; owned */
+    bool all;    /* --all: page through everything */
+    bool help;
+} cli_list_args_t;
+
+/* Parses list's arguments (argv[0] is "list"). Returns 0, or -1 with a
+ * message for people in err. On success the caller frees args->body. */
+int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size_t errlen);
+
+/* Converts a date typed by a person for the wire: "YYYY-MM-DD" is midnight
+ * local time, written as ISO 8601 UTC ("2026-10-31T16:00:00.000Z" for
+ * 2026-11-01 in China); a full ISO 8601 UTC time is passed on normalized.
+ * iso needs 25 bytes. Returns 0 or -1. */
+int cli_parse_date(const char *s, char *iso, size_t len);
+
+/* Fetches every page of the list selected by body (its offset is the start,
+ * its limit the page size asked for), calling cli_call repeatedly and
+ * advancing by what each reply held, until total is reached. Writes progress
+ * to progress if not NULL. Returns CLI_EXIT_OK with *merged =
+ * {"requests": [...], "total": T, "offset": O, "limit": n} (caller owns;
+ * limit is how many it holds), or the failing call's exit code. */
+int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *progress);
+
+/* Writes a list reply as a table with a footer "showing 1-50 of 123"; with
+ * next_hint, says how to get the next page if there is one. */
+void cli_format_list(FILE *out, const cJSON *reply, bool next_hint);
+
+/* ---- volunteers ---------------------------------------------------------- */
+
+/* Writes a volunteers reply as a table. */
+void cli_format_volunteers(FILE *out, const cJSON *reply);
+
+/* ---- cancel, reopen, escalate, resolve ----------------------------------- */
+
+typedef struct {
+    const char *cmd; /* BM_CMD_* to send */
+    cJSON *body;     /* owned */
+    bool help;
+} cli_act_args_t;
+
+/* Parses the arguments of cancel/reopen/escalate/resolve (argv[0] names
+ * which). Returns 0, or -1 with a message for people in err. On success the
+ * caller frees args->body. */
+int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t errlen);
 
 #endif

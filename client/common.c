@@ -9,6 +9,16 @@ const cli_command_t cli_commands[] = {
     {"submit", "submit a resident's request (one, or JSON lines with --stdin)", cli_submit_run,
      cli_submit_help},
     {"status", "show a request, its timeline and its notices", cli_status_run, cli_status_help},
+    {"show", "the same as status", cli_status_run, cli_status_help},
+    {"list", "the queue as a table: filter by status, building, date; overdue jobs", cli_list_run,
+     cli_list_help},
+    {"volunteers", "volunteers: skills, online or not, jobs held", cli_volunteers_run,
+     cli_volunteers_help},
+    {"cancel", "cancel a request (its own channel or office)", cli_act_run, cli_cancel_help},
+    {"reopen", "reopen a request marked done that is not fixed", cli_act_run, cli_reopen_help},
+    {"escalate", "escalate a request to a department (office)", cli_act_run, cli_escalate_help},
+    {"resolve", "record a department's answer to an escalated request (office)", cli_act_run,
+     cli_resolve_help},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -62,7 +72,7 @@ const cli_label_t cli_categories[] = {
 };
 
 static const cli_label_t statuses[] = {
-    {"open", "待接单", NULL},       {"claimed", "已接单", NULL},  {"done", "已完成", NULL},
+    {"open", "待接单", NULL},       {"claimed", "处理中", NULL},  {"done", "已完成", NULL},
     {"failed", "未修好", NULL},     {"requeued", "重新派单", NULL}, {"escalated", "已上报", NULL},
     {"resolved", "已解决", NULL},   {"cancelled", "已取消", NULL}, {"reopened", "已重开", NULL},
     {NULL, NULL, NULL},
@@ -70,7 +80,8 @@ static const cli_label_t statuses[] = {
 
 static const cli_label_t events[] = {
     {"received", "受理", NULL},     {"claimed", "接单", NULL},     {"progress", "进展", NULL},
-    {"done", "完成", NULL},         {"failed", "未修好", NULL},    {"requeued", "重新派单", NULL},
+    {"done", "完成", NULL},         {"completed", "完成", NULL},   {"failed", "未修好", NULL},
+    {"requeued", "重新派单", NULL},
     {"escalated", "上报", NULL},    {"resolved", "解决", NULL},    {"cancelled", "取消", NULL},
     {"reopened", "重开", NULL},     {"rated", "评价", NULL},       {"lease_expired", "超时退回", NULL},
     {NULL, NULL, NULL},

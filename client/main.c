@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "util.h"
+#include "width.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,12 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
             "\n"
-            "便民 bianmin: submit and follow residents' requests.\n"
+            "便民 bianmin: submit and follow residents' requests; for the office, the\n"
+            "queue, the volunteers, and acting on requests (cancel, escalate, resolve).\n"
             "\n"
             "commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
-        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+        fprintf(out, "  %-11s %s\n", c->name, c->summary);
     fprintf(out,
             "  (bianmin COMMAND --help for each command's options)\n"
             "\n"
@@ -32,12 +34,22 @@ static void usage(FILE *out)
             "  bianmin submit --channel building_leader --category pipe --building \"市政小区 3栋\" \\\n"
             "      --unit 2-301 --contact \"罗女士 13800000000\" --text \"厨房下水道堵了\"\n"
             "  bianmin status 42\n"
+            "  bianmin list --status open --overdue\n"
+            "  bianmin list --building 3栋 --since 2026-11-01 --all\n"
+            "  bianmin volunteers\n"
+            "  bianmin cancel 42 --channel building_leader --reason \"住户已自行修好\"\n"
+            "  bianmin escalate 42 --department water_company --reason \"小区主管道破裂\"\n"
+            "  bianmin resolve 42 --answer \"自来水公司已更换主管道\"\n"
             "  forum-bridge | bianmin submit --stdin --channel forum > results.jsonl\n"
+            "\n"
+            "Times are shown in local time (the TZ environment variable); dates given to\n"
+            "list --since/--until as YYYY-MM-DD mean local midnight.\n"
             "\n"
             "exit codes:\n"
             "  0  success\n"
             "  1  usage error (bad command line)\n"
-            "  2  the broker refused (an error reply, printed as \"error (code, field f): ...\")\n"
+            "  2  the broker refused (an error reply, printed as \"error (code, field f): ...\",\n"
+            "     e.g. not_found, bad_transition, forbidden, too_late)\n"
             "  3  the broker is unreachable or did not answer in time\n"
             "  submit --stdin: 0 all lines accepted, 2 some refused, 3 some got no answer\n",
             BM_DEFAULT_CLIENT_ENDPOINT, CLI_ENV_BROKER, CLI_DEFAULT_TIMEOUT_MS);
@@ -45,6 +57,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    cli_width_init(); /* Chinese text in tables: columns from the terminal's locale */
     cli_ctx_t ctx = {.endpoint = BM_DEFAULT_CLIENT_ENDPOINT, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
     const char *env = getenv(CLI_ENV_BROKER);
     if (env && *env)

@@ -13,6 +13,7 @@
 void cli_status_help(FILE *out)
 {
     fputs("usage: bianmin [global options] status TICKET\n"
+          "       bianmin [global options] show TICKET   (the same)\n"
           "\n"
           "Shows request TICKET (a number such as 42, or #42): who asked, what for, who took\n"
           "it, its timeline (every change, with who and when, in local time) and the\n"
@@ -271,19 +272,20 @@ int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
             return CLI_EXIT_OK;
         }
         if (arg || strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "bianmin status: unexpected argument \"%s\"\nsee: bianmin status --help\n",
-                    argv[i]);
+            fprintf(stderr, "bianmin %s: unexpected argument \"", argv[0]);
+            cli_put_text(stderr, argv[i], 40);
+            fprintf(stderr, "\"\nsee: bianmin %s --help\n", argv[0]);
             return CLI_EXIT_USAGE;
         }
         arg = argv[i];
     }
     long ticket = 0;
     if (!arg) {
-        fputs("bianmin status: which ticket? e.g. bianmin status 42\n", stderr);
+        fprintf(stderr, "bianmin %s: which ticket? e.g. bianmin %s 42\n", argv[0], argv[0]);
         return CLI_EXIT_USAGE;
     }
     if (cli_parse_ticket(arg, &ticket) != 0) {
-        fputs("bianmin status: \"", stderr);
+        fprintf(stderr, "bianmin %s: \"", argv[0]);
         cli_put_text(stderr, arg, 40);
         fputs("\" is not a ticket number (a whole number such as 42)\n", stderr);
         return CLI_EXIT_USAGE;

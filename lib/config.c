@@ -32,6 +32,7 @@ void bm_config_defaults(bm_config_t *cfg)
     cfg->max_attempts = BM_DEFAULT_MAX_ATTEMPTS;
     cfg->reopen_days = BM_DEFAULT_REOPEN_DAYS;
     cfg->rotation_overlap_s = BM_DEFAULT_ROTATION_S;
+    cfg->rate_days = BM_DEFAULT_RATE_DAYS;
     cfg->retry_count = (int)(sizeof default_retries / sizeof default_retries[0]);
     memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
     cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
@@ -285,7 +286,9 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "batch_max", &next.batch_max, 1, 100000, path, err) ||
         get_int(root, "max_attempts", &next.max_attempts, 1, 100, path, err) ||
         get_int(root, "reopen_days", &next.reopen_days, 0, 365, path, err) ||
-        get_int(root, "rotation_overlap_s", &next.rotation_overlap_s, 0, 30 * 86400, path, err))
+        get_int(root, "rotation_overlap_s", &next.rotation_overlap_s, 0, 30 * 86400, path, err) ||
+        get_int(root, "rate_days", &next.rate_days, 0, 365, path, err) ||
+        get_str(root, "archive_dir", next.archive_dir, sizeof next.archive_dir, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)
@@ -346,4 +349,17 @@ out:
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len)
+{
+    if (cfg->archive_dir[0]) {
+        bm_strlcpy(buf, cfg->archive_dir, len);
+        return;
+    }
+    const char *slash = strrchr(cfg->database, '/');
+    if (!slash)
+        bm_strlcpy(buf, "archive", len);
+    else
+        snprintf(buf, len, "%.*s/archive", (int)(slash - cfg->database), cfg->database);
 }

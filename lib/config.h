@@ -23,6 +23,7 @@
 #define BM_DEFAULT_BATCH_MAX       2048  /* messages per loop pass (one commit) */
 #define BM_DEFAULT_MAX_ATTEMPTS    3     /* failed claims before the office is asked to escalate */
 #define BM_DEFAULT_REOPEN_DAYS     7     /* a requester may reopen this long after done */
+#define BM_DEFAULT_RATE_DAYS       30    /* a requester may rate this long after done */
 #define BM_DEFAULT_ROTATION_S      86400 /* an old webhook secret is still signed with this long */
 #define BM_DEFAULT_MAX_JOBS        1     /* jobs a volunteer holds at once unless hello says */
 
@@ -58,6 +59,8 @@ typedef struct {
     int max_attempts;
     int reopen_days;
     int rotation_overlap_s;
+    int rate_days;
+    char archive_dir[1024]; /* photos; default: "archive" beside the database */
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];
@@ -75,6 +78,9 @@ void bm_config_defaults(bm_config_t *cfg);
 int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err);
 /* Checks a whsec_ secret: returns 0 if it decodes to 24..64 bytes. */
 int bm_secret_check(const char *secret);
+
+/* The photo archive folder: archive_dir, or "archive" beside the database. */
+void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len);
 
 /* Lookups; return NULL / false if unknown. */
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);

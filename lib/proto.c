@@ -9,7 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_FRAMES 8 /* routing + delimiter + 4, with room to detect extras */
+#define MAX_FRAMES (2 + 4 + BM_MAX_ATTACH + 1) /* routing, delimiter, 4, photos, one extra */
+
+bool bm_cmd_takes_attachments(const char *cmd)
+{
+    return strcmp(cmd, BM_CMD_PROGRESS) == 0 || strcmp(cmd, BM_CMD_DONE) == 0;
+}
 
 void bm_error_set(bm_error_t *err, const char *code, const char *field, const char *fmt, ...)
 {
@@ -26,6 +31,10 @@ void bm_error_set(bm_error_t *err, const char *code, const char *field, const ch
 void bm_msg_clear(bm_msg_t *msg)
 {
     cJSON_Delete(msg->body);
+    zmq_msg_t *owned = msg->owned;
+    for (size_t i = 0; i < msg->n_owned; i++)
+        zmq_msg_close(&owned[i]);
+    free(owned);
     memset(msg, 0, sizeof *msg);
 }
 
@@ -56,7 +65,7 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
         msg->cid[frames[2].len] = '\0';
         msg->cid_len = frames[2].len;
     }
-    if (n != 4) {
+    if (n < 4 || n > 4 + BM_MAX_ATTACH) {
         bm_error_set(err, BM_ERR_BAD_FRAME, NULL,
                      "expected 4 frames (version, command, correlation id, body), got %zu", n);
         return -1;
@@ -74,6 +83,24 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
     }
     memcpy(msg->cmd, frames[1].data, frames[1].len);
     msg->cmd[frames[1].len] = '\0';
+    if (n > 4 && !bm_cmd_takes_attachments(msg->cmd)) {
+        bm_error_set(err, BM_ERR_BAD_FRAME, NULL,
+                     "expected 4 frames (version, command, correlation id, body), got %zu; "
+                     "only progress and done carry photos", n);
+        return -1;
+    }
+    for (size_t i = 4; i < n; i++) {
+        if (frames[i].len > BM_MAX_PHOTO) {
+            bm_error_set(err, BM_ERR_TOO_LARGE, "attachments",
+                         "attachment %zu is %zu bytes; the limit is %d bytes", i - 3, frames[i].len,
+                         BM_MAX_PHOTO);
+            return -1;
+        }
+        if (frames[i].len == 0) {
+            bm_error_set(err, BM_ERR_INVALID, "attachments", "attachment %zu is empty", i - 3);
+            return -1;
+        }
+    }
     if (frames[2].len > BM_MAX_CID) {
         bm_error_set(err, BM_ERR_BAD_FRAME, NULL, "correlation id longer than %d bytes",
                      BM_MAX_CID);
@@ -105,6 +132,8 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
         }
     }
     msg->body = body;
+    for (size_t i = 4; i < n; i++)
+        msg->attach[msg->n_attach++] = frames[i];
     return 0;
 }
 
@@ -171,7 +200,27 @@ bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm
     } else if (bm_proto_decode_max(frames, nf, router ? BM_MAX_BODY : BM_MAX_MSG, msg, err) != 0) {
         result = BM_RECV_INVALID;
     }
-    for (size_t i = 0; i < n; i++)
+    size_t keep_from = n;
+    if (result == BM_RECV_OK && msg->n_attach > 0) {
+        /* The photo frames stay alive in the message, without a copy. */
+        zmq_msg_t *owned = malloc(msg->n_attach * sizeof *owned);
+        if (!owned) {
+            bm_msg_clear(msg);
+            bm_error_set(err, BM_ERR_TOO_LARGE, "attachments", "out of memory for attachments");
+            result = BM_RECV_INVALID;
+        } else {
+            keep_from = n - msg->n_attach;
+            for (size_t i = keep_from; i < n; i++)
+                owned[i - keep_from] = parts[i];
+            msg->owned = owned;
+            msg->n_owned = msg->n_attach;
+            for (size_t i = 0; i < msg->n_attach; i++) {
+                msg->attach[i].data = zmq_msg_data(&owned[i]);
+                msg->attach[i].len = zmq_msg_size(&owned[i]);
+            }
+        }
+    }
+    for (size_t i = 0; i < keep_from; i++)
         zmq_msg_close(&parts[i]);
     return result;
 }
@@ -188,6 +237,12 @@ static int send_frame(void *sock, const void *data, size_t len, int flags)
 
 int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
             size_t cid_len, const cJSON *body)
+{
+    return bm_send_parts(sock, env, cmd, cid, cid_len, body, NULL, 0);
+}
+
+int bm_send_parts(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                  size_t cid_len, const cJSON *body, const bm_frame_t *attach, size_t n_attach)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     const char *payload = text ? text : "{}";
@@ -209,8 +264,13 @@ int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *c
     if (send_frame(sock, BM_PROTO_VERSION, strlen(BM_PROTO_VERSION), more) != 0 ||
         send_frame(sock, cmd, strlen(cmd), more) != 0 ||
         send_frame(sock, cid ? cid : "", cid ? cid_len : 0, more) != 0 ||
-        send_frame(sock, payload, strlen(payload), more & ~ZMQ_SNDMORE) != 0)
+        send_frame(sock, payload, strlen(payload), n_attach ? more : (more & ~ZMQ_SNDMORE)) != 0)
         goto out;
+    for (size_t i = 0; i < n_attach; i++) {
+        if (send_frame(sock, attach[i].data, attach[i].len,
+                       i + 1 < n_attach ? more : (more & ~ZMQ_SNDMORE)) != 0)
+            goto out;
+    }
     rc = 0;
 out:
     free(text);

@@ -32,18 +32,27 @@ typedef struct {
     bool delimiter; /* an empty frame followed the id (REQ peers) */
 } bm_envelope_t;
 
+typedef struct {
+    const void *data;
+    size_t len;
+} bm_frame_t;
+
 /* A decoded message. */
 typedef struct {
     char cmd[BM_MAX_CMD + 1];
     char cid[BM_MAX_CID + 1]; /* NUL-terminated copy; cid_len is the real length */
     size_t cid_len;
     cJSON *body; /* owned; freed by bm_msg_clear */
+    /* Frames after the body (photos), only for commands that take them;
+     * valid until bm_msg_clear. */
+    bm_frame_t attach[BM_MAX_ATTACH];
+    size_t n_attach;
+    void *owned; /* the zmq messages behind attach[] when read by bm_recv */
+    size_t n_owned;
 } bm_msg_t;
 
-typedef struct {
-    const void *data;
-    size_t len;
-} bm_frame_t;
+/* True for the commands whose messages may carry attachment frames. */
+bool bm_cmd_takes_attachments(const char *cmd);
 
 /* Decodes the four BM1 frames. Returns 0, or -1 with err set; the cid is
  * filled in as far as it could be read so that an error reply can echo it. */
@@ -71,6 +80,9 @@ bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm
 /* Sends [env] BM1 cmd cid body. body may be NULL ("{}"). Returns 0 or -1 (errno). */
 int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
             size_t cid_len, const cJSON *body);
+/* The same with n attachment frames after the body. */
+int bm_send_parts(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                  size_t cid_len, const cJSON *body, const bm_frame_t *attach, size_t n);
 /* Sends an "error" reply built from err. */
 int bm_send_error(void *sock, const bm_envelope_t *env, const char *cid, size_t cid_len,
                   const bm_error_t *err);

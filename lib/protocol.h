@@ -27,6 +27,9 @@
 #define BM_MAX_VOL_NAME   100
 #define BM_MAX_TAKE       500   /* deliveries per take */
 #define BM_MAX_RESULTS    500   /* results per report */
+#define BM_MAX_ATTACH     6     /* photos per progress/done message (frames 4..) */
+#define BM_MAX_PHOTO      (8 * 1024 * 1024) /* bytes per photo */
+#define BM_MAX_COMMENT    1000
 #define BM_MAX_LIST       500   /* requests per list page */
 #define BM_MAX_REASON     1000
 #define BM_MAX_DEPARTMENT 64
@@ -45,6 +48,7 @@
 #define BM_CMD_REPLAY     "replay"
 #define BM_CMD_ENDPOINTS  "endpoints"
 #define BM_CMD_ENDPOINT   "endpoint"
+#define BM_CMD_RATE       "rate"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"

@@ -1,5 +1,6 @@
 /* store.c - see store.h. SQL lives here and nowhere else. */
 #include "store.h"
+#include "archive.h"
 #include "jsonx.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -31,6 +32,9 @@ typedef enum {
     Q_SUB_DISABLE_ALL,
     Q_SUB_UPSERT,
     Q_SUB_LIST,
+    Q_ATTACH_INSERT,
+    Q_RATE,
+    Q_ATTACH_OF,
     Q_VOL_UPSERT,
     Q_VOL_SEEN,
     Q_OPEN_QUEUE,
@@ -97,6 +101,13 @@ static const char *const sql_text[Q_COUNT] = {
         " old_until = CASE WHEN secret != excluded.secret THEN ?7 ELSE old_until END,"
         " secret = excluded.secret, events = excluded.events, department = excluded.department,"
         " enabled = 1",
+    [Q_ATTACH_INSERT] =
+        "INSERT INTO attachments(request_id, event_id, sha256, mime, size, kind, name, created_at)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    [Q_RATE] = "UPDATE requests SET rating = ?2, rated_at = ?3 WHERE id = ?1",
+    [Q_ATTACH_OF] =
+        "SELECT a.sha256, a.mime, a.size, a.kind, a.name, a.created_at, e.kind, e.actor"
+        " FROM attachments a JOIN events e ON e.id = a.event_id WHERE a.request_id = ?1 ORDER BY a.id",
     [Q_SUB_LIST] =
         "SELECT id, coalesce(events, ''), coalesce(department, '') FROM endpoints"
         " WHERE kind = 'subscription' AND enabled = 1",
@@ -111,7 +122,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_REQ_ROW] =
         "SELECT r.id, r.channel, r.category, r.building, r.unit, r.contact, r.text, r.status,"
         " r.volunteer_id, v.name, r.attempts, r.created_at, r.updated_at, r.claimed_at, r.done_at,"
-        " r.lease_until, r.ref FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
+        " r.lease_until, r.ref, r.rating, r.department, r.overdue, r.deadline_at"
+        " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
         " WHERE r.id = ?1",
     [Q_EVENTS_OF] =
         "SELECT at, actor, kind, from_status, to_status, detail FROM events"
@@ -160,6 +172,7 @@ struct store {
     sqlite3_stmt *stmts[Q_COUNT];
     bool in_batch;
     int fail_commits;
+    int64_t last_event_id; /* of the latest record_event */
     int sp_depth;
 };
 
@@ -471,6 +484,13 @@ static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const
     bm_json_add_str(data, "status", col_text(s, 2));
     bm_json_add_str(data, "volunteer", col_text(s, 4));
     sqlite3_reset(s);
+    if (strcmp(type, "request.completed") == 0 || strcmp(type, "request.resolved") == 0) {
+        char how[200];
+        snprintf(how, sizeof how,
+                 "请为本次服务评分 1-5 / rate 1-5 within %d days: bianmin rate %lld SCORE --channel CHANNEL",
+                 self->cfg->rate_days, (long long)ticket);
+        cJSON_AddStringToObject(data, "rate", how);
+    }
     const cJSON *item;
     cJSON_ArrayForEach(item, detail) {
         if (!cJSON_GetObjectItemCaseSensitive(data, item->string))
@@ -513,6 +533,7 @@ static int record_event(store_t *self, int64_t ticket, int64_t now, const char *
     if (rc != 0)
         return -1;
     int64_t event_id = sqlite3_last_insert_rowid(self->db);
+    self->last_event_id = event_id;
     if (notice)
         return enqueue_notice(self, ticket, event_id, notice, detail, now);
     return 0;
@@ -831,6 +852,78 @@ static const bm_category_t *category_of(store_t *self, const char *name)
     return c ? c : &fallback;
 }
 
+static int insert_attachment(store_t *self, int64_t ticket, int64_t event_id,
+                             const store_attach_t *at, int64_t now)
+{
+    sqlite3_stmt *s = stmt(self, Q_ATTACH_INSERT);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    sqlite3_bind_int64(s, 2, event_id);
+    bind_text(s, 3, at->sha256);
+    bind_text(s, 4, at->mime);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)at->size);
+    bind_text(s, 6, at->kind);
+    bind_text(s, 7, at->name);
+    sqlite3_bind_int64(s, 8, now);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_rate(store_t *self, int64_t ticket, const char *channel, int score, const char *comment,
+               int64_t now, bm_error_t *err)
+{
+    row_t r;
+    int found = row_load(self, ticket, &r);
+    if (found != 0) {
+        if (found < 0)
+            db_error(self, err, "rate");
+        else
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+                         (long long)ticket);
+        return -1;
+    }
+    if (strcmp(channel, r.channel) != 0 && strcmp(channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
+                     "only the request's own channel (%s) or the office may rate it", r.channel);
+        return -1;
+    }
+    if ((strcmp(r.status, "done") != 0 && strcmp(r.status, "resolved") != 0) || !r.done_at) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
+                     "ticket %lld is %s; only a done or resolved request can be rated",
+                     (long long)ticket, r.status);
+        return -1;
+    }
+    if (now - r.done_at > (int64_t)self->cfg->rate_days * 86400 * 1000) {
+        bm_error_set(err, BM_ERR_TOO_LATE, "ticket", "ticket %lld was completed more than %d days ago",
+                     (long long)ticket, self->cfg->rate_days);
+        return -1;
+    }
+    char actor[96];
+    snprintf(actor, sizeof actor, "channel:%s", channel);
+    cJSON *detail = cJSON_CreateObject();
+    cJSON_AddNumberToObject(detail, "score", score);
+    if (comment)
+        cJSON_AddStringToObject(detail, "comment", comment);
+    if (sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = -1;
+    sqlite3_stmt *s = stmt(self, Q_RATE);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        sqlite3_bind_int(s, 2, score);
+        sqlite3_bind_int64(s, 3, now);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    }
+    if (rc == 0)
+        rc = record_event(self, ticket, now, actor, "rated", NULL, NULL, detail, NULL);
+    cJSON_Delete(detail);
+    if (rc != 0)
+        db_error(self, err, "rate");
+    return sp_end(self, rc);
+}
+
 int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
               char *prev_holder, size_t prev_len, bm_error_t *err)
 {
@@ -886,6 +979,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
         bm_strlcpy(r.department, a->department ? a->department : "", sizeof r.department);
         break;
     case BM_ACT_RESOLVE:
+        r.done_at = now; /* resolved by the department: the request is complete */
         break;
     case BM_ACT_CANCEL:
         r.lease_until = 0;
@@ -929,6 +1023,8 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     if (rc == 0)
         rc = record_event(self, ticket, now, actor, bm_action_event(a->act), old_status, r.status,
                           detail, bm_action_notice(a->act));
+    for (size_t i = 0; rc == 0 && i < a->n_attach; i++)
+        rc = insert_attachment(self, ticket, self->last_event_id, &a->attach[i], now);
     if (rc == 0 && (a->act == BM_ACT_CANTFIX || a->act == BM_ACT_LEASE_EXPIRE) &&
         r.attempts >= self->cfg->max_attempts) {
         cJSON *d2 = cJSON_CreateObject();
@@ -1122,7 +1218,40 @@ int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
     bm_json_add_time(req, "claimed_at", sqlite3_column_int64(s, 13));
     bm_json_add_time(req, "done_at", sqlite3_column_int64(s, 14));
     bm_json_add_time(req, "lease_until", sqlite3_column_int64(s, 15));
+    if (sqlite3_column_type(s, 17) == SQLITE_NULL)
+        cJSON_AddNullToObject(req, "rating");
+    else
+        cJSON_AddNumberToObject(req, "rating", sqlite3_column_int(s, 17));
+    bm_json_add_str(req, "department", col_text(s, 18));
+    cJSON_AddBoolToObject(req, "overdue", sqlite3_column_int(s, 19) != 0);
+    bm_json_add_time(req, "deadline_at", col_i64(s, 20));
     sqlite3_reset(s);
+
+    cJSON *atts = cJSON_AddArrayToObject(root, "attachments");
+    s = stmt(self, Q_ATTACH_OF);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            cJSON *a = cJSON_CreateObject();
+            char rel[128];
+            const char *mime = col_text(s, 1);
+            const char *ext = strcmp(mime, "image/png") == 0    ? "png"
+                              : strcmp(mime, "image/webp") == 0 ? "webp"
+                                                                : "jpg";
+            bm_archive_relpath(col_text(s, 0), ext, rel, sizeof rel);
+            bm_json_add_str(a, "sha256", col_text(s, 0));
+            bm_json_add_str(a, "type", mime);
+            cJSON_AddNumberToObject(a, "size", (double)sqlite3_column_int64(s, 2));
+            bm_json_add_str(a, "kind", col_text(s, 3));
+            bm_json_add_str(a, "name", col_text(s, 4));
+            bm_json_add_time(a, "at", col_i64(s, 5));
+            bm_json_add_str(a, "event", col_text(s, 6));
+            bm_json_add_str(a, "actor", col_text(s, 7));
+            bm_json_add_str(a, "path", rel);
+            cJSON_AddItemToArray(atts, a);
+        }
+        sqlite3_reset(s);
+    }
 
     cJSON *events = cJSON_AddArrayToObject(root, "events");
     s = stmt(self, Q_EVENTS_OF);

@@ -51,6 +51,12 @@ typedef struct {
 int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
                  bool *duplicate, bm_error_t *err);
 
+/* A photo already stored in the archive, to be tied to the action's event. */
+typedef struct {
+    const char *sha256, *mime, *kind, *name;
+    size_t size;
+} store_attach_t;
+
 /* One lifecycle action on a request (see lifecycle.h). */
 typedef struct {
     bm_action_t act;
@@ -59,6 +65,8 @@ typedef struct {
     const char *text;       /* note, reason or answer; may be NULL */
     const char *department; /* for escalate */
     int max_jobs;           /* for claim */
+    const store_attach_t *attach; /* photos (progress, done) */
+    size_t n_attach;
 } store_act_t;
 
 /* Applies an action: checks who may do it and that the state machine allows
@@ -70,6 +78,12 @@ typedef struct {
  * forbidden, too_late, storage_error. */
 int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
               char *prev_holder, size_t prev_len, bm_error_t *err);
+
+/* Records the requester's rating (1-5) of a done or resolved request, within
+ * rate_days; a later rating replaces the earlier (both stay as events).
+ * Errors: not_found, forbidden, bad_transition, too_late. */
+int store_rate(store_t *self, int64_t ticket, const char *channel, int score, const char *comment,
+               int64_t now, bm_error_t *err);
 
 /* Records that a volunteer declined an open request's offer (an event, no
  * change of status); they are not offered it again. */

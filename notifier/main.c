@@ -66,6 +66,7 @@ typedef struct {
     const char *endpoint;
     long parallel;
     nt_sender_opts_t sender_opts;
+    const char *allow_hosts[NT_MAX_ALLOW_HOSTS]; /* point into argv */
 
     void *ctx;
     void *sock;
@@ -112,12 +113,24 @@ static void usage(FILE *out)
             "  --connect-timeout-ms MS   give up connecting after MS, %d..%d (default %d)\n"
             "  --timeout-ms MS           give up on an attempt after MS in all, %d..%d\n"
             "                            (default %d; keep it well under the broker's %d s lease)\n"
+            "  --allow-host HOST         let webhooks reach HOST (as written in the URL, e.g.\n"
+            "                            127.0.0.1 or hooks.lan) even though it is a local\n"
+            "                            address; repeat for each host (up to %d)\n"
+            "  --allow-private           let webhooks reach every loopback, private (10/8,\n"
+            "                            172.16/12, 192.168/16, fc00::/7) and 100.64/10 address:\n"
+            "                            only for a closed LAN where every receiver is trusted\n"
             "  --log-level LEVEL         error, warn, info or debug (default %s)\n"
-            "  --help                    show this help\n",
+            "  --help                    show this help\n"
+            "\n"
+            "Webhook URLs come from whoever submits a request, so by default the notifier\n"
+            "only connects to public addresses: the address it is about to connect to (after\n"
+            "DNS) must not be loopback, private, link-local, CGNAT, multicast, unspecified or\n"
+            "reserved. A refused attempt is reported as failed (\"refused: ...\"). Proxy\n"
+            "settings from the environment are not used.\n",
             NT_DRAIN_MS / 1000, NT_DEFAULT_BROKER, NT_MAX_PARALLEL, NT_DEFAULT_PARALLEL,
             NT_MAX_PARALLEL, NT_DEFAULT_PER_HOST, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
             NT_DEFAULT_CONNECT_TIMEOUT_MS, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
-            NT_DEFAULT_TIMEOUT_MS, NT_LEASE_MS / 1000, NT_DEFAULT_LOG_LEVEL);
+            NT_DEFAULT_TIMEOUT_MS, NT_LEASE_MS / 1000, NT_MAX_ALLOW_HOSTS, NT_DEFAULT_LOG_LEVEL);
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -551,14 +564,18 @@ int main(int argc, char **argv)
         {"connect-timeout-ms", required_argument, NULL, 'c'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
+        {"allow-host", required_argument, NULL, 'A'},
+        {"allow-private", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     notifier_t n = {
         .endpoint = NT_DEFAULT_BROKER,
         .parallel = NT_DEFAULT_PARALLEL,
-        .sender_opts = {NT_DEFAULT_PARALLEL, NT_DEFAULT_PER_HOST, NT_DEFAULT_CONNECT_TIMEOUT_MS,
-                        NT_DEFAULT_TIMEOUT_MS},
+        .sender_opts = {.parallel = NT_DEFAULT_PARALLEL,
+                        .per_host = NT_DEFAULT_PER_HOST,
+                        .connect_timeout_ms = NT_DEFAULT_CONNECT_TIMEOUT_MS,
+                        .timeout_ms = NT_DEFAULT_TIMEOUT_MS},
         .backoff_ms = NT_BACKOFF_MIN_MS,
     };
     const char *level_name = NT_DEFAULT_LOG_LEVEL;
@@ -592,6 +609,19 @@ int main(int argc, char **argv)
         case 'l':
             level_name = optarg;
             break;
+        case 'A': {
+            const char *problem = nt_guard_host_problem(optarg);
+            if (problem)
+                return usage_error("--allow-host \"%s\": %s", optarg, problem);
+            if (n.sender_opts.guard.nhosts == NT_MAX_ALLOW_HOSTS)
+                return usage_error("--allow-host may be given at most %d times",
+                                   NT_MAX_ALLOW_HOSTS);
+            n.allow_hosts[n.sender_opts.guard.nhosts++] = optarg;
+            break;
+        }
+        case 'P':
+            n.sender_opts.guard.allow_private = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -609,6 +639,7 @@ int main(int argc, char **argv)
     if (!*n.endpoint)
         return usage_error("--broker needs an endpoint such as %s", NT_DEFAULT_BROKER);
     n.sender_opts.parallel = n.parallel;
+    n.sender_opts.guard.hosts = n.allow_hosts;
     n.take_cap = n.parallel;
     bm_log_init("bianmin-notifier", level);
     if (n.sender_opts.timeout_ms >= NT_LEASE_MS - NT_DRAIN_MS)
@@ -647,6 +678,11 @@ int main(int argc, char **argv)
     log_info("taking deliveries from %s: %ld in parallel, %ld per host, timeouts %ld/%ld ms",
              n.endpoint, n.parallel, n.sender_opts.per_host, n.sender_opts.connect_timeout_ms,
              n.sender_opts.timeout_ms);
+    if (n.sender_opts.guard.allow_private)
+        log_warn("--allow-private: webhooks may reach any loopback or private address; use it "
+                 "only on a closed network");
+    for (size_t i = 0; i < n.sender_opts.guard.nhosts; i++)
+        log_info("webhooks may reach %s even if it is a local address", n.allow_hosts[i]);
     rc = run(&n);
     log_info("stopped: %lu delivered, %lu failed attempts", n.delivered, n.failed);
 out:

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 typedef struct transfer {
@@ -15,6 +16,8 @@ typedef struct transfer {
     long retry_after_s;   /* -1 until a Retry-After header is seen */
     char host[256];
     char errbuf[CURL_ERROR_SIZE];
+    const nt_guard_t *guard;
+    char refused[NT_ERROR_LEN]; /* why the guard refused an address, if it did */
     struct transfer *prev, *next;
 } transfer_t;
 
@@ -43,6 +46,21 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     if (nt_header_retry_after(line, len, time(NULL), &secs) == 1)
         t->retry_after_s = secs;
     return len;
+}
+
+/* Called by curl instead of socket(2) for every address it tries: the
+ * address actually connected to is the one checked. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    transfer_t *t = arg;
+    if (purpose != CURLSOCKTYPE_IPCXN) {
+        bm_strlcpy(t->refused, "refused: not an outgoing connection", sizeof t->refused);
+        return CURL_SOCKET_BAD;
+    }
+    if (nt_guard_check(t->guard, t->host, &a->addr, a->addrlen, t->refused,
+                       sizeof t->refused) != 0)
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static void host_of(const char *url, char *out, size_t outlen)
@@ -137,6 +155,7 @@ int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail
     }
     t->id = d->id;
     t->retry_after_s = -1;
+    t->guard = &self->opts.guard;
     host_of(d->url, t->host, sizeof t->host);
     t->headers = nt_build_headers(d, bm_now_ms() / 1000, &err);
     if (!t->headers) {
@@ -158,6 +177,9 @@ int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail
     SET(CURLOPT_URL, d->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, t);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_POSTFIELDS, t->body);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->body_len);
@@ -226,6 +248,9 @@ static int collect(nt_sender_t *self, nt_done_fn done, void *arg)
             .timeout_ms = self->opts.timeout_ms,
         };
         nt_result_classify(&r, &o);
+        /* Never connected, and the guard refused at least one address. */
+        if (!r.ok && !o.connected && t->refused[0])
+            bm_strlcpy(r.error, t->refused, sizeof r.error);
 
         curl_multi_remove_handle(self->multi, e);
         unlink_transfer(self, t);

@@ -8,6 +8,7 @@
 #define NT_SENDER_H
 
 #include "delivery.h"
+#include "guard.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@ typedef struct {
     long per_host;           /* connections to one host */
     long connect_timeout_ms;
     long timeout_ms;         /* a whole attempt */
+    nt_guard_t guard;        /* destinations refused and allowed (guard.h) */
 } nt_sender_opts_t;
 
 /* Called for each finished transfer; host is the receiver's host name (for
@@ -31,7 +33,11 @@ nt_sender_t *nt_sender_new(const nt_sender_opts_t *opts);
  * NULL and nulls the caller's pointer. */
 void nt_sender_destroy(nt_sender_t **self_p);
 
-/* Starts one attempt of d (copied; d may go away). Returns 0, or -1 with
+/* Starts one attempt of d (copied; d may go away). Every address curl is
+ * about to connect to passes the guard first; a refused one ends the attempt
+ * with the guard's "refused: ..." error and no HTTP status. Proxies from the
+ * environment are not used: through one the guard could not see where the
+ * request really goes. Returns 0, or -1 with
  * *fail filled in as a failed result to report (the attempt never left, e.g.
  * an invalid signing secret). */
 int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail);

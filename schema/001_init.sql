@@ -52,6 +52,8 @@ CREATE TABLE requests (
     offer_due_at INTEGER,                    -- open and unclaimed past this: overdue
     deadline_at  INTEGER NOT NULL,           -- service-level deadline for done
     overdue      INTEGER NOT NULL DEFAULT 0, -- bit 1: unclaimed too long; bit 2: past deadline
+    rating       INTEGER CHECK (rating BETWEEN 1 AND 5), -- the requester's latest rating
+    rated_at     INTEGER,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     claimed_at   INTEGER,
@@ -117,3 +119,18 @@ CREATE TABLE delivery_attempts (
     error       TEXT
 );
 CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id, id);
+
+-- Photos of a case (before / after), stored content-addressed in the archive
+-- folder; each row ties one to the event (progress or done) that brought it.
+CREATE TABLE attachments (
+    id          INTEGER PRIMARY KEY,
+    request_id  INTEGER NOT NULL REFERENCES requests(id),
+    event_id    INTEGER NOT NULL REFERENCES events(id),
+    sha256      TEXT    NOT NULL,
+    mime        TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    kind        TEXT,                        -- before, after, other
+    name        TEXT,                        -- the file name the volunteer gave
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX attachments_request ON attachments(request_id, id);

@@ -9,3 +9,5 @@ bm_unit_test(test_notifier_loop test_notifier_loop.c test_notifier_http.c
 target_compile_definitions(test_notifier_loop PRIVATE
   NOTIFIER_BIN="$<TARGET_FILE:bianmin-notifier>")
 add_dependencies(test_notifier_loop bianmin-notifier)
+# notifier: the SSRF guard's address classes and allow list (pure).
+bm_unit_test(test_notifier_guard test_notifier_guard.c LIBS bm_notifier_core)

@@ -193,7 +193,7 @@ static void test_command_table(void **state)
         assert_non_null(c->summary);
     }
     assert_string_equal(cli_category_label("leak"), "漏水抢修");
-    assert_string_equal(cli_status_label("claimed"), "已接单");
+    assert_string_equal(cli_status_label("claimed"), "处理中");
     assert_null(cli_category_label("garden"));
 }
 

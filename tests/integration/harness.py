@@ -31,7 +31,11 @@ def verify_signature(secret, msg_id, timestamp, body, header):
 
 class Receiver:
     """A webhook endpoint on 127.0.0.1. `script` maps a path to a list of
-    (status, delay_s) answers used in turn (the last one repeats)."""
+    (status, delay_s) or (status, delay_s, {header: value}) answers used in
+    turn (the last one repeats). Each received dict also has "at" (time.time()
+    when the request arrived, before any delay), the raw "signature" header
+    and the "raw" body as text (raw.encode("utf-8", "surrogateescape") gives
+    back the exact bytes)."""
 
     def __init__(self, secret=SECRET):
         self.secret = secret
@@ -48,6 +52,7 @@ class Receiver:
                 pass
 
             def do_POST(self):
+                arrived = time.time()
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n)
                 msg_id = self.headers.get("webhook-id", "")
@@ -56,7 +61,9 @@ class Receiver:
                 valid = bool(msg_id and ts and sig) and verify_signature(outer.secret, msg_id, ts, raw, sig)
                 with outer.lock:
                     answers = outer.script.get(self.path, [(204, 0)])
-                    status, delay = answers.pop(0) if len(answers) > 1 else answers[0]
+                    answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                status, delay = answer[0], answer[1]
+                extra_headers = answer[2] if len(answer) > 2 else {}
                 if delay:
                     time.sleep(delay)
                 with outer.cond:
@@ -66,9 +73,13 @@ class Receiver:
                         body = None
                     outer.received.append({"path": self.path, "id": msg_id, "timestamp": ts,
                                            "body": body, "valid": valid, "status": status,
-                                           "content_type": self.headers.get("Content-Type", "")})
+                                           "content_type": self.headers.get("Content-Type", ""),
+                                           "at": arrived, "signature": sig,
+                                           "raw": raw.decode("utf-8", "surrogateescape")})
                     outer.cond.notify_all()
                 self.send_response(status)
+                for name, value in extra_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -218,8 +229,9 @@ class System:
         raise AssertionError("broker did not start")
 
     def notifier(self, *extra):
+        # The receivers are on 127.0.0.1, which the SSRF guard refuses unless allowed.
         return self.start("notifier", [self.prog("bianmin-notifier"), "--broker", self.client_ep,
-                                       "--log-level", "debug", *extra])
+                                       "--log-level", "debug", "--allow-host", "127.0.0.1", *extra])
 
     def worker(self, vid, name, skills, *extra):
         w = self.start(f"worker {vid}", [self.prog("bianmin-worker"), "--id", vid, "--name", name,

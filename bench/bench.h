@@ -1,0 +1,217 @@
+/* bench.h - bianmin-bench: how fast the durable path is, against the
+ * physical floor (SQLite alone) and against peers (Redis, beanstalkd).
+ *
+ * Sections (each runnable alone): submit, floor, peers, dispatch, notifier,
+ * scale. Every process the bench starts is registered here and killed on any
+ * exit; every loop is bounded in count and in time. Only 127.0.0.1 is used. */
+#ifndef BM_BENCH_H
+#define BM_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_MAX_LIST 8
+
+/* Counters shared with the LD_PRELOAD shim (shim.c) through an mmap'd file:
+ * commits seen by SQLite's commit hook and the fsyncs behind them. */
+typedef struct {
+    uint64_t commits;
+    uint64_t wal_syncs;   /* fsync/fdatasync on a *-wal file */
+    uint64_t db_syncs;    /* on anything else (the database, a checkpoint) */
+    uint64_t sync_ns;     /* time spent inside those calls */
+} bench_counters_t;
+
+#define BENCH_COUNTERS_ENV "BM_BENCH_COUNTERS"
+
+/* Command-line settings. */
+typedef struct {
+    const char *bin_dir;   /* bianmin-broker, bianmin-notifier, bianmin, the shim */
+    const char *data;      /* nyc311-sample.csv */
+    const char *tmp_root;  /* where temp dirs go (must be a real disk) */
+    bool keep;             /* keep the temp dir */
+    long requests;         /* per client configuration */
+    int clients[BENCH_MAX_LIST];
+    int n_clients;
+    int window;
+    double max_seconds;    /* cap of one load run (slow peers) */
+    int groups[BENCH_MAX_LIST * 2];
+    int n_groups;
+    double floor_seconds;
+    int volunteers[BENCH_MAX_LIST];
+    int n_volunteers;
+    long dispatch_tickets;
+    long webhooks, slow_webhooks, dead_webhooks;
+    int slow_ms;
+    long open_requests;
+    long scale_requests;
+} bench_opts_t;
+
+/* ---- payloads (payload.c) ---------------------------------------------- */
+
+/* One station job from the 311 sample. */
+typedef struct {
+    char key[16];
+    const char *category;
+    char building[96];
+    char unit[16];
+    char contact[64];
+    char text[512];
+    const char *channel;
+} bench_row_t;
+
+typedef struct {
+    bench_row_t *rows;
+    size_t n;
+    size_t skipped_other, rejected; /* not a station job; malformed */
+} bench_rows_t;
+
+/* Loads and maps the CSV. Returns 0 or -1 (message printed). */
+int rows_load(const char *path, bench_rows_t *out);
+void rows_free(bench_rows_t *r);
+
+/* A submit body, pre-encoded once so every system gets the same bytes. */
+typedef struct {
+    char *json; /* cJSON_PrintUnformatted of the submit body */
+    size_t len;
+    char ref[48];
+    const bench_row_t *row;
+} bench_payload_t;
+
+/* n bodies built from rows (cycled); ref "nyc311-KEY-SEQ". callback_base, if
+ * not NULL, gets "/" and seq mod 8 appended (8 endpoints); dead_every > 0
+ * sends every dead_every-th request's callback to dead_url instead.
+ * Caller frees with payloads_free. */
+bench_payload_t *payloads_make(const bench_rows_t *rows, long n, const char *callback_base,
+                               const char *dead_url, long dead_every);
+void payloads_free(bench_payload_t *p, long n);
+
+/* ---- measuring ----------------------------------------------------------- */
+
+int64_t now_ns(void);
+double secs_since(int64_t t0_ns);
+
+typedef struct {
+    long n;
+    double p50_ms, p99_ms, max_ms, mean_ms;
+} lat_stats_t;
+
+/* Percentiles of the positive values in lat_ns[0..n) (zeros are skipped). */
+lat_stats_t lat_stats(const int64_t *lat_ns, long n);
+
+/* VmRSS / VmHWM of a process in KiB, or -1. */
+long proc_kib(pid_t pid, const char *field);
+/* Size of a file in bytes (0 if missing). */
+long long file_size(const char *path);
+
+/* ---- processes, ports, temp dirs (proc.c) ------------------------------- */
+
+/* Starts argv[0] with argv, stdout+stderr to log_path, extra environment
+ * entries env (NULL-terminated, may be NULL). The child dies with us
+ * (PR_SET_PDEATHSIG) and is registered for cleanup. Returns its pid or -1. */
+pid_t proc_start(char *const argv[], const char *log_path, char *const env[]);
+/* SIGTERM, wait up to grace_ms, then SIGKILL. Returns the exit status or -1. */
+int proc_stop(pid_t pid, int grace_ms);
+void proc_kill(pid_t pid); /* SIGKILL and reap */
+/* Kills every registered child (atexit and signal handler). */
+void proc_kill_all(void);
+/* Installs SIGINT/SIGTERM handlers that kill the children, then exit. */
+void proc_install_handlers(void);
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+int free_port(void);
+/* Waits until 127.0.0.1:port accepts a connection; 0 or -1 after timeout_ms. */
+int wait_port(int port, int timeout_ms);
+/* Makes a fresh directory under the temp root; returns a malloc'd path. */
+char *temp_dir(const bench_opts_t *o, const char *tag);
+/* rm -rf of a temp dir made above (unless --keep). */
+void temp_dir_remove(const bench_opts_t *o, char *dir);
+/* Warns when dir is on tmpfs (where fsync costs nothing). */
+void check_real_disk(const char *dir);
+
+/* ---- the broker ---------------------------------------------------------- */
+
+typedef struct {
+    pid_t pid;
+    char dir[512];
+    char db[640];
+    char client_ep[64];
+    char worker_ep[64];
+    char counters_path[640];
+    bench_counters_t *counters; /* mmap'd, NULL if the shim is not available */
+    char secret[80];
+} broker_proc_t;
+
+/* Writes a config and starts bianmin-broker on dir/bianmin.db (which may
+ * exist). extra_json is inserted into the config object (may be ""). Waits
+ * until it answers. Returns 0 or -1. */
+int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
+                 broker_proc_t *b);
+/* Sends get for a ticket on a fresh socket every few ms until any answer:
+ * returns the time waited in seconds, or -1 after timeout_ms. */
+double broker_wait_ready(const char *endpoint, int timeout_ms);
+/* Stops it (SIGTERM, or SIGKILL if kill9) and unmaps the counters. */
+void broker_stop(broker_proc_t *b, bool kill9);
+/* A snapshot of the shim's counters (zeros if no shim). */
+bench_counters_t broker_counters(const broker_proc_t *b);
+
+/* ---- load generator (load.c) -------------------------------------------- */
+
+typedef enum { LOAD_BROKER, LOAD_REDIS, LOAD_BEANSTALK } load_kind_t;
+
+typedef struct {
+    load_kind_t kind;
+    const char *endpoint; /* broker: zmq endpoint */
+    int port;             /* peers: 127.0.0.1 port */
+    const bench_payload_t *payloads;
+    long total;
+    int conns, window;
+    double max_seconds; /* stop issuing new requests after this */
+    /* results */
+    double secs;
+    long acked, errors;
+    int64_t *lat_ns;  /* [total], 0 = not acknowledged */
+    int64_t *ticket;  /* [total], broker ticket or peer id */
+    int64_t *sent_ns; /* [total], when each was sent */
+    char first_error[256];
+} load_t;
+
+/* Runs the load; fills the results. Returns 0 if every issued request was
+ * answered, -1 otherwise (results still filled as far as they got). */
+int load_run(load_t *L);
+void load_free(load_t *L);
+
+/* ---- sections ------------------------------------------------------------ */
+
+/* What the submit section measured, for the floor and peers comparisons. */
+typedef struct {
+    int clients;
+    double rate;
+    double avg_group; /* submits per commit, 0 if unknown */
+    lat_stats_t lat;
+} submit_result_t;
+
+typedef struct {
+    submit_result_t submit[BENCH_MAX_LIST];
+    int n_submit;
+    double fsync_ms; /* one fdatasync on this disk */
+} bench_ctx_t;
+
+int section_submit(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_notifier(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_scale(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+
+/* Applies the embedded migrations (bm_schema) to an open database. */
+struct sqlite3;
+int schema_apply(struct sqlite3 *db);
+/* Average fdatasync latency of 4 KiB appends in dir, in ms. */
+double measure_fsync_ms(const char *dir, int n);
+
+/* Section banner and a rule under table headers. */
+void banner(const char *title, const char *what);
+
+#endif

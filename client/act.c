@@ -1,0 +1,257 @@
+/* act.c - `bianmin cancel | reopen | escalate | resolve TICKET`: a channel or
+ * the office acting on a request. The broker judges who may do what
+ * (forbidden, bad_transition, too_late); locally we only catch what is
+ * plainly missing, so the message names the flag. */
+#include "cli.h"
+#include "util.h"
+
+#include <string.h>
+
+#define OFFICE "office"
+
+typedef struct {
+    const char *name;
+    const char *cmd;
+    const char *default_channel; /* NULL: --channel is required */
+    const char *text_flag;       /* --reason or --answer */
+    const char *text_field;
+    bool text_required;
+    bool department;             /* --department NAME is required */
+} act_spec_t;
+
+static const act_spec_t specs[] = {
+    {"cancel", BM_CMD_CANCEL, NULL, "--reason", "reason", false, false},
+    {"reopen", BM_CMD_REOPEN, NULL, "--reason", "reason", true, false},
+    {"escalate", BM_CMD_ESCALATE, OFFICE, "--reason", "reason", true, true},
+    {"resolve", BM_CMD_RESOLVE, OFFICE, "--answer", "answer", true, false},
+};
+#define SPEC_COUNT (sizeof specs / sizeof specs[0])
+
+static const act_spec_t *spec_find(const char *name)
+{
+    for (size_t i = 0; i < SPEC_COUNT; i++) {
+        if (strcmp(specs[i].name, name) == 0)
+            return &specs[i];
+    }
+    return NULL;
+}
+
+static void channels_help(FILE *out)
+{
+    fputs("\nchannels:\n", out);
+    for (const cli_label_t *l = cli_channels; l->name; l++)
+        fprintf(out, "  %-16s %s (%s)\n", l->name, l->label, l->note);
+}
+
+void cli_cancel_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] cancel TICKET --channel CH [--reason TEXT]\n"
+          "\n"
+          "Cancels an open or claimed request (the volunteer holding it is told). Only\n"
+          "the channel the request came from, or office, may cancel it.\n"
+          "\n"
+          "  --channel CH    who is cancelling (required)\n"
+          "  --reason TEXT   why, e.g. \"住户已自行修好\"\n"
+          "\n"
+          "example: bianmin cancel 42 --channel building_leader --reason \"住户已自行修好\"\n"
+          "prints:  ticket 42: cancelled 已取消\n",
+          out);
+    channels_help(out);
+}
+
+void cli_reopen_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] reopen TICKET --channel CH --reason TEXT\n"
+          "\n"
+          "Reopens a request marked done that is not really fixed; it is offered to\n"
+          "volunteers again. Only the channel the request came from, or office, and\n"
+          "only within the broker's reopen window (default 7 days after done; later\n"
+          "gives too_late: submit a new request instead).\n"
+          "\n"
+          "  --channel CH    who is reopening (required)\n"
+          "  --reason TEXT   what is still wrong (required), e.g. \"还是漏水\"\n"
+          "\n"
+          "example: bianmin reopen 42 --channel building_leader --reason \"还是漏水\"\n",
+          out);
+    channels_help(out);
+}
+
+void cli_escalate_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] escalate TICKET --department NAME --reason TEXT\n"
+          "                 [--channel office]\n"
+          "\n"
+          "Escalates an open or claimed request to a higher-level department (上级职能\n"
+          "部门); the department's subscription is notified. Only office may do this.\n"
+          "\n"
+          "  --department NAME  e.g. water_company, power_company, housing_bureau,\n"
+          "                     street_office (as configured for the broker; required)\n"
+          "  --reason TEXT      why the community cannot solve it (required)\n"
+          "  --channel CH       who is acting (default office)\n"
+          "\n"
+          "example: bianmin escalate 42 --department water_company --reason \"小区主管道破裂\"\n"
+          "prints:  ticket 42: escalated 已上报\n",
+          out);
+}
+
+void cli_resolve_help(FILE *out)
+{
+    fputs("usage: bianmin [global options] resolve TICKET --answer TEXT [--channel office]\n"
+          "\n"
+          "Records the department's answer to an escalated request and closes it; the\n"
+          "requester is told the answer. Only office may do this.\n"
+          "\n"
+          "  --answer TEXT   the department's answer (required)\n"
+          "  --channel CH    who is acting (default office)\n"
+          "\n"
+          "example: bianmin resolve 42 --answer \"自来水公司已于周三更换主管道\"\n"
+          "prints:  ticket 42: resolved 已解决\n",
+          out);
+}
+
+/* Checks a flag's text: valid UTF-8. Returns 0 or -1 with err set. */
+static int check_text(const char *flag, const char *v, char *err, size_t errlen)
+{
+    if (!bm_utf8_valid(v, strlen(v))) {
+        snprintf(err, errlen,
+                 "%s is not valid UTF-8 text (is the terminal set to another encoding?)", flag);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t errlen)
+{
+    memset(args, 0, sizeof *args);
+    const act_spec_t *spec = spec_find(argv[0]);
+    if (!spec) {
+        snprintf(err, errlen, "unknown command %s", argv[0]);
+        return -1;
+    }
+    const char *ticket_arg = NULL, *channel = NULL, *text = NULL, *department = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        const char **slot = NULL;
+        const char *flag = NULL;
+        int m = 0;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            args->help = true;
+            return 0;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--channel", &v, err, errlen)) != 0) {
+            slot = &channel, flag = "--channel";
+        } else if ((m = cli_opt_value(argc, argv, &i, spec->text_flag, &v, err, errlen)) != 0) {
+            slot = &text, flag = spec->text_flag;
+        } else if (spec->department &&
+                   (m = cli_opt_value(argc, argv, &i, "--department", &v, err, errlen)) != 0) {
+            slot = &department, flag = "--department";
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            snprintf(err, errlen, "unknown option %s", arg);
+            return -1;
+        } else if (ticket_arg) {
+            snprintf(err, errlen,
+                     "unexpected argument \"%s\" (text with spaces goes in quotes after a "
+                     "flag, e.g. %s \"住户已自行修好\")",
+                     arg, spec->text_flag);
+            return -1;
+        } else {
+            ticket_arg = arg;
+            continue;
+        }
+        if (m < 0)
+            return -1;
+        if (*slot) {
+            snprintf(err, errlen, "%s given twice", flag);
+            return -1;
+        }
+        if (check_text(flag, v, err, errlen) != 0)
+            return -1;
+        *slot = v;
+    }
+    long ticket = 0;
+    if (!ticket_arg) {
+        snprintf(err, errlen, "which ticket? e.g. bianmin %s 42 ...", spec->name);
+        return -1;
+    }
+    if (cli_parse_ticket(ticket_arg, &ticket) != 0) {
+        snprintf(err, errlen, "\"%.40s\" is not a ticket number (a whole number such as 42)",
+                 ticket_arg);
+        return -1;
+    }
+    if (!channel || bm_blank(channel))
+        channel = spec->default_channel;
+    /* Everything missing in one message, so one retry is enough. */
+    const char *missing[3];
+    size_t n_missing = 0;
+    if (!channel)
+        missing[n_missing++] = "--channel";
+    if (spec->department && (!department || bm_blank(department)))
+        missing[n_missing++] = "--department";
+    if (spec->text_required && (!text || bm_blank(text)))
+        missing[n_missing++] = spec->text_flag;
+    if (n_missing > 0) {
+        size_t used = 0;
+        for (size_t k = 0; k < n_missing; k++) {
+            int w = snprintf(err + used, errlen - used, "%s%s", k ? ", " : "missing ",
+                             missing[k]);
+            if (w < 0 || (size_t)w >= errlen - used)
+                break;
+            used += (size_t)w;
+        }
+        return -1;
+    }
+    args->cmd = spec->cmd;
+    args->body = cJSON_CreateObject();
+    if (!args->body) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);
+    cJSON_AddStringToObject(args->body, "channel", channel);
+    if (department)
+        cJSON_AddStringToObject(args->body, "department", department);
+    if (text && !bm_blank(text))
+        cJSON_AddStringToObject(args->body, spec->text_field, text);
+    return 0;
+}
+
+int cli_act_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_act_args_t args;
+    char err[512];
+    if (cli_act_parse(argc, argv, &args, err, sizeof err) != 0) {
+        fprintf(stderr, "bianmin %s: ", argv[0]);
+        cli_put_text(stderr, err, 0);
+        fprintf(stderr, "\nsee: bianmin %s --help\n", argv[0]);
+        return CLI_EXIT_USAGE;
+    }
+    if (args.help) {
+        const cli_command_t *c = cli_command_find(argv[0]);
+        if (c)
+            c->help(stdout);
+        return CLI_EXIT_OK;
+    }
+    cJSON *reply = NULL;
+    int rc = cli_call(ctx, args.cmd, args.body, &reply);
+    const cJSON *sent_ticket = cJSON_GetObjectItemCaseSensitive(args.body, "ticket");
+    long ticket = cJSON_IsNumber(sent_ticket) ? (long)sent_ticket->valuedouble : 0;
+    cJSON_Delete(args.body);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json) {
+        cli_print_json_line(stdout, reply);
+    } else {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(reply, "status");
+        const char *s = cJSON_IsString(status) ? status->valuestring : "?";
+        const char *label = cli_status_label(s);
+        printf("ticket %ld: ", cJSON_IsNumber(t) ? (long)t->valuedouble : ticket);
+        cli_put_text(stdout, s, 0);
+        if (label)
+            printf(" %s", label);
+        fputc('\n', stdout);
+    }
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,449 @@
+/* list.c - `bianmin list`: the queue as a table for the office clerk,
+ * filtered and paged, or every page with --all. */
+#include "cli.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ISO    32
+#define MAX_CELL   512 /* bytes of one table cell we build */
+#define LIST_COLS  7
+
+/* The statuses a request can be in (lib/lifecycle.c). */
+static const char *const statuses[] = {"open",     "claimed",  "done",
+                                       "escalated", "resolved", "cancelled"};
+#define STATUS_COUNT (sizeof statuses / sizeof statuses[0])
+
+/* Flags that become string fields of the list body as they are. */
+static const struct {
+    const char *flag;
+    const char *field;
+} text_filters[] = {
+    {"--status", "status"},     {"--category", "category"},   {"--channel", "channel"},
+    {"--building", "building"}, {"--volunteer", "volunteer"},
+};
+#define TEXT_FILTER_COUNT (sizeof text_filters / sizeof text_filters[0])
+
+void cli_list_help(FILE *out)
+{
+    fprintf(out,
+            "usage: bianmin [global options] list [--status S] [--category C] [--channel CH]\n"
+            "                 [--building TEXT] [--volunteer ID] [--overdue]\n"
+            "                 [--since DATE] [--until DATE] [--limit N] [--offset N] [--all]\n"
+            "\n"
+            "Lists requests, newest first, as a table: ticket, status, category,\n"
+            "building and unit, volunteer, when it was received (local time), and\n"
+            "\"超时 overdue\" for requests past their time limit. A footer says which\n"
+            "ones are shown, e.g. \"showing 1-50 of 123 (next page: --offset 50)\".\n"
+            "\n"
+            "  --status S       one of: open 待接单, claimed 处理中, done 已完成,\n"
+            "                   escalated 已上报, resolved 已解决, cancelled 已取消\n"
+            "  --category C     lock, pipe, leak, repair, other (see bianmin submit --help)\n"
+            "  --channel CH     building_leader, council, forum, office\n"
+            "  --building TEXT  building or address containing TEXT, e.g. \"3栋\"\n"
+            "  --volunteer ID   requests held by this volunteer (see bianmin volunteers)\n"
+            "  --overdue        only requests flagged overdue\n"
+            "  --since DATE     received on or after DATE\n"
+            "  --until DATE     received before DATE (so --since 2026-11-01\n"
+            "                   --until 2026-12-01 is November)\n"
+            "  --limit N        requests per page, 1 to %d (default %d)\n"
+            "  --offset N       skip the first N (for the next page)\n"
+            "  --all            fetch every page (from --offset, %d per call unless\n"
+            "                   --limit says otherwise); requests that change while it\n"
+            "                   runs may be missed or left out\n"
+            "\n"
+            "DATE is YYYY-MM-DD, meaning midnight at the start of that day in local time\n"
+            "(the TZ environment variable; it is sent to the broker in UTC), or an exact\n"
+            "ISO 8601 UTC time such as 2026-11-01T08:00:00Z.\n"
+            "\n"
+            "With --json prints the broker's reply as one JSON line; with --all one JSON\n"
+            "object holding every page: {\"requests\": [...], \"total\": T, \"offset\": O,\n"
+            "\"limit\": n} where limit is how many requests it holds.\n"
+            "\n"
+            "examples:\n"
+            "  bianmin list --status open --overdue\n"
+            "  bianmin list --building 3栋 --since 2026-11-01 --until 2026-12-01 --all\n"
+            "  bianmin --json list --all --status escalated > escalated.json\n",
+            BM_MAX_LIST, CLI_LIST_DEFAULT_LIMIT, BM_MAX_LIST);
+}
+
+/* Parses the digits s[0..n) into *out; returns 0 or -1. */
+static int digits(const char *s, size_t n, long min, long max, long *out)
+{
+    char buf[8];
+    if (n >= sizeof buf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return bm_parse_long(buf, min, max, out);
+}
+
+int cli_parse_date(const char *s, char *iso, size_t len)
+{
+    long y = 0, m = 0, d = 0;
+    if (!s || strlen(s) < 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, 1970, 9999, &y) ||
+        digits(s + 5, 2, 1, 12, &m) || digits(s + 8, 2, 1, 31, &d))
+        return -1;
+    if (s[10] == '\0') {
+        struct tm tm = {0};
+        tm.tm_year = (int)y - 1900;
+        tm.tm_mon = (int)m - 1;
+        tm.tm_mday = (int)d;
+        tm.tm_isdst = -1; /* let mktime say whether summer time applies */
+        time_t t = mktime(&tm);
+        if (t == (time_t)-1 || tm.tm_year != (int)y - 1900 || tm.tm_mon != (int)m - 1 ||
+            tm.tm_mday != (int)d)
+            return -1; /* e.g. 2026-02-30, which mktime would roll over */
+        bm_time_iso((int64_t)t * 1000, iso, len);
+        return 0;
+    }
+    /* A full time must say it is UTC: "T" ... "Z". */
+    int64_t ms = 0;
+    size_t n = strlen(s);
+    if (s[10] != 'T' || s[n - 1] != 'Z' || bm_time_parse_iso(s, &ms) != 0)
+        return -1;
+    bm_time_iso(ms, iso, len);
+    return 0;
+}
+
+static bool known_status(const char *s)
+{
+    for (size_t i = 0; i < STATUS_COUNT; i++) {
+        if (strcmp(statuses[i], s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Parses one --limit / --offset value into body. Returns 0 or -1. */
+static int number_flag(cJSON *body, const char *flag, const char *field, const char *v, long min,
+                       long max, bool *given, char *err, size_t errlen)
+{
+    long n = 0;
+    if (*given) {
+        snprintf(err, errlen, "%s given twice", flag);
+        return -1;
+    }
+    if (bm_parse_long(v, min, max, &n) != 0) {
+        snprintf(err, errlen, "%s must be a number from %ld to %ld, not \"%.40s\"", flag, min,
+                 max, v);
+        return -1;
+    }
+    cJSON_AddNumberToObject(body, field, (double)n);
+    *given = true;
+    return 0;
+}
+
+static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, size_t errlen)
+{
+    cJSON *body = args->body;
+    bool limit_given = false, offset_given = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        int m = 0;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            args->help = true;
+            return 0;
+        }
+        if (strcmp(arg, "--all") == 0) {
+            args->all = true;
+            continue;
+        }
+        if (strcmp(arg, "--overdue") == 0) {
+            if (!cJSON_GetObjectItemCaseSensitive(body, "overdue"))
+                cJSON_AddTrueToObject(body, "overdue");
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--limit", &v, err, errlen)) != 0) {
+            if (m < 0 || number_flag(body, "--limit", "limit", v, 1, BM_MAX_LIST, &limit_given,
+                                     err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--offset", &v, err, errlen)) != 0) {
+            if (m < 0 || number_flag(body, "--offset", "offset", v, 0, INT32_MAX, &offset_given,
+                                     err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        const char *date_flags[] = {"--since", "--until"};
+        bool done = false;
+        for (size_t k = 0; k < 2 && !done; k++) {
+            if ((m = cli_opt_value(argc, argv, &i, date_flags[k], &v, err, errlen)) == 0)
+                continue;
+            char iso[MAX_ISO];
+            if (m < 0)
+                return -1;
+            if (cJSON_GetObjectItemCaseSensitive(body, date_flags[k] + 2)) {
+                snprintf(err, errlen, "%s given twice", date_flags[k]);
+                return -1;
+            }
+            if (cli_parse_date(v, iso, sizeof iso) != 0) {
+                snprintf(err, errlen,
+                         "%s needs a date such as 2026-11-01 (local time) or "
+                         "2026-11-01T08:00:00Z (UTC), not \"%.40s\"",
+                         date_flags[k], v);
+                return -1;
+            }
+            cJSON_AddStringToObject(body, date_flags[k] + 2, iso);
+            done = true;
+        }
+        if (done)
+            continue;
+        size_t f = 0;
+        for (; f < TEXT_FILTER_COUNT; f++) {
+            if ((m = cli_opt_value(argc, argv, &i, text_filters[f].flag, &v, err, errlen)) != 0)
+                break;
+        }
+        if (m < 0)
+            return -1;
+        if (f == TEXT_FILTER_COUNT) {
+            if (arg[0] == '-')
+                snprintf(err, errlen, "unknown option %.60s", arg);
+            else
+                snprintf(err, errlen, "unexpected argument \"%.60s\"", arg);
+            return -1;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(body, text_filters[f].field)) {
+            snprintf(err, errlen, "%s given twice", text_filters[f].flag);
+            return -1;
+        }
+        if (!bm_utf8_valid(v, strlen(v)) || bm_blank(v)) {
+            snprintf(err, errlen, "%s needs a value (UTF-8 text)", text_filters[f].flag);
+            return -1;
+        }
+        if (f == 0 && !known_status(v)) {
+            snprintf(err, errlen,
+                     "--status must be one of open, claimed, done, escalated, resolved, "
+                     "cancelled, not \"%.40s\"",
+                     v);
+            return -1;
+        }
+        cJSON_AddStringToObject(body, text_filters[f].field, v);
+    }
+    if (args->all && !limit_given)
+        cJSON_AddNumberToObject(body, "limit", BM_MAX_LIST); /* fewest calls */
+    return 0;
+}
+
+int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size_t errlen)
+{
+    memset(args, 0, sizeof *args);
+    args->body = cJSON_CreateObject();
+    if (!args->body) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (parse_into(argc, argv, args, err, errlen) != 0) {
+        cJSON_Delete(args->body);
+        args->body = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- paging -------------------------------------------------------------- */
+
+static const char *str_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static long num_of(const cJSON *obj, const char *key, long dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+}
+
+/* The broker lists newest first: by created_at, then ticket, descending. A
+ * request submitted while we page pushes the rest down one place, so the
+ * next page starts with one already taken; it is one whose key is not below
+ * the last key taken. Returns true if item comes after (created, ticket). */
+static bool comes_after(const cJSON *item, const char *created, long ticket)
+{
+    const char *c = str_of(item, "created_at");
+    long t = num_of(item, "ticket", 0);
+    if (!created || !c)
+        return true; /* nothing to compare: keep it */
+    int cmp = strcmp(c, created);
+    return cmp < 0 || (cmp == 0 && t < ticket);
+}
+
+int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *progress)
+{
+    *merged = NULL;
+    int rc = CLI_EXIT_OK;
+    long start = num_of(body, "offset", 0);
+    long offset = start, total = 0;
+    char last_created[MAX_ISO] = "";
+    long last_ticket = 0;
+    bool have_last = false;
+    int pages = 0;
+    cJSON *page = cJSON_Duplicate(body, 1);
+    cJSON *out = cJSON_CreateObject();
+    cJSON *all = out ? cJSON_AddArrayToObject(out, "requests") : NULL;
+    if (!page || !all) {
+        fputs("bianmin: out of memory\n", stderr);
+        rc = CLI_EXIT_UNREACHABLE;
+        goto out;
+    }
+    for (;;) {
+        cJSON *reply = NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(page, "offset");
+        cJSON_AddNumberToObject(page, "offset", (double)offset);
+        rc = cli_call(ctx, BM_CMD_LIST, page, &reply);
+        if (rc != CLI_EXIT_OK)
+            goto out;
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "requests");
+        int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+        total = num_of(reply, "total", 0);
+        for (int k = 0; k < n; k++) {
+            cJSON *item = cJSON_DetachItemFromArray(arr, 0);
+            if (have_last && !comes_after(item, last_created[0] ? last_created : NULL,
+                                          last_ticket)) {
+                cJSON_Delete(item); /* seen on the page before */
+                continue;
+            }
+            const char *c = str_of(item, "created_at");
+            bm_strlcpy(last_created, c ? c : "", sizeof last_created);
+            last_ticket = num_of(item, "ticket", 0);
+            have_last = true;
+            cJSON_AddItemToArray(all, item);
+        }
+        cJSON_Delete(reply);
+        offset += n;
+        pages++;
+        if (progress && (pages > 1 || offset < total))
+            fprintf(progress, "\rbianmin list: %d of %ld requests fetched",
+                    cJSON_GetArraySize(all), total > start ? total - start : 0);
+        if (n == 0 || offset >= total)
+            break;
+    }
+    if (progress && pages > 1)
+        fputc('\n', progress);
+    cJSON_AddNumberToObject(out, "total", (double)total);
+    cJSON_AddNumberToObject(out, "offset", (double)start);
+    cJSON_AddNumberToObject(out, "limit", (double)cJSON_GetArraySize(all));
+    *merged = out;
+    out = NULL;
+out:
+    cJSON_Delete(out);
+    cJSON_Delete(page);
+    return rc;
+}
+
+/* ---- formatting ---------------------------------------------------------- */
+
+static const cli_column_t list_cols[LIST_COLS] = {
+    {"工单", 0, true},
+    {"状态", 0, false},
+    {"类别", 0, false},
+    {"楼栋/单元", CLI_LIST_MAX_BUILDING, false},
+    {"志愿者", CLI_LIST_MAX_NAME, false},
+    {"受理时间", 0, false},
+    {"", 0, false},
+};
+
+static void request_row(cli_table_t *t, const cJSON *r)
+{
+    char ticket[32], status[MAX_CELL], category[MAX_CELL], place[MAX_CELL], when[64];
+    const char *s = str_of(r, "status");
+    const char *slabel = cli_status_label(s);
+    snprintf(ticket, sizeof ticket, "%ld", num_of(r, "ticket", 0));
+    snprintf(status, sizeof status, "%s%s%s", s ? s : "?", slabel ? " " : "",
+             slabel ? slabel : "");
+
+    const char *cat = str_of(r, "category");
+    const char *clabel = str_of(r, "category_label");
+    if (!clabel)
+        clabel = cli_category_label(cat);
+    snprintf(category, sizeof category, "%s%s", clabel ? clabel : cat ? cat : "?",
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "urgent")) ? " 急" : "");
+
+    const char *building = str_of(r, "building");
+    const char *unit = str_of(r, "unit");
+    snprintf(place, sizeof place, "%s%s%s", building ? building : "-",
+             unit && *unit ? " " : "", unit && *unit ? unit : "");
+
+    const cJSON *vol = cJSON_GetObjectItemCaseSensitive(r, "volunteer");
+    const char *name = str_of(vol, "name");
+    if (!name)
+        name = str_of(vol, "id");
+
+    const char *cells[LIST_COLS] = {
+        ticket, status, category, place, name ? name : "-",
+        cli_local_time(str_of(r, "created_at"), when, sizeof when),
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "overdue")) ? "超时 overdue" : "",
+    };
+    cli_table_add(t, cells);
+}
+
+void cli_format_list(FILE *out, const cJSON *reply, bool next_hint)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "requests");
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    long total = num_of(reply, "total", n);
+    long offset = num_of(reply, "offset", 0);
+    if (n == 0) {
+        if (total == 0)
+            fputs("no requests match (showing 0 of 0)\n", out);
+        else
+            fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", total, offset);
+        return;
+    }
+    cli_table_t *t = cli_table_new(list_cols, LIST_COLS);
+    if (!t)
+        return;
+    const cJSON *r = NULL;
+    cJSON_ArrayForEach(r, arr)
+    {
+        request_row(t, r);
+    }
+    cli_table_print(t, out);
+    cli_table_destroy(&t);
+    fprintf(out, "showing %ld-%ld of %ld", offset + 1, offset + n, total);
+    if (next_hint && offset + n < total)
+        fprintf(out, " (next page: --offset %ld)", offset + n);
+    fputc('\n', out);
+}
+
+int cli_list_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_list_args_t args;
+    char err[512];
+    if (cli_list_parse(argc, argv, &args, err, sizeof err) != 0) {
+        fputs("bianmin list: ", stderr);
+        cli_put_text(stderr, err, 0);
+        fputs("\nsee: bianmin list --help\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (args.help) {
+        cJSON_Delete(args.body);
+        cli_list_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    cJSON *reply = NULL;
+    int rc;
+    if (args.all)
+        rc = cli_list_fetch_all(ctx, args.body, &reply, isatty(STDERR_FILENO) ? stderr : NULL);
+    else
+        rc = cli_call(ctx, BM_CMD_LIST, args.body, &reply);
+    cJSON_Delete(args.body);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json_line(stdout, reply);
+    else
+        cli_format_list(stdout, reply, !args.all);
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}
