@@ -7,3 +7,4 @@ target_link_libraries(bm_testutil PUBLIC Threads::Threads)
 
 bm_unit_test(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS bm_testutil)
 bm_unit_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c LIBS bm_testutil)
+bm_unit_test(test_garbage ${CMAKE_CURRENT_LIST_DIR}/test_garbage.c LIBS bm_testutil)
