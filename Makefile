@@ -23,6 +23,9 @@ build-san: deps
 run: build
 	@scripts/run.sh $(BUILD)
 
+demo: build
+	@scripts/demo.sh $(BUILD)
+
 test-normal: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
@@ -32,6 +35,12 @@ test-san: build-san
 
 # The normal build's tests, then the same tests under AddressSanitizer + UBSan.
 test: test-normal test-san
+
+# Benchmarks (docs/benchmarks.md): the durable path against SQLite alone and against
+# Redis and beanstalkd, dispatch, the notifier, scale. A section or sizes:
+#   make bench BENCH_ARGS="--requests 5000 submit"
+bench: build
+	@scripts/bench.sh $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

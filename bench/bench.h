@@ -104,6 +104,8 @@ lat_stats_t lat_stats(const int64_t *lat_ns, long n);
 long proc_kib(pid_t pid, const char *field);
 /* Size of a file in bytes (0 if missing). */
 long long file_size(const char *path);
+/* CPU time all threads of a process have run, in ns (schedstat), or -1. */
+int64_t proc_cpu_ns(pid_t pid);
 
 /* ---- processes, ports, temp dirs (proc.c) ------------------------------- */
 
@@ -114,6 +116,8 @@ pid_t proc_start(char *const argv[], const char *log_path, char *const env[]);
 /* SIGTERM, wait up to grace_ms, then SIGKILL. Returns the exit status or -1. */
 int proc_stop(pid_t pid, int grace_ms);
 void proc_kill(pid_t pid); /* SIGKILL and reap */
+/* Waits for it to exit by itself (SIGKILL after timeout_ms); its status. */
+int proc_wait(pid_t pid, int timeout_ms);
 /* Kills every registered child (atexit and signal handler). */
 void proc_kill_all(void);
 /* Installs SIGINT/SIGTERM handlers that kill the children, then exit. */
@@ -181,6 +185,9 @@ typedef struct {
  * answered, -1 otherwise (results still filled as far as they got). */
 int load_run(load_t *L);
 void load_free(load_t *L);
+/* Sends cmd to 127.0.0.1:port on a fresh connection and reads the answer
+ * (until the peer is quiet for 300 ms) into out. Returns 0 or -1. */
+int tcp_query(int port, const char *cmd, char *out, size_t cap);
 
 /* ---- sections ------------------------------------------------------------ */
 
@@ -189,6 +196,7 @@ typedef struct {
     int clients;
     double rate;
     double avg_group; /* submits per commit, 0 if unknown */
+    double cpu_us;    /* broker CPU per request */
     lat_stats_t lat;
 } submit_result_t;
 

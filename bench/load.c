@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,14 @@ typedef struct {
     long fhead, ftail;
 } conn_t;
 
-static void note_error(conn_t *c, const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 2, 3))) static void note_error(conn_t *c, const char *fmt, ...)
 {
-    if (!c->err[0])
-        snprintf(c->err, sizeof c->err, fmt, a, b);
+    if (c->err[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- broker -------------------------------------------------------------- */
@@ -73,13 +78,13 @@ static int broker_recv(conn_t *c, void *sock)
     if (r == BM_RECV_FAIL) {
         if (errno == EINTR)
             return 0;
-        note_error(c, "receive failed: %s%s", zmq_strerror(errno), "");
+        note_error(c, "receive failed: %s", zmq_strerror(errno));
         return -1;
     }
     int64_t now = now_ns();
     long seq = -1;
     if (r != BM_RECV_OK || bm_parse_long(msg.cid, c->first, c->first + c->count - 1, &seq) != 0) {
-        note_error(c, "unexpected reply: %s%s", err.message, "");
+        note_error(c, "unexpected reply: %s", err.message);
         bm_msg_clear(&msg);
         return -1;
     }
@@ -203,12 +208,12 @@ static int tcp_recv(conn_t *c)
     int r = read_line(c, line, sizeof line);
     if (r <= 0) {
         if (r < 0)
-            note_error(c, "connection lost%s%s", "", "");
+            note_error(c, "connection lost");
         return r;
     }
     int64_t now = now_ns();
     if (c->fhead == c->ftail) {
-        note_error(c, "unexpected line: %s%s", line, "");
+        note_error(c, "unexpected line: %s", line);
         return -1;
     }
     long seq = c->fifo[c->fhead++ % c->L->window];
@@ -224,7 +229,7 @@ static int tcp_recv(conn_t *c)
         c->acked++;
         c->last_ack = now;
     } else {
-        note_error(c, "refused: %s%s", line, "");
+        note_error(c, "refused: %s", line);
         c->L->lat_ns[seq] = 0;
         c->errors++;
     }
@@ -253,7 +258,7 @@ static void *conn_main(void *arg)
     bool ready = L->kind == LOAD_BROKER ? sock != NULL : (c->fd >= 0 && c->fifo);
     pthread_barrier_wait(c->bar);
     if (!ready) {
-        note_error(c, "cannot connect%s%s", "", "");
+        note_error(c, "cannot connect");
         goto out;
     }
     c->start = now_ns();
@@ -266,7 +271,7 @@ static void *conn_main(void *arg)
             int rc = L->kind == LOAD_BROKER ? broker_send(c, sock, c->first + sent)
                                             : tcp_send(c, c->first + sent);
             if (rc != 0) {
-                note_error(c, "send failed: %s%s", strerror(errno), "");
+                note_error(c, "send failed: %s", strerror(errno));
                 goto out;
             }
             sent++;
@@ -274,7 +279,7 @@ static void *conn_main(void *arg)
         if (answered == sent)
             break;
         if (now > give_up) {
-            note_error(c, "no answer within the time limit%s%s", "", "");
+            note_error(c, "no answer within the time limit");
             goto out;
         }
         int r = L->kind == LOAD_BROKER ? broker_recv(c, sock) : tcp_recv(c);
@@ -361,4 +366,26 @@ void load_free(load_t *L)
     L->sent_ns = NULL;
     L->lat_ns = NULL;
     L->ticket = NULL;
+}
+
+int tcp_query(int port, const char *cmd, char *out, size_t cap)
+{
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {0, 300 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t len = 0;
+    if (write_all(fd, cmd, strlen(cmd)) == 0) {
+        /* Read until the peer has been quiet for a moment. */
+        for (int i = 0; i < 100 && len + 1 < cap; i++) {
+            ssize_t n = read(fd, out + len, cap - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+        }
+    }
+    out[len] = '\0';
+    close(fd);
+    return len > 0 ? 0 : -1;
 }

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <ftw.h>
 
 #define MAX_CHILDREN 32
@@ -313,10 +314,18 @@ double measure_fsync_ms(const char *dir, int n)
         return -1;
     char block[4096];
     memset(block, 'x', sizeof block);
+    /* Like a WAL after its first checkpoint: overwrites in a file that is
+     * already allocated, so fdatasync has only the data to flush. */
+    for (int i = 0; i < n; i++) {
+        if (write(fd, block, sizeof block) != (ssize_t)sizeof block)
+            break;
+    }
+    fdatasync(fd);
     int64_t t0 = now_ns();
     int done = 0;
     for (; done < n; done++) {
-        if (write(fd, block, sizeof block) != (ssize_t)sizeof block || fdatasync(fd) != 0)
+        if (pwrite(fd, block, sizeof block, (off_t)done * (off_t)sizeof block) != (ssize_t)sizeof block ||
+            fdatasync(fd) != 0)
             break;
     }
     double ms = done > 0 ? secs_since(t0) * 1000.0 / done : -1;
@@ -327,7 +336,15 @@ double measure_fsync_ms(const char *dir, int n)
 
 void banner(const char *title, const char *what)
 {
-    printf("\n== %s: %s ==\n", title, what);
+    char load[64] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(load, sizeof load, f))
+            bm_strlcpy(load, "?", sizeof load);
+        fclose(f);
+        load[strcspn(load, "\n")] = '\0';
+    }
+    printf("\n== %s: %s ==\n  (load average before: %s)\n", title, what, load);
 }
 
 /* ---- the broker ---------------------------------------------------------- */
@@ -404,7 +421,11 @@ int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
             void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             if (m != MAP_FAILED) {
                 b->counters = m;
-                snprintf(preload, sizeof preload, "LD_PRELOAD=%s", shim);
+                /* BIANMIN_BENCH_PRELOAD: more libraries for experiments
+                 * (e.g. one that changes a PRAGMA), see docs/benchmarks.md. */
+                const char *extra = getenv("BIANMIN_BENCH_PRELOAD");
+                snprintf(preload, sizeof preload, "LD_PRELOAD=%s%s%s", shim, extra ? ":" : "",
+                         extra ? extra : "");
                 snprintf(counters_env, sizeof counters_env, "%s=%s", BENCH_COUNTERS_ENV,
                          b->counters_path);
                 env[0] = preload;
@@ -452,4 +473,44 @@ bench_counters_t broker_counters(const broker_proc_t *b)
         c.sync_ns = __atomic_load_n(&b->counters->sync_ns, __ATOMIC_RELAXED);
     }
     return c;
+}
+
+int proc_wait(pid_t pid, int timeout_ms)
+{
+    if (pid <= 0)
+        return -1;
+    int st = wait_ms(pid, timeout_ms);
+    if (st < 0) {
+        fprintf(stderr, "bench: pid %d still running after %d ms; killing it\n", (int)pid, timeout_ms);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    child_forget(pid);
+    return st;
+}
+
+int64_t proc_cpu_ns(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int64_t total = 0;
+    struct dirent *e;
+    for (int guard = 0; guard < 4096 && (e = readdir(d)); guard++) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[128];
+        snprintf(p, sizeof p, "/proc/%d/task/%.20s/schedstat", (int)pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f)
+            continue;
+        long long run = 0;
+        if (fscanf(f, "%lld", &run) == 1)
+            total += run;
+        fclose(f);
+    }
+    closedir(d);
+    return total;
 }

@@ -63,6 +63,12 @@ void cli_cancel_help(FILE *out);
 void cli_reopen_help(FILE *out);
 void cli_escalate_help(FILE *out);
 void cli_resolve_help(FILE *out);
+int cli_rate_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_rate_help(FILE *out);
+int cli_deliveries_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_deliveries_help(FILE *out);
+int cli_endpoints_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_endpoints_help(FILE *out);
 
 /* ---- option parsing ------------------------------------------------------ */
 
@@ -155,6 +161,8 @@ int cli_table_add(cli_table_t *self, const char *const *cells);
 size_t cli_table_rows(const cli_table_t *self);
 /* Writes the header line and the rows, columns two spaces apart. */
 void cli_table_print(const cli_table_t *self, FILE *out);
+/* The same with prefix (e.g. two spaces) before every line. */
+void cli_table_print_indented(const cli_table_t *self, FILE *out, const char *prefix);
 
 /* ---- list ---------------------------------------------------------------- */
 
@@ -207,5 +215,51 @@ typedef struct {
  * which). Returns 0, or -1 with a message for people in err. On success the
  * caller frees args->body. */
 int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t errlen);
+
+/* ---- operator commands: rate, deliveries, endpoints ---------------------- */
+
+/* What a subcommand with several forms parsed into: the BM_CMD_* to send and
+ * its body. */
+typedef struct {
+    const char *cmd; /* BM_CMD_*; NULL with help */
+    cJSON *body;     /* owned */
+    bool help;
+} cli_op_args_t;
+
+/* Parses `rate TICKET SCORE --channel CH [--comment TEXT]` (argv[0] is
+ * "rate"). Returns 0, or -1 with a message for people in err. On success the
+ * caller frees args->body. */
+int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t errlen);
+/* Writes a rating for people into buf: "★★★★☆ 4/5" for a number 1-5, else
+ * "未评分 not rated". Returns buf. */
+char *cli_rating_text(const cJSON *rating, char *buf, size_t len);
+
+#define CLI_DELIVERIES_DEFAULT_LIMIT 50
+
+/* Parses `deliveries [filters]`, `deliveries show ID`, `deliveries replay ID`
+ * and `deliveries replay --dead-since DATE` (argv[0] is "deliveries") into
+ * BM_CMD_DELIVERIES / DELIVERY / REPLAY and a body. Returns 0, or -1 with a
+ * message for people in err. On success the caller frees args->body. */
+int cli_deliveries_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t errlen);
+/* Returns the Chinese label of a delivery state, or NULL if unknown. */
+const char *cli_delivery_state_label(const char *state);
+/* Writes a `deliveries` reply as a table with a footer; with next_hint, says
+ * how to get the next page if there is one. */
+void cli_format_deliveries(FILE *out, const cJSON *reply, bool next_hint);
+/* Writes a `delivery` reply: the delivery, its attempt log and its body. */
+void cli_format_delivery(FILE *out, const cJSON *reply);
+/* Writes a `replay` reply: "N deliveries due again". */
+void cli_format_replayed(FILE *out, const cJSON *reply);
+
+/* Parses `endpoints`, `endpoints disable|enable ID` and `endpoints rotate ID
+ * [--secret whsec_...]` (argv[0] is "endpoints") into BM_CMD_ENDPOINTS /
+ * ENDPOINT and a body. Returns 0, or -1 with a message for people in err. On
+ * success the caller frees args->body. */
+int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t errlen);
+/* Writes an `endpoints` reply as a table. */
+void cli_format_endpoints(FILE *out, const cJSON *reply);
+/* Writes an `endpoint` reply: what was done; for rotate the new secret, until
+ * when the old one is still signed with, and what to do with it. */
+void cli_format_endpoint_action(FILE *out, const cJSON *reply);
 
 #endif

@@ -1,6 +1,7 @@
 /* common.c - what every `bianmin` subcommand shares: the subcommand table,
  * option matching, labels for people, and calling the broker. */
 #include "cli.h"
+#include "report.h"
 #include "util.h"
 
 #include <string.h>
@@ -19,6 +20,16 @@ const cli_command_t cli_commands[] = {
     {"escalate", "escalate a request to a department (office)", cli_act_run, cli_escalate_help},
     {"resolve", "record a department's answer to an escalated request (office)", cli_act_run,
      cli_resolve_help},
+    {"rate", "record the resident's satisfaction with a done request (1-5)", cli_rate_run,
+     cli_rate_help},
+    {"deliveries", "the notices owed to webhook receivers; show one; replay dead ones",
+     cli_deliveries_run, cli_deliveries_help},
+    {"endpoints", "webhook receivers: counts; disable, enable, rotate a secret",
+     cli_endpoints_run, cli_endpoints_help},
+    {"stats", "the office's monthly figures and charts (reads the database file)",
+     cli_stats_run, cli_stats_help},
+    {"export", "the month's case archive for an inspection: CSV, JSON, HTML, photos",
+     cli_export_run, cli_export_help},
     {NULL, NULL, NULL, NULL},
 };
 

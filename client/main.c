@@ -14,8 +14,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
             "\n"
-            "便民 bianmin: submit and follow residents' requests; for the office, the\n"
-            "queue, the volunteers, and acting on requests (cancel, escalate, resolve).\n"
+            "便民 bianmin: submit and follow residents' requests and record the residents'\n"
+            "ratings; for the office, the queue, the volunteers, acting on requests\n"
+            "(cancel, escalate, resolve), and the notices to webhook receivers.\n"
             "\n"
             "commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
@@ -40,10 +41,14 @@ static void usage(FILE *out)
             "  bianmin cancel 42 --channel building_leader --reason \"住户已自行修好\"\n"
             "  bianmin escalate 42 --department water_company --reason \"小区主管道破裂\"\n"
             "  bianmin resolve 42 --answer \"自来水公司已更换主管道\"\n"
+            "  bianmin rate 42 5 --channel building_leader --comment \"师傅很快\"\n"
+            "  bianmin deliveries --state dead\n"
+            "  bianmin deliveries replay --dead-since 2026-11-28\n"
+            "  bianmin endpoints rotate 3\n"
             "  forum-bridge | bianmin submit --stdin --channel forum > results.jsonl\n"
             "\n"
             "Times are shown in local time (the TZ environment variable); dates given to\n"
-            "list --since/--until as YYYY-MM-DD mean local midnight.\n"
+            "list --since/--until and deliveries --since as YYYY-MM-DD mean local midnight.\n"
             "\n"
             "exit codes:\n"
             "  0  success\n"

@@ -9,6 +9,8 @@
 #define TICKET_MAX    9007199254740991L /* 2^53 - 1: exact as a JSON number */
 #define DETAIL_MAX    160               /* bytes of an event's note shown per line */
 #define MAX_TIME_TEXT 64
+#define PHOTO_COLS    7
+#define PHOTO_NAME    24 /* columns of a photo's name shown */
 
 void cli_status_help(FILE *out)
 {
@@ -16,8 +18,13 @@ void cli_status_help(FILE *out)
           "       bianmin [global options] show TICKET   (the same)\n"
           "\n"
           "Shows request TICKET (a number such as 42, or #42): who asked, what for, who took\n"
-          "it, its timeline (every change, with who and when, in local time) and the\n"
-          "notices sent for it. With --json prints the broker's reply as one JSON line.\n",
+          "it, its time limit (期限, and 超时 overdue when past it), the department it\n"
+          "was escalated to, the resident's rating (★★★★☆ 4/5, or 未评分 not rated), its\n"
+          "timeline (every change, with who and when, in local time), the photos the\n"
+          "volunteer sent (图片: kind, name, type, size, with which report, when, and\n"
+          "where it is stored, relative to the broker's archive folder) and the notices\n"
+          "sent for it (with their ids for bianmin deliveries show ID).\n"
+          "With --json prints the broker's reply as one JSON line.\n",
           out);
 }
 
@@ -119,6 +126,8 @@ static void format_request(FILE *out, const cJSON *req)
     fputc(']', out);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "urgent")))
         fputs("  紧急 urgent", out);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "overdue")))
+        fputs("  超时 overdue", out);
     fputc('\n', out);
 
     field_line(out, "渠道 channel:   ", str_of(req, "channel"), true);
@@ -147,14 +156,24 @@ static void format_request(FILE *out, const cJSON *req)
         fputc('\n', out);
     }
     time_line(out, "受理 created:   ", req, "created_at", true);
+    time_line(out, "期限 deadline:  ", req, "deadline_at", false);
     time_line(out, "接单 claimed:   ", req, "claimed_at", false);
     time_line(out, "完成 done:      ", req, "done_at", false);
     time_line(out, "上报 escalated: ", req, "escalated_at", false);
+    field_line(out, "部门 department: ", str_of(req, "department"), false);
     time_line(out, "解决 resolved:  ", req, "resolved_at", false);
     time_line(out, "取消 cancelled: ", req, "cancelled_at", false);
     const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(req, "attempts");
     if (cJSON_IsNumber(attempts) && attempts->valuedouble > 0)
         fprintf(out, "  重派 attempts:  %ld\n", (long)attempts->valuedouble);
+    /* A broker that knows ratings always sends the field (null: not rated);
+     * "not rated" is news only once the request can be rated. */
+    const cJSON *rating = cJSON_GetObjectItemCaseSensitive(req, "rating");
+    bool finished = status && (strcmp(status, "done") == 0 || strcmp(status, "resolved") == 0);
+    if (rating && (finished || cJSON_IsNumber(rating))) {
+        char stars[64];
+        fprintf(out, "  评分 rating:    %s\n", cli_rating_text(rating, stars, sizeof stars));
+    }
 }
 
 /* Appends "key=value" for the scalar fields of detail (note first, bare). */
@@ -230,6 +249,64 @@ static void format_events(FILE *out, const cJSON *events)
     }
 }
 
+static const cli_column_t photo_cols[PHOTO_COLS] = {
+    {"类别 kind", 0, false},   {"文件 name", PHOTO_NAME, false}, {"类型 type", 0, false},
+    {"大小 size", 0, true},    {"事件 event", 0, false},         {"时间 time", 0, false},
+    {"归档 archive path", 0, false},
+};
+
+static const char *photo_kind(const char *kind)
+{
+    if (!kind)
+        return "?";
+    if (strcmp(kind, "before") == 0)
+        return "before 修前";
+    if (strcmp(kind, "after") == 0)
+        return "after 修后";
+    if (strcmp(kind, "other") == 0)
+        return "other 其他";
+    return kind;
+}
+
+static void format_photos(FILE *out, const cJSON *attachments)
+{
+    fputs("\n图片 photos:\n", out);
+    if (!cJSON_IsArray(attachments) || cJSON_GetArraySize(attachments) == 0) {
+        fputs("  (none)\n", out);
+        return;
+    }
+    cli_table_t *t = cli_table_new(photo_cols, PHOTO_COLS);
+    if (!t)
+        return;
+    const cJSON *a = NULL;
+    cJSON_ArrayForEach(a, attachments)
+    {
+        char size[32] = "-", event[64], when[MAX_TIME_TEXT];
+        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(a, "size");
+        if (cJSON_IsNumber(bytes) && bytes->valuedouble < 1024)
+            snprintf(size, sizeof size, "%.0f B", bytes->valuedouble);
+        else if (cJSON_IsNumber(bytes))
+            snprintf(size, sizeof size, "%.1f KB", bytes->valuedouble / 1024.0);
+        const char *kind = str_of(a, "event");
+        const char *klabel = cli_event_label(kind);
+        snprintf(event, sizeof event, "%s%s%s", kind ? kind : "-", klabel ? " " : "",
+                 klabel ? klabel : "");
+        const char *name = str_of(a, "name");
+        const char *cells[PHOTO_COLS] = {
+            photo_kind(str_of(a, "kind")),
+            name && *name ? name : "-",
+            str_of(a, "type") ? str_of(a, "type") : "?",
+            size,
+            event,
+            cli_local_time(str_of(a, "at"), when, sizeof when),
+            str_of(a, "path") ? str_of(a, "path") : "-",
+        };
+        cli_table_add(t, cells);
+    }
+    cli_table_print_indented(t, out, "  ");
+    cli_table_destroy(&t);
+}
+
 static void format_deliveries(FILE *out, const cJSON *deliveries)
 {
     fputs("\n通知 deliveries:\n", out);
@@ -242,10 +319,17 @@ static void format_deliveries(FILE *out, const cJSON *deliveries)
     {
         const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts");
         const char *last = str_of(d, "last_error");
+        const char *state = str_of(d, "state");
+        const char *slabel = cli_delivery_state_label(state);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
         fputs("  ", out);
+        if (cJSON_IsNumber(id))
+            fprintf(out, "#%ld  ", (long)id->valuedouble);
         cli_put_text(out, str_of(d, "type") ? str_of(d, "type") : "?", 0);
         fputs("  ", out);
-        cli_put_text(out, str_of(d, "state") ? str_of(d, "state") : "?", 0);
+        cli_put_text(out, state ? state : "?", 0);
+        if (slabel)
+            fprintf(out, " %s", slabel);
         fprintf(out, "  attempts %ld",
                 cJSON_IsNumber(attempts) ? (long)attempts->valuedouble : 0L);
         if (last) {
@@ -260,6 +344,7 @@ void cli_format_get(FILE *out, const cJSON *reply)
 {
     format_request(out, cJSON_GetObjectItemCaseSensitive(reply, "request"));
     format_events(out, cJSON_GetObjectItemCaseSensitive(reply, "events"));
+    format_photos(out, cJSON_GetObjectItemCaseSensitive(reply, "attachments"));
     format_deliveries(out, cJSON_GetObjectItemCaseSensitive(reply, "deliveries"));
 }
 

@@ -64,8 +64,8 @@ size_t cli_table_rows(const cli_table_t *self)
 }
 
 /* Writes one line, without trailing spaces (an empty last cell leaves none). */
-static void put_row(FILE *out, const cli_table_t *self, const char *const *cells,
-                    const size_t *widths)
+static void put_row(FILE *out, const char *prefix, const cli_table_t *self,
+                    const char *const *cells, const size_t *widths)
 {
     char *line = NULL;
     size_t len = 0;
@@ -83,12 +83,18 @@ static void put_row(FILE *out, const cli_table_t *self, const char *const *cells
     }
     while (len > 0 && line[len - 1] == ' ')
         len--;
+    fputs(prefix, out);
     fwrite(line, 1, len, out);
     fputc('\n', out);
     free(line);
 }
 
 void cli_table_print(const cli_table_t *self, FILE *out)
+{
+    cli_table_print_indented(self, out, "");
+}
+
+void cli_table_print_indented(const cli_table_t *self, FILE *out, const char *prefix)
 {
     size_t *widths = calloc(self->ncols ? self->ncols : 1, sizeof *widths);
     const char **header = calloc(self->ncols ? self->ncols : 1, sizeof *header);
@@ -105,9 +111,9 @@ void cli_table_print(const cli_table_t *self, FILE *out)
         if (self->cols[c].max > 0 && widths[c] > self->cols[c].max)
             widths[c] = self->cols[c].max;
     }
-    put_row(out, self, header, widths);
+    put_row(out, prefix, self, header, widths);
     for (size_t r = 0; r < self->nrows; r++)
-        put_row(out, self, (const char *const *)self->cells + r * self->ncols, widths);
+        put_row(out, prefix, self, (const char *const *)self->cells + r * self->ncols, widths);
 out:
     free(header);
     free(widths);

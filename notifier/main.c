@@ -9,7 +9,11 @@
  * One event loop: curl_multi_poll waits on the transfers and on the broker
  * socket (ZMQ_FD) together, so a slow broker never stalls transfers and a
  * slow receiver never stalls the broker. At most one request to the broker is
- * outstanding at a time. */
+ * outstanding at a time.
+ *
+ * Receiver URLs come from whoever submits a request: guard.c keeps webhooks
+ * off loopback and private addresses unless --allow-host / --allow-private
+ * say otherwise. */
 #include "delivery.h"
 #include "log.h"
 #include "proto.h"

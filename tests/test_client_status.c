@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "width.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +70,8 @@ static void test_format_sample(void **state)
         "  2026-11-29 06:25  volunteer:v01  claimed 接单  open → claimed  lease_s=3600\n"
         "  2026-11-29 07:02  volunteer:v01  done 完成  claimed → done  疏通完毕，已试水\n",
         "\n通知 deliveries:\n"
-        "  request.received  delivered  attempts 1\n"
-        "  request.completed  pending  attempts 2  last error: HTTP 503\n",
+        "  #7  request.received  delivered 已送达  attempts 1\n"
+        "  #9  request.completed  pending 待发送  attempts 2  last error: HTTP 503\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(out, want[i]))
@@ -78,7 +79,90 @@ static void test_format_sample(void **state)
     }
     assert_null(strstr(out, "紧急"));
     assert_null(strstr(out, "重派"));
+    /* An older reply without these fields shows none of them. */
+    assert_null(strstr(out, "评分"));
+    assert_null(strstr(out, "超时"));
+    assert_null(strstr(out, "期限"));
+    assert_null(strstr(out, "部门"));
+    assert_non_null(strstr(out, "\n图片 photos:\n  (none)\n"));
     free(out);
+}
+
+/* A resolved request escalated to a department, rated, overdue, with photos. */
+static const char *sample_photos =
+    "{\"request\": {\"ticket\": 57, \"channel\": \"forum\", \"category\": \"leak\","
+    " \"category_label\": \"漏水抢修\", \"urgent\": true, \"building\": \"幸福里 10栋\","
+    " \"contact\": \"王\", \"text\": \"楼顶水箱漏水\", \"status\": \"resolved\","
+    " \"volunteer\": null, \"attempts\": 1, \"rating\": 4, \"department\": \"water_company\","
+    " \"overdue\": true, \"deadline_at\": \"2026-11-29T10:20:00.000Z\","
+    " \"created_at\": \"2026-11-29T06:20:00.000Z\"},"
+    " \"attachments\": ["
+    "  {\"sha256\": \"ab12\", \"type\": \"image/jpeg\", \"size\": 251187, \"kind\": \"before\","
+    "   \"name\": \"水箱-修前.jpg\", \"at\": \"2026-11-29T07:00:00.000Z\", \"event\": \"progress\","
+    "   \"actor\": \"volunteer:v01\", \"path\": \"ab/ab12.jpg\"},"
+    "  {\"sha256\": \"cd34\", \"type\": \"image/png\", \"size\": 900, \"kind\": \"after\","
+    "   \"name\": null, \"at\": \"2026-11-29T08:30:00.000Z\", \"event\": \"done\","
+    "   \"actor\": \"volunteer:v01\", \"path\": \"cd/cd34.png\"}],"
+    " \"events\": [], \"deliveries\": []}";
+
+static void test_format_rating_photos(void **state)
+{
+    (void)state;
+    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    char *out = format(sample_photos);
+    const char *want[] = {
+        "工单 ticket 57  漏水抢修 leak  [已解决 resolved]  紧急 urgent  超时 overdue\n",
+        "  受理 created:   2026-11-29 06:20\n"
+        "  期限 deadline:  2026-11-29 10:20\n",
+        "  部门 department: water_company\n",
+        "  重派 attempts:  1\n"
+        "  评分 rating:    ★★★★☆ 4/5\n",
+        "\n图片 photos:\n"
+        "  类别 kind    文件 name      类型 type   大小 size  事件 event     时间 time         归档 archive path\n"
+        "  before 修前  水箱-修前.jpg  image/jpeg   245.3 KB  progress 进展  2026-11-29 07:00  ab/ab12.jpg\n"
+        "  after 修后   -              image/png       900 B  done 完成      2026-11-29 08:30  cd/cd34.png\n"
+        "\n通知 deliveries:\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(out, want[i]))
+            fail_msg("missing %s\n--- in ---\n%s", want[i], out);
+    }
+    /* The photos come after the timeline. */
+    assert_true(strstr(out, "时间线 timeline:") < strstr(out, "图片 photos:"));
+    free(out);
+
+    /* Not rated yet: the field is there but null. */
+    out = format("{\"request\": {\"ticket\": 3, \"status\": \"done\", \"rating\": null,"
+                 " \"overdue\": false, \"department\": null}, \"attachments\": []}");
+    assert_non_null(strstr(out, "  评分 rating:    未评分 not rated\n"));
+    assert_null(strstr(out, "超时"));
+    assert_null(strstr(out, "部门"));
+    assert_non_null(strstr(out, "图片 photos:\n  (none)\n"));
+    free(out);
+    /* An open request cannot be rated yet: no "not rated" line. */
+    out = format("{\"request\": {\"ticket\": 4, \"status\": \"open\", \"rating\": null}}");
+    assert_null(strstr(out, "评分"));
+    free(out);
+}
+
+static void test_rating_text(void **state)
+{
+    (void)state;
+    char buf[64];
+    const struct {
+        const char *json;
+        const char *want;
+    } cases[] = {
+        {"1", "★☆☆☆☆ 1/5"}, {"5", "★★★★★ 5/5"}, {"3", "★★★☆☆ 3/5"},
+        {"null", "未评分 not rated"}, {"0", "未评分 not rated"}, {"6", "未评分 not rated"},
+        {"4.5", "未评分 not rated"}, {"\"4\"", "未评分 not rated"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *j = cJSON_Parse(cases[i].json);
+        assert_string_equal(cli_rating_text(j, buf, sizeof buf), cases[i].want);
+        cJSON_Delete(j);
+    }
+    assert_string_equal(cli_rating_text(NULL, buf, sizeof buf), "未评分 not rated");
 }
 
 static void test_format_open_unclaimed(void **state)
@@ -109,6 +193,13 @@ static void test_format_garbage_reply(void **state)
     free(out);
     out = format("{}");
     assert_non_null(strstr(out, "工单 ticket 0"));
+    free(out);
+    out = format("{\"request\": {\"status\": \"done\", \"rating\": \"x\", \"overdue\": 1},"
+                 " \"attachments\": [1, null, {\"size\": \"big\", \"kind\": 7}, {}],"
+                 " \"deliveries\": [{\"id\": \"7\", \"state\": 3}]}");
+    assert_non_null(strstr(out, "未评分 not rated"));
+    assert_non_null(strstr(out, "图片 photos:\n  类别 kind"));
+    assert_null(strstr(out, "超时"));
     free(out);
 }
 
@@ -155,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_format_sample),
         cmocka_unit_test(test_format_open_unclaimed),
         cmocka_unit_test(test_format_garbage_reply),
+        cmocka_unit_test(test_format_rating_photos),
+        cmocka_unit_test(test_rating_text),
         cmocka_unit_test(test_put_text),
         cmocka_unit_test(test_local_time),
     };

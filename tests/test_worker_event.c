@@ -119,10 +119,10 @@ static void test_simple_events(void **state)
     cJSON_Delete(ev);
 
     /* A command added later without its own text still reads sensibly. */
-    ev = wk_event_new("progress");
+    ev = wk_event_new("snooze");
     cJSON_AddNumberToObject(ev, "ticket", 5);
     s = fmt(ev, false);
-    assert_string_equal(s, "progress #5 OK");
+    assert_string_equal(s, "snooze #5 OK");
     free(s);
     cJSON_Delete(ev);
 }
@@ -235,10 +235,103 @@ static void test_help(void **state)
     cJSON *list = cJSON_AddArrayToObject(ev, "commands");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "usage", "claim N");
+    cJSON *aliases = cJSON_AddArrayToObject(c, "aliases");
+    cJSON_AddItemToArray(aliases, cJSON_CreateString("c"));
+    cJSON_AddItemToArray(aliases, cJSON_CreateString("接单"));
     cJSON_AddStringToObject(c, "help", "接单 take job N");
+    cJSON_AddStringToObject(c, "example", "接单 42");
     cJSON_AddItemToArray(list, c);
+    c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "usage", "jobs");
+    cJSON_AddStringToObject(c, "help", "我的订单");
+    cJSON_AddItemToArray(list, c);
+    cJSON *notes = cJSON_AddArrayToObject(ev, "notes");
+    cJSON_AddItemToArray(notes, cJSON_CreateString("照片 Photos: @FILE"));
     char *s = fmt(ev, false);
-    assert_string_equal(s, "命令 Commands:\n  claim N          接单 take job N");
+    assert_string_equal(s, "命令 Commands:\n  claim N  (c, 接单)\n      接单 take job N\n"
+                           "      例 e.g. 接单 42\n  jobs\n      我的订单\n照片 Photos: @FILE");
+    free(s);
+    cJSON_Delete(ev);
+}
+
+static void test_new_events(void **state)
+{
+    (void)state;
+    /* progress: the reply's fields plus the photo count. */
+    cJSON *body = cJSON_Parse("{\"ticket\":42,\"status\":\"claimed\","
+                              "\"lease_until\":\"2026-11-29T08:20:01.123Z\"}");
+    cJSON *ev = wk_event_from(WK_EV_PROGRESS, body);
+    cJSON_AddNumberToObject(ev, "photos", 2);
+    char *s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"progress\",\"ticket\":42,\"status\":\"claimed\","
+                           "\"lease_until\":\"2026-11-29T08:20:01.123Z\",\"photos\":2}");
+    free(s);
+    s = fmt(ev, false);
+    assert_contains(s, "已记录进展 Progress noted #42 — 期限延至 finish by 2026-11-29 ");
+    assert_contains(s, " — 2 张照片已存档 photo(s) archived");
+    free(s);
+    cJSON_Delete(ev);
+    cJSON_Delete(body);
+
+    ev = wk_event_new(WK_EV_DONE);
+    cJSON_AddNumberToObject(ev, "ticket", 42);
+    cJSON_AddNumberToObject(ev, "photos", 1);
+    s = fmt(ev, false);
+    assert_string_equal(s, "已完成 Done #42 — 谢谢 thank you! — 1 张照片已存档 photo(s) archived");
+    free(s);
+    cJSON_Delete(ev);
+
+    ev = wk_event_new(WK_EV_DECLINED);
+    cJSON_AddNumberToObject(ev, "ticket", 43);
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"declined\",\"ticket\":43}");
+    free(s);
+    s = fmt(ev, false);
+    assert_contains(s, "已放弃 Declined #43");
+    free(s);
+    cJSON_Delete(ev);
+
+    body = cJSON_Parse("{\"ticket\":42,\"status\":\"open\",\"attempts\":2}");
+    ev = wk_event_from(WK_EV_CANTFIX, body);
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"cantfix\",\"ticket\":42,\"status\":\"open\",\"attempts\":2}");
+    free(s);
+    s = fmt(ev, false);
+    assert_contains(s, "已退回 Handed back #42");
+    assert_contains(s, "(attempts 2)");
+    free(s);
+    cJSON_Delete(ev);
+    cJSON_Delete(body);
+
+    ev = wk_event_new(WK_EV_ESCALATED);
+    cJSON_AddNumberToObject(ev, "ticket", 42);
+    cJSON_AddStringToObject(ev, "status", "escalated");
+    cJSON_AddStringToObject(ev, "department", "water_company");
+    s = fmt(ev, false);
+    assert_contains(s, "已上报 Escalated #42 to water_company");
+    free(s);
+    cJSON_Delete(ev);
+
+    /* revoked: each reason in words; an unknown one is shown as it came. */
+    const char *reasons[][2] = {{"lease_expired", "lease expired"},
+                                {"cancelled", "cancelled 已取消"},
+                                {"escalated", "escalated by the office"},
+                                {"new\x1bthing", "new thing"}};
+    for (size_t i = 0; i < 4; i++) {
+        ev = wk_event_new(WK_EV_REVOKED);
+        cJSON_AddNumberToObject(ev, "ticket", 42);
+        cJSON_AddStringToObject(ev, "reason", reasons[i][0]);
+        s = fmt(ev, false);
+        assert_contains(s, "任务已收回 job #42 revoked: ");
+        assert_contains(s, reasons[i][1]);
+        free(s);
+        cJSON_Delete(ev);
+    }
+    ev = wk_event_new(WK_EV_REVOKED);
+    cJSON_AddNumberToObject(ev, "ticket", 42);
+    cJSON_AddStringToObject(ev, "reason", "cancelled");
+    s = fmt(ev, true);
+    assert_string_equal(s, "{\"event\":\"revoked\",\"ticket\":42,\"reason\":\"cancelled\"}");
     free(s);
     cJSON_Delete(ev);
 }
@@ -249,7 +342,7 @@ int main(void)
         cmocka_unit_test(test_offer),  cmocka_unit_test(test_claimed),
         cmocka_unit_test(test_simple_events), cmocka_unit_test(test_lists),
         cmocka_unit_test(test_errors), cmocka_unit_test(test_control_chars_cleaned),
-        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_help), cmocka_unit_test(test_new_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

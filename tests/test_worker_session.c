@@ -516,6 +516,243 @@ static void test_stop_flag_and_refused_hello(void **state)
     fx_stop(&fx);
 }
 
+static void put_file(const fx_t *fx, const char *name, const void *data, size_t len, char *path,
+                     size_t plen)
+{
+    snprintf(path, plen, "%s/%s", fx->dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int count_jobs(fx_t *fx, int64_t ticket, char *lease, size_t lease_len)
+{
+    type(fx, "{\"cmd\":\"jobs\"}\n");
+    cJSON *ev = next_event(fx, "jobs");
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(ev, "jobs");
+    int found = 0;
+    for (const cJSON *j = jobs ? jobs->child : NULL; j; j = j->next) {
+        if (n_of(j, "ticket") == (double)ticket) {
+            found++;
+            if (lease)
+                snprintf(lease, lease_len, "%s", s_of(j, "lease_until"));
+        }
+    }
+    cJSON_Delete(ev);
+    return found;
+}
+
+static void test_job_commands(void **state)
+{
+    (void)state;
+    fx_t *fx = fx_start(true, 100);
+    handshake(fx, "[" JOB42 "]");
+    cJSON_Delete(next_event(fx, "connected"));
+    bm_msg_t msg;
+    cJSON *ev;
+
+    /* progress with two photos: frames after the body, described in order. */
+    static const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 'a', 'b', 'c'};
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2};
+    char jpg_path[700], png_path[700], txt_path[700], line[2600];
+    put_file(fx, "修前.jpg", jpeg, sizeof jpeg, jpg_path, sizeof jpg_path);
+    put_file(fx, "b.png", png, sizeof png, png_path, sizeof png_path);
+    put_file(fx, "fake.jpg", "hello", 5, txt_path, sizeof txt_path);
+    snprintf(line, sizeof line,
+             "{\"cmd\":\"progress\",\"ticket\":42,\"note\":\"已到现场\",\"id\":\"g1\","
+             "\"photos\":[{\"path\":\"%s\",\"kind\":\"before\"},\"%s\"]}\n",
+             jpg_path, png_path);
+    type(fx, line);
+    fb_expect(fx, "progress", &msg);
+    assert_int_equal(n_of(msg.body, "ticket"), 42);
+    assert_string_equal(s_of(msg.body, "note"), "已到现场");
+    assert_int_equal(msg.n_attach, 2);
+    assert_int_equal(msg.attach[0].len, sizeof jpeg);
+    assert_memory_equal(msg.attach[0].data, jpeg, sizeof jpeg);
+    assert_int_equal(msg.attach[1].len, sizeof png);
+    const cJSON *atts = cJSON_GetObjectItemCaseSensitive(msg.body, "attachments");
+    assert_int_equal(cJSON_GetArraySize(atts), 2);
+    assert_string_equal(s_of(cJSON_GetArrayItem(atts, 0), "name"), "修前.jpg");
+    assert_string_equal(s_of(cJSON_GetArrayItem(atts, 0), "kind"), "before");
+    assert_string_equal(s_of(cJSON_GetArrayItem(atts, 1), "name"), "b.png");
+    assert_string_equal(s_of(cJSON_GetArrayItem(atts, 1), "kind"), "other");
+    fb_send_to(fx, &msg, "ok",
+               "{\"ticket\":42,\"status\":\"claimed\",\"lease_until\":\"2026-11-29T12:00:00.000Z\"}");
+    bm_msg_clear(&msg);
+    ev = next_event(fx, "progress");
+    assert_int_equal(n_of(ev, "ticket"), 42);
+    assert_string_equal(s_of(ev, "lease_until"), "2026-11-29T12:00:00.000Z");
+    assert_int_equal(n_of(ev, "photos"), 2);
+    assert_string_equal(s_of(ev, "id"), "g1");
+    cJSON_Delete(ev);
+    char lease[64] = "";
+    assert_int_equal(count_jobs(fx, 42, lease, sizeof lease), 1);
+    assert_string_equal(lease, "2026-11-29T12:00:00.000Z"); /* the job's lease was renewed */
+
+    /* A text file as a photo is refused locally: nothing reaches the broker. */
+    snprintf(line, sizeof line,
+             "{\"cmd\":\"done\",\"ticket\":42,\"photos\":[\"%s\",\"%s\"],\"id\":\"g2\"}\n",
+             jpg_path, txt_path);
+    type(fx, line);
+    ev = next_event(fx, "error");
+    assert_string_equal(s_of(ev, "code"), "bad_photo");
+    assert_string_equal(s_of(ev, "cmd"), "done");
+    assert_string_equal(s_of(ev, "photo"), txt_path);
+    assert_string_equal(s_of(ev, "id"), "g2");
+    assert_non_null(strstr(s_of(ev, "message"), "is not a photo"));
+    cJSON_Delete(ev);
+    /* ... and a command sent right after is the next thing the broker sees. */
+    type(fx, "{\"cmd\":\"decline\",\"ticket\":43,\"reason\":\"不在附近\"}\n");
+    fb_send_to(fx, NULL, "offer", "{\"ticket\":43,\"category\":\"pipe\",\"building\":\"b\"}");
+    fb_expect(fx, "decline", &msg);
+    assert_int_equal(n_of(msg.body, "ticket"), 43);
+    assert_string_equal(s_of(msg.body, "reason"), "不在附近");
+    assert_int_equal(msg.n_attach, 0);
+    cJSON_Delete(next_event(fx, "offer"));
+    fb_send_to(fx, &msg, "ok", "{\"ticket\":43}");
+    bm_msg_clear(&msg);
+    ev = next_event(fx, "declined");
+    assert_int_equal(n_of(ev, "ticket"), 43);
+    cJSON_Delete(ev);
+    type(fx, "{\"cmd\":\"offers\"}\n");
+    ev = next_event(fx, "offers");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "offers")), 0);
+    cJSON_Delete(ev);
+
+    /* cantfix: the job goes; the event carries status and attempts. */
+    type(fx, "{\"cmd\":\"cantfix\",\"ticket\":42,\"reason\":\"需要更换主管道\"}\n");
+    fb_expect(fx, "cantfix", &msg);
+    assert_string_equal(s_of(msg.body, "reason"), "需要更换主管道");
+    assert_null(cJSON_GetObjectItemCaseSensitive(msg.body, "note"));
+    fb_send_to(fx, &msg, "ok", "{\"ticket\":42,\"status\":\"open\",\"attempts\":1}");
+    bm_msg_clear(&msg);
+    ev = next_event(fx, "cantfix");
+    assert_string_equal(s_of(ev, "status"), "open");
+    assert_int_equal(n_of(ev, "attempts"), 1);
+    cJSON_Delete(ev);
+    assert_int_equal(count_jobs(fx, 42, NULL, 0), 0);
+
+    /* escalate: department on the wire and in the event. */
+    fb_send_to(fx, NULL, "offer", OFFER42);
+    cJSON_Delete(next_event(fx, "offer"));
+    type(fx, "{\"cmd\":\"claim\",\"ticket\":42}\n");
+    fb_expect(fx, "claim", &msg);
+    fb_send_to(fx, &msg, "ok", JOB42);
+    bm_msg_clear(&msg);
+    cJSON_Delete(next_event(fx, "claimed"));
+    type(fx, "{\"cmd\":\"escalate\",\"ticket\":42,\"department\":\"water_company\","
+             "\"reason\":\"小区主管道破裂\"}\n");
+    fb_expect(fx, "escalate", &msg);
+    assert_string_equal(s_of(msg.body, "department"), "water_company");
+    assert_string_equal(s_of(msg.body, "reason"), "小区主管道破裂");
+    fb_send_to(fx, &msg, "ok", "{\"ticket\":42,\"status\":\"escalated\"}");
+    bm_msg_clear(&msg);
+    ev = next_event(fx, "escalated");
+    assert_string_equal(s_of(ev, "status"), "escalated");
+    assert_string_equal(s_of(ev, "department"), "water_company");
+    cJSON_Delete(ev);
+    assert_int_equal(count_jobs(fx, 42, NULL, 0), 0);
+
+    /* revoked: the broker takes a job back on its own. */
+    fb_send_to(fx, NULL, "offer", "{\"ticket\":44,\"category\":\"pipe\",\"building\":\"b\"}");
+    cJSON_Delete(next_event(fx, "offer"));
+    type(fx, "{\"cmd\":\"claim\",\"ticket\":44}\n");
+    fb_expect(fx, "claim", &msg);
+    fb_send_to(fx, &msg, "ok", "{\"ticket\":44,\"status\":\"claimed\",\"contact\":\"c\"}");
+    bm_msg_clear(&msg);
+    cJSON_Delete(next_event(fx, "claimed"));
+    assert_int_equal(count_jobs(fx, 44, NULL, 0), 1);
+    fb_send_to(fx, NULL, "revoked", "{\"ticket\":44,\"reason\":\"lease_expired\"}");
+    ev = next_event(fx, "revoked");
+    assert_int_equal(n_of(ev, "ticket"), 44);
+    assert_string_equal(s_of(ev, "reason"), "lease_expired");
+    cJSON_Delete(ev);
+    assert_int_equal(count_jobs(fx, 44, NULL, 0), 0);
+    fb_send_to(fx, NULL, "revoked", "{\"reason\":\"cancelled\"}"); /* no ticket: ignored */
+
+    /* help lists every command of the table, with examples. */
+    type(fx, "{\"cmd\":\"help\"}\n");
+    ev = next_event(fx, "help");
+    const cJSON *cmds = cJSON_GetObjectItemCaseSensitive(ev, "commands");
+    assert_int_equal(cJSON_GetArraySize(cmds), 10);
+    bool saw_cantfix = false;
+    for (const cJSON *c = cmds->child; c; c = c->next) {
+        if (strcmp(s_of(c, "cmd"), "cantfix") == 0) {
+            saw_cantfix = true;
+            assert_string_equal(s_of(c, "example"), "修不了 42 需要更换主管道");
+            assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "aliases"),
+                                                   0)->valuestring,
+                                "修不了");
+        }
+    }
+    assert_true(saw_cantfix);
+    assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "notes")) > 0);
+    cJSON_Delete(ev);
+
+    close(fx->in_w);
+    fx->in_w = -1;
+    assert_int_equal(fx_join(fx), 0);
+    unlink(jpg_path);
+    unlink(png_path);
+    unlink(txt_path);
+    fx_stop(&fx);
+}
+
+static void test_text_job_commands(void **state)
+{
+    (void)state;
+    fx_t *fx = fx_start(false, 100);
+    handshake(fx, "[" JOB42 "]");
+    char *line = next_line(fx);
+    assert_non_null(strstr(line, "你手上有 1 个订单"));
+    free(line);
+    line = next_line(fx); /* the job line */
+    free(line);
+
+    /* A typed done with an @photo and a Chinese note. */
+    static const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xDB, 1, 2, 3};
+    char path[700], cmdline[1600];
+    put_file(fx, "after.jpg", jpeg, sizeof jpeg, path, sizeof path);
+    snprintf(cmdline, sizeof cmdline, "完成 42 疏通完毕 @after:%s 已试水\n", path);
+    type(fx, cmdline);
+    bm_msg_t msg;
+    fb_expect(fx, "done", &msg);
+    assert_string_equal(s_of(msg.body, "note"), "疏通完毕 已试水");
+    assert_int_equal(msg.n_attach, 1);
+    assert_string_equal(s_of(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(msg.body,
+                                                                                 "attachments"),
+                                                0),
+                             "kind"),
+                        "after");
+    fb_send_to(fx, &msg, "ok", "{\"ticket\":42,\"status\":\"done\"}");
+    bm_msg_clear(&msg);
+    line = next_line(fx);
+    assert_string_equal(line, "已完成 Done #42 — 谢谢 thank you! — 1 张照片已存档 photo(s) archived");
+    free(line);
+
+    /* A missing photo: a clear local error. */
+    type(fx, "progress 42 @/nonexistent/x.jpg\n");
+    line = next_line(fx);
+    assert_non_null(strstr(line, "出错 Error (progress #42): 读不到照片 cannot read photo "
+                                 "/nonexistent/x.jpg"));
+    assert_non_null(strstr(line, "[bad_photo]"));
+    free(line);
+
+    /* revoked, as a person reads it. */
+    fb_send_to(fx, NULL, "revoked", "{\"ticket\":42,\"reason\":\"cancelled\"}");
+    line = next_line(fx);
+    assert_string_equal(line, "任务已收回 job #42 revoked: cancelled 已取消");
+    free(line);
+    type(fx, "上报 7 water_company\nquit\n");
+    line = next_line(fx);
+    assert_non_null(strstr(line, "看不懂 Not understood: escalate needs a reason"));
+    free(line);
+    assert_int_equal(fx_join(fx), 0);
+    unlink(path);
+    fx_stop(&fx);
+}
+
 int main(void)
 {
     bm_log_init("test_worker_session", BM_LOG_ERROR);
@@ -523,6 +760,8 @@ int main(void)
         cmocka_unit_test(test_json_session),
         cmocka_unit_test(test_text_session),
         cmocka_unit_test(test_stop_flag_and_refused_hello),
+        cmocka_unit_test(test_job_commands),
+        cmocka_unit_test(test_text_job_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,7 +184,42 @@ static void text_claimed(FILE *f, const cJSON *ev)
         char local[32];
         fprintf(f, "\n  期限 Finish by: %s", bm_time_local(ms, local, sizeof local));
     }
-    fprintf(f, "\n  完成后输入 When finished type: done %lld [note 备注]", t);
+    fprintf(f, "\n  完成后输入 When finished type: done %lld [note 备注] [@photo 照片]", t);
+    fprintf(f, "\n  还在修 Still on it: progress %lld [note]   修不了 Can't fix: cantfix %lld reason",
+            t, t);
+}
+
+/* "期限 Finish by: 2026-11-29 16:20" from an ISO lease_until, if any. */
+static void put_lease(FILE *f, const cJSON *ev, const char *prefix)
+{
+    const char *lease = str(ev, "lease_until");
+    int64_t ms;
+    if (lease && bm_time_parse_iso(lease, &ms) == 0) {
+        char local[32];
+        fprintf(f, "%s期限延至 finish by %s", prefix, bm_time_local(ms, local, sizeof local));
+    }
+}
+
+static void put_photos(FILE *f, const cJSON *ev)
+{
+    long long n = num(ev, "photos");
+    if (n > 0)
+        fprintf(f, " — %lld 张照片已存档 photo(s) archived", n);
+}
+
+/* Why a job was taken back, in words. */
+static void put_revoke_reason(FILE *f, const char *reason)
+{
+    if (!reason)
+        fputs("unknown", f);
+    else if (strcmp(reason, "lease_expired") == 0)
+        fputs("lease expired 超时未更新 (no progress in time)", f);
+    else if (strcmp(reason, "cancelled") == 0)
+        fputs("cancelled 已取消", f);
+    else if (strcmp(reason, "escalated") == 0)
+        fputs("escalated by the office 已由办公室上报", f);
+    else
+        put(f, reason);
 }
 
 static void text_error(FILE *f, const cJSON *ev)
@@ -218,14 +253,36 @@ static void text_error(FILE *f, const cJSON *ev)
     }
 }
 
+/* One command a block, narrow enough for a phone:
+ *   claim N  (c, 接单)
+ *       接单 take job N ...
+ *       例 e.g. 接单 42 */
 static void text_help(FILE *f, const cJSON *ev)
 {
     fputs("命令 Commands:", f);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(ev, "commands");
     for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) {
-        const char *usage = str(c, "usage");
-        fprintf(f, "\n  %-16s ", usage ? usage : "");
+        fputs("\n  ", f);
+        put(f, str(c, "usage"));
+        const cJSON *aliases = cJSON_GetObjectItemCaseSensitive(c, "aliases");
+        const cJSON *a = cJSON_IsArray(aliases) ? aliases->child : NULL;
+        for (bool first = true; a; a = a->next, first = false) {
+            fputs(first ? "  (" : ", ", f);
+            put(f, cJSON_IsString(a) ? a->valuestring : "");
+            if (!a->next)
+                fputc(')', f);
+        }
+        fputs("\n      ", f);
         put(f, str(c, "help"));
+        if (str(c, "example")) {
+            fputs("\n      例 e.g. ", f);
+            put(f, str(c, "example"));
+        }
+    }
+    const cJSON *notes = cJSON_GetObjectItemCaseSensitive(ev, "notes");
+    for (const cJSON *n = cJSON_IsArray(notes) ? notes->child : NULL; n; n = n->next) {
+        fputc('\n', f);
+        put(f, cJSON_IsString(n) ? n->valuestring : "");
     }
 }
 
@@ -243,6 +300,27 @@ static void text_event(FILE *f, const cJSON *ev)
         text_claimed(f, ev);
     } else if (strcmp(name, WK_EV_DONE) == 0) {
         fprintf(f, "已完成 Done #%lld — 谢谢 thank you!", t);
+        put_photos(f, ev);
+    } else if (strcmp(name, WK_EV_PROGRESS) == 0) {
+        fprintf(f, "已记录进展 Progress noted #%lld", t);
+        put_lease(f, ev, " — ");
+        put_photos(f, ev);
+    } else if (strcmp(name, WK_EV_DECLINED) == 0) {
+        fprintf(f, "已放弃 Declined #%lld — 不会再推送给你 it won't be offered to you again", t);
+    } else if (strcmp(name, WK_EV_CANTFIX) == 0) {
+        fprintf(f, "已退回 Handed back #%lld — 订单重新开放给其他志愿者 open again for others "
+                   "(attempts %lld)",
+                t, num(ev, "attempts"));
+    } else if (strcmp(name, WK_EV_ESCALATED) == 0) {
+        fprintf(f, "已上报 Escalated #%lld", t);
+        if (str(ev, "department")) {
+            fputs(" to ", f);
+            put(f, str(ev, "department"));
+        }
+        fputs(" — 办公室会跟进 the office takes it from here", f);
+    } else if (strcmp(name, WK_EV_REVOKED) == 0) {
+        fprintf(f, "任务已收回 job #%lld revoked: ", t);
+        put_revoke_reason(f, str(ev, "reason"));
     } else if (strcmp(name, WK_EV_JOBS) == 0) {
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(ev, "jobs");
         int n = cJSON_GetArraySize(jobs);

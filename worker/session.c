@@ -9,6 +9,7 @@
 #include "command.h"
 #include "event.h"
 #include "log.h"
+#include "photo.h"
 #include "proto.h"
 #include "util.h"
 
@@ -32,6 +33,8 @@ typedef struct {
     char cid[CID_LEN];
     const wk_cmd_spec_t *spec;
     int64_t ticket;
+    char department[BM_MAX_DEPARTMENT + 1]; /* escalate: told back in the event */
+    int n_photos;                           /* progress/done: told back in the event */
     char bridge_id[WK_MAX_BRIDGE_ID + 1];
     bool has_bridge_id;
 } pending_t;
@@ -192,13 +195,18 @@ static void next_cid(wk_session_t *self, char prefix, char *cid)
     snprintf(cid, CID_LEN, "%c%lu", prefix, ++self->seq);
 }
 
-static int send_cmd(wk_session_t *self, const char *cmd, const char *cid, const cJSON *body)
+/* Sends cmd with body and n photos as frames after it. */
+static int send_cmd(wk_session_t *self, const char *cmd, const char *cid, const cJSON *body,
+                    const wk_photo_t *photos, size_t n)
 {
-    if (bm_send(self->sock, NULL, cmd, cid, strlen(cid), body) != 0) {
+    bm_frame_t frames[BM_MAX_ATTACH];
+    for (size_t i = 0; i < n && i < BM_MAX_ATTACH; i++)
+        frames[i] = (bm_frame_t){.data = photos[i].data, .len = photos[i].len};
+    if (bm_send_parts(self->sock, NULL, cmd, cid, strlen(cid), body, frames, n) != 0) {
         log_warn("cannot send %s to the broker: %s", cmd, zmq_strerror(errno));
         return -1;
     }
-    log_debug("sent %s (%s)", cmd, cid);
+    log_debug("sent %s (%s) with %zu photo(s)", cmd, cid, n);
     return 0;
 }
 
@@ -213,7 +221,7 @@ static void send_hello(wk_session_t *self)
             cJSON_AddItemToArray(skills, cJSON_CreateString(self->opts.skills[i]));
         cJSON_AddNumberToObject(body, "max_jobs", self->opts.max_jobs);
         next_cid(self, 'h', self->hello_cid);
-        send_cmd(self, BM_CMD_HELLO, self->hello_cid, body);
+        send_cmd(self, BM_CMD_HELLO, self->hello_cid, body, NULL, 0);
         cJSON_Delete(body);
     }
     /* Even if the send failed, the silence timer will try again. */
@@ -347,6 +355,23 @@ static int find_pending(const wk_session_t *self, const bm_msg_t *msg)
     return -1;
 }
 
+/* A progress reply carries the job's new lease: the job list shows it. */
+static void renew_job(wk_session_t *self, int64_t ticket, const cJSON *reply)
+{
+    int i = find_ticket(self->jobs, ticket);
+    const cJSON *lease = cJSON_GetObjectItemCaseSensitive(reply, "lease_until");
+    if (i < 0 || !cJSON_IsString(lease))
+        return;
+    cJSON *job = cJSON_GetArrayItem(self->jobs, i);
+    cJSON *copy = cJSON_CreateString(lease->valuestring);
+    if (!copy)
+        return;
+    if (cJSON_HasObjectItem(job, "lease_until"))
+        cJSON_ReplaceItemInObjectCaseSensitive(job, "lease_until", copy);
+    else
+        cJSON_AddItemToObject(job, "lease_until", copy);
+}
+
 static void on_reply(wk_session_t *self, const pending_t *p, const bm_msg_t *msg)
 {
     const char *bridge_id = p->has_bridge_id ? p->bridge_id : NULL;
@@ -359,6 +384,8 @@ static void on_reply(wk_session_t *self, const pending_t *p, const bm_msg_t *msg
                 log_warn("%s reply for #%lld does not carry the ticket", p->spec->name,
                          (long long)p->ticket);
         }
+        if (flags & WK_RENEWS_JOB)
+            renew_job(self, p->ticket, msg->body);
         if (flags & WK_DROPS_JOB)
             drop_ticket(self->jobs, p->ticket);
         if (flags & WK_DROPS_OFFER)
@@ -366,6 +393,10 @@ static void on_reply(wk_session_t *self, const pending_t *p, const bm_msg_t *msg
         cJSON *ev = wk_event_from(p->spec->event, msg->body);
         if (ev && !cJSON_HasObjectItem(ev, "ticket") && p->ticket > 0)
             cJSON_AddNumberToObject(ev, "ticket", (double)p->ticket);
+        if (ev && p->department[0] && !cJSON_HasObjectItem(ev, "department"))
+            cJSON_AddStringToObject(ev, "department", p->department);
+        if (ev && (flags & WK_TAKES_PHOTOS) && !cJSON_HasObjectItem(ev, "photos"))
+            cJSON_AddNumberToObject(ev, "photos", p->n_photos);
         wk_event_set_id(ev, bridge_id);
         emit(self, ev);
         return;
@@ -412,6 +443,28 @@ static void on_taken(wk_session_t *self, const bm_msg_t *msg)
     emit(self, ev);
 }
 
+/* A job we held is no longer ours (lease expired, cancelled, escalated by
+ * the office): forget it and say so. */
+static void on_revoked(wk_session_t *self, const bm_msg_t *msg)
+{
+    int64_t ticket = ticket_of(msg->body);
+    if (ticket <= 0) {
+        log_warn("revoked without a valid ticket; ignored");
+        return;
+    }
+    drop_ticket(self->jobs, ticket);
+    drop_ticket(self->offers, ticket);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg->body, "reason");
+    cJSON *ev = wk_event_new(WK_EV_REVOKED);
+    if (ev) {
+        cJSON_AddNumberToObject(ev, "ticket", (double)ticket);
+        cJSON_AddStringToObject(ev, "reason", cJSON_IsString(r) ? r->valuestring : "unknown");
+    }
+    log_info("job #%lld revoked (%s)", (long long)ticket,
+             cJSON_IsString(r) ? r->valuestring : "no reason given");
+    emit(self, ev);
+}
+
 static bool is_code(const bm_msg_t *msg, const char *code)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg->body, "code");
@@ -426,6 +479,8 @@ static void on_message(wk_session_t *self, const bm_msg_t *msg)
             on_offer(self, msg);
         else if (strcmp(msg->cmd, BM_CMD_TAKEN) == 0)
             on_taken(self, msg);
+        else if (strcmp(msg->cmd, BM_CMD_REVOKED) == 0)
+            on_revoked(self, msg);
         else
             log_debug("ignoring \"%s\" from the broker", msg->cmd);
         return;
@@ -497,11 +552,21 @@ static void run_local(wk_session_t *self, const wk_cmd_t *cmd)
             cJSON *list = cJSON_AddArrayToObject(ev, "commands");
             for (const wk_cmd_spec_t *s = wk_commands; list && s->name; s++) {
                 cJSON *c = cJSON_CreateObject();
+                if (!c)
+                    break;
                 cJSON_AddStringToObject(c, "cmd", s->name);
+                cJSON *aliases = cJSON_AddArrayToObject(c, "aliases");
+                for (size_t i = 0; aliases && i < 3 && s->aliases[i]; i++)
+                    cJSON_AddItemToArray(aliases, cJSON_CreateString(s->aliases[i]));
                 cJSON_AddStringToObject(c, "usage", s->usage);
                 cJSON_AddStringToObject(c, "help", s->help);
+                if (s->example)
+                    cJSON_AddStringToObject(c, "example", s->example);
                 cJSON_AddItemToArray(list, c);
             }
+            cJSON *notes = cJSON_AddArrayToObject(ev, "notes");
+            for (size_t i = 0; notes && wk_help_notes[i]; i++)
+                cJSON_AddItemToArray(notes, cJSON_CreateString(wk_help_notes[i]));
         }
         break;
     case WK_LOCAL_NONE:
@@ -509,6 +574,40 @@ static void run_local(wk_session_t *self, const wk_cmd_t *cmd)
     }
     wk_event_set_id(ev, bridge_id);
     emit(self, ev);
+}
+
+/* The wire body of a command: ticket, department, the note or reason, and
+ * "attachments" describing the photo frames in order. Caller owns it. */
+static cJSON *build_body(const wk_cmd_t *cmd, const wk_photo_t *photos)
+{
+    const wk_cmd_spec_t *spec = cmd->spec;
+    cJSON *body = cJSON_CreateObject();
+    if (!body)
+        return NULL;
+    if (spec->args != WK_ARG_NONE)
+        cJSON_AddNumberToObject(body, "ticket", (double)cmd->ticket);
+    if (cmd->department[0])
+        cJSON_AddStringToObject(body, "department", cmd->department);
+    if (cmd->has_text && spec->text_key)
+        cJSON_AddStringToObject(body, spec->text_key, cmd->text);
+    if (cmd->n_photos > 0) {
+        cJSON *list = cJSON_AddArrayToObject(body, "attachments");
+        for (size_t i = 0; list && i < cmd->n_photos; i++) {
+            cJSON *a = cJSON_CreateObject();
+            if (!a || !cJSON_AddItemToArray(list, a)) {
+                cJSON_Delete(a);
+                list = NULL;
+                break;
+            }
+            cJSON_AddStringToObject(a, "name", photos[i].name);
+            cJSON_AddStringToObject(a, "kind", photos[i].kind);
+        }
+        if (!list) {
+            cJSON_Delete(body);
+            return NULL;
+        }
+    }
+    return body;
 }
 
 static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
@@ -530,28 +629,40 @@ static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
                    MAX_PENDING);
         return;
     }
-    cJSON *body = cJSON_CreateObject();
+    /* Photos are read and checked before anything is sent. */
+    wk_photo_t photos[BM_MAX_ATTACH];
+    size_t bad = 0;
+    bm_error_t perr = {0};
+    if (cmd->n_photos > 0 && wk_photos_load(cmd, photos, &bad, &perr) != 0) {
+        cJSON *ev = wk_event_error(spec->name, cmd->ticket, &perr);
+        if (ev)
+            cJSON_AddStringToObject(ev, "photo", cmd->photos[bad].path);
+        wk_event_set_id(ev, bridge_id);
+        emit(self, ev);
+        return;
+    }
+    cJSON *body = build_body(cmd, photos);
     if (!body) {
+        wk_photos_clear(photos, cmd->n_photos);
         self->fatal = true;
         return;
     }
-    if (spec->args != WK_ARG_NONE)
-        cJSON_AddNumberToObject(body, "ticket", (double)cmd->ticket);
-    if (cmd->has_note)
-        cJSON_AddStringToObject(body, "note", cmd->note);
     pending_t *p = &self->pending[self->npending];
     memset(p, 0, sizeof *p);
     next_cid(self, 'c', p->cid);
     p->spec = spec;
     p->ticket = cmd->ticket;
+    p->n_photos = (int)cmd->n_photos;
+    bm_strlcpy(p->department, cmd->department, sizeof p->department);
     p->has_bridge_id = cmd->has_bridge_id;
     bm_strlcpy(p->bridge_id, cmd->bridge_id, sizeof p->bridge_id);
-    if (send_cmd(self, spec->wire, p->cid, body) == 0)
+    if (send_cmd(self, spec->wire, p->cid, body, photos, cmd->n_photos) == 0)
         self->npending++;
     else
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_NO_ANSWER,
                    "could not send to the broker: %s", zmq_strerror(errno));
     cJSON_Delete(body);
+    wk_photos_clear(photos, cmd->n_photos);
 }
 
 static void handle_line(wk_session_t *self, char *line, size_t len)
@@ -638,7 +749,7 @@ int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
         if (self->state == ST_READY && now >= self->next_hb) {
             char cid[CID_LEN];
             next_cid(self, 'b', cid);
-            send_cmd(self, BM_CMD_HEARTBEAT, cid, NULL);
+            send_cmd(self, BM_CMD_HEARTBEAT, cid, NULL, NULL, 0);
             self->next_hb = now + self->hb_ms;
         }
         int64_t wake = lost_at;

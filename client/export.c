@@ -1,0 +1,657 @@
+/* export.c - `bianmin export`: the month's case archive (案卷) as an
+ * inspection reads it: requests.csv and events.csv (RFC 4180, UTF-8 with a
+ * BOM), requests.json (each request with its timeline and photos), and
+ * index.html (each case's timeline, notes and photos), with the photos
+ * copied from the archive folder into DIR/photos/. Read-only on the database
+ * file. */
+#define _POSIX_C_SOURCE 200809L
+#include "archive.h"
+#include "jsonx.h"
+#include "report.h"
+#include "stats.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void cli_export_help(FILE *out)
+{
+    fputs("usage: bianmin export --month YYYY-MM DIR [--tz ZONE] [--db PATH] [--archive PATH]\n"
+          "                      [--config FILE]\n"
+          "\n"
+          "Writes the month's case archive for an inspection into the folder DIR (created\n"
+          "if missing): every request received in the month (in the office's time zone)\n"
+          "with its whole timeline, notes and photos:\n"
+          "  requests.csv   one row per request (UTF-8 with BOM, RFC 4180 quoting: Excel\n"
+          "                 opens Chinese correctly)\n"
+          "  events.csv     one row per event of those requests (the timelines)\n"
+          "  requests.json  the same as JSON: requests with \"timeline\" and \"photos\"\n"
+          "  index.html     one page: each case's timeline, notes and photos\n"
+          "  photos/        the photos, copied from the archive folder\n"
+          "Times in the CSV files and the page are local times in the time zone given\n"
+          "(requests.json has ISO 8601 UTC). It reads the database file read-only.\n"
+          "\n"
+          "options:\n"
+          "  --month YYYY-MM  the month (required)\n"
+          "  --tz ZONE        e.g. Asia/Shanghai (default: TZ, else the system's zone)\n"
+          "  --db PATH        the database file (default: $" CLI_ENV_DB ", else " BM_DEFAULT_DATABASE ")\n"
+          "  --archive PATH   the photo archive (default: \"archive\" beside the database)\n"
+          "  --config FILE    the broker's config (its database and archive_dir)\n"
+          "\n"
+          "example:\n"
+          "  bianmin export --month 2026-11 --tz Asia/Shanghai 案卷-2026-11\n",
+          out);
+}
+
+typedef struct {
+    const char *dir, *archive;
+    int photos, missing;
+} export_t;
+
+static void local_time(int64_t ms, char *buf, size_t len)
+{
+    if (ms <= 0) {
+        bm_strlcpy(buf, "", len);
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&s, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        bm_strlcpy(buf, "", len);
+}
+
+static const char *col_str(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : NULL;
+}
+
+static int64_t col_ms(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
+}
+
+static const char *ext_of(const char *mime)
+{
+    if (!mime)
+        return NULL;
+    if (strcmp(mime, "image/jpeg") == 0)
+        return "jpg";
+    if (strcmp(mime, "image/png") == 0)
+        return "png";
+    if (strcmp(mime, "image/webp") == 0)
+        return "webp";
+    return NULL;
+}
+
+static bool hex64(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+/* Copies src to dst (through a temp name, so a partial copy never looks
+ * whole). Returns 0 or -1. */
+static int copy_file(const char *src, const char *dst)
+{
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s.part", dst);
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return -1;
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fclose(in);
+        return -1;
+    }
+    char buf[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (fwrite(buf, 1, n, out) != n) {
+            rc = -1;
+            break;
+        }
+    }
+    if (ferror(in))
+        rc = -1;
+    fclose(in);
+    if (fclose(out) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, dst) != 0)
+        rc = -1;
+    if (rc != 0)
+        remove(tmp);
+    return rc;
+}
+
+/* The photos of one request, copied into dir/photos; returns the array. */
+static cJSON *photos_of(sqlite3 *db, int64_t ticket, export_t *x)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT a.sha256, a.mime, a.size, a.kind, a.name, a.created_at, e.kind,"
+                           " a.event_id FROM attachments a JOIN events e ON e.id = a.event_id"
+                           " WHERE a.request_id = ?1 ORDER BY a.id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return arr;
+    sqlite3_bind_int64(s, 1, ticket);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *sha = col_str(s, 0), *mime = col_str(s, 1), *ext = ext_of(mime);
+        cJSON *p = cJSON_CreateObject();
+        bm_json_add_str(p, "sha256", sha);
+        bm_json_add_str(p, "mime", mime);
+        cJSON_AddNumberToObject(p, "size", (double)sqlite3_column_int64(s, 2));
+        bm_json_add_str(p, "kind", col_str(s, 3));
+        bm_json_add_str(p, "name", col_str(s, 4));
+        bm_json_add_time(p, "at", col_ms(s, 5));
+        bm_json_add_str(p, "event", col_str(s, 6));
+        cJSON_AddNumberToObject(p, "event_id", (double)sqlite3_column_int64(s, 7));
+        bool ok = false;
+        if (hex64(sha) && ext) {
+            char rel[128], src[2048], dst[2048];
+            bm_archive_relpath(sha, ext, rel, sizeof rel);
+            snprintf(src, sizeof src, "%s/%s", x->archive, rel);
+            snprintf(dst, sizeof dst, "%s/photos/%s.%s", x->dir, sha, ext);
+            struct stat st;
+            ok = stat(dst, &st) == 0 || copy_file(src, dst) == 0;
+            char file[128];
+            snprintf(file, sizeof file, "photos/%s.%s", sha, ext);
+            cJSON_AddStringToObject(p, "file", file);
+            if (!ok)
+                fprintf(stderr, "bianmin export: photo %s of ticket %lld is missing from %s\n",
+                        rel, (long long)ticket, x->archive);
+        } else {
+            cJSON_AddNullToObject(p, "file");
+            fprintf(stderr, "bianmin export: ticket %lld has a photo record with a bad hash or type\n",
+                    (long long)ticket);
+        }
+        cJSON_AddBoolToObject(p, "missing", !ok);
+        x->photos += ok;
+        x->missing += !ok;
+        cJSON_AddItemToArray(arr, p);
+    }
+    sqlite3_finalize(s);
+    return arr;
+}
+
+static cJSON *timeline_of(sqlite3 *db, int64_t ticket)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, at, actor, kind, from_status, to_status, detail FROM events"
+                           " WHERE request_id = ?1 ORDER BY at, id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return arr;
+    sqlite3_bind_int64(s, 1, ticket);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "id", (double)sqlite3_column_int64(s, 0));
+        bm_json_add_time(e, "at", col_ms(s, 1));
+        bm_json_add_str(e, "actor", col_str(s, 2));
+        bm_json_add_str(e, "kind", col_str(s, 3));
+        bm_json_add_str(e, "from", col_str(s, 4));
+        bm_json_add_str(e, "to", col_str(s, 5));
+        cJSON *detail = col_str(s, 6) ? cJSON_Parse(col_str(s, 6)) : NULL;
+        if (!cJSON_IsObject(detail)) {
+            cJSON_Delete(detail);
+            detail = cJSON_CreateObject();
+        }
+        cJSON_AddItemToObject(e, "detail", detail);
+        /* for the CSV and the page: local time */
+        char lt[32];
+        local_time(col_ms(s, 1), lt, sizeof lt);
+        cJSON_AddStringToObject(e, "at_local", lt);
+        cJSON_AddItemToArray(arr, e);
+    }
+    sqlite3_finalize(s);
+    return arr;
+}
+
+/* Reads the month's requests with their timelines and photos. */
+static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, channel, ref, category, priority, building, unit, contact,"
+                           " text, status, volunteer_id, department, rating, rated_at, created_at,"
+                           " claimed_at, done_at, deadline_at, attempts FROM requests"
+                           " WHERE created_at >= ?1 AND created_at < ?2 ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, until);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "ticket", (double)id);
+        bm_json_add_str(r, "channel", col_str(s, 1));
+        bm_json_add_str(r, "ref", col_str(s, 2));
+        bm_json_add_str(r, "category", col_str(s, 3));
+        cJSON_AddNumberToObject(r, "priority", sqlite3_column_int(s, 4));
+        bm_json_add_str(r, "building", col_str(s, 5));
+        bm_json_add_str(r, "unit", col_str(s, 6));
+        bm_json_add_str(r, "contact", col_str(s, 7));
+        bm_json_add_str(r, "text", col_str(s, 8));
+        bm_json_add_str(r, "status", col_str(s, 9));
+        bm_json_add_str(r, "volunteer", col_str(s, 10));
+        bm_json_add_str(r, "department", col_str(s, 11));
+        if (sqlite3_column_type(s, 12) == SQLITE_NULL)
+            cJSON_AddNullToObject(r, "rating");
+        else
+            cJSON_AddNumberToObject(r, "rating", sqlite3_column_int(s, 12));
+        bm_json_add_time(r, "rated_at", col_ms(s, 13));
+        bm_json_add_time(r, "received_at", col_ms(s, 14));
+        bm_json_add_time(r, "claimed_at", col_ms(s, 15));
+        bm_json_add_time(r, "done_at", col_ms(s, 16));
+        bm_json_add_time(r, "deadline_at", col_ms(s, 17));
+        cJSON_AddNumberToObject(r, "attempts", sqlite3_column_int(s, 18));
+        char lt[32];
+        local_time(col_ms(s, 14), lt, sizeof lt);
+        cJSON_AddStringToObject(r, "received_local", lt);
+        local_time(col_ms(s, 16), lt, sizeof lt);
+        cJSON_AddStringToObject(r, "done_local", lt);
+        cJSON_AddItemToObject(r, "timeline", timeline_of(db, id));
+        cJSON_AddItemToObject(r, "photos", photos_of(db, id, x));
+        cJSON_AddItemToArray(arr, r);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "bianmin export: reading the database: %s\n", sqlite3_errmsg(db));
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The note of an event for people: note / reason / answer / department /
+ * score and comment, joined. */
+static void event_note(const cJSON *ev, char *buf, size_t len)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "detail");
+    buf[0] = '\0';
+    size_t used = 0;
+    static const char *const keys[] = {"note", "reason", "answer", "department", "comment"};
+    const cJSON *score = cJSON_GetObjectItemCaseSensitive(d, "score");
+    if (cJSON_IsNumber(score))
+        used += (size_t)snprintf(buf, len, "%d分", score->valueint);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] && used < len; i++) {
+        const char *v = jstr(d, keys[i]);
+        if (!v)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s", used ? "；" : "", v);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    if (used >= len && len > 0) {
+        /* cut at a character boundary */
+        size_t n = len - 1;
+        while (n > 0 && ((unsigned char)buf[n] & 0xC0) == 0x80)
+            n--;
+        buf[n] = '\0';
+    }
+}
+
+static const char *channel_label(const char *name)
+{
+    for (const cli_label_t *l = cli_channels; name && l->name; l++) {
+        if (strcmp(l->name, name) == 0)
+            return l->label;
+    }
+    return name;
+}
+
+static FILE *open_in(const char *dir, const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fprintf(stderr, "bianmin export: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int close_checked(FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "bianmin export: writing %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_csv(const char *dir, const cJSON *cases)
+{
+    char path[2048];
+    FILE *f = open_in(dir, "requests.csv", path, sizeof path);
+    if (!f)
+        return -1;
+    bm_csv_bom(f);
+    fputs("ticket,received_at,channel,category,category_label,building,unit,contact,text,status,"
+          "status_label,volunteer,department,done_at,rating,events,photos\r\n",
+          f);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cases)
+    {
+        char n[32];
+        const cJSON *rating = cJSON_GetObjectItemCaseSensitive(r, "rating");
+        snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
+        const char *cells[] = {n,
+                               jstr(r, "received_local"),
+                               jstr(r, "channel"),
+                               jstr(r, "category"),
+                               cli_category_label(jstr(r, "category")),
+                               jstr(r, "building"),
+                               jstr(r, "unit"),
+                               jstr(r, "contact"),
+                               jstr(r, "text"),
+                               jstr(r, "status"),
+                               cli_status_label(jstr(r, "status")),
+                               jstr(r, "volunteer"),
+                               jstr(r, "department"),
+                               jstr(r, "done_local")};
+        for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+            bm_csv_field(f, cells[i]);
+            fputc(',', f);
+        }
+        if (cJSON_IsNumber(rating))
+            fprintf(f, "%d", rating->valueint);
+        fprintf(f, ",%d,%d\r\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "timeline")),
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "photos")));
+    }
+    if (close_checked(f, path) != 0)
+        return -1;
+
+    f = open_in(dir, "events.csv", path, sizeof path);
+    if (!f)
+        return -1;
+    bm_csv_bom(f);
+    fputs("ticket,at,actor,kind,kind_label,from,to,note\r\n", f);
+    cJSON_ArrayForEach(r, cases)
+    {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
+        {
+            char n[32], note[2048];
+            snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
+            event_note(e, note, sizeof note);
+            const char *cells[] = {n,
+                                   jstr(e, "at_local"),
+                                   jstr(e, "actor"),
+                                   jstr(e, "kind"),
+                                   cli_event_label(jstr(e, "kind")),
+                                   jstr(e, "from"),
+                                   jstr(e, "to"),
+                                   note};
+            for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+                if (i)
+                    fputc(',', f);
+                bm_csv_field(f, cells[i]);
+            }
+            fputs("\r\n", f);
+        }
+    }
+    return close_checked(f, path);
+}
+
+static int write_json(const char *dir, const cJSON *doc)
+{
+    char path[2048];
+    FILE *f = open_in(dir, "requests.json", path, sizeof path);
+    if (!f)
+        return -1;
+    char *text = cJSON_Print(doc);
+    if (text) {
+        fputs(text, f);
+        fputc('\n', f);
+        cJSON_free(text);
+    }
+    int rc = close_checked(f, path);
+    return text ? rc : -1;
+}
+
+static void html_field(FILE *f, const char *name, const char *value)
+{
+    fputs("<tr><th>", f);
+    bm_html_escape(f, name);
+    fputs("</th><td>", f);
+    bm_html_escape(f, value && *value ? value : "—");
+    fputs("</td></tr>\n", f);
+}
+
+static int write_html(const char *dir, const cJSON *doc)
+{
+    char path[2048];
+    FILE *f = open_in(dir, "index.html", path, sizeof path);
+    if (!f)
+        return -1;
+    const char *month = jstr(doc, "month");
+    fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
+          "便民服务案卷 ",
+          f);
+    bm_html_escape(f, month);
+    fputs("</title>\n<style>\nbody{font-family:\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\","
+          "sans-serif;margin:24px;color:#222;max-width:980px}\n"
+          "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px "
+          "8px;text-align:left;vertical-align:top}th{background:#f3f5f8;white-space:nowrap}\n"
+          "section{border-top:2px solid #2f6db5;margin-top:28px;padding-top:6px}\n"
+          "figure{display:inline-block;margin:6px}figure img{max-width:280px;max-height:280px;"
+          "border:1px solid #ccc}figcaption{font-size:12px;color:#555}\n"
+          ".missing{color:#c23b53}.sub{color:#666;font-size:13px}\n"
+          "</style>\n</head>\n<body>\n<h1>便民服务案卷 ",
+          f);
+    bm_html_escape(f, month);
+    fputs("</h1>\n<div class=\"sub\">时区 ", f);
+    bm_html_escape(f, jstr(doc, "tz"));
+    fputs("；本月受理的请求及其完整经过、备注和照片。时间为当地时间。</div>\n<h2>目录</h2>\n<ul>\n",
+          f);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "requests");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cases)
+    {
+        int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
+        fprintf(f, "<li><a href=\"#t%d\">#%d</a> ", t, t);
+        bm_html_escape(f, jstr(r, "received_local"));
+        fputc(' ', f);
+        bm_html_escape(f, cli_category_label(jstr(r, "category")) ? cli_category_label(jstr(r, "category"))
+                                                                 : jstr(r, "category"));
+        fputc(' ', f);
+        bm_html_escape(f, jstr(r, "building"));
+        fputs(" — ", f);
+        bm_html_escape(f, cli_status_label(jstr(r, "status")) ? cli_status_label(jstr(r, "status"))
+                                                             : jstr(r, "status"));
+        fputs("</li>\n", f);
+    }
+    if (cJSON_GetArraySize(cases) == 0)
+        fputs("<li>本月没有受理的请求。</li>\n", f);
+    fputs("</ul>\n", f);
+
+    cJSON_ArrayForEach(r, cases)
+    {
+        int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
+        fprintf(f, "<section id=\"t%d\">\n<h2>#%d</h2>\n<table>\n", t, t);
+        char rating[16] = "";
+        const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "rating");
+        if (cJSON_IsNumber(rv))
+            snprintf(rating, sizeof rating, "%d分", rv->valueint);
+        html_field(f, "受理时间", jstr(r, "received_local"));
+        html_field(f, "渠道", channel_label(jstr(r, "channel")));
+        html_field(f, "类别", cli_category_label(jstr(r, "category")) ? cli_category_label(jstr(r, "category"))
+                                                                   : jstr(r, "category"));
+        html_field(f, "楼栋", jstr(r, "building"));
+        html_field(f, "单元/房号", jstr(r, "unit"));
+        html_field(f, "联系人", jstr(r, "contact"));
+        html_field(f, "内容", jstr(r, "text"));
+        html_field(f, "状态", cli_status_label(jstr(r, "status")) ? cli_status_label(jstr(r, "status"))
+                                                                 : jstr(r, "status"));
+        html_field(f, "志愿者", jstr(r, "volunteer"));
+        html_field(f, "上报部门", jstr(r, "department"));
+        html_field(f, "完成时间", jstr(r, "done_local"));
+        html_field(f, "评价", rating);
+        fputs("</table>\n<h3>经过</h3>\n<table><tr><th>时间</th><th>事件</th><th>操作者</th>"
+              "<th>备注</th></tr>\n",
+              f);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
+        {
+            char note[2048];
+            event_note(e, note, sizeof note);
+            const char *kind = jstr(e, "kind");
+            fputs("<tr><td>", f);
+            bm_html_escape(f, jstr(e, "at_local"));
+            fputs("</td><td>", f);
+            bm_html_escape(f, cli_event_label(kind) ? cli_event_label(kind) : kind);
+            fputs("</td><td>", f);
+            bm_html_escape(f, jstr(e, "actor"));
+            fputs("</td><td>", f);
+            bm_html_escape(f, note);
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+        const cJSON *photos = cJSON_GetObjectItemCaseSensitive(r, "photos");
+        if (cJSON_GetArraySize(photos) > 0) {
+            fputs("<h3>照片</h3>\n", f);
+            const cJSON *p;
+            cJSON_ArrayForEach(p, photos)
+            {
+                const char *file = jstr(p, "file");
+                bool missing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "missing"));
+                fputs("<figure>", f);
+                if (file && !missing) {
+                    fputs("<a href=\"", f);
+                    bm_html_escape(f, file);
+                    fputs("\"><img src=\"", f);
+                    bm_html_escape(f, file);
+                    fputs("\" alt=\"", f);
+                    bm_html_escape(f, jstr(p, "name") ? jstr(p, "name") : "照片");
+                    fputs("\"></a>", f);
+                } else {
+                    fputs("<div class=\"missing\">照片缺失（归档中找不到）</div>", f);
+                }
+                fputs("<figcaption>", f);
+                const char *k = jstr(p, "kind");
+                bm_html_escape(f, k && strcmp(k, "before") == 0  ? "处理前"
+                                  : k && strcmp(k, "after") == 0 ? "处理后"
+                                                                 : "照片");
+                if (jstr(p, "name")) {
+                    fputc(' ', f);
+                    bm_html_escape(f, jstr(p, "name"));
+                }
+                fputs("</figcaption></figure>\n", f);
+            }
+        }
+        fputs("</section>\n", f);
+    }
+    fputs("</body>\n</html>\n", f);
+    return close_checked(f, path);
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bianmin export: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_report_args_t args;
+    char err[256];
+    if (cli_report_parse(argc, argv, true, ctx->json, &args, err, sizeof err) != 0) {
+        fprintf(stderr, "bianmin export: %s\nsee: bianmin export --help\n", err);
+        return CLI_EXIT_USAGE;
+    }
+    if (args.help) {
+        cli_export_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    bm_config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg || cli_report_config(&args, cfg) != 0) {
+        free(cfg);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = CLI_EXIT_REFUSED;
+    sqlite3 *db = NULL;
+    cJSON *doc = NULL;
+    char archive[1024], photos[2048];
+    int64_t from = 0, until = 0;
+    if (args.tz && *args.tz) {
+        /* Times are written in the office's zone: set it for the whole run. */
+        if (bm_stats_month_range(args.tz, args.year, args.month, &from, &until) != 0) {
+            fprintf(stderr, "bianmin export: unknown time zone %s (e.g. Asia/Shanghai)\n", args.tz);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        setenv("TZ", args.tz, 1);
+    }
+    tzset();
+    bm_stats_month_range(NULL, args.year, args.month, &from, &until);
+    if (args.archive)
+        bm_strlcpy(archive, args.archive, sizeof archive);
+    else
+        bm_config_archive_dir(cfg, archive, sizeof archive);
+
+    bm_error_t e = {0};
+    db = bm_stats_open(cfg->database, &e);
+    if (!db) {
+        fprintf(stderr, "bianmin export: %s\n", e.message);
+        goto out;
+    }
+    snprintf(photos, sizeof photos, "%s/photos", args.out);
+    if (make_dir(args.out) != 0 || make_dir(photos) != 0)
+        goto out;
+
+    export_t x = {.dir = args.out, .archive = archive};
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot for the whole export */
+    cJSON *cases = read_cases(db, from, until, &x);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (!cases)
+        goto out;
+    doc = cJSON_CreateObject();
+    char month[16];
+    snprintf(month, sizeof month, "%04d-%02d", args.year, args.month);
+    cJSON_AddStringToObject(doc, "month", month);
+    const char *tz = getenv("TZ");
+    cJSON_AddStringToObject(doc, "tz", tz && *tz ? tz : "localtime");
+    bm_json_add_time(doc, "from", from);
+    bm_json_add_time(doc, "until", until);
+    bm_json_add_time(doc, "exported_at", bm_now_ms());
+    cJSON_AddItemToObject(doc, "requests", cases);
+    if (write_csv(args.out, cases) != 0 || write_json(args.out, doc) != 0 ||
+        write_html(args.out, doc) != 0)
+        goto out;
+    fprintf(stderr, "bianmin export: %d requests, %d photos written to %s", cJSON_GetArraySize(cases),
+            x.photos, args.out);
+    if (x.missing)
+        fprintf(stderr, "; %d photos MISSING from the archive %s", x.missing, archive);
+    fputc('\n', stderr);
+    rc = CLI_EXIT_OK;
+out:
+    cJSON_Delete(doc);
+    sqlite3_close(db);
+    free(cfg);
+    return rc;
+}

@@ -1,0 +1,175 @@
+/* rate.c - `bianmin rate TICKET SCORE`: a building leader or the office
+ * records the resident's satisfaction (1-5) with a done or resolved request.
+ * The broker judges who may rate and until when (forbidden, too_late). */
+#include "cli.h"
+#include "util.h"
+
+#include <string.h>
+
+#define SCORE_MIN 1
+#define SCORE_MAX 5
+
+void cli_rate_help(FILE *out)
+{
+    fprintf(out,
+            "usage: bianmin [global options] rate TICKET SCORE --channel CH [--comment TEXT]\n"
+            "\n"
+            "Records how satisfied the resident is with request TICKET (满意度评分), as a\n"
+            "SCORE from %d (very unhappy) to %d (very satisfied). Only a done or resolved\n"
+            "request can be rated, only by the channel it came from or office, and only\n"
+            "within the broker's rating window (default 30 days after completion; later\n"
+            "gives too_late). Rating again replaces the earlier score; both stay in the\n"
+            "timeline.\n"
+            "\n"
+            "  --channel CH    who is recording the rating (required): building_leader,\n"
+            "                  council, forum, office\n"
+            "  --comment TEXT  what the resident said, e.g. \"师傅很快\" (at most %d bytes)\n"
+            "\n"
+            "example: bianmin rate 42 5 --channel building_leader --comment \"师傅很快\"\n"
+            "prints:  ticket 42: rated 5/5 评分已记录\n"
+            "\n"
+            "With --json prints the broker's reply as one JSON line.\n",
+            SCORE_MIN, SCORE_MAX, BM_MAX_COMMENT);
+}
+
+char *cli_rating_text(const cJSON *rating, char *buf, size_t len)
+{
+    if (!cJSON_IsNumber(rating) || rating->valuedouble < SCORE_MIN ||
+        rating->valuedouble > SCORE_MAX || rating->valuedouble != (int)rating->valuedouble) {
+        bm_strlcpy(buf, "未评分 not rated", len);
+        return buf;
+    }
+    int score = (int)rating->valuedouble;
+    char stars[SCORE_MAX * 3 + 1] = "";
+    size_t used = 0;
+    for (int i = 1; i <= SCORE_MAX; i++) {
+        memcpy(stars + used, i <= score ? "★" : "☆", 3); /* each is 3 bytes of UTF-8 */
+        used += 3;
+    }
+    stars[used] = '\0';
+    snprintf(buf, len, "%s %d/%d", stars, score, SCORE_MAX);
+    return buf;
+}
+
+int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t errlen)
+{
+    memset(args, 0, sizeof *args);
+    const char *ticket_arg = NULL, *score_arg = NULL, *channel = NULL, *comment = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        const char **slot = NULL;
+        const char *flag = NULL;
+        int m = 0;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            args->help = true;
+            return 0;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--channel", &v, err, errlen)) != 0) {
+            slot = &channel, flag = "--channel";
+        } else if ((m = cli_opt_value(argc, argv, &i, "--comment", &v, err, errlen)) != 0) {
+            slot = &comment, flag = "--comment";
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            snprintf(err, errlen, "unknown option %.60s", arg);
+            return -1;
+        } else if (!ticket_arg) {
+            ticket_arg = arg;
+            continue;
+        } else if (!score_arg) {
+            score_arg = arg;
+            continue;
+        } else {
+            snprintf(err, errlen,
+                     "unexpected argument \"%.60s\" (a comment with spaces goes in quotes "
+                     "after --comment, e.g. --comment \"师傅很快\")",
+                     arg);
+            return -1;
+        }
+        if (m < 0)
+            return -1;
+        if (*slot) {
+            snprintf(err, errlen, "%s given twice", flag);
+            return -1;
+        }
+        if (!bm_utf8_valid(v, strlen(v))) {
+            snprintf(err, errlen,
+                     "%s is not valid UTF-8 text (is the terminal set to another encoding?)",
+                     flag);
+            return -1;
+        }
+        *slot = v;
+    }
+    long ticket = 0, score = 0;
+    if (!ticket_arg || !score_arg) {
+        snprintf(err, errlen, "which ticket and what score? e.g. bianmin rate 42 5 --channel "
+                              "building_leader");
+        return -1;
+    }
+    if (cli_parse_ticket(ticket_arg, &ticket) != 0) {
+        snprintf(err, errlen, "\"%.40s\" is not a ticket number (a whole number such as 42)",
+                 ticket_arg);
+        return -1;
+    }
+    if (bm_parse_long(score_arg, SCORE_MIN, SCORE_MAX, &score) != 0) {
+        snprintf(err, errlen, "the score must be a whole number from %d to %d, not \"%.40s\"",
+                 SCORE_MIN, SCORE_MAX, score_arg);
+        return -1;
+    }
+    if (!channel || bm_blank(channel)) {
+        snprintf(err, errlen, "missing --channel (who is recording the rating, e.g. "
+                              "--channel building_leader)");
+        return -1;
+    }
+    if (comment && strlen(comment) > BM_MAX_COMMENT) {
+        snprintf(err, errlen, "--comment is longer than %d bytes", BM_MAX_COMMENT);
+        return -1;
+    }
+    args->cmd = BM_CMD_RATE;
+    args->body = cJSON_CreateObject();
+    if (!args->body) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);
+    cJSON_AddStringToObject(args->body, "channel", channel);
+    cJSON_AddNumberToObject(args->body, "score", (double)score);
+    if (comment && !bm_blank(comment))
+        cJSON_AddStringToObject(args->body, "comment", comment);
+    return 0;
+}
+
+int cli_rate_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_op_args_t args;
+    char err[512];
+    if (cli_rate_parse(argc, argv, &args, err, sizeof err) != 0) {
+        fputs("bianmin rate: ", stderr);
+        cli_put_text(stderr, err, 0);
+        fputs("\nsee: bianmin rate --help\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (args.help) {
+        cli_rate_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    cJSON *reply = NULL;
+    int rc = cli_call(ctx, args.cmd, args.body, &reply);
+    const cJSON *sent_ticket = cJSON_GetObjectItemCaseSensitive(args.body, "ticket");
+    const cJSON *sent_score = cJSON_GetObjectItemCaseSensitive(args.body, "score");
+    long ticket = cJSON_IsNumber(sent_ticket) ? (long)sent_ticket->valuedouble : 0;
+    long score = cJSON_IsNumber(sent_score) ? (long)sent_score->valuedouble : 0;
+    cJSON_Delete(args.body);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json) {
+        cli_print_json_line(stdout, reply);
+    } else {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(reply, "rating");
+        printf("ticket %ld: rated %ld/%d 评分已记录\n",
+               cJSON_IsNumber(t) ? (long)t->valuedouble : ticket,
+               cJSON_IsNumber(r) ? (long)r->valuedouble : score, SCORE_MAX);
+    }
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}

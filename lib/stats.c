@@ -1,0 +1,1049 @@
+/* stats.c - the office's monthly figures, computed from the database file
+ * opened read-only. The data (requests, their lifecycle events, ratings) is
+ * loaded once; each month is then one pass over it. Definitions of every
+ * figure: docs/stats.md. */
+#define _POSIX_C_SOURCE 200809L
+#include "stats.h"
+#include "jsonx.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAY_MS  (86400LL * 1000)
+#define HOUR_MS (3600LL * 1000)
+
+/* Event kinds the figures use; others are not loaded. */
+enum { K_RECEIVED, K_CLAIMED, K_COMPLETED, K_FAILED, K_LEASE_EXPIRED, K_ESCALATED, K_RESOLVED,
+       K_CANCELLED, K_REOPENED, K_RATED, K_COUNT };
+static const char *const kind_names[K_COUNT] = {
+    "received",  "claimed",   "completed", "failed",   "lease_expired",
+    "escalated", "resolved",  "cancelled", "reopened", "rated",
+};
+
+/* Statuses as of a time (reconstructed from events' to_status). */
+enum { S_NONE = -1, S_OPEN, S_CLAIMED, S_DONE, S_ESCALATED, S_RESOLVED, S_CANCELLED, S_COUNT };
+static const char *const status_names[S_COUNT] = {"open",     "claimed",  "done",
+                                                  "escalated", "resolved", "cancelled"};
+
+/* The default channels' labels (the broker may be configured with others;
+ * those are shown by name). */
+static const char *const channel_labels[][2] = {
+    {"building_leader", "楼栋长"}, {"council", "四方议事"}, {"forum", "小区论坛"},
+    {"office", "社区办公室"},
+};
+
+/* Time-to-done histogram bins (upper bounds, ms; the last is open). */
+static const int64_t hist_upper[] = {HOUR_MS, 4 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 3 * DAY_MS,
+                                     7 * DAY_MS};
+static const char *const hist_labels[] = {"<1h", "1-4h", "4-12h", "12-24h", "1-3d", "3-7d", ">=7d"};
+#define HIST_BINS 7
+
+typedef struct {
+    int64_t at;
+    int kind;
+    int to;       /* S_* or S_NONE */
+    int score;    /* rated: 1..5; else 0 */
+    char *vol;    /* claimed / completed by a volunteer: their id (owned), else NULL */
+} ev_t;
+
+typedef struct {
+    int64_t id, created_at, deadline_at;
+    char *channel, *category, *building; /* owned */
+    size_t ev0, nev;                     /* its events: evs[ev0 .. ev0 + nev) */
+} req_t;
+
+struct bm_stats_data {
+    req_t *reqs;
+    size_t nreq;
+    ev_t *evs;
+    size_t nev;
+    char **vol_ids, **vol_names;
+    size_t nvol;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static char *dup_text(const unsigned char *s)
+{
+    return strdup(s ? (const char *)s : "");
+}
+
+static int kind_of(const char *s)
+{
+    for (int i = 0; i < K_COUNT; i++) {
+        if (strcmp(kind_names[i], s) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int status_of(const char *s)
+{
+    if (!s)
+        return S_NONE;
+    for (int i = 0; i < S_COUNT; i++) {
+        if (strcmp(status_names[i], s) == 0)
+            return i;
+    }
+    return S_NONE;
+}
+
+int64_t bm_stats_percentile(const int64_t *sorted, size_t n, int p)
+{
+    size_t rank = ((size_t)p * n + 99) / 100; /* ceil(p * n / 100) */
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return sorted[rank - 1];
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- opening and loading ------------------------------------------------- */
+
+sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
+{
+    sqlite3 *db = NULL;
+    if (access(path, R_OK) != 0) {
+        bm_error_set(err, BM_ERR_NOT_FOUND, "db", "no database at %s", path);
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        bm_error_set(err, BM_ERR_STORAGE, "db", "cannot open %s: %s", path,
+                     db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *s = NULL;
+    int ok = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                    " AND name IN ('requests', 'events', 'volunteers')",
+                                -1, &s, NULL) == SQLITE_OK &&
+             sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 3;
+    sqlite3_finalize(s);
+    if (!ok) {
+        bm_error_set(err, BM_ERR_INVALID, "db", "%s is not a bianmin database", path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void bm_stats_data_destroy(bm_stats_data_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bm_stats_data_t *d = *self_p;
+    for (size_t i = 0; i < d->nreq; i++) {
+        free(d->reqs[i].channel);
+        free(d->reqs[i].category);
+        free(d->reqs[i].building);
+    }
+    for (size_t i = 0; i < d->nev; i++)
+        free(d->evs[i].vol);
+    for (size_t i = 0; i < d->nvol; i++) {
+        free(d->vol_ids[i]);
+        free(d->vol_names[i]);
+    }
+    free(d->reqs);
+    free(d->evs);
+    free(d->vol_ids);
+    free(d->vol_names);
+    free(d);
+    *self_p = NULL;
+}
+
+/* Grows *arr (of elem-sized items, *cap of them) to hold n + 1. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int score_of(const unsigned char *detail)
+{
+    if (!detail)
+        return 0;
+    cJSON *j = cJSON_Parse((const char *)detail);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "score");
+    int score = cJSON_IsNumber(s) && s->valuedouble >= 1 && s->valuedouble <= 5
+                    ? (int)s->valuedouble
+                    : 0;
+    cJSON_Delete(j);
+    return score;
+}
+
+static int load_requests(sqlite3 *db, bm_stats_data_t *d)
+{
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, created_at, deadline_at, channel, category, building"
+                           " FROM requests ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow((void **)&d->reqs, &cap, d->nreq, sizeof *d->reqs) != 0)
+            break;
+        req_t *r = &d->reqs[d->nreq];
+        memset(r, 0, sizeof *r);
+        r->id = sqlite3_column_int64(s, 0);
+        r->created_at = sqlite3_column_int64(s, 1);
+        r->deadline_at = sqlite3_column_int64(s, 2);
+        r->channel = dup_text(sqlite3_column_text(s, 3));
+        r->category = dup_text(sqlite3_column_text(s, 4));
+        r->building = dup_text(sqlite3_column_text(s, 5));
+        d->nreq++;
+        if (!r->channel || !r->category || !r->building)
+            break;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_events(sqlite3 *db, bm_stats_data_t *d)
+{
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT request_id, at, kind, to_status, actor, detail FROM events"
+                           " WHERE kind IN ('received', 'claimed', 'completed', 'failed',"
+                           " 'lease_expired', 'escalated', 'resolved', 'cancelled', 'reopened',"
+                           " 'rated') ORDER BY request_id, at, id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    size_t ri = 0; /* requests and events are both ordered by request id */
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t rid = sqlite3_column_int64(s, 0);
+        while (ri < d->nreq && d->reqs[ri].id < rid)
+            ri++;
+        if (ri >= d->nreq || d->reqs[ri].id != rid)
+            continue; /* an event of an unknown request: not counted */
+        if (grow((void **)&d->evs, &cap, d->nev, sizeof *d->evs) != 0)
+            break;
+        ev_t *e = &d->evs[d->nev];
+        memset(e, 0, sizeof *e);
+        e->at = sqlite3_column_int64(s, 1);
+        e->kind = kind_of((const char *)sqlite3_column_text(s, 2));
+        e->to = status_of((const char *)sqlite3_column_text(s, 3));
+        const char *actor = (const char *)sqlite3_column_text(s, 4);
+        if ((e->kind == K_CLAIMED || e->kind == K_COMPLETED) && actor &&
+            strncmp(actor, "volunteer:", 10) == 0) {
+            e->vol = strdup(actor + 10);
+            if (!e->vol)
+                break;
+        }
+        if (e->kind == K_RATED)
+            e->score = score_of(sqlite3_column_text(s, 5));
+        if (d->reqs[ri].nev == 0)
+            d->reqs[ri].ev0 = d->nev;
+        d->reqs[ri].nev++;
+        d->nev++;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_volunteers(sqlite3 *db, bm_stats_data_t *d)
+{
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0, cap2 = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id, name FROM volunteers ORDER BY id", -1, &s, NULL) !=
+        SQLITE_OK)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow((void **)&d->vol_ids, &cap, d->nvol, sizeof *d->vol_ids) != 0 ||
+            grow((void **)&d->vol_names, &cap2, d->nvol, sizeof *d->vol_names) != 0)
+            break;
+        d->vol_ids[d->nvol] = dup_text(sqlite3_column_text(s, 0));
+        d->vol_names[d->nvol] = dup_text(sqlite3_column_text(s, 1));
+        d->nvol++;
+        if (!d->vol_ids[d->nvol - 1] || !d->vol_names[d->nvol - 1])
+            break;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
+{
+    bm_stats_data_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        return NULL;
+    }
+    /* One read transaction: the three reads see the same snapshot. */
+    int in_tx = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    int rc = load_requests(db, d);
+    if (rc == 0)
+        rc = load_events(db, d);
+    if (rc == 0)
+        rc = load_volunteers(db, d);
+    if (rc != 0)
+        bm_error_set(err, BM_ERR_STORAGE, "db", "reading the database: %s", sqlite3_errmsg(db));
+    if (in_tx)
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != 0)
+        bm_stats_data_destroy(&d);
+    return d;
+}
+
+static const char *volunteer_name(const bm_stats_data_t *d, const char *id)
+{
+    for (size_t i = 0; i < d->nvol; i++) {
+        if (strcmp(d->vol_ids[i], id) == 0)
+            return d->vol_names[i];
+    }
+    return NULL;
+}
+
+/* ---- time zones and months ----------------------------------------------- */
+
+int bm_stats_parse_month(const char *s, int *year, int *month)
+{
+    if (!s || strlen(s) != 7 || s[4] != '-')
+        return -1;
+    for (int i = 0; i < 7; i++) {
+        if (i != 4 && !isdigit((unsigned char)s[i]))
+            return -1;
+    }
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int m = (s[5] - '0') * 10 + (s[6] - '0');
+    if (y < 1970 || m < 1 || m > 12)
+        return -1;
+    *year = y;
+    *month = m;
+    return 0;
+}
+
+/* Holds the previous TZ while another one is in force. */
+typedef struct {
+    char *old;
+    bool had;
+} tz_saved_t;
+
+/* A zone name is accepted if tzdata has it, or if it looks like a POSIX TZ
+ * string ("CST-8"); glibc silently takes an unknown name as UTC. */
+static bool tz_known(const char *tz)
+{
+    if (tz[0] == ':')
+        tz++;
+    if (strcmp(tz, "UTC") == 0 || strcmp(tz, "GMT") == 0)
+        return true;
+    if (strstr(tz, ".."))
+        return false;
+    for (const char *p = tz; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            return true;
+    }
+    const char *dir = getenv("TZDIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
+    return tz[0] == '/' ? access(tz, R_OK) == 0 : access(path, R_OK) == 0;
+}
+
+static int tz_push(const char *tz, tz_saved_t *saved)
+{
+    saved->old = NULL;
+    saved->had = false;
+    if (!tz || !*tz) {
+        tzset();
+        return 0;
+    }
+    if (!tz_known(tz))
+        return -1;
+    const char *old = getenv("TZ");
+    if (old) {
+        saved->old = strdup(old);
+        saved->had = true;
+    }
+    setenv("TZ", tz, 1);
+    tzset();
+    return 0;
+}
+
+static void tz_pop(const char *tz, tz_saved_t *saved)
+{
+    if (!tz || !*tz)
+        return;
+    if (saved->had && saved->old)
+        setenv("TZ", saved->old, 1);
+    else
+        unsetenv("TZ");
+    free(saved->old);
+    saved->old = NULL;
+    tzset();
+}
+
+/* Local midnight starting the given day (month may be 13: next year's
+ * January), as UTC ms. tm_isdst = -1 lets mktime find whether DST is in
+ * force; a midnight that does not exist (a DST jump at 00:00) becomes the
+ * first instant of that local day mktime normalizes to. */
+static int64_t local_midnight(int year, int month, int day)
+{
+    while (month > 12) {
+        month -= 12;
+        year++;
+    }
+    while (month < 1) {
+        month += 12;
+        year--;
+    }
+    struct tm t = {0};
+    t.tm_year = year - 1900;
+    t.tm_mon = month - 1;
+    t.tm_mday = day;
+    t.tm_isdst = -1;
+    return (int64_t)mktime(&t) * 1000;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+int bm_stats_month_range(const char *tz, int year, int month, int64_t *from, int64_t *until)
+{
+    tz_saved_t saved;
+    if (month < 1 || month > 12 || tz_push(tz, &saved) != 0)
+        return -1;
+    *from = local_midnight(year, month, 1);
+    *until = local_midnight(year, month + 1, 1);
+    tz_pop(tz, &saved);
+    return 0;
+}
+
+/* ---- accumulating one month ---------------------------------------------- */
+
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} series_t;
+
+static int series_add(series_t *s, int64_t v)
+{
+    if (grow((void **)&s->v, &s->cap, s->n, sizeof *s->v) != 0)
+        return -1;
+    s->v[s->n++] = v;
+    return 0;
+}
+
+/* One row of a per-channel / category / building / volunteer table. */
+typedef struct {
+    const char *key; /* points into the data or cfg */
+    long received, done, ratings, score_sum, sla_n, sla_of;
+    series_t claim, todone; /* ms */
+    long daily[31];
+} group_t;
+
+typedef struct {
+    group_t *g;
+    size_t n, cap;
+} groups_t;
+
+static group_t *group_get(groups_t *gs, const char *key)
+{
+    for (size_t i = 0; i < gs->n; i++) {
+        if (strcmp(gs->g[i].key, key) == 0)
+            return &gs->g[i];
+    }
+    if (grow((void **)&gs->g, &gs->cap, gs->n, sizeof *gs->g) != 0)
+        return NULL;
+    group_t *g = &gs->g[gs->n++];
+    memset(g, 0, sizeof *g);
+    g->key = key;
+    return g;
+}
+
+static void groups_free(groups_t *gs)
+{
+    for (size_t i = 0; i < gs->n; i++) {
+        free(gs->g[i].claim.v);
+        free(gs->g[i].todone.v);
+    }
+    free(gs->g);
+    memset(gs, 0, sizeof *gs);
+}
+
+typedef struct {
+    int64_t from, until;
+    int ndays;
+    int64_t day_start[32]; /* day_start[ndays] == until */
+    long received, done, completed, resolved, escalated, cancelled, reopened;
+    long open_total, open_age[4];
+    long open_status[S_COUNT];
+    groups_t channels, categories, buildings, volunteers;
+    series_t claim_all, done_all;
+    long sla_n, sla_of, ftf_n, ftf_of, reopen_n, reopen_of, esc_n, esc_of;
+    long rated, score_sum, by_score[6];
+    long hist[HIST_BINS];
+    bool oom;
+} acc_t;
+
+static void acc_free(acc_t *a)
+{
+    groups_free(&a->channels);
+    groups_free(&a->categories);
+    groups_free(&a->buildings);
+    groups_free(&a->volunteers);
+    free(a->claim_all.v);
+    free(a->done_all.v);
+}
+
+static bool in_month(const acc_t *a, int64_t t)
+{
+    return t >= a->from && t < a->until;
+}
+
+static int day_index(const acc_t *a, int64_t t)
+{
+    for (int i = 0; i < a->ndays; i++) {
+        if (t < a->day_start[i + 1])
+            return i;
+    }
+    return a->ndays - 1;
+}
+
+static int64_t deadline_of(const req_t *r, const bm_config_t *cfg)
+{
+    const bm_category_t *c = bm_config_category(cfg, r->category);
+    return c ? r->created_at + (int64_t)c->deadline_s * 1000 : r->deadline_at;
+}
+
+/* Adds one request's contribution to the month. */
+static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, const bm_config_t *cfg)
+{
+    const ev_t *ev = d->evs + r->ev0;
+    size_t n = r->nev;
+    bool rec = in_month(a, r->created_at);
+
+    /* Its whole history, once. */
+    int64_t first_claim = -1, first_done = -1;
+    int latest_score = 0, claims = 0;
+    bool any_escalated = false, any_setback = false;
+    for (size_t i = 0; i < n; i++) {
+        const ev_t *e = &ev[i];
+        if (e->kind == K_CLAIMED) {
+            claims++;
+            if (first_claim < 0)
+                first_claim = e->at;
+        }
+        if ((e->kind == K_COMPLETED || e->kind == K_RESOLVED) && first_done < 0)
+            first_done = e->at;
+        if (e->kind == K_RATED && e->score)
+            latest_score = e->score; /* events are in time order: the last wins */
+        if (e->kind == K_ESCALATED)
+            any_escalated = true;
+        if (e->kind == K_FAILED || e->kind == K_LEASE_EXPIRED || e->kind == K_REOPENED ||
+            e->kind == K_ESCALATED)
+            any_setback = true;
+    }
+
+    group_t *cat = group_get(&a->categories, r->category);
+    group_t *chan = group_get(&a->channels, r->channel);
+    if (!cat || !chan) {
+        a->oom = true;
+        return;
+    }
+
+    /* Received in the month: volumes, times, escalation rate. */
+    if (rec) {
+        group_t *b = group_get(&a->buildings, r->building);
+        if (!b) {
+            a->oom = true;
+            return;
+        }
+        a->received++;
+        cat->received++;
+        chan->received++;
+        b->received++;
+        cat->daily[day_index(a, r->created_at)]++;
+        a->esc_of++;
+        if (any_escalated)
+            a->esc_n++;
+        if (first_claim >= 0) {
+            if (series_add(&cat->claim, first_claim - r->created_at) != 0 ||
+                series_add(&a->claim_all, first_claim - r->created_at) != 0)
+                a->oom = true;
+        }
+        if (first_done >= 0) {
+            int64_t t = first_done - r->created_at;
+            if (series_add(&cat->todone, t) != 0 || series_add(&a->done_all, t) != 0)
+                a->oom = true;
+            int bin = 0;
+            while (bin < HIST_BINS - 1 && t >= hist_upper[bin])
+                bin++;
+            a->hist[bin]++;
+        }
+    }
+
+    /* Events in the month. */
+    int64_t done_in = -1, completed_in = -1;
+    bool esc_in = false, cancel_in = false, reopen_in = false, resolved_in = false;
+    for (size_t i = 0; i < n; i++) {
+        const ev_t *e = &ev[i];
+        if (!in_month(a, e->at))
+            continue;
+        switch (e->kind) {
+        case K_COMPLETED:
+            if (completed_in < 0)
+                completed_in = e->at;
+            if (done_in < 0)
+                done_in = e->at;
+            if (e->vol) {
+                group_t *v = group_get(&a->volunteers, e->vol);
+                if (!v) {
+                    a->oom = true;
+                    return;
+                }
+                v->done++;
+                for (size_t j = i; j-- > 0;) {
+                    if (ev[j].kind == K_CLAIMED) {
+                        if (series_add(&v->todone, e->at - ev[j].at) != 0)
+                            a->oom = true;
+                        break;
+                    }
+                }
+                if (latest_score) {
+                    v->ratings++;
+                    v->score_sum += latest_score;
+                }
+            }
+            break;
+        case K_RESOLVED:
+            resolved_in = true;
+            if (done_in < 0)
+                done_in = e->at;
+            break;
+        case K_ESCALATED:
+            esc_in = true;
+            break;
+        case K_CANCELLED:
+            cancel_in = true;
+            break;
+        case K_REOPENED:
+            reopen_in = true;
+            break;
+        default:
+            break;
+        }
+    }
+    a->escalated += esc_in;
+    a->cancelled += cancel_in;
+    a->reopened += reopen_in;
+    a->resolved += resolved_in;
+    if (completed_in >= 0) {
+        a->completed++;
+        a->ftf_of++;
+        if (!any_setback && claims == 1)
+            a->ftf_n++;
+        a->reopen_of++;
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].kind == K_REOPENED && ev[i].at > completed_in) {
+                a->reopen_n++;
+                break;
+            }
+        }
+    }
+    if (done_in >= 0) {
+        group_t *b = group_get(&a->buildings, r->building);
+        if (!b) {
+            a->oom = true;
+            return;
+        }
+        a->done++;
+        cat->done++;
+        chan->done++;
+        b->done++;
+        bool within = done_in <= deadline_of(r, cfg);
+        a->sla_of++;
+        cat->sla_of++;
+        a->sla_n += within;
+        cat->sla_n += within;
+        if (latest_score) {
+            a->rated++;
+            a->score_sum += latest_score;
+            a->by_score[latest_score]++;
+            cat->ratings++;
+            cat->score_sum += latest_score;
+            b->ratings++;
+            b->score_sum += latest_score;
+        }
+    }
+
+    /* Still unfinished at the end of the month: status as of then. */
+    if (r->created_at < a->until) {
+        int st = S_OPEN;
+        for (size_t i = 0; i < n && ev[i].at < a->until; i++) {
+            if (ev[i].to != S_NONE)
+                st = ev[i].to;
+        }
+        if (st == S_OPEN || st == S_CLAIMED || st == S_ESCALATED) {
+            int64_t age = a->until - r->created_at;
+            int bucket = age < DAY_MS ? 0 : age < 3 * DAY_MS ? 1 : age < 7 * DAY_MS ? 2 : 3;
+            a->open_total++;
+            a->open_age[bucket]++;
+            a->open_status[st]++;
+        }
+    }
+}
+
+static void acc_month(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg, int year,
+                      int month)
+{
+    memset(a, 0, sizeof *a);
+    a->ndays = days_in_month(year, month);
+    for (int i = 0; i < a->ndays; i++)
+        a->day_start[i] = local_midnight(year, month, i + 1);
+    a->day_start[a->ndays] = local_midnight(year, month + 1, 1);
+    a->from = a->day_start[0];
+    a->until = a->day_start[a->ndays];
+    /* Configured categories and channels come first, in config order, so a
+     * quiet month still has every key. */
+    for (int i = 0; i < cfg->category_count; i++) {
+        if (!group_get(&a->categories, cfg->categories[i].name))
+            a->oom = true;
+    }
+    for (int i = 0; i < cfg->channel_count; i++) {
+        if (!group_get(&a->channels, cfg->channels[i]))
+            a->oom = true;
+    }
+    for (size_t i = 0; i < d->nreq && !a->oom; i++)
+        acc_request(a, d, &d->reqs[i], cfg);
+}
+
+/* ---- the report as JSON -------------------------------------------------- */
+
+static void add_ratio(cJSON *obj, const char *key, long n, long of)
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, key);
+    cJSON_AddNumberToObject(o, "n", (double)n);
+    cJSON_AddNumberToObject(o, "of", (double)of);
+    if (of > 0)
+        cJSON_AddNumberToObject(o, "rate", (double)n / (double)of);
+    else
+        cJSON_AddNullToObject(o, "rate");
+}
+
+static void add_mean(cJSON *obj, const char *key, long sum, long n)
+{
+    if (n > 0)
+        cJSON_AddNumberToObject(obj, key, (double)sum / (double)n);
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
+/* {"n", "p50_s", "p90_s"} of a series of ms (sorted here). */
+static void add_times(cJSON *obj, const char *key, series_t *s)
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, key);
+    cJSON_AddNumberToObject(o, "n", (double)s->n);
+    if (s->n == 0) {
+        cJSON_AddNullToObject(o, "p50_s");
+        cJSON_AddNullToObject(o, "p90_s");
+        return;
+    }
+    qsort(s->v, s->n, sizeof *s->v, cmp_i64);
+    cJSON_AddNumberToObject(o, "p50_s", (double)(bm_stats_percentile(s->v, s->n, 50) / 1000));
+    cJSON_AddNumberToObject(o, "p90_s", (double)(bm_stats_percentile(s->v, s->n, 90) / 1000));
+}
+
+static void add_satisfaction(cJSON *obj, long done, long rated, long score_sum,
+                             const long *by_score)
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, "satisfaction");
+    cJSON_AddNumberToObject(o, "done", (double)done);
+    cJSON_AddNumberToObject(o, "rated", (double)rated);
+    long good = by_score ? by_score[4] + by_score[5] : 0;
+    if (rated > 0) {
+        cJSON_AddNumberToObject(o, "csat", (double)good / (double)rated);
+        cJSON_AddNumberToObject(o, "mean", (double)score_sum / (double)rated);
+    } else {
+        cJSON_AddNullToObject(o, "csat");
+        cJSON_AddNullToObject(o, "mean");
+    }
+    if (done > 0)
+        cJSON_AddNumberToObject(o, "response_rate", (double)rated / (double)done);
+    else
+        cJSON_AddNullToObject(o, "response_rate");
+    if (by_score) {
+        cJSON *b = cJSON_AddObjectToObject(o, "by_score");
+        for (int i = 1; i <= 5; i++) {
+            char k[2] = {(char)('0' + i), '\0'};
+            cJSON_AddNumberToObject(b, k, (double)by_score[i]);
+        }
+    }
+}
+
+static int cmp_group_key(const void *a, const void *b)
+{
+    return strcmp(((const group_t *)a)->key, ((const group_t *)b)->key);
+}
+
+static void month_name(int year, int month, char *buf, size_t len)
+{
+    while (month < 1) {
+        month += 12;
+        year--;
+    }
+    snprintf(buf, len, "%04d-%02d", year, month);
+}
+
+static cJSON *build_report(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg, int year,
+                           int month, const char *tz)
+{
+    cJSON *root = cJSON_CreateObject();
+    char buf[64];
+    month_name(year, month, buf, sizeof buf);
+    cJSON_AddStringToObject(root, "month", buf);
+    const char *tzname_used = tz && *tz ? tz : getenv("TZ");
+    cJSON_AddStringToObject(root, "tz", tzname_used && *tzname_used ? tzname_used : "localtime");
+    bm_json_add_time(root, "from", a->from);
+    bm_json_add_time(root, "until", a->until);
+
+    cJSON *labels = cJSON_AddObjectToObject(root, "labels");
+    cJSON *lc = cJSON_AddObjectToObject(labels, "categories");
+    for (int i = 0; i < cfg->category_count; i++)
+        cJSON_AddStringToObject(lc, cfg->categories[i].name, cfg->categories[i].label);
+    cJSON *lch = cJSON_AddObjectToObject(labels, "channels");
+    for (size_t i = 0; i < sizeof channel_labels / sizeof channel_labels[0]; i++)
+        cJSON_AddStringToObject(lch, channel_labels[i][0], channel_labels[i][1]);
+
+    cJSON *rec = cJSON_AddObjectToObject(root, "received");
+    cJSON_AddNumberToObject(rec, "total", (double)a->received);
+    cJSON *bc = cJSON_AddObjectToObject(rec, "by_channel");
+    for (size_t i = 0; i < a->channels.n; i++)
+        cJSON_AddNumberToObject(bc, a->channels.g[i].key, (double)a->channels.g[i].received);
+    cJSON *bk = cJSON_AddObjectToObject(rec, "by_category");
+    for (size_t i = 0; i < a->categories.n; i++)
+        cJSON_AddNumberToObject(bk, a->categories.g[i].key, (double)a->categories.g[i].received);
+
+    cJSON *done = cJSON_AddObjectToObject(root, "done");
+    cJSON_AddNumberToObject(done, "total", (double)a->done);
+    cJSON_AddNumberToObject(done, "completed", (double)a->completed);
+    cJSON_AddNumberToObject(done, "resolved", (double)a->resolved);
+    cJSON *dk = cJSON_AddObjectToObject(done, "by_category");
+    for (size_t i = 0; i < a->categories.n; i++)
+        cJSON_AddNumberToObject(dk, a->categories.g[i].key, (double)a->categories.g[i].done);
+    cJSON_AddNumberToObject(root, "escalated", (double)a->escalated);
+    cJSON_AddNumberToObject(root, "cancelled", (double)a->cancelled);
+    cJSON_AddNumberToObject(root, "reopened", (double)a->reopened);
+
+    cJSON *open = cJSON_AddObjectToObject(root, "open_at_end");
+    cJSON_AddNumberToObject(open, "total", (double)a->open_total);
+    cJSON_AddNumberToObject(open, "lt_1d", (double)a->open_age[0]);
+    cJSON_AddNumberToObject(open, "d1_3", (double)a->open_age[1]);
+    cJSON_AddNumberToObject(open, "d3_7", (double)a->open_age[2]);
+    cJSON_AddNumberToObject(open, "ge_7d", (double)a->open_age[3]);
+    cJSON *os = cJSON_AddObjectToObject(open, "by_status");
+    cJSON_AddNumberToObject(os, "open", (double)a->open_status[S_OPEN]);
+    cJSON_AddNumberToObject(os, "claimed", (double)a->open_status[S_CLAIMED]);
+    cJSON_AddNumberToObject(os, "escalated", (double)a->open_status[S_ESCALATED]);
+
+    cJSON *times = cJSON_AddObjectToObject(root, "times");
+    cJSON *ta = cJSON_AddObjectToObject(times, "all");
+    add_times(ta, "claim", &a->claim_all);
+    add_times(ta, "done", &a->done_all);
+    cJSON *tc = cJSON_AddObjectToObject(times, "by_category");
+    for (size_t i = 0; i < a->categories.n; i++) {
+        group_t *g = &a->categories.g[i];
+        cJSON *o = cJSON_AddObjectToObject(tc, g->key);
+        add_times(o, "claim", &g->claim);
+        add_times(o, "done", &g->todone);
+    }
+
+    add_ratio(root, "sla", a->sla_n, a->sla_of);
+    cJSON *sla = cJSON_GetObjectItem(root, "sla");
+    cJSON *sc = cJSON_AddObjectToObject(sla, "by_category");
+    for (size_t i = 0; i < a->categories.n; i++)
+        add_ratio(sc, a->categories.g[i].key, a->categories.g[i].sla_n, a->categories.g[i].sla_of);
+    add_ratio(root, "first_time_fix", a->ftf_n, a->ftf_of);
+    add_ratio(root, "reopen", a->reopen_n, a->reopen_of);
+    add_ratio(root, "escalation", a->esc_n, a->esc_of);
+    add_satisfaction(root, a->done, a->rated, a->score_sum, a->by_score);
+
+    if (a->volunteers.n > 1)
+        qsort(a->volunteers.g, a->volunteers.n, sizeof *a->volunteers.g, cmp_group_key);
+    cJSON *vols = cJSON_AddArrayToObject(root, "volunteers");
+    for (size_t i = 0; i < a->volunteers.n; i++) {
+        group_t *g = &a->volunteers.g[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", g->key);
+        bm_json_add_str(o, "name", volunteer_name(d, g->key));
+        cJSON_AddNumberToObject(o, "completed", (double)g->done);
+        if (g->todone.n) {
+            qsort(g->todone.v, g->todone.n, sizeof *g->todone.v, cmp_i64);
+            cJSON_AddNumberToObject(
+                o, "median_claim_to_done_s",
+                (double)(bm_stats_percentile(g->todone.v, g->todone.n, 50) / 1000));
+        } else {
+            cJSON_AddNullToObject(o, "median_claim_to_done_s");
+        }
+        cJSON_AddNumberToObject(o, "rated", (double)g->ratings);
+        add_mean(o, "mean_rating", g->score_sum, g->ratings);
+        cJSON_AddItemToArray(vols, o);
+    }
+
+    if (a->buildings.n > 1)
+        qsort(a->buildings.g, a->buildings.n, sizeof *a->buildings.g, cmp_group_key);
+    cJSON *blds = cJSON_AddArrayToObject(root, "buildings");
+    for (size_t i = 0; i < a->buildings.n; i++) {
+        group_t *g = &a->buildings.g[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "building", g->key);
+        cJSON_AddNumberToObject(o, "received", (double)g->received);
+        cJSON_AddNumberToObject(o, "done", (double)g->done);
+        cJSON_AddNumberToObject(o, "rated", (double)g->ratings);
+        add_mean(o, "mean_rating", g->score_sum, g->ratings);
+        cJSON_AddItemToArray(blds, o);
+    }
+
+    cJSON *daily = cJSON_AddObjectToObject(root, "daily");
+    cJSON *days = cJSON_AddArrayToObject(daily, "days");
+    for (int i = 0; i < a->ndays; i++) {
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, month, i + 1);
+        cJSON_AddItemToArray(days, cJSON_CreateString(buf));
+    }
+    cJSON *dc = cJSON_AddObjectToObject(daily, "by_category");
+    for (size_t i = 0; i < a->categories.n; i++) {
+        cJSON *arr = cJSON_AddArrayToObject(dc, a->categories.g[i].key);
+        for (int j = 0; j < a->ndays; j++)
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)a->categories.g[i].daily[j]));
+    }
+
+    cJSON *hist = cJSON_AddObjectToObject(root, "time_to_done_hist");
+    cJSON *hb = cJSON_AddArrayToObject(hist, "bins");
+    cJSON *hc = cJSON_AddArrayToObject(hist, "counts");
+    for (int i = 0; i < HIST_BINS; i++) {
+        cJSON_AddItemToArray(hb, cJSON_CreateString(hist_labels[i]));
+        cJSON_AddItemToArray(hc, cJSON_CreateNumber((double)a->hist[i]));
+    }
+    return root;
+}
+
+cJSON *bm_stats_month(const bm_stats_data_t *data, const bm_config_t *cfg, int year, int month,
+                      const char *tz, bm_error_t *err)
+{
+    if (month < 1 || month > 12 || year < 1970) {
+        bm_error_set(err, BM_ERR_INVALID, "month", "month must be YYYY-MM");
+        return NULL;
+    }
+    tz_saved_t saved;
+    if (tz_push(tz, &saved) != 0) {
+        bm_error_set(err, BM_ERR_INVALID, "tz", "unknown time zone %s (e.g. Asia/Shanghai)", tz);
+        return NULL;
+    }
+    cJSON *root = NULL;
+    acc_t a;
+    acc_month(&a, data, cfg, year, month);
+    if (!a.oom)
+        root = build_report(&a, data, cfg, year, month, tz);
+    acc_free(&a);
+
+    /* The trend: the twelve months ending with this one. */
+    cJSON *trend = root ? cJSON_AddArrayToObject(root, "trend") : NULL;
+    for (int k = BM_STATS_TREND_MONTHS - 1; trend && k >= 0; k--) {
+        int y = year, m = month - k;
+        while (m < 1) {
+            m += 12;
+            y--;
+        }
+        acc_t t;
+        acc_month(&t, data, cfg, y, m);
+        cJSON *o = cJSON_CreateObject();
+        char name[16];
+        month_name(y, m, name, sizeof name);
+        cJSON_AddStringToObject(o, "month", name);
+        cJSON_AddNumberToObject(o, "received", (double)t.received);
+        cJSON_AddNumberToObject(o, "done", (double)t.done);
+        cJSON_AddNumberToObject(o, "rated", (double)t.rated);
+        if (t.rated > 0) {
+            cJSON_AddNumberToObject(o, "csat", (double)(t.by_score[4] + t.by_score[5]) / (double)t.rated);
+            cJSON_AddNumberToObject(o, "mean", (double)t.score_sum / (double)t.rated);
+        } else {
+            cJSON_AddNullToObject(o, "csat");
+            cJSON_AddNullToObject(o, "mean");
+        }
+        cJSON_AddItemToArray(trend, o);
+        if (t.oom) {
+            cJSON_Delete(root);
+            root = NULL;
+            trend = NULL;
+        }
+        acc_free(&t);
+    }
+    tz_pop(tz, &saved);
+    if (!root)
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+    return root;
+}
+
+int bm_stats_compute(sqlite3 *db, const bm_config_t *cfg, int year, int month, const char *tz,
+                     cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    bm_stats_data_t *d = bm_stats_load(db, err);
+    if (!d)
+        return -1;
+    *out = bm_stats_month(d, cfg, year, month, tz, err);
+    bm_stats_data_destroy(&d);
+    return *out ? 0 : -1;
+}
+
+/* ---- formatting for people ----------------------------------------------- */
+
+char *bm_stats_fmt(const cJSON *v, bm_fmt_t how, char *buf, size_t len)
+{
+    if (!cJSON_IsNumber(v)) {
+        snprintf(buf, len, "—");
+        return buf;
+    }
+    double x = v->valuedouble;
+    switch (how) {
+    case BM_FMT_COUNT:
+        snprintf(buf, len, "%lld", (long long)x);
+        break;
+    case BM_FMT_PERCENT:
+        snprintf(buf, len, "%.1f%%", x * 100.0);
+        break;
+    case BM_FMT_MEAN:
+        snprintf(buf, len, "%.2f", x);
+        break;
+    case BM_FMT_DURATION: {
+        long long s = (long long)x;
+        long long d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+        if (d > 0)
+            snprintf(buf, len, "%lld天%lld小时", d, h);
+        else if (h > 0)
+            snprintf(buf, len, "%lld小时%lld分", h, m);
+        else if (m > 0)
+            snprintf(buf, len, "%lld分", m);
+        else
+            snprintf(buf, len, "%lld秒", s);
+        break;
+    }
+    }
+    return buf;
+}
