@@ -29,7 +29,10 @@ if ! kill -0 "$BROKER" 2>/dev/null; then
     tail -20 var/broker.log >&2
     exit 1
 fi
-"$BIN/bianmin-notifier" --broker tcp://127.0.0.1:5570 2>>var/notifier.log &
+# The SSRF guard refuses loopback destinations unless allowed: allow them here so
+# the walk-through's local receiver (scripts/webhook-receiver) gets its notices.
+"$BIN/bianmin-notifier" --broker tcp://127.0.0.1:5570 \
+    --allow-host 127.0.0.1 --allow-host localhost 2>>var/notifier.log &
 NOTIFIER=$!
 
 stop() {
@@ -47,16 +50,23 @@ bianmin is running (broker pid $BROKER, notifier pid $NOTIFIER).
   signing    the callback secret is in $CONFIG ("callback_secret")
 
 In another terminal:
+  # (optional) watch the signed notices arrive
+  scripts/webhook-receiver &
+
   # a building leader submits a resident's request (prints the ticket number)
   $BIN/bianmin submit --channel building_leader --category pipe \\
       --building "市政小区 3栋" --unit 2-301 --contact "罗女士 13800000000" \\
-      --text "厨房下水道堵了"
+      --text "厨房下水道堵了" --callback http://127.0.0.1:8080/hook
 
   # a volunteer starts a worker, sees the offer, types: claim 1  then: done 1 疏通完毕
   $BIN/bianmin-worker --id v01 --name 袁建成 --skills pipe,repair
 
-  # anyone follows the request
+  # anyone follows the request; the office watches the queue
   $BIN/bianmin status 1
+  $BIN/bianmin list
+  $BIN/bianmin volunteers
+  $BIN/bianmin rate 1 5 --channel building_leader --comment "师傅很快"
+  $BIN/bianmin stats --month $(date +%Y-%m) --html var/report.html
 
 Press Ctrl-C to stop.
 TXT
