@@ -101,6 +101,9 @@ typedef struct {
     bool drew;
     int turn; /* rotates the order volunteers are served in */
     int64_t last_rx; /* mono ms of the last message from the broker */
+    int64_t rate_at;  /* when ema_rate was last updated */
+    size_t rate_ended;
+    double ema_rate;  /* requests ended per second, smoothed */
 } demo_t;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -663,14 +666,24 @@ static void draw(demo_t *d, int64_t now, bool last)
     double arrivals_left = 0;
     if (d->n > 0)
         arrivals_left = (double)d->offsets[d->n - 1] / d->speed - el;
-    /* Until a few percent have ended the pace is not known: the arrivals'
-     * schedule plus one job is the estimate. */
-    double ended_rate = el > 1 ? (double)d->ended / el : 0;
-    if (d->ended * 20 < d->n || ended_rate <= 0) {
+    /* The pace of requests ending, smoothed over ~5 s. While rows still
+     * arrive, the schedule is known: what is left of it, one job, and the
+     * queue at the current pace. After that, what is left at that pace. */
+    double dt = (double)(now - d->rate_at) / 1000.0;
+    if (dt >= 0.2) {
+        double inst = (double)(d->ended - d->rate_ended) / dt;
+        double alpha = 1.0 - exp(-dt / 5.0);
+        d->ema_rate += alpha * (inst - d->ema_rate);
+        d->rate_at = now;
+        d->rate_ended = d->ended;
+    }
+    size_t queued = p.submitted > d->ended + d->working ? p.submitted - d->ended - d->working : 0;
+    if (d->next_row < d->n) {
         p.eta_s = (arrivals_left > 0 ? arrivals_left : 0) + d->o->max_job_s;
-    } else {
-        double rest = (double)(d->n - d->ended) / ended_rate;
-        p.eta_s = d->next_row < d->n && arrivals_left > rest ? arrivals_left : rest;
+        if (d->ema_rate > 0.1)
+            p.eta_s += (double)queued / d->ema_rate;
+    } else if (d->ema_rate > 0.1) {
+        p.eta_s = (double)(d->n - d->ended) / d->ema_rate;
     }
     if (last)
         p.eta_s = d->ended == d->n ? 0 : -1;
@@ -899,6 +912,7 @@ int demo_run(const demo_opts_t *o, const demo_row_t *rows, size_t n, const int64
 
     d.start = bm_mono_ms();
     d.last_rx = d.start;
+    d.rate_at = d.start;
     int64_t now = d.start;
     bool silent = false;
     while (!*stop && now < deadline && d.ended < d.n) {
