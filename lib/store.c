@@ -220,6 +220,27 @@ static int64_t col_i64(sqlite3_stmt *s, int i)
     return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
 }
 
+/* Adds "category", "category_label" and "urgent" for a stored category name. */
+static void add_category(store_t *self, cJSON *o, const char *category)
+{
+    const bm_category_t *cat = category ? bm_config_category(self->cfg, category) : NULL;
+    bm_json_add_str(o, "category", category);
+    bm_json_add_str(o, "category_label", cat ? cat->label : category);
+    cJSON_AddBoolToObject(o, "urgent", cat && cat->urgent);
+}
+
+/* Adds "volunteer": {"id", "name"}, or null when nobody holds the request. */
+static void add_volunteer(cJSON *o, const char *id, const char *name)
+{
+    if (!id) {
+        cJSON_AddNullToObject(o, "volunteer");
+        return;
+    }
+    cJSON *vol = cJSON_AddObjectToObject(o, "volunteer");
+    bm_json_add_str(vol, "id", id);
+    bm_json_add_str(vol, "name", name);
+}
+
 static int exec(store_t *self, const char *sql)
 {
     char *msg = NULL;
@@ -1195,23 +1216,13 @@ int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
     cJSON_AddNumberToObject(req, "ticket", (double)sqlite3_column_int64(s, 0));
     bm_json_add_str(req, "channel", col_text(s, 1));
     bm_json_add_str(req, "ref", col_text(s, 16));
-    const char *category = col_text(s, 2);
-    const bm_category_t *cat = bm_config_category(self->cfg, category);
-    bm_json_add_str(req, "category", category);
-    bm_json_add_str(req, "category_label", cat ? cat->label : category);
-    cJSON_AddBoolToObject(req, "urgent", cat && cat->urgent);
+    add_category(self, req, col_text(s, 2));
     bm_json_add_str(req, "building", col_text(s, 3));
     bm_json_add_str(req, "unit", col_text(s, 4));
     bm_json_add_str(req, "contact", col_text(s, 5));
     bm_json_add_str(req, "text", col_text(s, 6));
     bm_json_add_str(req, "status", col_text(s, 7));
-    if (col_text(s, 8)) {
-        cJSON *vol = cJSON_AddObjectToObject(req, "volunteer");
-        bm_json_add_str(vol, "id", col_text(s, 8));
-        bm_json_add_str(vol, "name", col_text(s, 9));
-    } else {
-        cJSON_AddNullToObject(req, "volunteer");
-    }
+    add_volunteer(req, col_text(s, 8), col_text(s, 9));
     cJSON_AddNumberToObject(req, "attempts", sqlite3_column_int(s, 10));
     bm_json_add_time(req, "created_at", sqlite3_column_int64(s, 11));
     bm_json_add_time(req, "updated_at", sqlite3_column_int64(s, 12));
@@ -1375,11 +1386,7 @@ cJSON *store_offer(store_t *self, int64_t ticket)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "ticket", (double)ticket);
-    const char *category = col_text(s, 2);
-    const bm_category_t *cat = bm_config_category(self->cfg, category);
-    bm_json_add_str(o, "category", category);
-    bm_json_add_str(o, "category_label", cat ? cat->label : category);
-    cJSON_AddBoolToObject(o, "urgent", cat && cat->urgent);
+    add_category(self, o, col_text(s, 2));
     bm_json_add_str(o, "building", col_text(s, 3));
     bm_json_add_str(o, "unit", col_text(s, 4));
     bm_json_add_str(o, "text", col_text(s, 6));
@@ -1593,24 +1600,14 @@ int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *
     int step;
     while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
-        const char *category = col_text(rows, 2);
-        const bm_category_t *cat = bm_config_category(self->cfg, category);
         cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(rows, 0));
         bm_json_add_str(o, "status", col_text(rows, 1));
-        bm_json_add_str(o, "category", category);
-        bm_json_add_str(o, "category_label", cat ? cat->label : category);
-        cJSON_AddBoolToObject(o, "urgent", cat && cat->urgent);
+        add_category(self, o, col_text(rows, 2));
         bm_json_add_str(o, "channel", col_text(rows, 3));
         bm_json_add_str(o, "building", col_text(rows, 4));
         bm_json_add_str(o, "unit", col_text(rows, 5));
         bm_json_add_str(o, "text", col_text(rows, 6));
-        if (col_text(rows, 7)) {
-            cJSON *vol = cJSON_AddObjectToObject(o, "volunteer");
-            bm_json_add_str(vol, "id", col_text(rows, 7));
-            bm_json_add_str(vol, "name", col_text(rows, 8));
-        } else {
-            cJSON_AddNullToObject(o, "volunteer");
-        }
+        add_volunteer(o, col_text(rows, 7), col_text(rows, 8));
         cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(rows, 9));
         cJSON_AddBoolToObject(o, "overdue", sqlite3_column_int(rows, 10) != 0);
         bm_json_add_time(o, "created_at", col_i64(rows, 11));
