@@ -11,7 +11,9 @@ set -eu
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
 BIN="$BUILD/bin"
-DATA=${BM_DEMO_DATA:-/work/shared/data/nyc311-sample.csv}
+# The trace lives in shared/ beside the checkout (../shared/data).
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${BM_DEMO_DATA:-$REPO/../shared/data/nyc311-sample.csv}
 
 for p in bianmin-broker bianmin-demo bianmin; do
     if [ ! -x "$BIN/$p" ]; then
