@@ -118,6 +118,8 @@ int proc_stop(pid_t pid, int grace_ms);
 void proc_kill(pid_t pid); /* SIGKILL and reap */
 /* Waits for it to exit by itself (SIGKILL after timeout_ms); its status. */
 int proc_wait(pid_t pid, int timeout_ms);
+/* True (and forgotten) if it has exited by itself. */
+bool proc_exited(pid_t pid);
 /* Kills every registered child (atexit and signal handler). */
 void proc_kill_all(void);
 /* Installs SIGINT/SIGTERM handlers that kill the children, then exit. */

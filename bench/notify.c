@@ -371,6 +371,10 @@ static double notify_once(const bench_opts_t *o, const bench_rows_t *rows, const
     char *argv[] = {exe, "--broker", b.client_ep, "--parallel", "64", "--per-host", "64",
                     "--connect-timeout-ms", "1000", "--timeout-ms", "5000", "--log-level", "warn",
                     allow_host ? "--allow-host" : NULL, "127.0.0.1", NULL};
+    if (access(exe, X_OK) != 0) {
+        printf("  %s is missing: build it first\n", exe);
+        goto out;
+    }
     int64_t t0 = now_ns();
     np = proc_start(argv, log, NULL);
     if (np < 0)
@@ -379,6 +383,11 @@ static double notify_once(const bench_opts_t *o, const bench_rows_t *rows, const
     while (rx_answered(&rx) < live && now_ns() < limit) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
+        if (proc_exited(np)) {
+            printf("  the notifier exited early; see %s (--keep keeps it)\n", log);
+            np = -1;
+            break;
+        }
     }
     long got = rx_answered(&rx);
     int64_t nth = 0, first = 0;

@@ -514,3 +514,11 @@ int64_t proc_cpu_ns(pid_t pid)
     closedir(d);
     return total;
 }
+
+bool proc_exited(pid_t pid)
+{
+    if (pid <= 0 || waitpid(pid, NULL, WNOHANG) != pid)
+        return false;
+    child_forget(pid);
+    return true;
+}

@@ -128,6 +128,12 @@ static int memory_part(const bench_opts_t *o, const bench_rows_t *rows, double *
         load_free(&L);
         payloads_free(pl, n);
     }
+    /* An idle broker should cost nothing, however many requests are open. */
+    int64_t c0 = proc_cpu_ns(b.pid), w0 = now_ns();
+    struct timespec idle = {3, 0};
+    nanosleep(&idle, NULL);
+    double idle_pct = 100.0 * (double)(proc_cpu_ns(b.pid) - c0) / (double)(now_ns() - w0);
+    printf("  idle for 3 s with %ld open requests: the broker used %.1f%% of one CPU\n", n, idle_pct);
     void *socks[10] = {0};
     void *vctx = volunteers_online(b.worker_ep, 10, socks);
     struct timespec ts = {1, 0};

@@ -306,7 +306,7 @@ int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
     }
     check_real_disk(dir);
     ctx->fsync_ms = measure_fsync_ms(dir, 100);
-    printf("  one fdatasync of a 4 KiB append on this disk: %.2f ms (so at most %.0f commits/s)\n",
+    printf("  one fdatasync of a 4 KiB overwrite on this disk: %.2f ms (so at most %.0f commits/s)\n",
            ctx->fsync_ms, ctx->fsync_ms > 0 ? 1000.0 / ctx->fsync_ms : 0);
     printf("  each group size runs for up to %.1f s or %ld rows\n", o->floor_seconds, n);
     printf("%7s %12s %14s %14s %14s\n", "group", "raw rows/s", "raw ms/commit", "store rows/s",
