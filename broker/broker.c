@@ -1076,10 +1076,10 @@ static void dispatch(broker_t *b)
     b->dispatch_dirty = false;
     b->last_dispatch = mono;
     store_open_t queue[QUEUE_SCAN];
+    cJSON *offers[QUEUE_SCAN] = {0}; /* each offer body built once, for every volunteer */
+    store_read_begin(b->store);
     int n = store_open_queue(b->store, queue, QUEUE_SCAN);
-    if (n <= 0)
-        return;
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; n > 0 && i < MAX_SESSIONS; i++) {
         session_t *s = &b->sessions[i];
         if (!session_online(b, s, mono) || s->n_offered >= b->cfg.offer_window)
             continue;
@@ -1091,14 +1091,17 @@ static void dispatch(broker_t *b)
                 session_was_offered(s, queue[q].ticket) ||
                 store_excluded(b->store, queue[q].ticket, s->volunteer))
                 continue;
-            cJSON *offer = store_offer(b->store, queue[q].ticket);
-            if (!offer)
+            if (!offers[q] && !(offers[q] = store_offer(b->store, queue[q].ticket)))
                 continue;
             s->offered[s->n_offered++] = queue[q].ticket;
             log_debug("offer ticket %lld to %s", (long long)queue[q].ticket, s->volunteer);
-            send_now(b, SOCK_WORKER, &s->env, BM_CMD_OFFER, offer);
+            if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, offers[q]) != 0)
+                log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
         }
     }
+    store_read_end(b->store);
+    for (int q = 0; q < n; q++)
+        cJSON_Delete(offers[q]);
 }
 
 /* ---- the loop ----------------------------------------------------------- */

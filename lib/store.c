@@ -33,6 +33,11 @@ typedef enum {
     Q_SUB_UPSERT,
     Q_SUB_LIST,
     Q_ATTACH_INSERT,
+    Q_SP_BEGIN,
+    Q_SP_ROLLBACK,
+    Q_SP_RELEASE,
+    Q_READ_BEGIN,
+    Q_READ_END,
     Q_RATE,
     Q_ATTACH_OF,
     Q_VOL_UPSERT,
@@ -86,10 +91,12 @@ static const char *const sql_text[Q_COUNT] = {
         "SELECT id, volunteer_id FROM requests WHERE status = 'claimed' AND lease_until <= ?1"
         " ORDER BY lease_until LIMIT ?2",
     [Q_OFFER_OVERDUE] =
-        "SELECT id FROM requests WHERE status = 'open' AND (overdue & 1) = 0 AND offer_due_at <= ?1"
+        "SELECT id FROM requests INDEXED BY requests_offer_due"
+        " WHERE status = 'open' AND (overdue & 1) = 0 AND offer_due_at <= ?1"
         " ORDER BY offer_due_at LIMIT 100",
     [Q_DEADLINE_OVERDUE] =
-        "SELECT id FROM requests WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0"
+        "SELECT id FROM requests INDEXED BY requests_deadline"
+        " WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0"
         " AND deadline_at <= ?1 ORDER BY deadline_at LIMIT 100",
     [Q_SET_OVERDUE] = "UPDATE requests SET overdue = overdue | ?2, updated_at = ?3 WHERE id = ?1",
     [Q_SUB_DISABLE_ALL] = "UPDATE endpoints SET enabled = 0 WHERE kind = 'subscription'",
@@ -105,6 +112,11 @@ static const char *const sql_text[Q_COUNT] = {
         "INSERT INTO attachments(request_id, event_id, sha256, mime, size, kind, name, created_at)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
     [Q_RATE] = "UPDATE requests SET rating = ?2, rated_at = ?3 WHERE id = ?1",
+    [Q_SP_BEGIN] = "SAVEPOINT op",
+    [Q_SP_ROLLBACK] = "ROLLBACK TO op",
+    [Q_SP_RELEASE] = "RELEASE op",
+    [Q_READ_BEGIN] = "BEGIN DEFERRED",
+    [Q_READ_END] = "COMMIT",
     [Q_ATTACH_OF] =
         "SELECT a.sha256, a.mime, a.size, a.kind, a.name, a.created_at, e.kind, e.actor"
         " FROM attachments a JOIN events e ON e.id = a.event_id WHERE a.request_id = ?1 ORDER BY a.id",
@@ -262,12 +274,22 @@ static int commit_hook(void *arg)
     return 0;
 }
 
+/* Runs a cached statement that returns no rows. */
+static int run(store_t *self, query_id_t q)
+{
+    sqlite3_stmt *s = stmt(self, q);
+    int rc = s && sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    if (s)
+        sqlite3_reset(s);
+    return rc;
+}
+
 /* Savepoints: each operation is all or nothing inside the batch. */
 static int sp_begin(store_t *self, bm_error_t *err)
 {
     if (!self->in_batch && store_batch_begin(self, err) != 0)
         return -1;
-    if (exec(self, "SAVEPOINT op") != 0) {
+    if (run(self, Q_SP_BEGIN) != 0) {
         db_error(self, err, "savepoint");
         return -1;
     }
@@ -277,9 +299,24 @@ static int sp_begin(store_t *self, bm_error_t *err)
 static int sp_end(store_t *self, int rc)
 {
     if (rc != 0)
-        exec(self, "ROLLBACK TO op");
-    exec(self, "RELEASE op");
+        run(self, Q_SP_ROLLBACK);
+    run(self, Q_SP_RELEASE);
     return rc;
+}
+
+/* A read transaction: many reads (the dispatcher's) share one snapshot and
+ * one lock instead of taking and dropping it per query. */
+int store_read_begin(store_t *self)
+{
+    if (self->in_batch)
+        return 0;
+    return run(self, Q_READ_BEGIN);
+}
+
+void store_read_end(store_t *self)
+{
+    if (!self->in_batch && !sqlite3_get_autocommit(self->db))
+        run(self, Q_READ_END);
 }
 
 /* ---- open, migrate ----------------------------------------------------- */
@@ -493,6 +530,13 @@ static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const
     char department[BM_MAX_DEPARTMENT + 1] = "";
     if (col_text(s, 5))
         bm_strlcpy(department, col_text(s, 5), sizeof department);
+    bool wanted = callback != 0;
+    for (int i = 0; !wanted && i < self->n_subs; i++)
+        wanted = sub_wants(&self->subs[i], type, department[0] ? department : NULL);
+    if (!wanted) {
+        sqlite3_reset(s);
+        return 0; /* nobody to tell: do not even build the body */
+    }
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "type", type);
@@ -1572,10 +1616,13 @@ int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *
     if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
         goto out;
     snprintf(sql, sizeof sql,
+             /* The page's ids first (narrow index rows), then the wide rows. */
              "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
              " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
-             " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id %s"
-             " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+             " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
+             " WHERE r.id IN (SELECT r.id FROM requests r %s"
+             "   ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
+             " ORDER BY r.created_at DESC, r.id DESC",
              where);
     if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
         goto out;

@@ -136,6 +136,10 @@ int store_volunteer_held(store_t *self, const char *id);
 /* The jobs a volunteer holds, as a JSON array of job objects (caller owns). */
 cJSON *store_volunteer_jobs(store_t *self, const char *id);
 
+/* Brackets a run of reads (outside a batch) in one read transaction. */
+int store_read_begin(store_t *self);
+void store_read_end(store_t *self);
+
 /* An open request as the dispatcher needs it. */
 typedef struct {
     int64_t ticket;

@@ -65,6 +65,7 @@ CREATE INDEX requests_queue ON requests(status, priority DESC, created_at, id);
 CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;
 CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';
 CREATE INDEX requests_created ON requests(created_at);
+CREATE INDEX requests_status_created ON requests(status, created_at); -- list --status
 -- The overdue sweeps: only rows that can still become overdue are indexed.
 CREATE INDEX requests_offer_due ON requests(offer_due_at) WHERE status = 'open' AND (overdue & 1) = 0;
 CREATE INDEX requests_deadline ON requests(deadline_at)
