@@ -385,10 +385,11 @@ static void stats_part(const bench_opts_t *o, const broker_proc_t *b)
     snprintf(month, sizeof month, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
     snprintf(exe, sizeof exe, "%s/bianmin", o->bin_dir);
     snprintf(log, sizeof log, "%s/stats.out", b->dir);
-    char ep[80];
-    bm_strlcpy(ep, b->client_ep, sizeof ep);
-    char *argv_month[] = {exe, "--broker", ep, "--timeout", "120000", "stats", "--month", month, NULL};
-    char *argv_plain[] = {exe, "--broker", ep, "--timeout", "120000", "stats", NULL};
+    /* stats reads the database file read-only, beside the running broker. */
+    char db[700];
+    snprintf(db, sizeof db, "%s/bianmin.db", b->dir);
+    char *argv_month[] = {exe, "stats", "--month", month, "--db", db, NULL};
+    char *argv_plain[] = {exe, "stats", "--db", db, NULL};
     int64_t t0 = now_ns();
     pid_t pid = proc_start(has_month ? argv_month : argv_plain, log, NULL);
     int st = proc_wait(pid, 150000);
