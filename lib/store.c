@@ -1580,102 +1580,143 @@ int64_t store_next_due(store_t *self)
 
 /* ---- queries for the office --------------------------------------------- */
 
-int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+/* A WHERE clause built from fixed fragments, each with at most one bound
+ * value: user input never becomes SQL text. */
+typedef struct {
+    char sql[1024];
+    struct {
+        const char *text; /* NULL: bind num */
+        int64_t num;
+    } vals[16];
+    int n;
+} where_t;
+
+static void where_add(where_t *w, const char *frag, const char *text, int64_t num, bool bound)
+{
+    if (!w->sql[0])
+        bm_strlcpy(w->sql, "WHERE 1", sizeof w->sql);
+    bm_strlcpy(w->sql + strlen(w->sql), frag, sizeof w->sql - strlen(w->sql));
+    if (bound && w->n < 16) {
+        w->vals[w->n].text = text;
+        w->vals[w->n].num = num;
+        w->n++;
+    }
+}
+
+/* Adds frag with a text value, if there is one. */
+static void where_text(where_t *w, const char *frag, const char *v)
+{
+    if (v)
+        where_add(w, frag, v, 0, true);
+}
+
+/* Adds frag with a number value, if it is not 0. */
+static void where_num(where_t *w, const char *frag, int64_t v)
+{
+    if (v)
+        where_add(w, frag, NULL, v, true);
+}
+
+/* Binds the clause's values from parameter 1 on; returns the next index. */
+static int where_bind(const where_t *w, sqlite3_stmt *s)
+{
+    for (int i = 0; i < w->n; i++) {
+        if (w->vals[i].text)
+            bind_text(s, i + 1, w->vals[i].text);
+        else
+            sqlite3_bind_int64(s, i + 1, w->vals[i].num);
+    }
+    return w->n + 1;
+}
+
+/* A filtered, paged listing: count_sql and page_sql are completed by the
+ * WHERE clause (page_sql also by page_tail, which holds the LIMIT ? OFFSET ?
+ * placeholders); row() turns each row into an object. *out becomes
+ * {key: [...], "total", "limit", "offset"}. */
+static int paged(store_t *self, const char *what, const char *count_sql, const char *page_sql,
+                 const char *page_tail, const where_t *w, int limit, int offset, const char *key,
+                 void (*row)(store_t *, cJSON *, sqlite3_stmt *), cJSON **out, bm_error_t *err)
 {
     *out = NULL;
-    /* The WHERE clause is built from fixed fragments; values are bound. */
-    char where[1024] = "WHERE 1";
-    const char *texts[8];
-    int n_texts = 0;
-    struct {
-        const char *value, *sql;
-    } eq[] = {
-        {f->status, " AND r.status = ?"},
-        {f->category, " AND r.category = ?"},
-        {f->channel, " AND r.channel = ?"},
-        {f->volunteer, " AND r.volunteer_id = ?"},
-        {f->building, " AND instr(r.building, ?) > 0"},
-    };
-    for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
-        if (eq[i].value) {
-            bm_strlcpy(where + strlen(where), eq[i].sql, sizeof where - strlen(where));
-            texts[n_texts++] = eq[i].value;
-        }
-    }
-    if (f->since)
-        bm_strlcpy(where + strlen(where), " AND r.created_at >= ?", sizeof where - strlen(where));
-    if (f->until)
-        bm_strlcpy(where + strlen(where), " AND r.created_at < ?", sizeof where - strlen(where));
-    if (f->overdue)
-        bm_strlcpy(where + strlen(where), " AND r.overdue != 0", sizeof where - strlen(where));
-
-    char sql[2048];
+    const char *clause = w->sql[0] ? w->sql : "";
+    char sql[3072];
     sqlite3_stmt *count = NULL, *rows = NULL;
+    cJSON *root = NULL;
     int rc = -1;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM requests r %s", where);
+    snprintf(sql, sizeof sql, "%s %s", count_sql, clause);
     if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
         goto out;
-    snprintf(sql, sizeof sql,
-             /* The page's ids first (narrow index rows), then the wide rows. */
-             "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
-             " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
-             " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
-             " WHERE r.id IN (SELECT r.id FROM requests r %s"
-             "   ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
-             " ORDER BY r.created_at DESC, r.id DESC",
-             where);
+    snprintf(sql, sizeof sql, "%s %s %s", page_sql, clause, page_tail);
     if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
         goto out;
-    sqlite3_stmt *both[2] = {count, rows};
-    for (int k = 0; k < 2; k++) {
-        int i = 1;
-        for (int t = 0; t < n_texts; t++)
-            bind_text(both[k], i++, texts[t]);
-        if (f->since)
-            sqlite3_bind_int64(both[k], i++, f->since);
-        if (f->until)
-            sqlite3_bind_int64(both[k], i++, f->until);
-        if (k == 1) {
-            sqlite3_bind_int(rows, i++, f->limit);
-            sqlite3_bind_int(rows, i++, f->offset);
-        }
-    }
+    where_bind(w, count);
+    int next = where_bind(w, rows);
+    sqlite3_bind_int(rows, next, limit);
+    sqlite3_bind_int(rows, next + 1, offset);
     if (sqlite3_step(count) != SQLITE_ROW)
         goto out;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(root, "requests");
+    root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, key);
     int step;
     while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(rows, 0));
-        bm_json_add_str(o, "status", col_text(rows, 1));
-        add_category(self, o, col_text(rows, 2));
-        bm_json_add_str(o, "channel", col_text(rows, 3));
-        bm_json_add_str(o, "building", col_text(rows, 4));
-        bm_json_add_str(o, "unit", col_text(rows, 5));
-        bm_json_add_str(o, "text", col_text(rows, 6));
-        add_volunteer(o, col_text(rows, 7), col_text(rows, 8));
-        cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(rows, 9));
-        cJSON_AddBoolToObject(o, "overdue", sqlite3_column_int(rows, 10) != 0);
-        bm_json_add_time(o, "created_at", col_i64(rows, 11));
-        bm_json_add_time(o, "updated_at", col_i64(rows, 12));
+        row(self, o, rows);
         cJSON_AddItemToArray(arr, o);
     }
-    if (step != SQLITE_DONE) {
-        cJSON_Delete(root);
+    if (step != SQLITE_DONE)
         goto out;
-    }
     cJSON_AddNumberToObject(root, "total", (double)sqlite3_column_int64(count, 0));
-    cJSON_AddNumberToObject(root, "limit", f->limit);
-    cJSON_AddNumberToObject(root, "offset", f->offset);
+    cJSON_AddNumberToObject(root, "limit", limit);
+    cJSON_AddNumberToObject(root, "offset", offset);
     *out = root;
+    root = NULL;
     rc = 0;
 out:
     if (rc != 0)
-        db_error(self, err, "list");
+        db_error(self, err, what);
+    cJSON_Delete(root);
     sqlite3_finalize(count);
     sqlite3_finalize(rows);
     return rc;
+}
+
+static void list_row(store_t *self, cJSON *o, sqlite3_stmt *rows)
+{
+    cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(rows, 0));
+    bm_json_add_str(o, "status", col_text(rows, 1));
+    add_category(self, o, col_text(rows, 2));
+    bm_json_add_str(o, "channel", col_text(rows, 3));
+    bm_json_add_str(o, "building", col_text(rows, 4));
+    bm_json_add_str(o, "unit", col_text(rows, 5));
+    bm_json_add_str(o, "text", col_text(rows, 6));
+    add_volunteer(o, col_text(rows, 7), col_text(rows, 8));
+    cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(rows, 9));
+    cJSON_AddBoolToObject(o, "overdue", sqlite3_column_int(rows, 10) != 0);
+    bm_json_add_time(o, "created_at", col_i64(rows, 11));
+    bm_json_add_time(o, "updated_at", col_i64(rows, 12));
+}
+
+int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    where_t w = {0};
+    where_text(&w, " AND r.status = ?", f->status);
+    where_text(&w, " AND r.category = ?", f->category);
+    where_text(&w, " AND r.channel = ?", f->channel);
+    where_text(&w, " AND r.volunteer_id = ?", f->volunteer);
+    where_text(&w, " AND instr(r.building, ?) > 0", f->building);
+    where_num(&w, " AND r.created_at >= ?", f->since);
+    where_num(&w, " AND r.created_at < ?", f->until);
+    if (f->overdue)
+        where_add(&w, " AND r.overdue != 0", NULL, 0, false);
+    /* The page's ids first (narrow index rows), then the wide rows. */
+    return paged(self, "list", "SELECT count(*) FROM requests r",
+                 "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
+                 " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
+                 " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
+                 " WHERE r.id IN (SELECT r.id FROM requests r",
+                 "ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
+                 " ORDER BY r.created_at DESC, r.id DESC",
+                 &w, f->limit, f->offset, "requests", list_row, out, err);
 }
 
 cJSON *store_volunteers(store_t *self)
@@ -1750,63 +1791,23 @@ static void add_delivery_row(cJSON *o, sqlite3_stmt *s)
     "d.id, d.msg_id, d.type, d.state, d.attempts, d.last_error, d.next_at, d.created_at,"    \
     " d.done_at, d.request_id, d.endpoint_id, e.url, e.name"
 
+static void delivery_row(store_t *self, cJSON *o, sqlite3_stmt *s)
+{
+    (void)self;
+    add_delivery_row(o, s);
+}
+
 int store_deliveries(store_t *self, const store_delivery_filter_t *f, cJSON **out, bm_error_t *err)
 {
-    *out = NULL;
-    char where[512] = "WHERE 1";
-    if (f->state)
-        bm_strlcpy(where + strlen(where), " AND d.state = ?1", sizeof where - strlen(where));
-    if (f->endpoint)
-        bm_strlcpy(where + strlen(where), " AND d.endpoint_id = ?2", sizeof where - strlen(where));
-    if (f->ticket)
-        bm_strlcpy(where + strlen(where), " AND d.request_id = ?3", sizeof where - strlen(where));
-    if (f->since)
-        bm_strlcpy(where + strlen(where), " AND d.created_at >= ?4", sizeof where - strlen(where));
-    char sql[1024];
-    sqlite3_stmt *count = NULL, *rows = NULL;
-    int rc = -1;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM deliveries d %s", where);
-    if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
-        goto out;
-    snprintf(sql, sizeof sql,
-             "SELECT " DELIVERY_COLS " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
-             " %s ORDER BY d.id DESC LIMIT ?5 OFFSET ?6",
-             where);
-    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_stmt *both[2] = {count, rows};
-    for (int k = 0; k < 2; k++) {
-        if (f->state)
-            bind_text(both[k], 1, f->state);
-        if (f->endpoint)
-            sqlite3_bind_int64(both[k], 2, f->endpoint);
-        if (f->ticket)
-            sqlite3_bind_int64(both[k], 3, f->ticket);
-        if (f->since)
-            sqlite3_bind_int64(both[k], 4, f->since);
-    }
-    sqlite3_bind_int(rows, 5, f->limit);
-    sqlite3_bind_int(rows, 6, f->offset);
-    if (sqlite3_step(count) != SQLITE_ROW)
-        goto out;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(root, "deliveries");
-    while (sqlite3_step(rows) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        add_delivery_row(o, rows);
-        cJSON_AddItemToArray(arr, o);
-    }
-    cJSON_AddNumberToObject(root, "total", (double)sqlite3_column_int64(count, 0));
-    cJSON_AddNumberToObject(root, "limit", f->limit);
-    cJSON_AddNumberToObject(root, "offset", f->offset);
-    *out = root;
-    rc = 0;
-out:
-    if (rc != 0)
-        db_error(self, err, "deliveries");
-    sqlite3_finalize(count);
-    sqlite3_finalize(rows);
-    return rc;
+    where_t w = {0};
+    where_text(&w, " AND d.state = ?", f->state);
+    where_num(&w, " AND d.endpoint_id = ?", f->endpoint);
+    where_num(&w, " AND d.request_id = ?", f->ticket);
+    where_num(&w, " AND d.created_at >= ?", f->since);
+    return paged(self, "deliveries", "SELECT count(*) FROM deliveries d",
+                 "SELECT " DELIVERY_COLS " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
+                 "ORDER BY d.id DESC LIMIT ? OFFSET ?", &w, f->limit, f->offset, "deliveries",
+                 delivery_row, out, err);
 }
 
 int store_delivery(store_t *self, int64_t id, cJSON **out, bm_error_t *err)

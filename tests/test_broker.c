@@ -494,6 +494,93 @@ static void test_dead_after_schedule(void **state)
     cJSON_Delete(r);
 }
 
+static void test_operator_commands(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(tu_call(fx->client, "submit",
+                             "{\"channel\":\"forum\",\"category\":\"repair\",\"building\":\"2栋\",\"contact\":\"c\","
+                             "\"text\":\"t\",\"callback\":\"http://127.0.0.1:9/hook\"}",
+                             cmd, sizeof cmd));
+    cJSON *r = tu_call(fx->client, "deliveries", "{\"state\":\"pending\",\"limit\":2}", cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_int_equal((int)tu_num(r, "total"), 3);
+    cJSON *ds = cJSON_GetObjectItem(r, "deliveries");
+    assert_int_equal(cJSON_GetArraySize(ds), 2);
+    double newest = tu_num(cJSON_GetArrayItem(ds, 0), "id");
+    assert_true(newest > tu_num(cJSON_GetArrayItem(ds, 1), "id")); /* newest first */
+    cJSON_Delete(r);
+    r = tu_call(fx->client, "deliveries", "{\"ticket\":2}", cmd, sizeof cmd);
+    assert_int_equal((int)tu_num(r, "total"), 1);
+    assert_int_equal((int)tu_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "deliveries"), 0), "ticket"), 2);
+    cJSON_Delete(r);
+    expect_error(tu_call(fx->client, "deliveries", "{\"state\":\"lost\"}", cmd, sizeof cmd), cmd, "invalid",
+                 "state");
+
+    /* Kill the three deliveries through the schedule (3 attempts), then replay one. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        r = tu_call(fx->client, "take", "{\"max\":10,\"wait_ms\":2000}", cmd, sizeof cmd);
+        cJSON *ds2 = cJSON_GetObjectItem(r, "deliveries");
+        assert_int_equal(cJSON_GetArraySize(ds2), 3);
+        char rep[400] = "{\"results\":[";
+        for (int k = 0; k < 3; k++) {
+            size_t used = strlen(rep);
+            snprintf(rep + used, sizeof rep - used, "%s{\"id\":%.0f,\"ok\":false,\"status\":500}",
+                     k ? "," : "", tu_num(cJSON_GetArrayItem(ds2, k), "id"));
+        }
+        bm_strlcpy(rep + strlen(rep), "]}", sizeof rep - strlen(rep));
+        cJSON_Delete(r);
+        cJSON_Delete(tu_call(fx->client, "report", rep, cmd, sizeof cmd));
+    }
+    r = tu_call(fx->client, "deliveries", "{\"state\":\"dead\"}", cmd, sizeof cmd);
+    assert_int_equal((int)tu_num(r, "total"), 3);
+    double dead = tu_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "deliveries"), 0), "id");
+    cJSON_Delete(r);
+    char body[96];
+    snprintf(body, sizeof body, "{\"id\":%.0f}", dead);
+    r = tu_call(fx->client, "delivery", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "attempt_log")), 3);
+    assert_true(strstr(tu_str(r, "body"), "request.received") != NULL);
+    cJSON_Delete(r);
+    r = tu_call(fx->client, "replay", body, cmd, sizeof cmd);
+    assert_int_equal((int)tu_num(r, "replayed"), 1);
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "SELECT state = 'pending' AND attempts = 0 FROM deliveries WHERE id = %.0f", dead);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), body), 1);
+    /* Replaying a pending one changes nothing. */
+    snprintf(body, sizeof body, "{\"id\":%.0f}", dead);
+    expect_error(tu_call(fx->client, "replay", body, cmd, sizeof cmd), cmd, "bad_transition", "id");
+    expect_error(tu_call(fx->client, "replay", "{}", cmd, sizeof cmd), cmd, "invalid", NULL);
+
+    /* Endpoints: one callback; rotate it and both secrets are handed out. */
+    r = tu_call(fx->client, "endpoints", "{}", cmd, sizeof cmd);
+    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "endpoints"), 0);
+    assert_string_equal(tu_str(e, "kind"), "callback");
+    double eid = tu_num(e, "id");
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"id\":%.0f,\"action\":\"rotate\"}", eid);
+    r = tu_call(fx->client, "endpoint", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_true(strncmp(tu_str(r, "secret"), "whsec_", 6) == 0);
+    cJSON_Delete(r);
+    r = tu_call(fx->client, "take", "{\"max\":1,\"wait_ms\":2000}", cmd, sizeof cmd);
+    cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "deliveries"), 0);
+    assert_non_null(d);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "secrets")), 2);
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"id\":%.0f,\"action\":\"disable\"}", eid);
+    cJSON_Delete(tu_call(fx->client, "endpoint", body, cmd, sizeof cmd));
+    r = tu_call(fx->client, "take", "{\"max\":10}", cmd, sizeof cmd);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "deliveries")), 0); /* disabled */
+    cJSON_Delete(r);
+    expect_error(tu_call(fx->client, "endpoint", "{\"id\":999,\"action\":\"enable\"}", cmd, sizeof cmd), cmd,
+                 "not_found", "id");
+    expect_error(tu_call(fx->client, "endpoint", "{\"id\":1,\"action\":\"explode\"}", cmd, sizeof cmd), cmd,
+                 "invalid", "action");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_moment_claims_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_take_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_after_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
