@@ -72,5 +72,30 @@ def test_notifier_killed_mid_flight_redelivers(bindir):
         assert rows == [("delivered",)], rows
 
 
+def test_broker_killed_mid_delivery_loses_nothing(bindir):
+    with System(bindir, {"delivery_lease_s": 1}) as s:
+        rx = s.receive()
+        rx.script["/slow"] = [(200, 1.5)]
+        broker = s.broker()
+        s.notifier()
+        t = submit(s, "leak", "水管爆了", callback=rx.url("/slow"))
+        rx.wait_for(lambda r: len(r) >= 1, timeout=10)
+        broker.stop(signal.SIGKILL)  # while the receiver is still answering
+        s.procs.remove(broker)
+        s.broker()
+        deadline = time.time() + 20
+        rows = []
+        while time.time() < deadline:
+            rows = s.sql("SELECT state FROM deliveries WHERE request_id = ?", t)
+            if rows == [("delivered",)]:
+                break
+            time.sleep(0.2)
+        assert rows == [("delivered",)], rows
+        got = rx.received
+        assert got and len({r["id"] for r in got}) == 1, "every copy has the same webhook-id"
+        assert all(r["valid"] for r in got)
+
+
 if __name__ == "__main__":
-    main([test_sigkill_restart_keeps_claims_and_deadlines, test_notifier_killed_mid_flight_redelivers])
+    main([test_sigkill_restart_keeps_claims_and_deadlines, test_notifier_killed_mid_flight_redelivers,
+          test_broker_killed_mid_delivery_loses_nothing])
