@@ -109,17 +109,6 @@ void cli_resolve_help(FILE *out)
           out);
 }
 
-/* Checks a flag's text: valid UTF-8. Returns 0 or -1 with err set. */
-static int check_text(const char *flag, const char *v, char *err, size_t errlen)
-{
-    if (!bm_utf8_valid(v, strlen(v))) {
-        snprintf(err, errlen,
-                 "%s is not valid UTF-8 text (is the terminal set to another encoding?)", flag);
-        return -1;
-    }
-    return 0;
-}
-
 int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t errlen)
 {
     memset(args, 0, sizeof *args);
@@ -159,15 +148,8 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
             ticket_arg = arg;
             continue;
         }
-        if (m < 0)
+        if (m < 0 || cli_take_text(flag, v, slot, err, errlen) != 0)
             return -1;
-        if (*slot) {
-            snprintf(err, errlen, "%s given twice", flag);
-            return -1;
-        }
-        if (check_text(flag, v, err, errlen) != 0)
-            return -1;
-        *slot = v;
     }
     long ticket = 0;
     if (!ticket_arg) {
@@ -182,25 +164,15 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     if (!channel || bm_blank(channel))
         channel = spec->default_channel;
     /* Everything missing in one message, so one retry is enough. */
-    const char *missing[3];
-    size_t n_missing = 0;
+    size_t used = 0;
     if (!channel)
-        missing[n_missing++] = "--channel";
+        cli_add_missing(err, errlen, &used, "--channel");
     if (spec->department && (!department || bm_blank(department)))
-        missing[n_missing++] = "--department";
+        cli_add_missing(err, errlen, &used, "--department");
     if (spec->text_required && (!text || bm_blank(text)))
-        missing[n_missing++] = spec->text_flag;
-    if (n_missing > 0) {
-        size_t used = 0;
-        for (size_t k = 0; k < n_missing; k++) {
-            int w = snprintf(err + used, errlen - used, "%s%s", k ? ", " : "missing ",
-                             missing[k]);
-            if (w < 0 || (size_t)w >= errlen - used)
-                break;
-            used += (size_t)w;
-        }
+        cli_add_missing(err, errlen, &used, spec->text_flag);
+    if (used > 0)
         return -1;
-    }
     args->cmd = spec->cmd;
     args->body = cJSON_CreateObject();
     if (!args->body) {
@@ -216,42 +188,24 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     return 0;
 }
 
+/* "ticket 42: cancelled 已取消". */
+static void print_acted(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)cmd;
+    const char *s = cli_json_str(reply, "status");
+    if (!s)
+        s = "?";
+    const char *label = cli_status_label(s);
+    fprintf(out, "ticket %ld: ", cli_json_long(reply, "ticket", cli_json_long(sent, "ticket", 0)));
+    cli_put_text(out, s, 0);
+    if (label)
+        fprintf(out, " %s", label);
+    fputc('\n', out);
+}
+
 int cli_act_run(cli_ctx_t *ctx, int argc, char **argv)
 {
-    cli_act_args_t args;
-    char err[512];
-    if (cli_act_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin %s: ", argv[0]);
-        cli_put_text(stderr, err, 0);
-        fprintf(stderr, "\nsee: bianmin %s --help\n", argv[0]);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        const cli_command_t *c = cli_command_find(argv[0]);
-        if (c)
-            c->help(stdout);
-        return CLI_EXIT_OK;
-    }
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, args.cmd, args.body, &reply);
-    const cJSON *sent_ticket = cJSON_GetObjectItemCaseSensitive(args.body, "ticket");
-    long ticket = cJSON_IsNumber(sent_ticket) ? (long)sent_ticket->valuedouble : 0;
-    cJSON_Delete(args.body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json) {
-        cli_print_json_line(stdout, reply);
-    } else {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(reply, "status");
-        const char *s = cJSON_IsString(status) ? status->valuestring : "?";
-        const char *label = cli_status_label(s);
-        printf("ticket %ld: ", cJSON_IsNumber(t) ? (long)t->valuedouble : ticket);
-        cli_put_text(stdout, s, 0);
-        if (label)
-            printf(" %s", label);
-        fputc('\n', stdout);
-    }
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    /* The help is that of argv[0]: cancel, reopen, escalate or resolve. */
+    static const cli_op_t op = {cli_act_parse, NULL, print_acted};
+    return cli_run_op(ctx, argc, argv, &op);
 }

@@ -78,6 +78,13 @@ void cli_endpoints_help(FILE *out);
  * missing (a message for people is written to err). */
 int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value, char *err,
                   size_t errlen);
+/* Stores the value v of the text flag named flag in *slot, unless *slot is
+ * set already (given twice) or v is not valid UTF-8. Returns 0, or -1 with a
+ * message for people in err. */
+int cli_take_text(const char *flag, const char *v, const char **slot, char *err, size_t errlen);
+/* Appends flag to the message "missing --a, --b" being built in err; *used
+ * (0 at first) counts the bytes in it. */
+void cli_add_missing(char *err, size_t errlen, size_t *used, const char *flag);
 
 /* ---- labels -------------------------------------------------------------- */
 
@@ -108,6 +115,21 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply);
 void cli_print_error(FILE *out, const char *code, const char *field, const char *message);
 /* Writes j as one line of compact JSON. */
 void cli_print_json_line(FILE *out, const cJSON *j);
+/* Writes "bianmin NAME: ERR" and where its help is to stderr, err as text for
+ * a terminal (cli_put_text). Returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *name, const char *err);
+
+/* Writes a reply for people; cmd and sent are what was sent for it. */
+typedef void (*cli_print_fn)(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply);
+/* Sends cmd with body (not freed) and writes the reply on stdout: one JSON
+ * line with --json, else with print. Returns a CLI_EXIT_* code (a failure is
+ * printed by cli_call). */
+int cli_call_print(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cli_print_fn print);
+
+/* Reading replies: obj[key] as a string (NULL if absent or not a string), or
+ * as a whole number (dflt if absent or not a number). */
+const char *cli_json_str(const cJSON *obj, const char *key);
+long cli_json_long(const cJSON *obj, const char *key, long dflt);
 
 /* ---- submit -------------------------------------------------------------- */
 
@@ -164,6 +186,22 @@ void cli_table_print(const cli_table_t *self, FILE *out);
 /* The same with prefix (e.g. two spaces) before every line. */
 void cli_table_print_indented(const cli_table_t *self, FILE *out, const char *prefix);
 
+/* One page of a paged reply (list, deliveries): the array reply[key], how
+ * many it holds, the total and the offset of its first item. */
+typedef struct {
+    const cJSON *items;
+    int n;
+    long total, offset;
+} cli_page_t;
+/* Reads the page in reply[key]. Returns true if it holds any; else writes
+ * "no NOUN match (showing 0 of 0)", or that the offset is past the end, and
+ * returns false. */
+bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *noun,
+                   cli_page_t *page);
+/* Writes the footer "showing 1-50 of 123"; with next_hint, adds how to get
+ * the next page if there is one. */
+void cli_page_footer(FILE *out, const cli_page_t *page, bool next_hint);
+
 /* ---- list ---------------------------------------------------------------- */
 
 #define CLI_LIST_DEFAULT_LIMIT 50
@@ -203,13 +241,29 @@ void cli_format_list(FILE *out, const cJSON *reply, bool next_hint);
 /* Writes a volunteers reply as a table. */
 void cli_format_volunteers(FILE *out, const cJSON *reply);
 
-/* ---- cancel, reopen, escalate, resolve ----------------------------------- */
+/* ---- commands that send one request: act, rate, deliveries, endpoints ---- */
 
+/* What such a subcommand parsed into: the BM_CMD_* to send and its body. */
 typedef struct {
-    const char *cmd; /* BM_CMD_* to send */
+    const char *cmd; /* BM_CMD_*; NULL with help */
     cJSON *body;     /* owned */
     bool help;
-} cli_act_args_t;
+} cli_op_args_t;
+
+/* Such a subcommand: how it parses, its help, how it prints the reply. */
+typedef struct {
+    int (*parse)(int argc, char **argv, cli_op_args_t *args, char *err, size_t errlen);
+    void (*help)(FILE *out); /* NULL: the help of argv[0] in cli_commands */
+    cli_print_fn print;
+} cli_op_t;
+
+/* Runs op on argv (argv[0] is the subcommand): a usage error, or --help, or
+ * the call with its reply printed. Returns a CLI_EXIT_* code. */
+int cli_run_op(cli_ctx_t *ctx, int argc, char **argv, const cli_op_t *op);
+
+/* ---- cancel, reopen, escalate, resolve ----------------------------------- */
+
+typedef cli_op_args_t cli_act_args_t;
 
 /* Parses the arguments of cancel/reopen/escalate/resolve (argv[0] names
  * which). Returns 0, or -1 with a message for people in err. On success the
@@ -217,14 +271,6 @@ typedef struct {
 int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t errlen);
 
 /* ---- operator commands: rate, deliveries, endpoints ---------------------- */
-
-/* What a subcommand with several forms parsed into: the BM_CMD_* to send and
- * its body. */
-typedef struct {
-    const char *cmd; /* BM_CMD_*; NULL with help */
-    cJSON *body;     /* owned */
-    bool help;
-} cli_op_args_t;
 
 /* Parses `rate TICKET SCORE --channel CH [--comment TEXT]` (argv[0] is
  * "rate"). Returns 0, or -1 with a message for people in err. On success the

@@ -63,6 +63,30 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
     return 1;
 }
 
+int cli_take_text(const char *flag, const char *v, const char **slot, char *err, size_t errlen)
+{
+    if (*slot) {
+        snprintf(err, errlen, "%s given twice", flag);
+        return -1;
+    }
+    if (!bm_utf8_valid(v, strlen(v))) {
+        snprintf(err, errlen,
+                 "%s is not valid UTF-8 text (is the terminal set to another encoding?)", flag);
+        return -1;
+    }
+    *slot = v;
+    return 0;
+}
+
+void cli_add_missing(char *err, size_t errlen, size_t *used, const char *flag)
+{
+    if (*used + 1 >= errlen)
+        return; /* full: what is there says enough */
+    int n = snprintf(err + *used, errlen - *used, "%s%s", *used ? ", " : "missing ", flag);
+    if (n > 0)
+        *used = (size_t)n < errlen - *used ? *used + (size_t)n : errlen - 1;
+}
+
 /* ---- labels -------------------------------------------------------------- */
 
 const cli_label_t cli_channels[] = {
@@ -175,4 +199,56 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply)
         cli_print_error(stderr, code, err.field, err.message);
     }
     return r == BM_RPC_ERROR ? CLI_EXIT_REFUSED : CLI_EXIT_UNREACHABLE;
+}
+
+const char *cli_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+long cli_json_long(const cJSON *obj, const char *key, long dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+}
+
+int cli_usage_error(const char *name, const char *err)
+{
+    fprintf(stderr, "bianmin %s: ", name);
+    cli_put_text(stderr, err, 0);
+    fprintf(stderr, "\nsee: bianmin %s --help\n", name);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_call_print(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cli_print_fn print)
+{
+    cJSON *reply = NULL;
+    int rc = cli_call(ctx, cmd, body, &reply);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json_line(stdout, reply);
+    else
+        print(stdout, cmd, body, reply);
+    cJSON_Delete(reply);
+    return CLI_EXIT_OK;
+}
+
+int cli_run_op(cli_ctx_t *ctx, int argc, char **argv, const cli_op_t *op)
+{
+    cli_op_args_t args;
+    char err[512];
+    if (op->parse(argc, argv, &args, err, sizeof err) != 0)
+        return cli_usage_error(argv[0], err);
+    if (args.help) {
+        const cli_command_t *c = cli_command_find(argv[0]);
+        void (*help)(FILE *) = op->help ? op->help : c ? c->help : NULL;
+        if (help)
+            help(stdout);
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_call_print(ctx, args.cmd, args.body, op->print);
+    cJSON_Delete(args.body);
+    return rc;
 }

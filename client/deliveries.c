@@ -252,18 +252,6 @@ int cli_deliveries_parse(int argc, char **argv, cli_op_args_t *args, char *err, 
 
 /* ---- formatting ---------------------------------------------------------- */
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static long num_of(const cJSON *obj, const char *key, long dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
-}
-
 /* "dead 投递失败" into buf. */
 static const char *state_text(const char *state, char *buf, size_t len)
 {
@@ -275,10 +263,10 @@ static const char *state_text(const char *state, char *buf, size_t len)
 /* The receiver: its name if it has one, else its url. */
 static const char *target_of(const cJSON *d)
 {
-    const char *name = str_of(d, "endpoint_name");
+    const char *name = cli_json_str(d, "endpoint_name");
     if (name && *name)
         return name;
-    const char *url = str_of(d, "url");
+    const char *url = cli_json_str(d, "url");
     return url && *url ? url : "-";
 }
 
@@ -296,59 +284,48 @@ static const cli_column_t deliv_cols[DELIV_COLS] = {
 static void delivery_row(cli_table_t *t, const cJSON *d)
 {
     char id[32], ticket[32], state[MAX_CELL], attempts[32], next[64];
-    snprintf(id, sizeof id, "%ld", num_of(d, "id", 0));
-    long tk = num_of(d, "ticket", 0);
+    snprintf(id, sizeof id, "%ld", cli_json_long(d, "id", 0));
+    long tk = cli_json_long(d, "ticket", 0);
     if (tk > 0)
         snprintf(ticket, sizeof ticket, "%ld", tk);
     else
         bm_strlcpy(ticket, "-", sizeof ticket);
-    snprintf(attempts, sizeof attempts, "%ld", num_of(d, "attempts", 0));
-    const char *err = str_of(d, "last_error");
+    snprintf(attempts, sizeof attempts, "%ld", cli_json_long(d, "attempts", 0));
+    const char *err = cli_json_str(d, "last_error");
     const char *cells[DELIV_COLS] = {
         id,
         ticket,
-        str_of(d, "type") ? str_of(d, "type") : "?",
+        cli_json_str(d, "type") ? cli_json_str(d, "type") : "?",
         target_of(d),
-        state_text(str_of(d, "state"), state, sizeof state),
+        state_text(cli_json_str(d, "state"), state, sizeof state),
         attempts,
         err && *err ? err : "-",
-        cli_local_time(str_of(d, "next_at"), next, sizeof next),
+        cli_local_time(cli_json_str(d, "next_at"), next, sizeof next),
     };
     cli_table_add(t, cells);
 }
 
 void cli_format_deliveries(FILE *out, const cJSON *reply, bool next_hint)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "deliveries");
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-    long total = num_of(reply, "total", n);
-    long offset = num_of(reply, "offset", 0);
-    if (n == 0) {
-        if (total == 0)
-            fputs("no deliveries match (showing 0 of 0)\n", out);
-        else
-            fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", total, offset);
+    cli_page_t page;
+    if (!cli_page_read(out, reply, "deliveries", "deliveries", &page))
         return;
-    }
     cli_table_t *t = cli_table_new(deliv_cols, DELIV_COLS);
     if (!t)
         return;
     int dead = 0;
     long first_dead = 0;
     const cJSON *d = NULL;
-    cJSON_ArrayForEach(d, arr)
+    cJSON_ArrayForEach(d, page.items)
     {
         delivery_row(t, d);
-        const char *s = str_of(d, "state");
+        const char *s = cli_json_str(d, "state");
         if (s && strcmp(s, "dead") == 0 && dead++ == 0)
-            first_dead = num_of(d, "id", 0);
+            first_dead = cli_json_long(d, "id", 0);
     }
     cli_table_print(t, out);
     cli_table_destroy(&t);
-    fprintf(out, "showing %ld-%ld of %ld", offset + 1, offset + n, total);
-    if (next_hint && offset + n < total)
-        fprintf(out, " (next page: --offset %ld)", offset + n);
-    fputc('\n', out);
+    cli_page_footer(out, &page, next_hint);
     if (dead > 0)
         fprintf(out,
                 "%d dead 投递失败: see why with bianmin deliveries show %ld; send again with\n"
@@ -412,15 +389,15 @@ static void format_attempts(FILE *out, const cJSON *log)
     cJSON_ArrayForEach(a, log)
     {
         char when[64], status[32], latency[32];
-        long st = num_of(a, "status", 0);
+        long st = cli_json_long(a, "status", 0);
         if (st > 0)
             snprintf(status, sizeof status, "%ld", st);
         else
             bm_strlcpy(status, "-", sizeof status); /* no HTTP answer at all */
-        snprintf(latency, sizeof latency, "%ld ms", num_of(a, "latency_ms", 0));
-        const char *e = str_of(a, "error");
+        snprintf(latency, sizeof latency, "%ld ms", cli_json_long(a, "latency_ms", 0));
+        const char *e = cli_json_str(a, "error");
         const char *cells[ATTEMPT_COLS] = {
-            local_time_s(str_of(a, "at"), when, sizeof when),
+            local_time_s(cli_json_str(a, "at"), when, sizeof when),
             status,
             latency,
             e && *e ? e : "ok",
@@ -468,80 +445,66 @@ static void format_body(FILE *out, const char *body)
 void cli_format_delivery(FILE *out, const cJSON *d)
 {
     char buf[MAX_CELL];
-    long id = num_of(d, "id", 0);
-    const char *state = str_of(d, "state");
+    long id = cli_json_long(d, "id", 0);
+    const char *state = cli_json_str(d, "state");
     fprintf(out, "通知 delivery %ld  ", id);
-    cli_put_text(out, str_of(d, "type") ? str_of(d, "type") : "?", 0);
+    cli_put_text(out, cli_json_str(d, "type") ? cli_json_str(d, "type") : "?", 0);
     fputs("  [", out);
     cli_put_text(out, state_text(state, buf, sizeof buf), 0);
     fputs("]\n", out);
 
-    long tk = num_of(d, "ticket", 0);
+    long tk = cli_json_long(d, "ticket", 0);
     put_label(out, "工单", "ticket:");
     if (tk > 0)
         fprintf(out, "%ld\n", tk);
     else
         fputs("-\n", out);
     put_label(out, "接收", "endpoint:");
-    fprintf(out, "%ld", num_of(d, "endpoint", 0));
-    const char *name = str_of(d, "endpoint_name");
+    fprintf(out, "%ld", cli_json_long(d, "endpoint", 0));
+    const char *name = cli_json_str(d, "endpoint_name");
     if (name && *name) {
         fputc(' ', out);
         cli_put_text(out, name, 0);
     }
     fputc('\n', out);
-    text_line(out, "地址", "url:", str_of(d, "url"));
-    text_line(out, "编号", "webhook-id:", str_of(d, "msg_id"));
+    text_line(out, "地址", "url:", cli_json_str(d, "url"));
+    text_line(out, "编号", "webhook-id:", cli_json_str(d, "msg_id"));
     put_label(out, "次数", "attempts:");
-    fprintf(out, "%ld\n", num_of(d, "attempts", 0));
-    text_line(out, "错误", "last error:", str_of(d, "last_error"));
-    time_line(out, "创建", "created:", str_of(d, "created_at"));
-    if (str_of(d, "next_at"))
-        time_line(out, "下次", "next:", str_of(d, "next_at"));
-    if (str_of(d, "done_at"))
-        time_line(out, "结束", "finished:", str_of(d, "done_at"));
+    fprintf(out, "%ld\n", cli_json_long(d, "attempts", 0));
+    text_line(out, "错误", "last error:", cli_json_str(d, "last_error"));
+    time_line(out, "创建", "created:", cli_json_str(d, "created_at"));
+    if (cli_json_str(d, "next_at"))
+        time_line(out, "下次", "next:", cli_json_str(d, "next_at"));
+    if (cli_json_str(d, "done_at"))
+        time_line(out, "结束", "finished:", cli_json_str(d, "done_at"));
 
     format_attempts(out, cJSON_GetObjectItemCaseSensitive(d, "attempt_log"));
-    format_body(out, str_of(d, "body"));
+    format_body(out, cli_json_str(d, "body"));
     if (state && (strcmp(state, "dead") == 0 || strcmp(state, "delivered") == 0))
         fprintf(out, "\nsend it again: bianmin deliveries replay %ld\n", id);
 }
 
 void cli_format_replayed(FILE *out, const cJSON *reply)
 {
-    long n = num_of(reply, "replayed", 0);
+    long n = cli_json_long(reply, "replayed", 0);
     fprintf(out, "%ld deliver%s due again 已重新排队发送\n", n, n == 1 ? "y" : "ies");
 }
 
 /* ---- run ----------------------------------------------------------------- */
 
+static void print_reply(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)sent;
+    if (strcmp(cmd, BM_CMD_DELIVERY) == 0)
+        cli_format_delivery(out, reply);
+    else if (strcmp(cmd, BM_CMD_REPLAY) == 0)
+        cli_format_replayed(out, reply);
+    else
+        cli_format_deliveries(out, reply, true);
+}
+
 int cli_deliveries_run(cli_ctx_t *ctx, int argc, char **argv)
 {
-    cli_op_args_t args;
-    char err[512];
-    if (cli_deliveries_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fputs("bianmin deliveries: ", stderr);
-        cli_put_text(stderr, err, 0);
-        fputs("\nsee: bianmin deliveries --help\n", stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        cli_deliveries_help(stdout);
-        return CLI_EXIT_OK;
-    }
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, args.cmd, args.body, &reply);
-    cJSON_Delete(args.body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json)
-        cli_print_json_line(stdout, reply);
-    else if (strcmp(args.cmd, BM_CMD_DELIVERY) == 0)
-        cli_format_delivery(stdout, reply);
-    else if (strcmp(args.cmd, BM_CMD_REPLAY) == 0)
-        cli_format_replayed(stdout, reply);
-    else
-        cli_format_deliveries(stdout, reply, true);
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    static const cli_op_t op = {cli_deliveries_parse, cli_deliveries_help, print_reply};
+    return cli_run_op(ctx, argc, argv, &op);
 }

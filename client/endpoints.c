@@ -141,18 +141,6 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
 
 /* ---- formatting ---------------------------------------------------------- */
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static long num_of(const cJSON *obj, const char *key, long dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
-}
-
 static const cli_column_t ep_cols[EP_COLS] = {
     {"编号 id", 0, true},
     {"类型 kind", 0, false},
@@ -168,23 +156,23 @@ static const cli_column_t ep_cols[EP_COLS] = {
 static void endpoint_row(cli_table_t *t, const cJSON *e)
 {
     char id[32], pending[32], dead[32], delivered[32], until[64] = "";
-    const char *kind = str_of(e, "kind");
+    const char *kind = cli_json_str(e, "kind");
     const char *kind_text = !kind                                  ? "?"
                             : strcmp(kind, "callback") == 0       ? "callback 回调"
                             : strcmp(kind, "subscription") == 0   ? "subscription 订阅"
                                                                   : kind;
-    snprintf(id, sizeof id, "%ld", num_of(e, "id", 0));
-    snprintf(pending, sizeof pending, "%ld", num_of(e, "pending", 0));
-    snprintf(dead, sizeof dead, "%ld", num_of(e, "dead", 0));
-    snprintf(delivered, sizeof delivered, "%ld", num_of(e, "delivered", 0));
-    if (str_of(e, "rotation_until"))
-        cli_local_time(str_of(e, "rotation_until"), until, sizeof until);
-    const char *name = str_of(e, "name");
+    snprintf(id, sizeof id, "%ld", cli_json_long(e, "id", 0));
+    snprintf(pending, sizeof pending, "%ld", cli_json_long(e, "pending", 0));
+    snprintf(dead, sizeof dead, "%ld", cli_json_long(e, "dead", 0));
+    snprintf(delivered, sizeof delivered, "%ld", cli_json_long(e, "delivered", 0));
+    if (cli_json_str(e, "rotation_until"))
+        cli_local_time(cli_json_str(e, "rotation_until"), until, sizeof until);
+    const char *name = cli_json_str(e, "name");
     const char *cells[EP_COLS] = {
         id,
         kind_text,
         name && *name ? name : "-",
-        str_of(e, "url") ? str_of(e, "url") : "-",
+        cli_json_str(e, "url") ? cli_json_str(e, "url") : "-",
         cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "enabled")) ? "停用 disabled"
                                                                       : "启用 enabled",
         pending,
@@ -216,7 +204,7 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
         endpoint_row(t, e);
         if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "enabled")))
             disabled++;
-        long d = num_of(e, "dead", 0);
+        long d = cli_json_long(e, "dead", 0);
         if (d > 0) {
             with_dead++;
             dead_total += d;
@@ -237,8 +225,8 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
 
 void cli_format_endpoint_action(FILE *out, const cJSON *reply)
 {
-    long id = num_of(reply, "id", 0);
-    const char *action = str_of(reply, "action");
+    long id = cli_json_long(reply, "id", 0);
+    const char *action = cli_json_str(reply, "action");
     if (!action)
         action = "?";
     if (strcmp(action, "disable") == 0) {
@@ -259,43 +247,29 @@ void cli_format_endpoint_action(FILE *out, const cJSON *reply)
         return;
     }
     char until[64];
-    const char *secret = str_of(reply, "secret");
+    const char *secret = cli_json_str(reply, "secret");
     fprintf(out, "endpoint %ld: new signing secret 新密钥\n  ", id);
     cli_put_text(out, secret ? secret : "?", 0);
     fprintf(out,
             "\nthe old secret is still signed with until %s (旧密钥签名保留至此时间)\n"
             "Give the new secret to the receiver (请把新密钥交给接收方) before then:\n"
             "until that time every notice carries both signatures, afterwards only the new.\n",
-            cli_local_time(str_of(reply, "old_secret_until"), until, sizeof until));
+            cli_local_time(cli_json_str(reply, "old_secret_until"), until, sizeof until));
 }
 
 /* ---- run ----------------------------------------------------------------- */
 
+static void print_reply(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)sent;
+    if (strcmp(cmd, BM_CMD_ENDPOINT) == 0)
+        cli_format_endpoint_action(out, reply);
+    else
+        cli_format_endpoints(out, reply);
+}
+
 int cli_endpoints_run(cli_ctx_t *ctx, int argc, char **argv)
 {
-    cli_op_args_t args;
-    char err[512];
-    if (cli_endpoints_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fputs("bianmin endpoints: ", stderr);
-        cli_put_text(stderr, err, 0);
-        fputs("\nsee: bianmin endpoints --help\n", stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        cli_endpoints_help(stdout);
-        return CLI_EXIT_OK;
-    }
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, args.cmd, args.body, &reply);
-    cJSON_Delete(args.body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json)
-        cli_print_json_line(stdout, reply);
-    else if (strcmp(args.cmd, BM_CMD_ENDPOINT) == 0)
-        cli_format_endpoint_action(stdout, reply);
-    else
-        cli_format_endpoints(stdout, reply);
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    static const cli_op_t op = {cli_endpoints_parse, cli_endpoints_help, print_reply};
+    return cli_run_op(ctx, argc, argv, &op);
 }

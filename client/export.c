@@ -278,12 +278,6 @@ static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
     return arr;
 }
 
-static const char *jstr(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* The note of an event for people: note / reason / answer / department /
  * score and comment, joined. */
 static void event_note(const cJSON *ev, char *buf, size_t len)
@@ -296,7 +290,7 @@ static void event_note(const cJSON *ev, char *buf, size_t len)
     if (cJSON_IsNumber(score))
         used += (size_t)snprintf(buf, len, "%d分", score->valueint);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && used < len; i++) {
-        const char *v = jstr(d, keys[i]);
+        const char *v = cli_json_str(d, keys[i]);
         if (!v)
             continue;
         int n = snprintf(buf + used, len - used, "%s%s", used ? "；" : "", v);
@@ -358,19 +352,19 @@ static int write_csv(const char *dir, const cJSON *cases)
         const cJSON *rating = cJSON_GetObjectItemCaseSensitive(r, "rating");
         snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
         const char *cells[] = {n,
-                               jstr(r, "received_local"),
-                               jstr(r, "channel"),
-                               jstr(r, "category"),
-                               cli_category_label(jstr(r, "category")),
-                               jstr(r, "building"),
-                               jstr(r, "unit"),
-                               jstr(r, "contact"),
-                               jstr(r, "text"),
-                               jstr(r, "status"),
-                               cli_status_label(jstr(r, "status")),
-                               jstr(r, "volunteer"),
-                               jstr(r, "department"),
-                               jstr(r, "done_local")};
+                               cli_json_str(r, "received_local"),
+                               cli_json_str(r, "channel"),
+                               cli_json_str(r, "category"),
+                               cli_category_label(cli_json_str(r, "category")),
+                               cli_json_str(r, "building"),
+                               cli_json_str(r, "unit"),
+                               cli_json_str(r, "contact"),
+                               cli_json_str(r, "text"),
+                               cli_json_str(r, "status"),
+                               cli_status_label(cli_json_str(r, "status")),
+                               cli_json_str(r, "volunteer"),
+                               cli_json_str(r, "department"),
+                               cli_json_str(r, "done_local")};
         for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
             bm_csv_field(f, cells[i]);
             fputc(',', f);
@@ -397,12 +391,12 @@ static int write_csv(const char *dir, const cJSON *cases)
             snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
             event_note(e, note, sizeof note);
             const char *cells[] = {n,
-                                   jstr(e, "at_local"),
-                                   jstr(e, "actor"),
-                                   jstr(e, "kind"),
-                                   cli_event_label(jstr(e, "kind")),
-                                   jstr(e, "from"),
-                                   jstr(e, "to"),
+                                   cli_json_str(e, "at_local"),
+                                   cli_json_str(e, "actor"),
+                                   cli_json_str(e, "kind"),
+                                   cli_event_label(cli_json_str(e, "kind")),
+                                   cli_json_str(e, "from"),
+                                   cli_json_str(e, "to"),
                                    note};
             for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
                 if (i)
@@ -440,13 +434,28 @@ static void html_field(FILE *f, const char *name, const char *value)
     fputs("</td></tr>\n", f);
 }
 
+/* The Chinese label of a case's category / status, else its name. */
+static const char *category_text(const cJSON *r)
+{
+    const char *name = cli_json_str(r, "category");
+    const char *label = cli_category_label(name);
+    return label ? label : name;
+}
+
+static const char *status_text(const cJSON *r)
+{
+    const char *name = cli_json_str(r, "status");
+    const char *label = cli_status_label(name);
+    return label ? label : name;
+}
+
 static int write_html(const char *dir, const cJSON *doc)
 {
     char path[2048];
     FILE *f = open_in(dir, "index.html", path, sizeof path);
     if (!f)
         return -1;
-    const char *month = jstr(doc, "month");
+    const char *month = cli_json_str(doc, "month");
     fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
           "便民服务案卷 ",
           f);
@@ -463,7 +472,7 @@ static int write_html(const char *dir, const cJSON *doc)
           f);
     bm_html_escape(f, month);
     fputs("</h1>\n<div class=\"sub\">时区 ", f);
-    bm_html_escape(f, jstr(doc, "tz"));
+    bm_html_escape(f, cli_json_str(doc, "tz"));
     fputs("；本月受理的请求及其完整经过、备注和照片。时间为当地时间。</div>\n<h2>目录</h2>\n<ul>\n",
           f);
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "requests");
@@ -472,15 +481,13 @@ static int write_html(const char *dir, const cJSON *doc)
     {
         int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
         fprintf(f, "<li><a href=\"#t%d\">#%d</a> ", t, t);
-        bm_html_escape(f, jstr(r, "received_local"));
+        bm_html_escape(f, cli_json_str(r, "received_local"));
         fputc(' ', f);
-        bm_html_escape(f, cli_category_label(jstr(r, "category")) ? cli_category_label(jstr(r, "category"))
-                                                                 : jstr(r, "category"));
+        bm_html_escape(f, category_text(r));
         fputc(' ', f);
-        bm_html_escape(f, jstr(r, "building"));
+        bm_html_escape(f, cli_json_str(r, "building"));
         fputs(" — ", f);
-        bm_html_escape(f, cli_status_label(jstr(r, "status")) ? cli_status_label(jstr(r, "status"))
-                                                             : jstr(r, "status"));
+        bm_html_escape(f, status_text(r));
         fputs("</li>\n", f);
     }
     if (cJSON_GetArraySize(cases) == 0)
@@ -495,19 +502,17 @@ static int write_html(const char *dir, const cJSON *doc)
         const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "rating");
         if (cJSON_IsNumber(rv))
             snprintf(rating, sizeof rating, "%d分", rv->valueint);
-        html_field(f, "受理时间", jstr(r, "received_local"));
-        html_field(f, "渠道", channel_label(jstr(r, "channel")));
-        html_field(f, "类别", cli_category_label(jstr(r, "category")) ? cli_category_label(jstr(r, "category"))
-                                                                   : jstr(r, "category"));
-        html_field(f, "楼栋", jstr(r, "building"));
-        html_field(f, "单元/房号", jstr(r, "unit"));
-        html_field(f, "联系人", jstr(r, "contact"));
-        html_field(f, "内容", jstr(r, "text"));
-        html_field(f, "状态", cli_status_label(jstr(r, "status")) ? cli_status_label(jstr(r, "status"))
-                                                                 : jstr(r, "status"));
-        html_field(f, "志愿者", jstr(r, "volunteer"));
-        html_field(f, "上报部门", jstr(r, "department"));
-        html_field(f, "完成时间", jstr(r, "done_local"));
+        html_field(f, "受理时间", cli_json_str(r, "received_local"));
+        html_field(f, "渠道", channel_label(cli_json_str(r, "channel")));
+        html_field(f, "类别", category_text(r));
+        html_field(f, "楼栋", cli_json_str(r, "building"));
+        html_field(f, "单元/房号", cli_json_str(r, "unit"));
+        html_field(f, "联系人", cli_json_str(r, "contact"));
+        html_field(f, "内容", cli_json_str(r, "text"));
+        html_field(f, "状态", status_text(r));
+        html_field(f, "志愿者", cli_json_str(r, "volunteer"));
+        html_field(f, "上报部门", cli_json_str(r, "department"));
+        html_field(f, "完成时间", cli_json_str(r, "done_local"));
         html_field(f, "评价", rating);
         fputs("</table>\n<h3>经过</h3>\n<table><tr><th>时间</th><th>事件</th><th>操作者</th>"
               "<th>备注</th></tr>\n",
@@ -517,13 +522,13 @@ static int write_html(const char *dir, const cJSON *doc)
         {
             char note[2048];
             event_note(e, note, sizeof note);
-            const char *kind = jstr(e, "kind");
+            const char *kind = cli_json_str(e, "kind");
             fputs("<tr><td>", f);
-            bm_html_escape(f, jstr(e, "at_local"));
+            bm_html_escape(f, cli_json_str(e, "at_local"));
             fputs("</td><td>", f);
             bm_html_escape(f, cli_event_label(kind) ? cli_event_label(kind) : kind);
             fputs("</td><td>", f);
-            bm_html_escape(f, jstr(e, "actor"));
+            bm_html_escape(f, cli_json_str(e, "actor"));
             fputs("</td><td>", f);
             bm_html_escape(f, note);
             fputs("</td></tr>\n", f);
@@ -535,7 +540,7 @@ static int write_html(const char *dir, const cJSON *doc)
             const cJSON *p;
             cJSON_ArrayForEach(p, photos)
             {
-                const char *file = jstr(p, "file");
+                const char *file = cli_json_str(p, "file");
                 bool missing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "missing"));
                 fputs("<figure>", f);
                 if (file && !missing) {
@@ -544,19 +549,19 @@ static int write_html(const char *dir, const cJSON *doc)
                     fputs("\"><img src=\"", f);
                     bm_html_escape(f, file);
                     fputs("\" alt=\"", f);
-                    bm_html_escape(f, jstr(p, "name") ? jstr(p, "name") : "照片");
+                    bm_html_escape(f, cli_json_str(p, "name") ? cli_json_str(p, "name") : "照片");
                     fputs("\"></a>", f);
                 } else {
                     fputs("<div class=\"missing\">照片缺失（归档中找不到）</div>", f);
                 }
                 fputs("<figcaption>", f);
-                const char *k = jstr(p, "kind");
+                const char *k = cli_json_str(p, "kind");
                 bm_html_escape(f, k && strcmp(k, "before") == 0  ? "处理前"
                                   : k && strcmp(k, "after") == 0 ? "处理后"
                                                                  : "照片");
-                if (jstr(p, "name")) {
+                if (cli_json_str(p, "name")) {
                     fputc(' ', f);
-                    bm_html_escape(f, jstr(p, "name"));
+                    bm_html_escape(f, cli_json_str(p, "name"));
                 }
                 fputs("</figcaption></figure>\n", f);
             }
@@ -579,21 +584,11 @@ static int make_dir(const char *path)
 int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     cli_report_args_t args;
-    char err[256];
-    if (cli_report_parse(argc, argv, true, ctx->json, &args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin export: %s\nsee: bianmin export --help\n", err);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        cli_export_help(stdout);
-        return CLI_EXIT_OK;
-    }
-    bm_config_t *cfg = malloc(sizeof *cfg);
-    if (!cfg || cli_report_config(&args, cfg) != 0) {
-        free(cfg);
-        return CLI_EXIT_USAGE;
-    }
-    int rc = CLI_EXIT_REFUSED;
+    bm_config_t *cfg = NULL;
+    int rc = cli_report_start(ctx, argc, argv, true, &args, &cfg);
+    if (!cfg)
+        return rc;
+    rc = CLI_EXIT_REFUSED;
     sqlite3 *db = NULL;
     cJSON *doc = NULL;
     char archive[1024], photos[2048];

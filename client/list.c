@@ -252,26 +252,14 @@ int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size
 
 /* ---- paging -------------------------------------------------------------- */
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static long num_of(const cJSON *obj, const char *key, long dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
-}
-
 /* The broker lists newest first: by created_at, then ticket, descending. A
  * request submitted while we page pushes the rest down one place, so the
  * next page starts with one already taken; it is one whose key is not below
  * the last key taken. Returns true if item comes after (created, ticket). */
 static bool comes_after(const cJSON *item, const char *created, long ticket)
 {
-    const char *c = str_of(item, "created_at");
-    long t = num_of(item, "ticket", 0);
+    const char *c = cli_json_str(item, "created_at");
+    long t = cli_json_long(item, "ticket", 0);
     if (!created || !c)
         return true; /* nothing to compare: keep it */
     int cmp = strcmp(c, created);
@@ -282,7 +270,7 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
 {
     *merged = NULL;
     int rc = CLI_EXIT_OK;
-    long start = num_of(body, "offset", 0);
+    long start = cli_json_long(body, "offset", 0);
     long offset = start, total = 0;
     char last_created[MAX_ISO] = "";
     long last_ticket = 0;
@@ -305,7 +293,7 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
             goto out;
         cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "requests");
         int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        total = num_of(reply, "total", 0);
+        total = cli_json_long(reply, "total", 0);
         for (int k = 0; k < n; k++) {
             cJSON *item = cJSON_DetachItemFromArray(arr, 0);
             if (have_last && !comes_after(item, last_created[0] ? last_created : NULL,
@@ -313,9 +301,9 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
                 cJSON_Delete(item); /* seen on the page before */
                 continue;
             }
-            const char *c = str_of(item, "created_at");
+            const char *c = cli_json_str(item, "created_at");
             bm_strlcpy(last_created, c ? c : "", sizeof last_created);
-            last_ticket = num_of(item, "ticket", 0);
+            last_ticket = cli_json_long(item, "ticket", 0);
             have_last = true;
             cJSON_AddItemToArray(all, item);
         }
@@ -356,76 +344,87 @@ static const cli_column_t list_cols[LIST_COLS] = {
 static void request_row(cli_table_t *t, const cJSON *r)
 {
     char ticket[32], status[MAX_CELL], category[MAX_CELL], place[MAX_CELL], when[64];
-    const char *s = str_of(r, "status");
+    const char *s = cli_json_str(r, "status");
     const char *slabel = cli_status_label(s);
-    snprintf(ticket, sizeof ticket, "%ld", num_of(r, "ticket", 0));
+    snprintf(ticket, sizeof ticket, "%ld", cli_json_long(r, "ticket", 0));
     snprintf(status, sizeof status, "%s%s%s", s ? s : "?", slabel ? " " : "",
              slabel ? slabel : "");
 
-    const char *cat = str_of(r, "category");
-    const char *clabel = str_of(r, "category_label");
+    const char *cat = cli_json_str(r, "category");
+    const char *clabel = cli_json_str(r, "category_label");
     if (!clabel)
         clabel = cli_category_label(cat);
     snprintf(category, sizeof category, "%s%s", clabel ? clabel : cat ? cat : "?",
              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "urgent")) ? " 急" : "");
 
-    const char *building = str_of(r, "building");
-    const char *unit = str_of(r, "unit");
+    const char *building = cli_json_str(r, "building");
+    const char *unit = cli_json_str(r, "unit");
     snprintf(place, sizeof place, "%s%s%s", building ? building : "-",
              unit && *unit ? " " : "", unit && *unit ? unit : "");
 
     const cJSON *vol = cJSON_GetObjectItemCaseSensitive(r, "volunteer");
-    const char *name = str_of(vol, "name");
+    const char *name = cli_json_str(vol, "name");
     if (!name)
-        name = str_of(vol, "id");
+        name = cli_json_str(vol, "id");
 
     const char *cells[LIST_COLS] = {
         ticket, status, category, place, name ? name : "-",
-        cli_local_time(str_of(r, "created_at"), when, sizeof when),
+        cli_local_time(cli_json_str(r, "created_at"), when, sizeof when),
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "overdue")) ? "超时 overdue" : "",
     };
     cli_table_add(t, cells);
 }
 
+bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *noun,
+                   cli_page_t *page)
+{
+    page->items = cJSON_GetObjectItemCaseSensitive(reply, key);
+    page->n = cJSON_IsArray(page->items) ? cJSON_GetArraySize(page->items) : 0;
+    page->total = cli_json_long(reply, "total", page->n);
+    page->offset = cli_json_long(reply, "offset", 0);
+    if (page->n > 0)
+        return true;
+    if (page->total == 0)
+        fprintf(out, "no %s match (showing 0 of 0)\n", noun);
+    else
+        fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", page->total,
+                page->offset);
+    return false;
+}
+
+void cli_page_footer(FILE *out, const cli_page_t *page, bool next_hint)
+{
+    long end = page->offset + page->n;
+    fprintf(out, "showing %ld-%ld of %ld", page->offset + 1, end, page->total);
+    if (next_hint && end < page->total)
+        fprintf(out, " (next page: --offset %ld)", end);
+    fputc('\n', out);
+}
+
 void cli_format_list(FILE *out, const cJSON *reply, bool next_hint)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "requests");
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-    long total = num_of(reply, "total", n);
-    long offset = num_of(reply, "offset", 0);
-    if (n == 0) {
-        if (total == 0)
-            fputs("no requests match (showing 0 of 0)\n", out);
-        else
-            fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", total, offset);
+    cli_page_t page;
+    if (!cli_page_read(out, reply, "requests", "requests", &page))
         return;
-    }
     cli_table_t *t = cli_table_new(list_cols, LIST_COLS);
     if (!t)
         return;
     const cJSON *r = NULL;
-    cJSON_ArrayForEach(r, arr)
+    cJSON_ArrayForEach(r, page.items)
     {
         request_row(t, r);
     }
     cli_table_print(t, out);
     cli_table_destroy(&t);
-    fprintf(out, "showing %ld-%ld of %ld", offset + 1, offset + n, total);
-    if (next_hint && offset + n < total)
-        fprintf(out, " (next page: --offset %ld)", offset + n);
-    fputc('\n', out);
+    cli_page_footer(out, &page, next_hint);
 }
 
 int cli_list_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     cli_list_args_t args;
     char err[512];
-    if (cli_list_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fputs("bianmin list: ", stderr);
-        cli_put_text(stderr, err, 0);
-        fputs("\nsee: bianmin list --help\n", stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (cli_list_parse(argc, argv, &args, err, sizeof err) != 0)
+        return cli_usage_error(argv[0], err);
     if (args.help) {
         cJSON_Delete(args.body);
         cli_list_help(stdout);

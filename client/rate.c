@@ -85,19 +85,8 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
                      arg);
             return -1;
         }
-        if (m < 0)
+        if (m < 0 || cli_take_text(flag, v, slot, err, errlen) != 0)
             return -1;
-        if (*slot) {
-            snprintf(err, errlen, "%s given twice", flag);
-            return -1;
-        }
-        if (!bm_utf8_valid(v, strlen(v))) {
-            snprintf(err, errlen,
-                     "%s is not valid UTF-8 text (is the terminal set to another encoding?)",
-                     flag);
-            return -1;
-        }
-        *slot = v;
     }
     long ticket = 0, score = 0;
     if (!ticket_arg || !score_arg) {
@@ -138,38 +127,17 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
     return 0;
 }
 
+/* "ticket 42: rated 5/5": the broker's word, else what was sent. */
+static void print_rated(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)cmd;
+    fprintf(out, "ticket %ld: rated %ld/%d 评分已记录\n",
+            cli_json_long(reply, "ticket", cli_json_long(sent, "ticket", 0)),
+            cli_json_long(reply, "rating", cli_json_long(sent, "score", 0)), SCORE_MAX);
+}
+
 int cli_rate_run(cli_ctx_t *ctx, int argc, char **argv)
 {
-    cli_op_args_t args;
-    char err[512];
-    if (cli_rate_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fputs("bianmin rate: ", stderr);
-        cli_put_text(stderr, err, 0);
-        fputs("\nsee: bianmin rate --help\n", stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        cli_rate_help(stdout);
-        return CLI_EXIT_OK;
-    }
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, args.cmd, args.body, &reply);
-    const cJSON *sent_ticket = cJSON_GetObjectItemCaseSensitive(args.body, "ticket");
-    const cJSON *sent_score = cJSON_GetObjectItemCaseSensitive(args.body, "score");
-    long ticket = cJSON_IsNumber(sent_ticket) ? (long)sent_ticket->valuedouble : 0;
-    long score = cJSON_IsNumber(sent_score) ? (long)sent_score->valuedouble : 0;
-    cJSON_Delete(args.body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json) {
-        cli_print_json_line(stdout, reply);
-    } else {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(reply, "rating");
-        printf("ticket %ld: rated %ld/%d 评分已记录\n",
-               cJSON_IsNumber(t) ? (long)t->valuedouble : ticket,
-               cJSON_IsNumber(r) ? (long)r->valuedouble : score, SCORE_MAX);
-    }
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    static const cli_op_t op = {cli_rate_parse, cli_rate_help, print_rated};
+    return cli_run_op(ctx, argc, argv, &op);
 }

@@ -36,6 +36,13 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
  * message on stderr. */
 int cli_report_config(const cli_report_args_t *args, bm_config_t *cfg);
 
+/* The start of stats' and export's run: parses argv (a usage error or --help
+ * is printed here) and loads the config. Returns CLI_EXIT_OK with *cfg set
+ * (caller frees) to go on; otherwise *cfg is NULL and the result is the exit
+ * code to return. */
+int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
+                     cli_report_args_t *args, bm_config_t **cfg);
+
 /* Writes a stats report (lib/stats.h) as tables for a terminal. */
 void cli_format_stats(FILE *out, const cJSON *report);
 

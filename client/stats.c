@@ -2,6 +2,7 @@
  * read from the database file opened read-only, as terminal tables, JSON,
  * CSV or one self-contained HTML page; and the argument parsing `bianmin
  * export` shares. */
+#include "jsonx.h"
 #include "report.h"
 #include "stats.h"
 #include "util.h"
@@ -150,23 +151,38 @@ int cli_report_config(const cli_report_args_t *args, bm_config_t *cfg)
     return 0;
 }
 
+int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
+                     cli_report_args_t *args, bm_config_t **cfg)
+{
+    const char *name = is_export ? "export" : "stats";
+    char err[256];
+    *cfg = NULL;
+    if (cli_report_parse(argc, argv, is_export, ctx->json, args, err, sizeof err) != 0) {
+        fprintf(stderr, "bianmin %s: %s\nsee: bianmin %s --help\n", name, err, name);
+        return CLI_EXIT_USAGE;
+    }
+    if (args->help) {
+        if (is_export)
+            cli_export_help(stdout);
+        else
+            cli_stats_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    *cfg = malloc(sizeof **cfg);
+    if (!*cfg || cli_report_config(args, *cfg) != 0) {
+        free(*cfg);
+        *cfg = NULL;
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
 /* ---- terminal tables ----------------------------------------------------- */
 
+/* "a.b.c": the report's figures are read by path (short: the tables use it a lot). */
 static const cJSON *at(const cJSON *o, const char *path)
 {
-    char key[64];
-    const char *p = path;
-    while (o && *p) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof key)
-            return NULL;
-        memcpy(key, p, n);
-        key[n] = '\0';
-        o = cJSON_GetObjectItemCaseSensitive(o, key);
-        p = dot ? dot + 1 : p + n;
-    }
-    return o;
+    return bm_json_path(o, path);
 }
 
 static const char *label(const cJSON *report, const char *kind, const char *name)
@@ -358,21 +374,11 @@ void cli_format_stats(FILE *out, const cJSON *report)
 int cli_stats_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     cli_report_args_t args;
-    char err[256];
-    if (cli_report_parse(argc, argv, false, ctx->json, &args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin stats: %s\nsee: bianmin stats --help\n", err);
-        return CLI_EXIT_USAGE;
-    }
-    if (args.help) {
-        cli_stats_help(stdout);
-        return CLI_EXIT_OK;
-    }
-    bm_config_t *cfg = malloc(sizeof *cfg);
-    if (!cfg || cli_report_config(&args, cfg) != 0) {
-        free(cfg);
-        return CLI_EXIT_USAGE;
-    }
-    int rc = CLI_EXIT_REFUSED;
+    bm_config_t *cfg = NULL;
+    int rc = cli_report_start(ctx, argc, argv, false, &args, &cfg);
+    if (!cfg)
+        return rc;
+    rc = CLI_EXIT_REFUSED;
     bm_error_t e = {0};
     cJSON *report = NULL;
     sqlite3 *db = bm_stats_open(cfg->database, &e);

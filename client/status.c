@@ -77,12 +77,6 @@ char *cli_local_time(const char *iso, char *buf, size_t len)
     return buf;
 }
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Prints "  label: value" if value is there (or always, with "-"). */
 static void field_line(FILE *out, const char *label, const char *value, bool always)
 {
@@ -95,7 +89,7 @@ static void field_line(FILE *out, const char *label, const char *value, bool alw
 
 static void time_line(FILE *out, const char *label, const cJSON *req, const char *key, bool always)
 {
-    const char *iso = str_of(req, key);
+    const char *iso = cli_json_str(req, key);
     if (!iso && !always)
         return;
     char buf[MAX_TIME_TEXT];
@@ -105,9 +99,9 @@ static void time_line(FILE *out, const char *label, const cJSON *req, const char
 static void format_request(FILE *out, const cJSON *req)
 {
     const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(req, "ticket");
-    const char *category = str_of(req, "category");
-    const char *label = str_of(req, "category_label");
-    const char *status = str_of(req, "status");
+    const char *category = cli_json_str(req, "category");
+    const char *label = cli_json_str(req, "category_label");
+    const char *status = cli_json_str(req, "status");
     const char *slabel = cli_status_label(status);
     if (!label)
         label = cli_category_label(category);
@@ -130,22 +124,22 @@ static void format_request(FILE *out, const cJSON *req)
         fputs("  超时 overdue", out);
     fputc('\n', out);
 
-    field_line(out, "渠道 channel:   ", str_of(req, "channel"), true);
+    field_line(out, "渠道 channel:   ", cli_json_str(req, "channel"), true);
     fputs("  楼栋 building:  ", out);
-    cli_put_text(out, str_of(req, "building") ? str_of(req, "building") : "-", 0);
-    if (str_of(req, "unit") && *str_of(req, "unit")) {
+    cli_put_text(out, cli_json_str(req, "building") ? cli_json_str(req, "building") : "-", 0);
+    if (cli_json_str(req, "unit") && *cli_json_str(req, "unit")) {
         fputc(' ', out);
-        cli_put_text(out, str_of(req, "unit"), 0);
+        cli_put_text(out, cli_json_str(req, "unit"), 0);
     }
     fputc('\n', out);
-    field_line(out, "联系 contact:   ", str_of(req, "contact"), true);
-    field_line(out, "内容 text:      ", str_of(req, "text"), true);
-    field_line(out, "编号 ref:       ", str_of(req, "ref"), false);
+    field_line(out, "联系 contact:   ", cli_json_str(req, "contact"), true);
+    field_line(out, "内容 text:      ", cli_json_str(req, "text"), true);
+    field_line(out, "编号 ref:       ", cli_json_str(req, "ref"), false);
 
     const cJSON *vol = cJSON_GetObjectItemCaseSensitive(req, "volunteer");
     if (cJSON_IsObject(vol)) {
-        const char *name = str_of(vol, "name");
-        const char *id = str_of(vol, "id");
+        const char *name = cli_json_str(vol, "name");
+        const char *id = cli_json_str(vol, "id");
         fputs("  志愿者 volunteer: ", out);
         cli_put_text(out, name ? name : "?", 0);
         if (id) {
@@ -160,7 +154,7 @@ static void format_request(FILE *out, const cJSON *req)
     time_line(out, "接单 claimed:   ", req, "claimed_at", false);
     time_line(out, "完成 done:      ", req, "done_at", false);
     time_line(out, "上报 escalated: ", req, "escalated_at", false);
-    field_line(out, "部门 department: ", str_of(req, "department"), false);
+    field_line(out, "部门 department: ", cli_json_str(req, "department"), false);
     time_line(out, "解决 resolved:  ", req, "resolved_at", false);
     time_line(out, "取消 cancelled: ", req, "cancelled_at", false);
     const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(req, "attempts");
@@ -182,9 +176,9 @@ static void detail_summary(const cJSON *event, char *buf, size_t len)
     size_t used = 0;
     buf[0] = '\0';
     const cJSON *detail = cJSON_GetObjectItemCaseSensitive(event, "detail");
-    const char *note = str_of(detail, "note");
+    const char *note = cli_json_str(detail, "note");
     if (!note)
-        note = str_of(event, "note");
+        note = cli_json_str(event, "note");
     if (note) {
         int n = snprintf(buf, len, "%s", note);
         used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
@@ -221,12 +215,12 @@ static void format_events(FILE *out, const cJSON *events)
     {
         char when[MAX_TIME_TEXT];
         char detail[1024];
-        const char *kind = str_of(ev, "kind");
+        const char *kind = cli_json_str(ev, "kind");
         const char *klabel = cli_event_label(kind);
-        const char *from = str_of(ev, "from");
-        const char *to = str_of(ev, "to");
-        fprintf(out, "  %s  ", cli_local_time(str_of(ev, "at"), when, sizeof when));
-        cli_put_text(out, str_of(ev, "actor") ? str_of(ev, "actor") : "?", 0);
+        const char *from = cli_json_str(ev, "from");
+        const char *to = cli_json_str(ev, "to");
+        fprintf(out, "  %s  ", cli_local_time(cli_json_str(ev, "at"), when, sizeof when));
+        cli_put_text(out, cli_json_str(ev, "actor") ? cli_json_str(ev, "actor") : "?", 0);
         fputs("  ", out);
         cli_put_text(out, kind ? kind : "?", 0);
         if (klabel)
@@ -287,19 +281,19 @@ static void format_photos(FILE *out, const cJSON *attachments)
             snprintf(size, sizeof size, "%.0f B", bytes->valuedouble);
         else if (cJSON_IsNumber(bytes))
             snprintf(size, sizeof size, "%.1f KB", bytes->valuedouble / 1024.0);
-        const char *kind = str_of(a, "event");
+        const char *kind = cli_json_str(a, "event");
         const char *klabel = cli_event_label(kind);
         snprintf(event, sizeof event, "%s%s%s", kind ? kind : "-", klabel ? " " : "",
                  klabel ? klabel : "");
-        const char *name = str_of(a, "name");
+        const char *name = cli_json_str(a, "name");
         const char *cells[PHOTO_COLS] = {
-            photo_kind(str_of(a, "kind")),
+            photo_kind(cli_json_str(a, "kind")),
             name && *name ? name : "-",
-            str_of(a, "type") ? str_of(a, "type") : "?",
+            cli_json_str(a, "type") ? cli_json_str(a, "type") : "?",
             size,
             event,
-            cli_local_time(str_of(a, "at"), when, sizeof when),
-            str_of(a, "path") ? str_of(a, "path") : "-",
+            cli_local_time(cli_json_str(a, "at"), when, sizeof when),
+            cli_json_str(a, "path") ? cli_json_str(a, "path") : "-",
         };
         cli_table_add(t, cells);
     }
@@ -318,14 +312,14 @@ static void format_deliveries(FILE *out, const cJSON *deliveries)
     cJSON_ArrayForEach(d, deliveries)
     {
         const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts");
-        const char *last = str_of(d, "last_error");
-        const char *state = str_of(d, "state");
+        const char *last = cli_json_str(d, "last_error");
+        const char *state = cli_json_str(d, "state");
         const char *slabel = cli_delivery_state_label(state);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
         fputs("  ", out);
         if (cJSON_IsNumber(id))
             fprintf(out, "#%ld  ", (long)id->valuedouble);
-        cli_put_text(out, str_of(d, "type") ? str_of(d, "type") : "?", 0);
+        cli_put_text(out, cli_json_str(d, "type") ? cli_json_str(d, "type") : "?", 0);
         fputs("  ", out);
         cli_put_text(out, state ? state : "?", 0);
         if (slabel)
@@ -346,6 +340,12 @@ void cli_format_get(FILE *out, const cJSON *reply)
     format_events(out, cJSON_GetObjectItemCaseSensitive(reply, "events"));
     format_photos(out, cJSON_GetObjectItemCaseSensitive(reply, "attachments"));
     format_deliveries(out, cJSON_GetObjectItemCaseSensitive(reply, "deliveries"));
+}
+
+static void print_get(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)cmd, (void)sent;
+    cli_format_get(out, reply);
 }
 
 int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
@@ -377,15 +377,7 @@ int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "ticket", (double)ticket);
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, BM_CMD_GET, body, &reply);
+    int rc = cli_call_print(ctx, BM_CMD_GET, body, print_get);
     cJSON_Delete(body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json)
-        cli_print_json_line(stdout, reply);
-    else
-        cli_format_get(stdout, reply);
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    return rc;
 }

@@ -111,17 +111,8 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
                          arg);
             return -1;
         }
-        if (values[f]) {
-            snprintf(err, errlen, "%s given twice", fields[f].flag);
+        if (cli_take_text(fields[f].flag, v, &values[f], err, errlen) != 0)
             return -1;
-        }
-        if (!bm_utf8_valid(v, strlen(v))) {
-            snprintf(err, errlen,
-                     "%s is not valid UTF-8 text (is the terminal set to another encoding?)",
-                     fields[f].flag);
-            return -1;
-        }
-        values[f] = v;
     }
     if (window_given && !args->from_stdin) {
         snprintf(err, errlen, "--window only applies with --stdin");
@@ -131,13 +122,8 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
         size_t used = 0;
         err[0] = '\0';
         for (size_t f = 0; f < FIELD_COUNT; f++) {
-            if (!fields[f].required || (values[f] && !bm_blank(values[f])))
-                continue;
-            int n = snprintf(err + used, errlen - used, "%s%s", used ? ", " : "missing ",
-                             fields[f].flag);
-            if (n < 0 || (size_t)n >= errlen - used)
-                break;
-            used += (size_t)n;
+            if (fields[f].required && (!values[f] || bm_blank(values[f])))
+                cli_add_missing(err, errlen, &used, fields[f].flag);
         }
         if (used > 0)
             return -1;
@@ -180,6 +166,17 @@ static int run_batch(cli_ctx_t *ctx, const cli_submit_args_t *args)
     return cli_batch_exit_code(&st);
 }
 
+static void print_submitted(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)cmd, (void)sent;
+    long t = cli_json_long(reply, "ticket", 0);
+    const char *status = cli_json_str(reply, "status");
+    fprintf(out, "已受理 received: ticket %ld (status %s)\n", t, status ? status : "?");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate")))
+        fputs("重复 duplicate: this ref was already submitted; no new request was made\n", out);
+    fprintf(out, "查看进度 follow it: bianmin status %ld\n", t);
+}
+
 int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     cli_submit_args_t args;
@@ -197,24 +194,7 @@ int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv)
         cJSON_Delete(args.body);
         return rc;
     }
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, BM_CMD_SUBMIT, args.body, &reply);
+    int rc = cli_call_print(ctx, BM_CMD_SUBMIT, args.body, print_submitted);
     cJSON_Delete(args.body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json) {
-        cli_print_json_line(stdout, reply);
-    } else {
-        const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(reply, "status");
-        bool dup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate"));
-        long t = cJSON_IsNumber(ticket) ? (long)ticket->valuedouble : 0;
-        printf("已受理 received: ticket %ld (status %s)\n", t,
-               cJSON_IsString(status) ? status->valuestring : "?");
-        if (dup)
-            printf("重复 duplicate: this ref was already submitted; no new request was made\n");
-        printf("查看进度 follow it: bianmin status %ld\n", t);
-    }
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    return rc;
 }

@@ -40,12 +40,6 @@ static void append(char *buf, size_t len, size_t *used, const char *text)
     buf[*used] = '\0';
 }
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void volunteer_row(cli_table_t *t, const cJSON *v)
 {
     char skills[MAX_CELL] = "", jobs[MAX_CELL] = "", when[64];
@@ -86,12 +80,12 @@ static void volunteer_row(cli_table_t *t, const cJSON *v)
 
     bool online = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "online"));
     const char *cells[VOL_COLS] = {
-        str_of(v, "id") ? str_of(v, "id") : "?",
-        str_of(v, "name") ? str_of(v, "name") : "-",
+        cli_json_str(v, "id") ? cli_json_str(v, "id") : "?",
+        cli_json_str(v, "name") ? cli_json_str(v, "name") : "-",
         skills[0] ? skills : "-",
         online ? "在线 online" : "离线 offline",
         jobs,
-        cli_local_time(str_of(v, "last_seen"), when, sizeof when),
+        cli_local_time(cli_json_str(v, "last_seen"), when, sizeof when),
     };
     cli_table_add(t, cells);
 }
@@ -121,6 +115,12 @@ void cli_format_volunteers(FILE *out, const cJSON *reply)
     fprintf(out, "%d volunteer%s, %d online\n", n, n == 1 ? "" : "s", online);
 }
 
+static void print_volunteers(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
+{
+    (void)cmd, (void)sent;
+    cli_format_volunteers(out, reply);
+}
+
 int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -134,15 +134,7 @@ int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON *reply = NULL;
-    int rc = cli_call(ctx, BM_CMD_VOLUNTEERS, body, &reply);
+    int rc = cli_call_print(ctx, BM_CMD_VOLUNTEERS, body, print_volunteers);
     cJSON_Delete(body);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx->json)
-        cli_print_json_line(stdout, reply);
-    else
-        cli_format_volunteers(stdout, reply);
-    cJSON_Delete(reply);
-    return CLI_EXIT_OK;
+    return rc;
 }

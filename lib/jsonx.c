@@ -62,6 +62,23 @@ int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, i
     return 0;
 }
 
+const cJSON *bm_json_path(const cJSON *obj, const char *path)
+{
+    char key[64];
+    const char *p = path;
+    while (obj && *p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof key)
+            return NULL;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        obj = cJSON_GetObjectItemCaseSensitive(obj, key);
+        p = dot ? dot + 1 : p + n;
+    }
+    return obj;
+}
+
 void bm_json_add_str(cJSON *obj, const char *key, const char *s)
 {
     if (s)

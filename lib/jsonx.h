@@ -19,6 +19,10 @@ int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, co
  * (an error if required). Returns 0 or -1 with err set. */
 int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, int64_t max,
                 int64_t *out, bm_error_t *err);
+/* Returns the item at a dotted path of object keys ("a.b.c": obj.a.b.c), or
+ * NULL if any step is missing or a key is 64 bytes or longer. Points into
+ * obj. */
+const cJSON *bm_json_path(const cJSON *obj, const char *path);
 /* Adds a string, or null if s is NULL. */
 void bm_json_add_str(cJSON *obj, const char *key, const char *s);
 /* Adds an ISO 8601 UTC time, or null if ms is 0. */

@@ -3,6 +3,7 @@
  * twelve-month volume and satisfaction), no scripts and no external
  * resources, so it can be mailed or archived as one file. All text from the
  * database (building names, volunteer names) is escaped. */
+#include "jsonx.h"
 #include "stats.h"
 
 #include <string.h>
@@ -72,22 +73,10 @@ void bm_html_escape(FILE *out, const char *s)
     }
 }
 
+/* "a.b.c": the report's figures are read by path (short: the tables use it a lot). */
 static const cJSON *at(const cJSON *o, const char *path)
 {
-    /* "a.b.c" */
-    char key[64];
-    const char *p = path;
-    while (o && *p) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof key)
-            return NULL;
-        memcpy(key, p, n);
-        key[n] = '\0';
-        o = cJSON_GetObjectItemCaseSensitive(o, key);
-        p = dot ? dot + 1 : p + n;
-    }
-    return o;
+    return bm_json_path(o, path);
 }
 
 static double num(const cJSON *o, const char *path)
@@ -108,6 +97,14 @@ static void td(FILE *out, const cJSON *v, bm_fmt_t how)
     char buf[64];
     fputs("<td class=\"n\">", out);
     bm_html_escape(out, bm_stats_fmt(v, how, buf, sizeof buf));
+    fputs("</td>", out);
+}
+
+/* Starts a table row with its first cell, the text escaped. */
+static void row_head(FILE *out, const char *text)
+{
+    fputs("<tr><td>", out);
+    bm_html_escape(out, text);
     fputs("</td>", out);
 }
 
@@ -400,9 +397,7 @@ int bm_stats_write_html(FILE *out, const cJSON *report)
     {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(at(report, "times.by_category"), c->string);
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(at(report, "sla.by_category"), c->string);
-        fputs("<tr><td>", out);
-        bm_html_escape(out, label_of(report, "categories", c->string));
-        fputs("</td>", out);
+        row_head(out, label_of(report, "categories", c->string));
         td(out, c, BM_FMT_COUNT);
         td(out, cJSON_GetObjectItemCaseSensitive(at(report, "done.by_category"), c->string),
            BM_FMT_COUNT);
@@ -416,9 +411,7 @@ int bm_stats_write_html(FILE *out, const cJSON *report)
     fputs("</table>\n<h2>按渠道</h2>\n<table><tr><th>渠道</th><th>受理</th></tr>\n", out);
     cJSON_ArrayForEach(c, at(report, "received.by_channel"))
     {
-        fputs("<tr><td>", out);
-        bm_html_escape(out, label_of(report, "channels", c->string));
-        fputs("</td>", out);
+        row_head(out, label_of(report, "channels", c->string));
         td(out, c, BM_FMT_COUNT);
         fputs("</tr>\n", out);
     }
@@ -443,9 +436,8 @@ int bm_stats_write_html(FILE *out, const cJSON *report)
     cJSON_ArrayForEach(c, at(report, "volunteers"))
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
-        fputs("<tr><td>", out);
-        bm_html_escape(out, cJSON_IsString(name) ? name->valuestring : "—");
-        fputs("</td><td>", out);
+        row_head(out, cJSON_IsString(name) ? name->valuestring : "—");
+        fputs("<td>", out);
         bm_html_escape(out, cJSON_GetObjectItemCaseSensitive(c, "id")->valuestring);
         fputs("</td>", out);
         td(out, at(c, "completed"), BM_FMT_COUNT);
@@ -459,9 +451,7 @@ int bm_stats_write_html(FILE *out, const cJSON *report)
           out);
     cJSON_ArrayForEach(c, at(report, "buildings"))
     {
-        fputs("<tr><td>", out);
-        bm_html_escape(out, cJSON_GetObjectItemCaseSensitive(c, "building")->valuestring);
-        fputs("</td>", out);
+        row_head(out, cJSON_GetObjectItemCaseSensitive(c, "building")->valuestring);
         td(out, at(c, "received"), BM_FMT_COUNT);
         td(out, at(c, "done"), BM_FMT_COUNT);
         td(out, at(c, "rated"), BM_FMT_COUNT);

@@ -7,45 +7,17 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "clitest.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-/* Parses argv (must succeed) and returns the body as compact JSON text
- * (caller frees with cJSON_free); *cmd gets the command. */
-static char *parse_ok(int argc, char **argv, const char **cmd)
-{
-    cli_act_args_t args;
-    char err[512] = "";
-    if (cli_act_parse(argc, argv, &args, err, sizeof err) != 0)
-        fail_msg("parse failed: %s", err);
-    assert_false(args.help);
-    assert_non_null(args.body);
-    *cmd = args.cmd;
-    char *text = cJSON_PrintUnformatted(args.body);
-    cJSON_Delete(args.body);
-    return text;
-}
-
-/* Parses argv (must fail) and checks err contains want. */
-static void parse_fails(int argc, char **argv, const char *want)
-{
-    cli_act_args_t args;
-    char err[512] = "";
-    assert_int_equal(cli_act_parse(argc, argv, &args, err, sizeof err), -1);
-    assert_null(args.body);
-    if (!strstr(err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", err, want);
-}
 
 static void test_cancel(void **state)
 {
     (void)state;
     const char *cmd = NULL;
     char *a[] = {"cancel", "42", "--channel", "building_leader", "--reason", "住户已自行修好"};
-    char *body = parse_ok(ARGC(a), a, &cmd);
+    char *body = ct_parse_ok(cli_act_parse, ARGC(a), a, &cmd);
     assert_string_equal(cmd, "cancel");
     assert_string_equal(body,
                         "{\"ticket\":42,\"channel\":\"building_leader\",\"reason\":\"住户已自行修好\"}");
@@ -53,14 +25,14 @@ static void test_cancel(void **state)
 
     /* The reason is optional; flags may come before the ticket, "=" works, "#42" too. */
     char *b[] = {"cancel", "--channel=forum", "#7"};
-    body = parse_ok(ARGC(b), b, &cmd);
+    body = ct_parse_ok(cli_act_parse, ARGC(b), b, &cmd);
     assert_string_equal(body, "{\"ticket\":7,\"channel\":\"forum\"}");
     cJSON_free(body);
 
     char *c[] = {"cancel", "42"};
-    parse_fails(ARGC(c), c, "missing --channel");
+    ct_parse_fails(cli_act_parse, ARGC(c), c, "missing --channel");
     char *d[] = {"cancel", "42", "--channel", "  "};
-    parse_fails(ARGC(d), d, "missing --channel");
+    ct_parse_fails(cli_act_parse, ARGC(d), d, "missing --channel");
 }
 
 static void test_reopen(void **state)
@@ -68,18 +40,18 @@ static void test_reopen(void **state)
     (void)state;
     const char *cmd = NULL;
     char *a[] = {"reopen", "42", "--channel", "office", "--reason", "还是漏水，\"厨房\"水管"};
-    char *body = parse_ok(ARGC(a), a, &cmd);
+    char *body = ct_parse_ok(cli_act_parse, ARGC(a), a, &cmd);
     assert_string_equal(cmd, "reopen");
     assert_string_equal(body,
                         "{\"ticket\":42,\"channel\":\"office\",\"reason\":\"还是漏水，\\\"厨房\\\"水管\"}");
     cJSON_free(body);
 
     char *b[] = {"reopen", "42", "--channel", "office"};
-    parse_fails(ARGC(b), b, "missing --reason");
+    ct_parse_fails(cli_act_parse, ARGC(b), b, "missing --reason");
     char *c[] = {"reopen", "42"};
-    parse_fails(ARGC(c), c, "missing --channel, --reason");
+    ct_parse_fails(cli_act_parse, ARGC(c), c, "missing --channel, --reason");
     char *d[] = {"reopen", "42", "--channel", "office", "--answer", "x"};
-    parse_fails(ARGC(d), d, "unknown option --answer");
+    ct_parse_fails(cli_act_parse, ARGC(d), d, "unknown option --answer");
 }
 
 static void test_escalate(void **state)
@@ -88,7 +60,7 @@ static void test_escalate(void **state)
     const char *cmd = NULL;
     /* The channel defaults to office. */
     char *a[] = {"escalate", "42", "--department", "water_company", "--reason", "小区主管道破裂"};
-    char *body = parse_ok(ARGC(a), a, &cmd);
+    char *body = ct_parse_ok(cli_act_parse, ARGC(a), a, &cmd);
     assert_string_equal(cmd, "escalate");
     assert_string_equal(body, "{\"ticket\":42,\"channel\":\"office\",\"department\":"
                               "\"water_company\",\"reason\":\"小区主管道破裂\"}");
@@ -96,16 +68,16 @@ static void test_escalate(void **state)
 
     /* Another channel is sent as given: the broker answers forbidden. */
     char *b[] = {"escalate", "42", "--department", "d", "--reason", "r", "--channel", "forum"};
-    body = parse_ok(ARGC(b), b, &cmd);
+    body = ct_parse_ok(cli_act_parse, ARGC(b), b, &cmd);
     assert_non_null(strstr(body, "\"channel\":\"forum\""));
     cJSON_free(body);
 
     char *c[] = {"escalate", "42"};
-    parse_fails(ARGC(c), c, "missing --department, --reason");
+    ct_parse_fails(cli_act_parse, ARGC(c), c, "missing --department, --reason");
     char *d[] = {"escalate", "42", "--reason", "r"};
-    parse_fails(ARGC(d), d, "missing --department");
+    ct_parse_fails(cli_act_parse, ARGC(d), d, "missing --department");
     char *e[] = {"escalate", "42", "--department"};
-    parse_fails(ARGC(e), e, "--department needs a value");
+    ct_parse_fails(cli_act_parse, ARGC(e), e, "--department needs a value");
 }
 
 static void test_resolve(void **state)
@@ -113,39 +85,40 @@ static void test_resolve(void **state)
     (void)state;
     const char *cmd = NULL;
     char *a[] = {"resolve", "42", "--answer", "自来水公司已于周三更换主管道"};
-    char *body = parse_ok(ARGC(a), a, &cmd);
+    char *body = ct_parse_ok(cli_act_parse, ARGC(a), a, &cmd);
     assert_string_equal(cmd, "resolve");
     assert_string_equal(body, "{\"ticket\":42,\"channel\":\"office\",\"answer\":"
                               "\"自来水公司已于周三更换主管道\"}");
     cJSON_free(body);
 
     char *b[] = {"resolve", "42"};
-    parse_fails(ARGC(b), b, "missing --answer");
+    ct_parse_fails(cli_act_parse, ARGC(b), b, "missing --answer");
     char *c[] = {"resolve", "42", "--reason", "x"};
-    parse_fails(ARGC(c), c, "unknown option --reason");
+    ct_parse_fails(cli_act_parse, ARGC(c), c, "unknown option --reason");
     char *d[] = {"resolve", "42", "--department", "x", "--answer", "y"};
-    parse_fails(ARGC(d), d, "unknown option --department"); /* escalate's flag only */
+    /* --department is escalate's flag only */
+    ct_parse_fails(cli_act_parse, ARGC(d), d, "unknown option --department");
 }
 
 static void test_usage_errors(void **state)
 {
     (void)state;
     char *a[] = {"cancel", "--channel", "forum"};
-    parse_fails(ARGC(a), a, "which ticket?");
+    ct_parse_fails(cli_act_parse, ARGC(a), a, "which ticket?");
     char *b[] = {"cancel", "abc", "--channel", "forum"};
-    parse_fails(ARGC(b), b, "\"abc\" is not a ticket number");
+    ct_parse_fails(cli_act_parse, ARGC(b), b, "\"abc\" is not a ticket number");
     char *c[] = {"cancel", "0", "--channel", "forum"};
-    parse_fails(ARGC(c), c, "not a ticket number");
+    ct_parse_fails(cli_act_parse, ARGC(c), c, "not a ticket number");
     char *d[] = {"cancel", "42", "43", "--channel", "forum"};
-    parse_fails(ARGC(d), d, "unexpected argument \"43\"");
+    ct_parse_fails(cli_act_parse, ARGC(d), d, "unexpected argument \"43\"");
     char *e[] = {"cancel", "42", "--channel", "forum", "--channel", "office"};
-    parse_fails(ARGC(e), e, "--channel given twice");
+    ct_parse_fails(cli_act_parse, ARGC(e), e, "--channel given twice");
     char *f[] = {"cancel", "42", "--channel", "forum", "--reason", "bad \xff text"};
-    parse_fails(ARGC(f), f, "--reason is not valid UTF-8");
+    ct_parse_fails(cli_act_parse, ARGC(f), f, "--reason is not valid UTF-8");
     char *g[] = {"cancel", "42", "--channel", "forum", "--reason"};
-    parse_fails(ARGC(g), g, "--reason needs a value");
+    ct_parse_fails(cli_act_parse, ARGC(g), g, "--reason needs a value");
     char *h[] = {"frobnicate", "42"};
-    parse_fails(ARGC(h), h, "unknown command");
+    ct_parse_fails(cli_act_parse, ARGC(h), h, "unknown command");
 
     /* --help wins over anything missing. */
     cli_act_args_t args;

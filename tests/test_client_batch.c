@@ -8,11 +8,10 @@
 
 #include "batch.h"
 #include "cli.h"
+#include "clitest.h"
 #include "proto.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -222,22 +221,12 @@ static void test_exit_code(void **state)
 
 /* ---- the pipeline against a fake broker ---------------------------------- */
 
-#define FAKE_BATCH 16
-
-typedef struct {
-    void *ctx;
-    void *sock;
-    atomic_int stop;
-    atomic_int received;
-    pthread_t thread;
-    char dir[256];
-    char endpoint[300];
-} fake_t;
-
 /* Answers one submit the way the broker would, as far as the test needs:
- * text "drop" gets no answer; ticket = 1000 + the number in text "tN". */
-static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg)
+ * text "drop" gets no answer; ticket = 1000 + the number in text "tN". The
+ * fake answers what is queued in reverse: replies come out of order. */
+static void fake_answer(void *user, void *sock, const bm_envelope_t *env, const bm_msg_t *msg)
 {
+    (void)user;
     const cJSON *b = msg->body;
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(b, "text");
     const cJSON *channel = cJSON_GetObjectItemCaseSensitive(b, "channel");
@@ -254,7 +243,7 @@ static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg
         bm_error_set(&err, BM_ERR_INVALID, "building", "field \"building\" is required");
     }
     if (err.code) {
-        assert_int_equal(bm_send_error(f->sock, env, msg->cid, msg->cid_len, &err), 0);
+        assert_int_equal(bm_send_error(sock, env, msg->cid, msg->cid_len, &err), 0);
         return;
     }
     long n = 0;
@@ -265,76 +254,14 @@ static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg
     cJSON_AddStringToObject(reply, "status", "open");
     cJSON_AddBoolToObject(reply, "duplicate",
                           cJSON_IsString(ref) && strcmp(ref->valuestring, "dup") == 0);
-    assert_int_equal(bm_send(f->sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
+    assert_int_equal(bm_send(sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
     cJSON_Delete(reply);
 }
 
-static void *fake_main(void *arg)
+/* A fake broker that answers (serve) or an endpoint nobody listens at. */
+static void fake_start(ct_fake_t *f, bool serve)
 {
-    fake_t *f = arg;
-    while (!atomic_load(&f->stop)) {
-        zmq_pollitem_t item = {f->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 20) <= 0)
-            continue;
-        /* Take what is queued, answer it in reverse: replies come out of order. */
-        bm_envelope_t envs[FAKE_BATCH];
-        bm_msg_t msgs[FAKE_BATCH];
-        int n = 0;
-        while (n < FAKE_BATCH) {
-            bm_error_t err = {0};
-            bm_recv_t r = bm_recv(f->sock, true, true, &envs[n], &msgs[n], &err);
-            if (r == BM_RECV_NONE || r == BM_RECV_FAIL)
-                break;
-            if (r == BM_RECV_INVALID) {
-                bm_msg_clear(&msgs[n]);
-                continue;
-            }
-            atomic_fetch_add(&f->received, 1);
-            n++;
-        }
-        for (int i = n - 1; i >= 0; i--) {
-            fake_answer(f, &envs[i], &msgs[i]);
-            bm_msg_clear(&msgs[i]);
-        }
-    }
-    return NULL;
-}
-
-static void temp_dir(char *dir, size_t len)
-{
-    const char *base = getenv("BM_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700); /* may exist */
-    snprintf(dir, len, "%s/clientXXXXXX", base);
-    assert_non_null(mkdtemp(dir));
-}
-
-static void fake_start(fake_t *f, bool serve)
-{
-    memset(f, 0, sizeof *f);
-    temp_dir(f->dir, sizeof f->dir);
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/broker.sock", f->dir);
-    if (!serve)
-        return; /* nobody listens there */
-    f->ctx = zmq_ctx_new();
-    f->sock = bm_socket(f->ctx, ZMQ_ROUTER, f->endpoint, true);
-    assert_non_null(f->sock);
-    assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
-}
-
-static void fake_stop(fake_t *f)
-{
-    char path[400];
-    if (f->sock) {
-        atomic_store(&f->stop, 1);
-        pthread_join(f->thread, NULL);
-        zmq_close(f->sock);
-        zmq_ctx_term(f->ctx);
-    }
-    snprintf(path, sizeof path, "%s/broker.sock", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    ct_fake_start(f, "client", serve ? fake_answer : NULL, NULL);
 }
 
 /* Splits out into lines (in place); returns how many. */
@@ -372,7 +299,7 @@ static void run_batch(const char *endpoint, const char *input, size_t len, int w
 
 static void test_pipeline_fake_broker(void **state)
 {
-    fake_t fake;
+    ct_fake_t fake;
     fake_start(&fake, true);
 
     /* Lines 1..8 are special; 9..60 are ordinary submits "t<line>". */
@@ -398,7 +325,7 @@ static void test_pipeline_fake_broker(void **state)
     cli_batch_stats_t st;
     int rc = 0;
     run_batch(fake.endpoint, in, len, 4, 500, &out, &st, &rc);
-    fake_stop(&fake);
+    ct_fake_stop(&fake);
 
     char *lines[80];
     size_t n = split_lines(out, lines, 80);
@@ -431,14 +358,14 @@ static void test_pipeline_fake_broker(void **state)
 
 static void test_pipeline_all_accepted(void **state)
 {
-    fake_t fake;
+    ct_fake_t fake;
     fake_start(&fake, true);
     const char *in = "{\"building\":\"1栋\",\"text\":\"t1\"}\r\n\r\n{\"building\":\"2栋\",\"text\":\"t2\"}";
     char *out = NULL;
     cli_batch_stats_t st;
     int rc = 0;
     run_batch(fake.endpoint, in, strlen(in), 64, 5000, &out, &st, &rc);
-    fake_stop(&fake);
+    ct_fake_stop(&fake);
     assert_string_equal(out, "{\"line\":1,\"ok\":true,\"ticket\":1001,\"duplicate\":false}\n"
                              "{\"line\":3,\"ok\":true,\"ticket\":1002,\"duplicate\":false}\n");
     assert_int_equal(cli_batch_exit_code(&st), CLI_EXIT_OK);
@@ -447,7 +374,7 @@ static void test_pipeline_all_accepted(void **state)
 
 static void test_pipeline_no_broker(void **state)
 {
-    fake_t fake;
+    ct_fake_t fake;
     fake_start(&fake, false);
     char in[2048];
     size_t len = 0;
@@ -459,7 +386,7 @@ static void test_pipeline_no_broker(void **state)
     cli_batch_stats_t st;
     int rc = 0;
     run_batch(fake.endpoint, in, len, 2, 200, &out, &st, &rc);
-    fake_stop(&fake);
+    ct_fake_stop(&fake);
     char *lines[16];
     size_t n = split_lines(out, lines, 16);
     assert_int_equal(n, 11);

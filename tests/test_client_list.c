@@ -8,25 +8,13 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "clitest.h"
 #include "proto.h"
 #include "width.h"
 
 #include <locale.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static void set_tz(const char *tz)
-{
-    setenv("TZ", tz, 1);
-    tzset();
-}
 
 /* ---- arguments ----------------------------------------------------------- */
 
@@ -57,16 +45,16 @@ static void test_parse_date(void **state)
 {
     (void)state;
     char iso[32];
-    set_tz("CST-8"); /* China: UTC+8, no summer time */
+    ct_set_tz("CST-8"); /* China: UTC+8, no summer time */
     assert_int_equal(cli_parse_date("2026-11-01", iso, sizeof iso), 0);
     assert_string_equal(iso, "2026-10-31T16:00:00.000Z");
     assert_int_equal(cli_parse_date("2026-01-01", iso, sizeof iso), 0);
     assert_string_equal(iso, "2025-12-31T16:00:00.000Z");
-    set_tz("UTC");
+    ct_set_tz("UTC");
     assert_int_equal(cli_parse_date("2026-11-01", iso, sizeof iso), 0);
     assert_string_equal(iso, "2026-11-01T00:00:00.000Z");
     /* Summer time is the local rule of that day (Europe: +2 in July, +1 in Jan). */
-    set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
+    ct_set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
     assert_int_equal(cli_parse_date("2026-07-01", iso, sizeof iso), 0);
     assert_string_equal(iso, "2026-06-30T22:00:00.000Z");
     assert_int_equal(cli_parse_date("2026-01-15", iso, sizeof iso), 0);
@@ -84,14 +72,14 @@ static void test_parse_date(void **state)
             fail_msg("\"%s\" was accepted as %s", bad[i], iso);
     }
     assert_int_equal(cli_parse_date(NULL, iso, sizeof iso), -1);
-    set_tz("UTC");
+    ct_set_tz("UTC");
 }
 
 static void test_parse_filters(void **state)
 {
     (void)state;
     bool all = true;
-    set_tz("CST-8");
+    ct_set_tz("CST-8");
     char *a[] = {"list",     "--status",  "open",      "--category",  "leak",
                  "--channel", "forum",    "--building", "市政小区 3栋", "--volunteer",
                  "v01",      "--overdue", "--since",   "2026-11-01",  "--until=2026-12-01",
@@ -119,7 +107,7 @@ static void test_parse_filters(void **state)
     body = parse_ok(ARGC(d), d, &all);
     assert_string_equal(body, "{\"limit\":50,\"offset\":10}");
     cJSON_free(body);
-    set_tz("UTC");
+    ct_set_tz("UTC");
 }
 
 static void test_parse_errors(void **state)
@@ -205,7 +193,7 @@ static size_t column_of(const char *line, const char *needle)
 /* Checks the whole table in the current width mode. */
 static void check_list_table(void)
 {
-    set_tz("UTC");
+    ct_set_tz("UTC");
     char *out = format_list(list_sample, true);
     const char *want =
         "工单  状态              类别         楼栋/单元                 志愿者   受理时间\n"
@@ -249,7 +237,7 @@ static void test_list_table(void **state)
 static void test_list_footer(void **state)
 {
     (void)state;
-    set_tz("UTC");
+    ct_set_tz("UTC");
     const char *one = "{\"ticket\": 5, \"status\": \"done\", \"category\": \"lock\","
                       " \"building\": \"1栋\", \"created_at\": \"2026-11-29T06:20:01.123Z\"}";
     char json[1024];
@@ -285,25 +273,12 @@ static const char *vol_sample =
     " {\"id\": \"v10\", \"name\": \"Wang\", \"skills\": [\"garden\"], \"max_jobs\": 1,"
     "  \"online\": false, \"last_seen\": null, \"jobs\": []}]}";
 
-static char *format_vol(const char *json)
-{
-    cJSON *reply = cJSON_Parse(json);
-    assert_non_null(reply);
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    cli_format_volunteers(f, reply);
-    fclose(f);
-    cJSON_Delete(reply);
-    return out;
-}
-
 static void test_volunteers_table(void **state)
 {
     (void)state;
-    set_tz("CST-8");
+    ct_set_tz("CST-8");
     cli_width_set_mode(CLI_WIDTH_FALLBACK);
-    char *out = format_vol(vol_sample);
+    char *out = ct_format_with(cli_format_volunteers, vol_sample);
     const char *want =
         "编号 id  姓名 name  技能 skills         在线 online   接单 jobs    最近在线 last seen\n"
         "v01      袁建成     管道疏通、水电维修  在线 online   2/2 #42 #57  2026-11-29 14:00\n"
@@ -312,10 +287,10 @@ static void test_volunteers_table(void **state)
     if (strcmp(out, want) != 0)
         fail_msg("got:\n%s\nwant:\n%s", out, want);
     free(out);
-    out = format_vol("{\"volunteers\": []}");
+    out = ct_format_with(cli_format_volunteers, "{\"volunteers\": []}");
     assert_non_null(strstr(out, "no volunteers yet"));
     free(out);
-    set_tz("UTC");
+    ct_set_tz("UTC");
 }
 
 /* ---- list --all against a fake broker ------------------------------------ */
@@ -326,18 +301,13 @@ static void test_volunteers_table(void **state)
 typedef enum { FAKE_PLAIN, FAKE_SHIFT, FAKE_FAIL_SECOND } fake_mode_t;
 
 typedef struct {
-    void *ctx;
-    void *sock;
-    atomic_int stop;
-    pthread_t thread;
+    ct_fake_t fb;
     fake_mode_t mode;
     long total;
     int calls;
     long offsets[FAKE_MAX_CALLS];
     long limits[FAKE_MAX_CALLS];
     char status_filter[32];
-    char dir[256];
-    char endpoint[300];
 } fake_t;
 
 /* The queue newest first: index i holds ticket total - i, made total - i
@@ -364,8 +334,9 @@ static cJSON *fake_page(long total, long offset, long limit)
     return reply;
 }
 
-static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg)
+static void fake_answer(void *user, void *sock, const bm_envelope_t *env, const bm_msg_t *msg)
 {
+    fake_t *f = user;
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(msg->body, "offset");
     const cJSON *lim = cJSON_GetObjectItemCaseSensitive(msg->body, "limit");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(msg->body, "status");
@@ -381,32 +352,14 @@ static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg
     if (strcmp(msg->cmd, BM_CMD_LIST) != 0 || (f->mode == FAKE_FAIL_SECOND && call == 1)) {
         bm_error_t err = {0};
         bm_error_set(&err, BM_ERR_STORAGE, NULL, "the database did not answer");
-        assert_int_equal(bm_send_error(f->sock, env, msg->cid, msg->cid_len, &err), 0);
+        assert_int_equal(bm_send_error(sock, env, msg->cid, msg->cid_len, &err), 0);
         return;
     }
     /* FAKE_SHIFT: a request is submitted after the first page is read. */
     long total = f->mode == FAKE_SHIFT && call > 0 ? f->total + 1 : f->total;
     cJSON *reply = fake_page(total, offset, limit);
-    assert_int_equal(bm_send(f->sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
+    assert_int_equal(bm_send(sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
     cJSON_Delete(reply);
-}
-
-static void *fake_main(void *arg)
-{
-    fake_t *f = arg;
-    while (!atomic_load(&f->stop)) {
-        zmq_pollitem_t item = {f->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 20) <= 0)
-            continue;
-        bm_envelope_t env;
-        bm_msg_t msg;
-        bm_error_t err = {0};
-        bm_recv_t r = bm_recv(f->sock, true, true, &env, &msg, &err);
-        if (r == BM_RECV_OK)
-            fake_answer(f, &env, &msg);
-        bm_msg_clear(&msg);
-    }
-    return NULL;
 }
 
 static void fake_start(fake_t *f, fake_mode_t mode, long total)
@@ -414,29 +367,12 @@ static void fake_start(fake_t *f, fake_mode_t mode, long total)
     memset(f, 0, sizeof *f);
     f->mode = mode;
     f->total = total;
-    const char *base = getenv("BM_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700); /* may exist */
-    snprintf(f->dir, sizeof f->dir, "%s/clilistXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/broker.sock", f->dir);
-    f->ctx = zmq_ctx_new();
-    f->sock = bm_socket(f->ctx, ZMQ_ROUTER, f->endpoint, true);
-    assert_non_null(f->sock);
-    assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    ct_fake_start(&f->fb, "clilist", fake_answer, f);
 }
 
 static void fake_stop(fake_t *f)
 {
-    char path[400];
-    atomic_store(&f->stop, 1);
-    pthread_join(f->thread, NULL);
-    zmq_close(f->sock);
-    zmq_ctx_term(f->ctx);
-    snprintf(path, sizeof path, "%s/broker.sock", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    ct_fake_stop(&f->fb);
 }
 
 /* Runs `list ARGS... --all` through the parser and cli_list_fetch_all. */
@@ -447,7 +383,7 @@ static int fetch_all(fake_t *f, int argc, char **argv, cJSON **merged)
     if (cli_list_parse(argc, argv, &args, err, sizeof err) != 0)
         fail_msg("parse: %s", err);
     assert_true(args.all);
-    cli_ctx_t ctx = {.endpoint = f->endpoint, .timeout_ms = 5000};
+    cli_ctx_t ctx = {.endpoint = f->fb.endpoint, .timeout_ms = 5000};
     int rc = cli_list_fetch_all(&ctx, args.body, merged, NULL);
     bm_rpc_destroy(&ctx.rpc);
     cJSON_Delete(args.body);

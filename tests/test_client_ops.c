@@ -9,68 +9,31 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "clitest.h"
 #include "proto.h"
 #include "util.h"
 #include "width.h"
 
 #include <fcntl.h>
 #include <locale.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define SECRET  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" /* 24 bytes */
 
-typedef int (*parse_fn)(int, char **, cli_op_args_t *, char *, size_t);
-
-static void set_tz(const char *tz)
-{
-    setenv("TZ", tz, 1);
-    tzset();
-}
-
-/* Parses argv (must succeed); returns the body as compact JSON (cJSON_free)
- * and the command in *cmd. */
-static char *parse_ok(parse_fn fn, int argc, char **argv, const char **cmd)
-{
-    cli_op_args_t args;
-    char err[512] = "";
-    if (fn(argc, argv, &args, err, sizeof err) != 0)
-        fail_msg("parse failed: %s", err);
-    assert_false(args.help);
-    assert_non_null(args.body);
-    *cmd = args.cmd;
-    char *text = cJSON_PrintUnformatted(args.body);
-    cJSON_Delete(args.body);
-    return text;
-}
-
-static void parse_fails(parse_fn fn, int argc, char **argv, const char *want)
-{
-    cli_op_args_t args;
-    char err[512] = "";
-    assert_int_equal(fn(argc, argv, &args, err, sizeof err), -1);
-    assert_null(args.body);
-    if (!strstr(err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", err, want);
-}
-
-static void expect_body(parse_fn fn, int argc, char **argv, const char *cmd, const char *body)
+static void expect_body(ct_parse_fn fn, int argc, char **argv, const char *cmd, const char *body)
 {
     const char *got_cmd = NULL;
-    char *got = parse_ok(fn, argc, argv, &got_cmd);
+    char *got = ct_parse_ok(fn, argc, argv, &got_cmd);
     assert_string_equal(got_cmd, cmd);
     if (strcmp(got, body) != 0)
         fail_msg("body %s, want %s", got, body);
     cJSON_free(got);
 }
 
-static void expect_help(parse_fn fn, int argc, char **argv)
+static void expect_help(ct_parse_fn fn, int argc, char **argv)
 {
     cli_op_args_t args;
     char err[512] = "";
@@ -98,32 +61,32 @@ static void test_rate_parse(void **state)
     expect_help(cli_rate_parse, ARGC(h), h);
 
     char *e1[] = {"rate", "42", "6", "--channel", "forum"};
-    parse_fails(cli_rate_parse, ARGC(e1), e1, "from 1 to 5, not \"6\"");
+    ct_parse_fails(cli_rate_parse, ARGC(e1), e1, "from 1 to 5, not \"6\"");
     char *e2[] = {"rate", "42", "0", "--channel", "forum"};
-    parse_fails(cli_rate_parse, ARGC(e2), e2, "from 1 to 5");
+    ct_parse_fails(cli_rate_parse, ARGC(e2), e2, "from 1 to 5");
     char *e3[] = {"rate", "42", "4.5", "--channel", "forum"};
-    parse_fails(cli_rate_parse, ARGC(e3), e3, "whole number from 1 to 5");
+    ct_parse_fails(cli_rate_parse, ARGC(e3), e3, "whole number from 1 to 5");
     char *e4[] = {"rate", "42", "5"};
-    parse_fails(cli_rate_parse, ARGC(e4), e4, "missing --channel");
+    ct_parse_fails(cli_rate_parse, ARGC(e4), e4, "missing --channel");
     char *e5[] = {"rate", "42", "--channel", "forum"};
-    parse_fails(cli_rate_parse, ARGC(e5), e5, "which ticket and what score?");
+    ct_parse_fails(cli_rate_parse, ARGC(e5), e5, "which ticket and what score?");
     char *e6[] = {"rate", "abc", "5", "--channel", "forum"};
-    parse_fails(cli_rate_parse, ARGC(e6), e6, "\"abc\" is not a ticket number");
+    ct_parse_fails(cli_rate_parse, ARGC(e6), e6, "\"abc\" is not a ticket number");
     char *e7[] = {"rate", "42", "5", "--channel", "forum", "很", "快"};
-    parse_fails(cli_rate_parse, ARGC(e7), e7, "goes in quotes after --comment");
+    ct_parse_fails(cli_rate_parse, ARGC(e7), e7, "goes in quotes after --comment");
     char *e8[] = {"rate", "42", "5", "--channel", "forum", "--stars", "5"};
-    parse_fails(cli_rate_parse, ARGC(e8), e8, "unknown option --stars");
+    ct_parse_fails(cli_rate_parse, ARGC(e8), e8, "unknown option --stars");
     char *e9[] = {"rate", "42", "5", "--channel", "forum", "--channel", "office"};
-    parse_fails(cli_rate_parse, ARGC(e9), e9, "--channel given twice");
+    ct_parse_fails(cli_rate_parse, ARGC(e9), e9, "--channel given twice");
     char *e10[] = {"rate", "42", "5", "--channel", "forum", "--comment", "\xff\xfe"};
-    parse_fails(cli_rate_parse, ARGC(e10), e10, "not valid UTF-8");
+    ct_parse_fails(cli_rate_parse, ARGC(e10), e10, "not valid UTF-8");
     char *e11[] = {"rate", "42", "5", "--channel"};
-    parse_fails(cli_rate_parse, ARGC(e11), e11, "--channel needs a value");
+    ct_parse_fails(cli_rate_parse, ARGC(e11), e11, "--channel needs a value");
     char longc[BM_MAX_COMMENT + 2];
     memset(longc, 'x', sizeof longc - 1);
     longc[sizeof longc - 1] = '\0';
     char *e12[] = {"rate", "42", "5", "--channel", "forum", "--comment", longc};
-    parse_fails(cli_rate_parse, ARGC(e12), e12, "--comment is longer than 1000 bytes");
+    ct_parse_fails(cli_rate_parse, ARGC(e12), e12, "--comment is longer than 1000 bytes");
 }
 
 /* ---- deliveries: arguments ----------------------------------------------- */
@@ -131,7 +94,7 @@ static void test_rate_parse(void **state)
 static void test_deliveries_parse(void **state)
 {
     (void)state;
-    set_tz("CST-8");
+    ct_set_tz("CST-8");
     char *a[] = {"deliveries"};
     expect_body(cli_deliveries_parse, ARGC(a), a, "deliveries", "{}");
     char *b[] = {"deliveries",    "--state", "dead",     "--endpoint", "3",  "--ticket", "#42",
@@ -155,42 +118,42 @@ static void test_deliveries_parse(void **state)
     expect_help(cli_deliveries_parse, ARGC(h1), h1);
     char *h2[] = {"deliveries", "replay", "-h"};
     expect_help(cli_deliveries_parse, ARGC(h2), h2);
-    set_tz("UTC");
+    ct_set_tz("UTC");
 }
 
 static void test_deliveries_parse_errors(void **state)
 {
     (void)state;
     char *a[] = {"deliveries", "--state", "failed"};
-    parse_fails(cli_deliveries_parse, ARGC(a), a, "--state must be pending");
+    ct_parse_fails(cli_deliveries_parse, ARGC(a), a, "--state must be pending");
     char *b[] = {"deliveries", "--limit", "501"};
-    parse_fails(cli_deliveries_parse, ARGC(b), b, "--limit must be a number from 1 to 500");
+    ct_parse_fails(cli_deliveries_parse, ARGC(b), b, "--limit must be a number from 1 to 500");
     char *c[] = {"deliveries", "--since", "yesterday"};
-    parse_fails(cli_deliveries_parse, ARGC(c), c, "--since needs a date such as 2026-11-01");
+    ct_parse_fails(cli_deliveries_parse, ARGC(c), c, "--since needs a date such as 2026-11-01");
     char *d[] = {"deliveries", "--ticket", "-3"};
-    parse_fails(cli_deliveries_parse, ARGC(d), d, "--ticket must be a number");
+    ct_parse_fails(cli_deliveries_parse, ARGC(d), d, "--ticket must be a number");
     char *e[] = {"deliveries", "--state", "dead", "--state", "pending"};
-    parse_fails(cli_deliveries_parse, ARGC(e), e, "--state given twice");
+    ct_parse_fails(cli_deliveries_parse, ARGC(e), e, "--state given twice");
     char *f[] = {"deliveries", "frob"};
-    parse_fails(cli_deliveries_parse, ARGC(f), f, "unexpected argument \"frob\"");
+    ct_parse_fails(cli_deliveries_parse, ARGC(f), f, "unexpected argument \"frob\"");
     char *g[] = {"deliveries", "--dead-since", "2026-11-01"};
-    parse_fails(cli_deliveries_parse, ARGC(g), g, "unknown option --dead-since");
+    ct_parse_fails(cli_deliveries_parse, ARGC(g), g, "unknown option --dead-since");
     char *h[] = {"deliveries", "show"};
-    parse_fails(cli_deliveries_parse, ARGC(h), h, "which delivery?");
+    ct_parse_fails(cli_deliveries_parse, ARGC(h), h, "which delivery?");
     char *i[] = {"deliveries", "show", "7", "8"};
-    parse_fails(cli_deliveries_parse, ARGC(i), i, "unexpected argument \"8\"");
+    ct_parse_fails(cli_deliveries_parse, ARGC(i), i, "unexpected argument \"8\"");
     char *j[] = {"deliveries", "show", "x7"};
-    parse_fails(cli_deliveries_parse, ARGC(j), j, "the delivery id must be a number");
+    ct_parse_fails(cli_deliveries_parse, ARGC(j), j, "the delivery id must be a number");
     char *k[] = {"deliveries", "replay"};
-    parse_fails(cli_deliveries_parse, ARGC(k), k, "which deliveries?");
+    ct_parse_fails(cli_deliveries_parse, ARGC(k), k, "which deliveries?");
     char *l[] = {"deliveries", "replay", "7", "--dead-since", "2026-11-01"};
-    parse_fails(cli_deliveries_parse, ARGC(l), l, "not both");
+    ct_parse_fails(cli_deliveries_parse, ARGC(l), l, "not both");
     char *m[] = {"deliveries", "replay", "--dead-since", "2026-02-30"};
-    parse_fails(cli_deliveries_parse, ARGC(m), m, "--dead-since needs a date");
+    ct_parse_fails(cli_deliveries_parse, ARGC(m), m, "--dead-since needs a date");
     char *n[] = {"deliveries", "replay", "--dead-since"};
-    parse_fails(cli_deliveries_parse, ARGC(n), n, "--dead-since needs a value");
+    ct_parse_fails(cli_deliveries_parse, ARGC(n), n, "--dead-since needs a value");
     char *o[] = {"deliveries", "show", "7", "--state", "dead"};
-    parse_fails(cli_deliveries_parse, ARGC(o), o, "unknown option --state");
+    ct_parse_fails(cli_deliveries_parse, ARGC(o), o, "unknown option --state");
 }
 
 /* ---- endpoints: arguments ------------------------------------------------ */
@@ -215,53 +178,32 @@ static void test_endpoints_parse(void **state)
     expect_help(cli_endpoints_parse, ARGC(h), h);
 
     char *f1[] = {"endpoints", "rotate", "3", "--secret", "whsec_short"};
-    parse_fails(cli_endpoints_parse, ARGC(f1), f1, "--secret must be whsec_");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f1), f1, "--secret must be whsec_");
     char *f2[] = {"endpoints", "rotate", "3", "--secret", "hunter2hunter2hunter2hunter2hunter2"};
-    parse_fails(cli_endpoints_parse, ARGC(f2), f2, "--secret must be whsec_");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f2), f2, "--secret must be whsec_");
     char *f3[] = {"endpoints", "disable", "3", "--secret", SECRET};
-    parse_fails(cli_endpoints_parse, ARGC(f3), f3, "unknown option --secret");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f3), f3, "unknown option --secret");
     char *f4[] = {"endpoints", "disable"};
-    parse_fails(cli_endpoints_parse, ARGC(f4), f4, "which endpoint?");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f4), f4, "which endpoint?");
     char *f5[] = {"endpoints", "enable", "three"};
-    parse_fails(cli_endpoints_parse, ARGC(f5), f5, "\"three\" is not an endpoint id");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f5), f5, "\"three\" is not an endpoint id");
     char *f6[] = {"endpoints", "delete", "3"};
-    parse_fails(cli_endpoints_parse, ARGC(f6), f6, "unknown subcommand \"delete\"");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f6), f6, "unknown subcommand \"delete\"");
     char *f7[] = {"endpoints", "enable", "3", "4"};
-    parse_fails(cli_endpoints_parse, ARGC(f7), f7, "unexpected argument \"4\"");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f7), f7, "unexpected argument \"4\"");
     char *f8[] = {"endpoints", "list", "3"};
-    parse_fails(cli_endpoints_parse, ARGC(f8), f8, "unexpected argument \"3\"");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f8), f8, "unexpected argument \"3\"");
     char *f9[] = {"endpoints", "--state", "dead"};
-    parse_fails(cli_endpoints_parse, ARGC(f9), f9, "unknown option --state");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f9), f9, "unknown option --state");
     char *f10[] = {"endpoints", "rotate", "3", "--secret", SECRET, "--secret", SECRET};
-    parse_fails(cli_endpoints_parse, ARGC(f10), f10, "--secret given twice");
+    ct_parse_fails(cli_endpoints_parse, ARGC(f10), f10, "--secret given twice");
 }
 
 /* ---- formatting ---------------------------------------------------------- */
 
-typedef void (*format_fn)(FILE *, const cJSON *);
-
-static char *format_with(format_fn fn, const char *json)
-{
-    cJSON *reply = cJSON_Parse(json);
-    assert_non_null(reply);
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    fn(f, reply);
-    fclose(f);
-    cJSON_Delete(reply);
-    return out;
-}
-
 static void format_deliveries_hint(FILE *f, const cJSON *reply)
 {
     cli_format_deliveries(f, reply, true);
-}
-
-static void expect_text(const char *got, const char *want)
-{
-    if (strcmp(got, want) != 0)
-        fail_msg("got:\n%s\nwant:\n%s", got, want);
 }
 
 static const char *deliveries_sample =
@@ -284,8 +226,8 @@ static const char *deliveries_sample =
 
 static void check_deliveries_table(void)
 {
-    char *out = format_with(format_deliveries_hint, deliveries_sample);
-    expect_text(out,
+    char *out = ct_format_with(format_deliveries_hint, deliveries_sample);
+    ct_expect_text(out,
                 "编号 id  工单 ticket  类型 type          接收方 endpoint       状态 state        "
                 "次数 attempts  最近错误 last error             下次 next attempt\n"
                 "     12           42  request.completed  http://127.0.0.1:9/x  dead 投递失败     "
@@ -303,7 +245,7 @@ static void check_deliveries_table(void)
 static void test_deliveries_table(void **state)
 {
     (void)state;
-    set_tz("UTC");
+    ct_set_tz("UTC");
     cli_width_set_mode(CLI_WIDTH_FALLBACK);
     check_deliveries_table();
     /* The same columns from the locale's wcwidth, where there is a UTF-8 one. */
@@ -314,16 +256,16 @@ static void test_deliveries_table(void **state)
     }
     cli_width_set_mode(CLI_WIDTH_FALLBACK);
 
-    char *out = format_with(format_deliveries_hint,
+    char *out = ct_format_with(format_deliveries_hint,
                             "{\"deliveries\": [], \"total\": 0, \"limit\": 50, \"offset\": 0}");
-    expect_text(out, "no deliveries match (showing 0 of 0)\n");
+    ct_expect_text(out, "no deliveries match (showing 0 of 0)\n");
     free(out);
-    out = format_with(format_deliveries_hint,
+    out = ct_format_with(format_deliveries_hint,
                       "{\"deliveries\": [], \"total\": 4, \"limit\": 50, \"offset\": 50}");
-    expect_text(out, "showing none of 4 (--offset 50 is past the end)\n");
+    ct_expect_text(out, "showing none of 4 (--offset 50 is past the end)\n");
     free(out);
     /* Garbage does not crash, and peers' control characters stay out. */
-    out = format_with(format_deliveries_hint,
+    out = ct_format_with(format_deliveries_hint,
                       "{\"deliveries\": [1, {\"last_error\": \"a\\u001b[2Jb\", \"state\": 5}]}");
     assert_null(strchr(out, '\x1b'));
     assert_non_null(strstr(out, "showing 1-2 of 2\n"));
@@ -346,10 +288,10 @@ static const char *delivery_sample =
 static void test_delivery_show(void **state)
 {
     (void)state;
-    set_tz("UTC");
+    ct_set_tz("UTC");
     cli_width_set_mode(CLI_WIDTH_FALLBACK);
-    char *out = format_with(cli_format_delivery, delivery_sample);
-    expect_text(out, "通知 delivery 12  request.completed  [dead 投递失败]\n"
+    char *out = ct_format_with(cli_format_delivery, delivery_sample);
+    ct_expect_text(out, "通知 delivery 12  request.completed  [dead 投递失败]\n"
                      "  工单 ticket:      42\n"
                      "  接收 endpoint:    3\n"
                      "  地址 url:         http://127.0.0.1:9/x\n"
@@ -377,7 +319,7 @@ static void test_delivery_show(void **state)
     free(out);
 
     /* Pending, never tried, a body that is not JSON: shown as text; no replay hint. */
-    out = format_with(cli_format_delivery,
+    out = ct_format_with(cli_format_delivery,
                       "{\"id\": 5, \"type\": \"request.received\", \"state\": \"pending\","
                       " \"attempts\": 0, \"next_at\": \"2026-11-29T06:20:00.000Z\","
                       " \"ticket\": 7, \"endpoint\": 1, \"endpoint_name\": \"office\","
@@ -395,14 +337,14 @@ static void test_delivery_show(void **state)
 static void test_replayed_text(void **state)
 {
     (void)state;
-    char *out = format_with(cli_format_replayed, "{\"replayed\": 3}");
-    expect_text(out, "3 deliveries due again 已重新排队发送\n");
+    char *out = ct_format_with(cli_format_replayed, "{\"replayed\": 3}");
+    ct_expect_text(out, "3 deliveries due again 已重新排队发送\n");
     free(out);
-    out = format_with(cli_format_replayed, "{\"replayed\": 1}");
-    expect_text(out, "1 delivery due again 已重新排队发送\n");
+    out = ct_format_with(cli_format_replayed, "{\"replayed\": 1}");
+    ct_expect_text(out, "1 delivery due again 已重新排队发送\n");
     free(out);
-    out = format_with(cli_format_replayed, "{\"replayed\": 0}");
-    expect_text(out, "0 deliveries due again 已重新排队发送\n");
+    out = ct_format_with(cli_format_replayed, "{\"replayed\": 0}");
+    ct_expect_text(out, "0 deliveries due again 已重新排队发送\n");
     free(out);
 }
 
@@ -420,10 +362,10 @@ static const char *endpoints_sample =
 static void test_endpoints_table(void **state)
 {
     (void)state;
-    set_tz("UTC");
+    ct_set_tz("UTC");
     cli_width_set_mode(CLI_WIDTH_FALLBACK);
-    char *out = format_with(cli_format_endpoints, endpoints_sample);
-    expect_text(out,
+    char *out = ct_format_with(cli_format_endpoints, endpoints_sample);
+    ct_expect_text(out,
                 "编号 id  类型 kind          名称 name   地址 url                    "
                 "状态 enabled   待发 pending  失败 dead  已送达 delivered  旧密钥签至 rotation until\n"
                 "      1  subscription 订阅  自来水公司  https://water.example/hook  "
@@ -434,7 +376,7 @@ static void test_endpoints_table(void **state)
                 "a disabled endpoint's notices wait as pending: bianmin endpoints enable ID\n"
                 "2 dead 投递失败 at 1 endpoint: bianmin deliveries --state dead [--endpoint ID]\n");
     free(out);
-    out = format_with(cli_format_endpoints, "{\"endpoints\": []}");
+    out = ct_format_with(cli_format_endpoints, "{\"endpoints\": []}");
     assert_non_null(strstr(out, "no endpoints yet"));
     free(out);
 }
@@ -442,11 +384,11 @@ static void test_endpoints_table(void **state)
 static void test_endpoint_action_text(void **state)
 {
     (void)state;
-    set_tz("UTC");
-    char *out = format_with(cli_format_endpoint_action,
+    ct_set_tz("UTC");
+    char *out = ct_format_with(cli_format_endpoint_action,
                             "{\"id\": 3, \"action\": \"rotate\", \"secret\": \"" SECRET "\","
                             " \"old_secret_until\": \"2026-11-30T06:20:00.000Z\"}");
-    expect_text(out, "endpoint 3: new signing secret 新密钥\n"
+    ct_expect_text(out, "endpoint 3: new signing secret 新密钥\n"
                      "  " SECRET "\n"
                      "the old secret is still signed with until 2026-11-30 06:20 "
                      "(旧密钥签名保留至此时间)\n"
@@ -454,12 +396,12 @@ static void test_endpoint_action_text(void **state)
                      "until that time every notice carries both signatures, afterwards only "
                      "the new.\n");
     free(out);
-    out = format_with(cli_format_endpoint_action, "{\"id\": 3, \"action\": \"disable\"}");
-    expect_text(out, "endpoint 3: disabled 已停用\n"
+    out = ct_format_with(cli_format_endpoint_action, "{\"id\": 3, \"action\": \"disable\"}");
+    ct_expect_text(out, "endpoint 3: disabled 已停用\n"
                      "its notices wait as pending until: bianmin endpoints enable 3\n");
     free(out);
-    out = format_with(cli_format_endpoint_action, "{\"id\": 3, \"action\": \"enable\"}");
-    expect_text(out, "endpoint 3: enabled 已启用 (what waited is sent now)\n");
+    out = ct_format_with(cli_format_endpoint_action, "{\"id\": 3, \"action\": \"enable\"}");
+    ct_expect_text(out, "endpoint 3: enabled 已启用 (what waited is sent now)\n");
     free(out);
 }
 
@@ -468,19 +410,15 @@ static void test_endpoint_action_text(void **state)
 #define FAKE_MAX_CALLS 8
 
 typedef struct {
-    void *ctx;
-    void *sock;
-    atomic_int stop;
-    pthread_t thread;
+    ct_fake_t fb;
     int calls;
     char cmds[FAKE_MAX_CALLS][BM_MAX_CMD + 1];
     char *bodies[FAKE_MAX_CALLS]; /* compact JSON of what came */
-    char dir[256];
-    char endpoint[300];
 } fake_t;
 
-static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg)
+static void fake_answer(void *user, void *sock, const bm_envelope_t *env, const bm_msg_t *msg)
 {
+    fake_t *f = user;
     int call = f->calls++;
     if (call < FAKE_MAX_CALLS) {
         bm_strlcpy(f->cmds[call], msg->cmd, sizeof f->cmds[call]);
@@ -504,60 +442,24 @@ static void fake_answer(fake_t *f, const bm_envelope_t *env, const bm_msg_t *msg
         cJSON_AddStringToObject(reply, "old_secret_until", "2026-11-30T06:20:00.000Z");
     }
     if (reply) {
-        assert_int_equal(bm_send(f->sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
+        assert_int_equal(bm_send(sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, reply), 0);
         cJSON_Delete(reply);
         return;
     }
     bm_error_t err = {0};
     bm_error_set(&err, BM_ERR_NOT_FOUND, "id", "no endpoint with that id");
-    assert_int_equal(bm_send_error(f->sock, env, msg->cid, msg->cid_len, &err), 0);
-}
-
-static void *fake_main(void *arg)
-{
-    fake_t *f = arg;
-    while (!atomic_load(&f->stop)) {
-        zmq_pollitem_t item = {f->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 20) <= 0)
-            continue;
-        bm_envelope_t env;
-        bm_msg_t msg;
-        bm_error_t err = {0};
-        if (bm_recv(f->sock, true, true, &env, &msg, &err) == BM_RECV_OK)
-            fake_answer(f, &env, &msg);
-        bm_msg_clear(&msg);
-    }
-    return NULL;
+    assert_int_equal(bm_send_error(sock, env, msg->cid, msg->cid_len, &err), 0);
 }
 
 static void fake_start(fake_t *f)
 {
     memset(f, 0, sizeof *f);
-    const char *base = getenv("BM_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700); /* may exist */
-    snprintf(f->dir, sizeof f->dir, "%s/cliopsXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/broker.sock", f->dir);
-    f->ctx = zmq_ctx_new();
-    f->sock = bm_socket(f->ctx, ZMQ_ROUTER, f->endpoint, true);
-    assert_non_null(f->sock);
-    assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    ct_fake_start(&f->fb, "cliops", fake_answer, f);
 }
 
 static void fake_stop(fake_t *f)
 {
-    char path[400];
-    atomic_store(&f->stop, 1);
-    pthread_join(f->thread, NULL);
-    zmq_close(f->sock);
-    zmq_ctx_term(f->ctx);
-    snprintf(path, sizeof path, "%s/broker.sock", f->dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/out.txt", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    ct_fake_stop(&f->fb);
 }
 
 /* Frees what the fake recorded (after the test has looked at it). */
@@ -575,14 +477,14 @@ static int run_captured(fake_t *f, bool json, int (*run)(cli_ctx_t *, int, char 
                         char **argv, char **out)
 {
     char path[400];
-    snprintf(path, sizeof path, "%s/out.txt", f->dir);
+    snprintf(path, sizeof path, "%s/out.txt", f->fb.dir);
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(saved >= 0 && fd >= 0);
     dup2(fd, STDOUT_FILENO);
     close(fd);
-    cli_ctx_t ctx = {.endpoint = f->endpoint, .timeout_ms = 5000, .json = json};
+    cli_ctx_t ctx = {.endpoint = f->fb.endpoint, .timeout_ms = 5000, .json = json};
     int rc = run(&ctx, argc, argv);
     bm_rpc_destroy(&ctx.rpc);
     fflush(stdout);
@@ -603,19 +505,19 @@ static int run_captured(fake_t *f, bool json, int (*run)(cli_ctx_t *, int, char 
 static void test_fake_replay_dead_since(void **state)
 {
     (void)state;
-    set_tz("CST-8");
+    ct_set_tz("CST-8");
     fake_t f;
     fake_start(&f);
     char *out = NULL;
     char *a[] = {"deliveries", "replay", "--dead-since", "2026-11-28"};
     int rc = run_captured(&f, false, cli_deliveries_run, ARGC(a), a, &out);
     assert_int_equal(rc, CLI_EXIT_OK);
-    expect_text(out, "3 deliveries due again 已重新排队发送\n");
+    ct_expect_text(out, "3 deliveries due again 已重新排队发送\n");
     free(out);
     /* --json: the broker's reply as it came, one line. */
     rc = run_captured(&f, true, cli_deliveries_run, ARGC(a), a, &out);
     assert_int_equal(rc, CLI_EXIT_OK);
-    expect_text(out, "{\"replayed\":3}\n");
+    ct_expect_text(out, "{\"replayed\":3}\n");
     free(out);
     /* A usage error sends nothing. */
     char *bad[] = {"deliveries", "replay", "--dead-since", "last week"};
@@ -630,13 +532,13 @@ static void test_fake_replay_dead_since(void **state)
     assert_string_equal(f.bodies[0], "{\"dead_since\":\"2026-11-27T16:00:00.000Z\"}");
     assert_string_equal(f.bodies[1], f.bodies[0]);
     fake_free(&f);
-    set_tz("UTC");
+    ct_set_tz("UTC");
 }
 
 static void test_fake_endpoint_rotate(void **state)
 {
     (void)state;
-    set_tz("UTC");
+    ct_set_tz("UTC");
     fake_t f;
     fake_start(&f);
     char *out = NULL;
@@ -679,12 +581,7 @@ static void test_unreachable(void **state)
     (void)state;
     /* Nobody listens: exit 3 after the timeout, the failure said on stderr. */
     char dir[256], ep[300], errpath[300];
-    const char *base = getenv("BM_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(dir, sizeof dir, "%s/cliopsXXXXXX", base);
-    assert_non_null(mkdtemp(dir));
+    ct_temp_dir(dir, sizeof dir, "cliops");
     snprintf(ep, sizeof ep, "ipc://%s/nobody.sock", dir);
     snprintf(errpath, sizeof errpath, "%s/err.txt", dir);
     fflush(stderr);

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "clitest.h"
 #include "width.h"
 
 #include <stdlib.h>
@@ -31,17 +32,10 @@ static const char *sample =
     "  {\"id\": 9, \"type\": \"request.completed\", \"url\": \"http://127.0.0.1:8080/hook\","
     "   \"state\": \"pending\", \"attempts\": 2, \"last_error\": \"HTTP 503\"}]}";
 
+/* cli_format_get's text for a reply. */
 static char *format(const char *json)
 {
-    cJSON *reply = cJSON_Parse(json);
-    assert_non_null(reply);
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    cli_format_get(f, reply);
-    fclose(f);
-    cJSON_Delete(reply);
-    return out;
+    return ct_format_with(cli_format_get, json);
 }
 
 static int setup_utc(void **state)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "jsonx.h"
 #include "stats.h"
 #include "test_stats_fixture.h"
 
@@ -49,27 +50,11 @@ static cJSON *report_of(const char *db_path, const char *tz, int year, int month
     return r;
 }
 
-static const cJSON *at(const cJSON *o, const char *path)
-{
-    char key[64];
-    const char *p = path;
-    while (o && *p) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof key)
-            return NULL;
-        memcpy(key, p, n);
-        key[n] = '\0';
-        o = cJSON_GetObjectItemCaseSensitive(o, key);
-        p = dot ? dot + 1 : p + n;
-    }
-    return o;
-}
 
 /* Exact integer figure. */
 static void expect_int(const cJSON *r, const char *path, long want)
 {
-    const cJSON *v = at(r, path);
+    const cJSON *v = bm_json_path(r, path);
     if (!cJSON_IsNumber(v))
         fail_msg("%s: not a number", path);
     if (v->valuedouble != (double)want)
@@ -79,7 +64,7 @@ static void expect_int(const cJSON *r, const char *path, long want)
 /* A ratio n/of computed as a double: compared with the same division. */
 static void expect_real(const cJSON *r, const char *path, double want)
 {
-    const cJSON *v = at(r, path);
+    const cJSON *v = bm_json_path(r, path);
     if (!cJSON_IsNumber(v))
         fail_msg("%s: not a number", path);
     if (fabs(v->valuedouble - want) > 1e-12)
@@ -89,7 +74,7 @@ static void expect_real(const cJSON *r, const char *path, double want)
 /* Absent figure: JSON null (never 0). */
 static void expect_null(const cJSON *r, const char *path)
 {
-    const cJSON *v = at(r, path);
+    const cJSON *v = bm_json_path(r, path);
     if (!cJSON_IsNull(v))
         fail_msg("%s: want null (absent), got %s", path, v ? "a value" : "no key");
 }
@@ -114,9 +99,9 @@ static void test_november_volumes(void **state)
 {
     (void)state;
     cJSON *r = report_of(g_db, "Asia/Shanghai", 2026, 11);
-    assert_string_equal(at(r, "month")->valuestring, "2026-11");
-    assert_string_equal(at(r, "from")->valuestring, "2026-10-31T16:00:00.000Z");
-    assert_string_equal(at(r, "until")->valuestring, "2026-11-30T16:00:00.000Z");
+    assert_string_equal(bm_json_path(r, "month")->valuestring, "2026-11");
+    assert_string_equal(bm_json_path(r, "from")->valuestring, "2026-10-31T16:00:00.000Z");
+    assert_string_equal(bm_json_path(r, "until")->valuestring, "2026-11-30T16:00:00.000Z");
     /* received: 1,2,3,4,5,6,8,9,10 (7 is October; 10 is Nov 1 00:30 local) */
     expect_int(r, "received.total", 9);
     expect_int(r, "received.by_channel.building_leader", 2); /* 1, 5 */
@@ -182,7 +167,7 @@ static void test_november_times(void **state)
     expect_int(r, "times.by_category.lock.done.p50_s", 36000);
     expect_int(r, "times.by_category.leak.done.p50_s", 21600);
     /* histogram <1h,1-4h,4-12h,12-24h,1-3d,3-7d,>=7d: 2h | 5h 6h 10h | 48h */
-    const cJSON *counts = at(r, "time_to_done_hist.counts");
+    const cJSON *counts = bm_json_path(r, "time_to_done_hist.counts");
     const int want[7] = {0, 1, 3, 0, 1, 0, 0};
     assert_int_equal(cJSON_GetArraySize(counts), 7);
     for (int i = 0; i < 7; i++)
@@ -229,36 +214,36 @@ static void test_november_volunteers_buildings(void **state)
 {
     (void)state;
     cJSON *r = report_of(g_db, "Asia/Shanghai", 2026, 11);
-    const cJSON *v = at(r, "volunteers");
+    const cJSON *v = bm_json_path(r, "volunteers");
     assert_int_equal(cJSON_GetArraySize(v), 2);
     const cJSON *v1 = cJSON_GetArrayItem(v, 0), *v2 = cJSON_GetArrayItem(v, 1);
-    assert_string_equal(at(v1, "id")->valuestring, "v01");
-    assert_string_equal(at(v1, "name")->valuestring, "袁建成");
+    assert_string_equal(bm_json_path(v1, "id")->valuestring, "v01");
+    assert_string_equal(bm_json_path(v1, "name")->valuestring, "袁建成");
     /* v01 completed 1 (1h50m), 2 (4h from its own claim), 3 (4h30m) */
     expect_int(v1, "completed", 3);
     expect_int(v1, "median_claim_to_done_s", 14400);
     expect_int(v1, "rated", 2);
     expect_real(v1, "mean_rating", 4.5);
     /* v02 completed 3 after the reopen (2h); 6 is done in December */
-    assert_string_equal(at(v2, "name")->valuestring, "李芳");
+    assert_string_equal(bm_json_path(v2, "name")->valuestring, "李芳");
     expect_int(v2, "completed", 1);
     expect_int(v2, "median_claim_to_done_s", 7200);
     expect_int(v2, "rated", 0);
     expect_null(v2, "mean_rating");
 
-    const cJSON *b = at(r, "buildings");
+    const cJSON *b = bm_json_path(r, "buildings");
     assert_int_equal(cJSON_GetArraySize(b), 3);
     const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1),
                 *b2 = cJSON_GetArrayItem(b, 2);
-    assert_string_equal(at(b0, "building")->valuestring, "和平路 5号"); /* byte order */
+    assert_string_equal(bm_json_path(b0, "building")->valuestring, "和平路 5号"); /* byte order */
     expect_int(b0, "received", 2);
     expect_int(b0, "done", 0);
     expect_null(b0, "mean_rating");
-    assert_string_equal(at(b1, "building")->valuestring, "市政小区 3栋");
+    assert_string_equal(bm_json_path(b1, "building")->valuestring, "市政小区 3栋");
     expect_int(b1, "received", 4); /* 1, 2, 5, 8 */
     expect_int(b1, "done", 2);
     expect_real(b1, "mean_rating", 4.5);
-    assert_string_equal(at(b2, "building")->valuestring, "幸福里 1栋");
+    assert_string_equal(bm_json_path(b2, "building")->valuestring, "幸福里 1栋");
     expect_int(b2, "received", 3); /* 3, 4, 6 */
     expect_int(b2, "done", 2);
     expect_real(b2, "mean_rating", 1.0);
@@ -269,21 +254,23 @@ static void test_november_daily_and_trend(void **state)
 {
     (void)state;
     cJSON *r = report_of(g_db, "Asia/Shanghai", 2026, 11);
-    assert_int_equal(cJSON_GetArraySize(at(r, "daily.days")), 30);
+    assert_int_equal(cJSON_GetArraySize(bm_json_path(r, "daily.days")), 30);
     /* 10 at 10-31T16:30Z is Nov 1 00:30 local: day 1; 6 at 11-30T15:00Z is day 30 */
-    assert_int_equal(cJSON_GetArrayItem(at(r, "daily.by_category.other"), 0)->valueint, 1);
-    assert_int_equal(cJSON_GetArrayItem(at(r, "daily.by_category.lock"), 29)->valueint, 1);
-    assert_int_equal(cJSON_GetArrayItem(at(r, "daily.by_category.pipe"), 1)->valueint, 1);
-    const cJSON *trend = at(r, "trend");
+    assert_int_equal(
+        cJSON_GetArrayItem(bm_json_path(r, "daily.by_category.other"), 0)->valueint, 1);
+    assert_int_equal(
+        cJSON_GetArrayItem(bm_json_path(r, "daily.by_category.lock"), 29)->valueint, 1);
+    assert_int_equal(cJSON_GetArrayItem(bm_json_path(r, "daily.by_category.pipe"), 1)->valueint, 1);
+    const cJSON *trend = bm_json_path(r, "trend");
     assert_int_equal(cJSON_GetArraySize(trend), 12);
     const cJSON *first = cJSON_GetArrayItem(trend, 0), *oct = cJSON_GetArrayItem(trend, 10),
                 *nov = cJSON_GetArrayItem(trend, 11);
-    assert_string_equal(at(first, "month")->valuestring, "2025-12");
-    assert_string_equal(at(nov, "month")->valuestring, "2026-11");
+    assert_string_equal(bm_json_path(first, "month")->valuestring, "2025-12");
+    assert_string_equal(bm_json_path(nov, "month")->valuestring, "2026-11");
     expect_int(nov, "received", 9);
     expect_int(nov, "done", 4);
     expect_real(nov, "csat", 2.0 / 3.0);
-    assert_string_equal(at(oct, "month")->valuestring, "2026-10");
+    assert_string_equal(bm_json_path(oct, "month")->valuestring, "2026-10");
     expect_int(oct, "received", 1); /* 7 only: 10 belongs to November here */
     expect_null(oct, "csat");
     expect_null(oct, "mean");
@@ -306,7 +293,7 @@ static void test_spanning_into_december(void **state)
     expect_ratio(r, "escalation", 0, 0);
     expect_int(r, "times.all.done.n", 0); /* the cohort is requests received in December */
     expect_null(r, "times.all.done.p50_s");
-    const cJSON *v = at(r, "volunteers");
+    const cJSON *v = bm_json_path(r, "volunteers");
     assert_int_equal(cJSON_GetArraySize(v), 1);
     expect_int(cJSON_GetArrayItem(v, 0), "completed", 1);
     expect_int(cJSON_GetArrayItem(v, 0), "median_claim_to_done_s", 34200); /* 15:30 -> 01:00 */
@@ -337,8 +324,8 @@ static void test_empty_month(void **state)
     expect_null(r, "satisfaction.response_rate");
     expect_null(r, "times.all.claim.p50_s");
     expect_null(r, "times.all.done.p90_s");
-    assert_int_equal(cJSON_GetArraySize(at(r, "volunteers")), 0);
-    assert_int_equal(cJSON_GetArraySize(at(r, "buildings")), 0);
+    assert_int_equal(cJSON_GetArraySize(bm_json_path(r, "volunteers")), 0);
+    assert_int_equal(cJSON_GetArraySize(bm_json_path(r, "buildings")), 0);
     cJSON_Delete(r);
 }
 
@@ -352,7 +339,7 @@ static void test_empty_database(void **state)
     cJSON *r = report_of(db, "UTC", 2026, 11);
     expect_int(r, "received.total", 0);
     expect_null(r, "satisfaction.csat");
-    assert_int_equal(cJSON_GetArraySize(at(r, "trend")), 12);
+    assert_int_equal(cJSON_GetArraySize(bm_json_path(r, "trend")), 12);
     /* the renderers cope with nothing */
     FILE *f = tmpfile();
     assert_int_equal(bm_stats_write_html(f, r), 0);
@@ -375,7 +362,7 @@ static void test_timezone_edge(void **state)
     expect_int(utc_oct, "received.by_channel.office", 1);
     expect_int(sh_oct, "received.total", 1); /* 7 */
     expect_int(sh_oct, "received.by_channel.office", 0);
-    assert_string_equal(at(utc_nov, "from")->valuestring, "2026-11-01T00:00:00.000Z");
+    assert_string_equal(bm_json_path(utc_nov, "from")->valuestring, "2026-11-01T00:00:00.000Z");
     cJSON_Delete(utc_nov);
     cJSON_Delete(utc_oct);
     cJSON_Delete(sh_oct);
@@ -401,7 +388,7 @@ static void test_month_range_dst(void **state)
     assert_int_equal(bm_stats_month_range("Asia/Shangai", 2026, 11, &from, &until), -1);
     /* day boundaries move with DST: the day of the change has 25 hours */
     cJSON *r = report_of(g_db, "America/New_York", 2026, 11);
-    assert_string_equal(at(r, "until")->valuestring, "2026-12-01T05:00:00.000Z");
+    assert_string_equal(bm_json_path(r, "until")->valuestring, "2026-12-01T05:00:00.000Z");
     /* 10 (Oct 31 12:30 in New York) is October there */
     expect_int(r, "received.by_channel.office", 1);
     cJSON_Delete(r);
@@ -435,6 +422,27 @@ static void test_percentile(void **state)
     const int64_t four[] = {10, 20, 30, 40};
     assert_true(bm_stats_percentile(four, 4, 50) == 20); /* lower median: rank 2 */
     assert_true(bm_stats_percentile(four, 4, 90) == 40); /* rank ceil(3.6) = 4 */
+}
+
+/* bm_json_path (lib/jsonx.h), which every figure above is read through. */
+static void test_json_path(void **state)
+{
+    (void)state;
+    cJSON *j = cJSON_Parse("{\"a\": {\"b\": {\"c\": 7}, \"s\": \"x\"}, \"n\": null}");
+    assert_non_null(j);
+    assert_int_equal(bm_json_path(j, "a.b.c")->valueint, 7);
+    assert_ptr_equal(bm_json_path(j, "a"), cJSON_GetObjectItemCaseSensitive(j, "a"));
+    assert_ptr_equal(bm_json_path(j, ""), j);
+    assert_true(cJSON_IsNull(bm_json_path(j, "n")));
+    assert_null(bm_json_path(j, "a.b.d"));
+    assert_null(bm_json_path(j, "a.s.c")); /* through a string: no keys */
+    assert_null(bm_json_path(j, "x.b"));
+    assert_null(bm_json_path(NULL, "a"));
+    char longkey[80];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_null(bm_json_path(j, longkey)); /* a key of 64 bytes or more */
+    cJSON_Delete(j);
 }
 
 static void test_parse_month(void **state)
@@ -592,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_tz_restored),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_parse_month),
+        cmocka_unit_test(test_json_path),
         cmocka_unit_test(test_csv_field),
         cmocka_unit_test(test_html_escape),
         cmocka_unit_test(test_fmt),
