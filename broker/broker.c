@@ -238,9 +238,10 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
                      "callback must be an http:// or https:// URL with a host");
         goto fail;
     }
-    if (in.callback && !b->cfg.callback_secret[0]) {
+    if (in.callback && !bm_config_callback_secret(&b->cfg, in.channel)[0]) {
         bm_error_set(&err, BM_ERR_INVALID, "callback",
-                     "this broker has no callback_secret configured, so it cannot sign callbacks");
+                     "this broker has no callback_secret (or channel_secrets entry for \"%s\") "
+                     "configured, so it cannot sign callbacks", in.channel);
         goto fail;
     }
     int64_t ticket = 0;

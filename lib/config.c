@@ -342,6 +342,29 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
             i++;
         }
         next.channel_count = n;
+        memset(next.channel_secrets, 0, sizeof next.channel_secrets);
+    }
+    const cJSON *secrets = cJSON_GetObjectItemCaseSensitive(root, "channel_secrets");
+    if (secrets) {
+        const cJSON *sec;
+        if (!cJSON_IsObject(secrets)) {
+            bm_error_set(err, BM_ERR_INVALID, "channel_secrets",
+                         "%s: \"channel_secrets\" must map channel names to whsec_ secrets", path);
+            goto out;
+        }
+        cJSON_ArrayForEach(sec, secrets) {
+            int k = 0;
+            while (k < next.channel_count && strcmp(next.channels[k], sec->string) != 0)
+                k++;
+            if (k == next.channel_count || !cJSON_IsString(sec) ||
+                bm_secret_check(sec->valuestring) != 0 ||
+                bm_strlcpy(next.channel_secrets[k], sec->valuestring, sizeof next.channel_secrets[k]) != 0) {
+                bm_error_set(err, BM_ERR_INVALID, "channel_secrets",
+                             "%s: channel_secrets.%s: the channel must be configured and the secret "
+                             "whsec_ followed by base64 of 24-64 bytes", path, sec->string);
+                goto out;
+            }
+        }
     }
     *cfg = next;
     rc = 0;
@@ -362,4 +385,13 @@ void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len)
         bm_strlcpy(buf, "archive", len);
     else
         snprintf(buf, len, "%.*s/archive", (int)(slash - cfg->database), cfg->database);
+}
+
+const char *bm_config_callback_secret(const bm_config_t *cfg, const char *channel)
+{
+    for (int i = 0; i < cfg->channel_count; i++) {
+        if (strcmp(cfg->channels[i], channel) == 0 && cfg->channel_secrets[i][0])
+            return cfg->channel_secrets[i];
+    }
+    return cfg->callback_secret;
 }

@@ -68,6 +68,7 @@ typedef struct {
     bm_category_t categories[BM_MAX_CATEGORIES];
     int category_count;
     char channels[BM_MAX_CHANNELS][32];
+    char channel_secrets[BM_MAX_CHANNELS][128]; /* per channel; empty: callback_secret */
     int channel_count;
 } bm_config_t;
 
@@ -81,6 +82,10 @@ int bm_secret_check(const char *secret);
 
 /* The photo archive folder: archive_dir, or "archive" beside the database. */
 void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len);
+
+/* The secret that signs callbacks of requests from this channel: its own
+ * (channel_secrets) or callback_secret; "" if neither is set. */
+const char *bm_config_callback_secret(const bm_config_t *cfg, const char *channel);
 
 /* Lookups; return NULL / false if unknown. */
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);

@@ -61,8 +61,9 @@ typedef enum {
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_REF_LOOKUP] = "SELECT id FROM requests WHERE channel = ?1 AND ref = ?2",
-    [Q_ENDPOINT_FIND] = "SELECT id FROM endpoints WHERE url = ?1 AND kind = 'callback'",
-    [Q_ENDPOINT_ADD] = "INSERT INTO endpoints(url, secret, kind, created_at) VALUES (?1, ?2, 'callback', ?3)",
+    [Q_ENDPOINT_FIND] = "SELECT id FROM endpoints WHERE url = ?1 AND name = ?2 AND kind = 'callback'",
+    [Q_ENDPOINT_ADD] =
+        "INSERT INTO endpoints(url, name, secret, kind, created_at) VALUES (?1, ?2, ?3, 'callback', ?4)",
     [Q_REQ_INSERT] =
         "INSERT INTO requests(channel, ref, category, priority, building, unit, contact, text,"
         " endpoint_id, status, offer_due_at, deadline_at, created_at, updated_at)"
@@ -654,12 +655,16 @@ fail:
 
 /* ---- requests ---------------------------------------------------------- */
 
-static int endpoint_for(store_t *self, const char *url, int64_t now, int64_t *id)
+/* The callback endpoint for a URL as used by a channel: each channel's
+ * callbacks are signed with that channel's secret. */
+static int endpoint_for(store_t *self, const char *url, const char *channel, int64_t now,
+                        int64_t *id)
 {
     sqlite3_stmt *s = stmt(self, Q_ENDPOINT_FIND);
     if (!s)
         return -1;
     bind_text(s, 1, url);
+    bind_text(s, 2, channel);
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         *id = sqlite3_column_int64(s, 0);
@@ -671,8 +676,9 @@ static int endpoint_for(store_t *self, const char *url, int64_t now, int64_t *id
     if (!s)
         return -1;
     bind_text(s, 1, url);
-    bind_text(s, 2, self->cfg->callback_secret);
-    sqlite3_bind_int64(s, 3, now);
+    bind_text(s, 2, channel);
+    bind_text(s, 3, bm_config_callback_secret(self->cfg, channel));
+    sqlite3_bind_int64(s, 4, now);
     if (sqlite3_step(s) != SQLITE_DONE)
         return -1;
     *id = sqlite3_last_insert_rowid(self->db);
@@ -708,7 +714,7 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
         return -1;
     int rc = -1;
     int64_t endpoint = 0;
-    if (in->callback && endpoint_for(self, in->callback, now, &endpoint) != 0)
+    if (in->callback && endpoint_for(self, in->callback, in->channel, now, &endpoint) != 0)
         goto out;
     sqlite3_stmt *s = stmt(self, Q_REQ_INSERT);
     if (!s)

@@ -11,13 +11,13 @@ CREATE TABLE endpoints (
     old_secret  TEXT,                        -- during a rotation, the previous secret ...
     old_until   INTEGER,                     -- ... still signed with until this time
     kind        TEXT    NOT NULL CHECK (kind IN ('callback', 'subscription')),
-    name        TEXT,                        -- a subscription's name, e.g. office, water_company
+    name        TEXT,                        -- a subscription's name (office, water_company); a callback's channel
     events      TEXT,                        -- a subscription's filter: comma separated types, NULL = all
     department  TEXT,                        -- a department subscription gets escalations to it
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_at  INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX endpoints_callback ON endpoints(url) WHERE kind = 'callback';
+CREATE UNIQUE INDEX endpoints_callback ON endpoints(url, name) WHERE kind = 'callback';
 CREATE UNIQUE INDEX endpoints_subscription ON endpoints(name) WHERE kind = 'subscription';
 
 -- Volunteers of the service station, as they introduced themselves in hello.

@@ -581,6 +581,54 @@ static void test_operator_commands(void **state)
                  "invalid", "action");
 }
 
+#define COUNCIL_SECRET "whsec_Y291bmNpbC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="
+
+static void council_secret(bm_config_t *cfg)
+{
+    for (int i = 0; i < cfg->channel_count; i++) {
+        if (strcmp(cfg->channels[i], "council") == 0)
+            bm_strlcpy(cfg->channel_secrets[i], COUNCIL_SECRET, sizeof cfg->channel_secrets[i]);
+    }
+}
+
+static void test_channel_secrets(void **state)
+{
+    (void)state;
+    char dir[512], cmd[16];
+    assert_non_null(tu_tmpdir(dir, sizeof dir));
+    tu_broker_t *b = tu_broker_start(dir, council_secret);
+    assert_non_null(b);
+    void *c = tu_dealer(tu_client_ep(b));
+    const char *channels[] = {"council", "forum"};
+    for (int i = 0; i < 2; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"channel\":\"%s\",\"category\":\"pipe\",\"building\":\"1栋\",\"contact\":\"c\","
+                 "\"text\":\"t\",\"callback\":\"http://127.0.0.1:9/same\"}", channels[i]);
+        cJSON *r = tu_call(c, "submit", body, cmd, sizeof cmd);
+        assert_string_equal(cmd, "ok");
+        cJSON_Delete(r);
+    }
+    /* The same URL used by two channels: two endpoints, each with its channel's secret. */
+    assert_int_equal(tu_sql_int(tu_db_path(b), "SELECT count(*) FROM endpoints WHERE kind = 'callback'"), 2);
+    cJSON *r = tu_call(c, "take", "{\"max\":10}", cmd, sizeof cmd);
+    cJSON *ds = cJSON_GetObjectItem(r, "deliveries");
+    assert_int_equal(cJSON_GetArraySize(ds), 2);
+    for (int i = 0; i < 2; i++) {
+        cJSON *d = cJSON_GetArrayItem(ds, i);
+        cJSON *body = cJSON_Parse(tu_str(d, "body"));
+        long long ticket = (long long)tu_num(cJSON_GetObjectItem(body, "data"), "ticket");
+        const char *secret = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "secrets"), 0)->valuestring;
+        /* ticket 1 came from the council, ticket 2 from the forum (the default secret) */
+        assert_string_equal(secret, ticket == 1 ? COUNCIL_SECRET : "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        cJSON_Delete(body);
+    }
+    cJSON_Delete(r);
+    tu_close(c);
+    tu_broker_stop(&b);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_take_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_after_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
+        cmocka_unit_test(test_channel_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

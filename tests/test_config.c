@@ -397,6 +397,27 @@ static void test_bad_categories(void **state)
                BM_ERR_INVALID, NULL, "name", NULL);
 }
 
+static void test_channel_secrets(void **state)
+{
+    (void)state;
+    const char *good_secret = "whsec_Y291bmNpbC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==";
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"callback_secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\","
+             " \"channel_secrets\": {\"council\": \"%s\"}}", good_secret);
+    bm_config_t cfg;
+    bm_config_defaults(&cfg);
+    bm_error_t err = {0};
+    assert_int_equal(bm_config_load(&cfg, write_config("chsec.json", text), &err), 0);
+    assert_string_equal(bm_config_callback_secret(&cfg, "council"), good_secret);
+    assert_string_equal(bm_config_callback_secret(&cfg, "forum"), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    snprintf(text, sizeof text, "{\"channel_secrets\": {\"wechat\": \"%s\"}}", good_secret);
+    expect_bad("chsec-unknown.json", text, BM_ERR_INVALID, "channel_secrets", "wechat", NULL);
+    expect_bad("chsec-bad.json", "{\"channel_secrets\": {\"forum\": \"whsec_====\"}}", BM_ERR_INVALID,
+               "channel_secrets", "forum", NULL);
+    expect_bad("chsec-type.json", "{\"channel_secrets\": [1]}", BM_ERR_INVALID, "channel_secrets", NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_bad_callback_secret),
         cmocka_unit_test(test_secret_check),
         cmocka_unit_test(test_bad_categories),
+        cmocka_unit_test(test_channel_secrets),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
