@@ -16,33 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char dir[512];
-    tu_broker_t *broker;
-    void *client;
-} fx_t;
+typedef tu_fixture_t fx_t;
 
 static int setup(void **state)
 {
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!tu_tmpdir(fx->dir, sizeof fx->dir))
-        return -1;
-    fx->broker = tu_broker_start(fx->dir, NULL);
-    if (!fx->broker)
-        return -1;
-    fx->client = tu_dealer(tu_client_ep(fx->broker));
-    *state = fx;
-    return 0;
+    return tu_fixture_setup(state, NULL);
 }
 
 static int teardown(void **state)
 {
-    fx_t *fx = *state;
-    tu_close(fx->client);
-    tu_broker_stop(&fx->broker);
-    tu_rmtree(fx->dir);
-    free(fx);
-    return 0;
+    return tu_fixture_teardown(state);
 }
 
 #define GOOD_SUBMIT                                                                     \

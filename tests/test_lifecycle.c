@@ -54,11 +54,7 @@ static void test_state_machine_table(void **state)
 
 /* ---- fixture ------------------------------------------------------------- */
 
-typedef struct {
-    char dir[512];
-    tu_broker_t *broker;
-    void *client;
-} fx_t;
+typedef tu_fixture_t fx_t;
 
 static void fast_config(bm_config_t *cfg)
 {
@@ -94,25 +90,12 @@ static void fast_config(bm_config_t *cfg)
 
 static int setup(void **state)
 {
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!tu_tmpdir(fx->dir, sizeof fx->dir))
-        return -1;
-    fx->broker = tu_broker_start(fx->dir, fast_config);
-    if (!fx->broker)
-        return -1;
-    fx->client = tu_dealer(tu_client_ep(fx->broker));
-    *state = fx;
-    return 0;
+    return tu_fixture_setup(state, fast_config);
 }
 
 static int teardown(void **state)
 {
-    fx_t *fx = *state;
-    tu_close(fx->client);
-    tu_broker_stop(&fx->broker);
-    tu_rmtree(fx->dir);
-    free(fx);
-    return 0;
+    return tu_fixture_teardown(state);
 }
 
 static long long sql(fx_t *fx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

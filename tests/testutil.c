@@ -268,3 +268,31 @@ const char *tu_path_db(const char *dir)
     snprintf(buf, sizeof buf, "%s/bianmin.db", dir);
     return buf;
 }
+
+int tu_fixture_setup(void **state, void (*cfg_edit)(bm_config_t *))
+{
+    tu_fixture_t *fx = calloc(1, sizeof *fx);
+    if (!fx || !tu_tmpdir(fx->dir, sizeof fx->dir)) {
+        free(fx);
+        return -1;
+    }
+    fx->broker = tu_broker_start(fx->dir, cfg_edit);
+    if (!fx->broker) {
+        tu_rmtree(fx->dir);
+        free(fx);
+        return -1;
+    }
+    fx->client = tu_dealer(tu_client_ep(fx->broker));
+    *state = fx;
+    return 0;
+}
+
+int tu_fixture_teardown(void **state)
+{
+    tu_fixture_t *fx = *state;
+    tu_close(fx->client);
+    tu_broker_stop(&fx->broker);
+    tu_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}

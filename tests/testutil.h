@@ -25,6 +25,18 @@ const char *tu_worker_ep(const tu_broker_t *b);
 const char *tu_db_path(const tu_broker_t *b);
 void tu_broker_fail_commits(tu_broker_t *b, int n);
 
+/* The usual fixture: a temp dir, a broker in it, a client DEALER. */
+typedef struct {
+    char dir[512];
+    tu_broker_t *broker;
+    void *client;
+} tu_fixture_t;
+
+/* Makes a fixture into *state (cfg_edit as for tu_broker_start); 0 or -1. */
+int tu_fixture_setup(void **state, void (*cfg_edit)(bm_config_t *));
+/* Stops and removes everything tu_fixture_setup made. */
+int tu_fixture_teardown(void **state);
+
 /* A DEALER connected to ep (own context per test). */
 void *tu_dealer(const char *ep);
 void tu_close(void *sock);
