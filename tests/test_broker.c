@@ -612,6 +612,93 @@ static void test_channel_secrets(void **state)
     tu_rmtree(dir);
 }
 
+/* Sends progress with photo frames straight over the protocol; returns the reply. */
+static cJSON *progress_with(void *w, double ticket, const char *const *photos, const size_t *lens,
+                            size_t n, char *cmd, size_t cmd_len)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"ticket\":%.0f,\"note\":\"现场照片\"}", ticket);
+    const char *frames[12] = {"BM1", "progress", "ph1", body};
+    size_t flens[12] = {3, 8, 3, strlen(body)};
+    for (size_t i = 0; i < n; i++) {
+        frames[4 + i] = photos[i];
+        flens[4 + i] = lens[i];
+    }
+    return tu_raw(w, frames, flens, 4 + n, cmd, cmd_len);
+}
+
+static long long count_files(const char *dir)
+{
+    char cmdline[700];
+    snprintf(cmdline, sizeof cmdline, "find '%s/archive' -type f 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmdline, "r");
+    long long n = -1;
+    if (p) {
+        if (fscanf(p, "%lld", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static void test_photos_checked_before_anything_is_stored(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16], body[64];
+    void *w = tu_dealer(tu_worker_ep(fx->broker));
+    hello(w, "p1", "摄影", "[\"pipe\"]");
+    cJSON *r = tu_call(fx->client, "submit", GOOD_SUBMIT, cmd, sizeof cmd);
+    double ticket = tu_num(r, "ticket");
+    cJSON_Delete(r);
+    snprintf(body, sizeof body, "{\"ticket\":%.0f}", ticket);
+    cJSON_Delete(tu_call(w, "claim", body, cmd, sizeof cmd));
+    long long events = tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM events");
+
+    static const char jpeg[] = "\xff\xd8\xff\xe0 a tiny jpeg";
+    static const char text[] = "this is not a photo";
+    /* A text file among good photos: refused, nothing stored. */
+    const char *mixed[] = {jpeg, text};
+    size_t mixed_len[] = {sizeof jpeg - 1, sizeof text - 1};
+    expect_error(progress_with(w, ticket, mixed, mixed_len, 2, cmd, sizeof cmd), cmd, "invalid", "attachments");
+    /* One byte over 8 MiB: refused. */
+    size_t big = 8u * 1024 * 1024 + 1;
+    char *huge = malloc(big);
+    memset(huge, 0, big);
+    memcpy(huge, jpeg, 4);
+    const char *one[] = {huge};
+    size_t one_len[] = {big};
+    expect_error(progress_with(w, ticket, one, one_len, 1, cmd, sizeof cmd), cmd, "too_large", "attachments");
+    free(huge);
+    /* Seven photos: more frames than any message may have. */
+    const char *seven[] = {jpeg, jpeg, jpeg, jpeg, jpeg, jpeg, jpeg};
+    size_t seven_len[7];
+    for (int i = 0; i < 7; i++)
+        seven_len[i] = sizeof jpeg - 1;
+    expect_error(progress_with(w, ticket, seven, seven_len, 7, cmd, sizeof cmd), cmd, "bad_frame", NULL);
+    /* Photos on a command that takes none. */
+    {
+        const char *f[] = {"BM1", "claim", "ph9", body, jpeg};
+        size_t l[] = {3, 5, 3, strlen(body), sizeof jpeg - 1};
+        expect_error(tu_raw(w, f, l, 5, cmd, sizeof cmd), cmd, "bad_frame", NULL);
+    }
+    assert_int_equal(count_files(fx->dir), 0);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM attachments"), 0);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM events"), events);
+
+    /* A good one is stored once, by content, and tied to the progress event. */
+    const char *good[] = {jpeg, jpeg};
+    size_t good_len[] = {sizeof jpeg - 1, sizeof jpeg - 1};
+    r = progress_with(w, ticket, good, good_len, 2, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    assert_int_equal(count_files(fx->dir), 1);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker),
+                                "SELECT count(*) FROM attachments a JOIN events e ON e.id = a.event_id"
+                                " WHERE e.kind = 'progress' AND a.mime = 'image/jpeg'"),
+                     2);
+    tu_close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_after_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
         cmocka_unit_test(test_channel_secrets),
+        cmocka_unit_test_setup_teardown(test_photos_checked_before_anything_is_stored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
