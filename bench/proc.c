@@ -407,7 +407,7 @@ int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
         return -1;
     fprintf(f,
             "{\"client_endpoint\": \"%s\", \"worker_endpoint\": \"%s\", \"database\": \"%s\",\n"
-            " \"log_level\": \"warn\", \"callback_secret\": \"%s\"%s%s}\n",
+            " \"log_level\": \"warn\", \"callback_secret\": \"%s\", \"auth\": \"none\"%s%s}\n",
             b->client_ep, b->worker_ep, b->db, b->secret, extra_json[0] ? ", " : "", extra_json);
     fclose(f);
 

@@ -1,17 +1,25 @@
 /* broker.c - see broker.h. */
 #include "broker.h"
 #include "archive.h"
+#include "auth.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proto.h"
+#include "registry.h"
 #include "store.h"
+#include "store_keys.h"
 #include "util.h"
+#include "zap.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define MAX_SESSIONS     1024
@@ -24,7 +32,21 @@
 #define DISPATCH_EVERY_MS 5000
 #define SWEEP_EVERY_MS   500   /* lease expiry and overdue checks */
 
+#define SELF_TEST_MS     10000 /* the fail-closed check at start (a loaded machine is slow) */
+#define ACCEPT_PAUSE_MS  1000  /* no new connections for this long after running out of descriptors */
+
 enum { SOCK_CLIENT = 0, SOCK_WORKER = 1 };
+
+/* Who sent the message being handled, from its key (never from the message):
+ * the kind and principal after a gateway's act_as. In development mode
+ * ("auth": "none") there are no keys: client peers are trusted as the office
+ * and the notifier, and a worker is whoever it says in hello. */
+typedef struct {
+    unsigned kind;                     /* ROLE_* bits */
+    char principal[BM_MAX_VOL_ID + 1]; /* channel name or volunteer id */
+    reg_key_t *key;                    /* NULL in development mode */
+    bool dev;
+} peer_t;
 
 /* A volunteer's live connection, known from its hello. */
 typedef struct {
@@ -59,6 +81,7 @@ typedef struct {
     size_t cid_len;
     int max;
     int64_t deadline; /* monotonic ms */
+    char taker[BM_Z85_KEY_LEN + 1]; /* the notifier's key */
 } taker_t;
 
 /* After the commit: a ticket no longer on offer (tell those offered it,
@@ -75,6 +98,15 @@ struct broker {
     store_t *store;
     void *ctx;
     void *sock[2];
+    void *mon[2];            /* accept failures on each server socket */
+    char bound[2][256];      /* the endpoints as bound, for pausing accepts */
+    int64_t paused_until[2]; /* monotonic ms; 0 = accepting */
+    bm_key_t key;            /* the broker's own key pair (CURVE) */
+    registry_t *reg;
+    zap_t *zap;
+    peer_t caller;           /* the peer of the message being handled */
+    store_key_t *new_keys;   /* registered in this pass: enter the registry after the commit */
+    size_t n_new_keys, cap_new_keys;
     session_t sessions[MAX_SESSIONS];
     taker_t takers[MAX_TAKERS];
     int n_takers;
@@ -191,6 +223,104 @@ static bool session_was_offered(const session_t *s, int64_t ticket)
     return false;
 }
 
+/* ---- who acts: identity from the key ------------------------------------ */
+
+/* The caller's role for events and logs: "office", "channel:forum", ... */
+static const char *caller_actor(const broker_t *b, char *buf, size_t len)
+{
+    if (b->caller.dev)
+        return "office";
+    if (b->caller.kind & ROLE_CHANNEL)
+        snprintf(buf, len, "channel:%s", b->caller.principal);
+    else if (b->caller.kind & ROLE_VOLUNTEER)
+        snprintf(buf, len, "volunteer:%s", b->caller.principal);
+    else if (b->caller.kind & ROLE_NOTIFIER)
+        snprintf(buf, len, "notifier");
+    else
+        snprintf(buf, len, "office");
+    return buf;
+}
+
+/* The channel a client command acts for. A channel's key acts only for that
+ * channel: naming another in "channel" is forbidden. The office acts as
+ * "office" (for submit it may name the channel it records a request for). In
+ * development mode the body's channel is trusted, as before keys existed. */
+static int acting_channel(broker_t *b, const cJSON *body, bool submit, const char **channel,
+                          bm_error_t *err)
+{
+    const char *named = NULL;
+    if (bm_json_str(body, "channel", b->caller.dev, 64, &named, err) != 0)
+        return -1;
+    if (b->caller.kind & ROLE_CHANNEL) {
+        if (named && strcmp(named, b->caller.principal) != 0) {
+            bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
+                         "这把钥匙属于渠道 %s，不能以 %s 的名义操作 / this key belongs to channel "
+                         "\"%s\"; it cannot act as \"%s\"",
+                         b->caller.principal, named, b->caller.principal, named);
+            return -1;
+        }
+        *channel = b->caller.principal;
+        return 0;
+    }
+    if (!b->caller.dev && (!named || !submit))
+        named = "office";
+    if (!bm_config_channel(&b->cfg, named) && strcmp(named, "office") != 0) {
+        bm_error_set(err, BM_ERR_UNKNOWN_CHANNEL, "channel", "没有这个渠道 \"%s\" / unknown channel \"%s\"",
+                     named, named);
+        return -1;
+    }
+    *channel = named;
+    return 0;
+}
+
+/* Per-key submit limits: a token bucket of submit_per_min (refilled
+ * continuously, as large as a minute) and submit_per_day per UTC day.
+ * Returns 0, or -1 with rate_limited / quota_exceeded and retry_after_ms. */
+static int submit_allowed(broker_t *b, bm_error_t *err, int64_t *retry_ms)
+{
+    reg_key_t *k = b->caller.key;
+    if (!k)
+        return 0;
+    int64_t now = bm_now_ms();
+    int64_t day = now / 86400000;
+    if (k->day != day) {
+        k->day = day;
+        k->day_submits = 0;
+        k->day_photos = 0;
+    }
+    if (b->cfg.submit_per_day > 0 && k->day_submits >= b->cfg.submit_per_day) {
+        *retry_ms = (day + 1) * 86400000 - now;
+        bm_error_set(err, BM_ERR_QUOTA, NULL,
+                     "这把钥匙今天已提交 %d 件，达到每日上限；请明天再试 / this key has submitted %d "
+                     "requests today, its daily quota; retry after midnight UTC",
+                     k->day_submits, k->day_submits);
+        return -1;
+    }
+    if (b->cfg.submit_per_min > 0) {
+        double cap = b->cfg.submit_per_min, per_ms = cap / 60000.0;
+        if (k->refill_ms == 0) {
+            k->tokens = cap;
+        } else {
+            k->tokens += (double)(now - k->refill_ms) * per_ms;
+            if (k->tokens > cap)
+                k->tokens = cap;
+        }
+        k->refill_ms = now;
+        if (k->tokens < 1.0) {
+            *retry_ms = (int64_t)((1.0 - k->tokens) / per_ms) + 1;
+            bm_error_set(err, BM_ERR_RATE_LIMITED, NULL,
+                         "提交太频繁（每分钟最多 %d 件），请 %lld 毫秒后再试 / too many submits from "
+                         "this key (at most %d a minute); retry in %lld ms",
+                         b->cfg.submit_per_min, (long long)*retry_ms, b->cfg.submit_per_min,
+                         (long long)*retry_ms);
+            return -1;
+        }
+        k->tokens -= 1.0;
+    }
+    k->day_submits++;
+    return 0;
+}
+
 /* ---- client socket: submit, get, take, report --------------------------- */
 
 static bool url_ok(const char *url)
@@ -214,7 +344,8 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
     bm_error_t err = {0};
     store_submit_t in = {0};
     const cJSON *body = msg->body;
-    if (bm_json_str(body, "channel", true, 64, &in.channel, &err) ||
+    int64_t retry_ms = 0;
+    if (acting_channel(b, body, true, &in.channel, &err) ||
         bm_json_str(body, "category", true, 64, &in.category, &err) ||
         bm_json_str(body, "building", true, BM_MAX_BUILDING, &in.building, &err) ||
         bm_json_str(body, "unit", false, BM_MAX_UNIT, &in.unit, &err) ||
@@ -223,10 +354,6 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
         bm_json_str(body, "callback", false, BM_MAX_URL, &in.callback, &err) ||
         bm_json_str(body, "ref", false, BM_MAX_REF, &in.ref, &err))
         goto fail;
-    if (!bm_config_channel(&b->cfg, in.channel)) {
-        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", in.channel);
-        goto fail;
-    }
     if (!bm_config_category(&b->cfg, in.category)) {
         bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "category",
                      "unknown category \"%s\" (known: lock, pipe, leak, repair, other, or as configured)",
@@ -244,6 +371,8 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
                      "configured, so it cannot sign callbacks", in.channel);
         goto fail;
     }
+    if (submit_allowed(b, &err, &retry_ms) != 0)
+        goto fail;
     int64_t ticket = 0;
     bool dup = false;
     if (store_submit(b->store, &in, bm_now_ms(), &ticket, &dup, &err) != 0)
@@ -272,6 +401,12 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
     reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
     return;
 fail:
+    if (retry_ms > 0) {
+        cJSON *e = bm_error_json(&err);
+        cJSON_AddNumberToObject(e, "retry_after_ms", (double)retry_ms);
+        queue_msg(b, SOCK_CLIENT, env, BM_REPLY_ERROR, msg->cid, msg->cid_len, e, false);
+        return;
+    }
     reply_err(b, SOCK_CLIENT, env, msg, &err);
 }
 
@@ -289,6 +424,15 @@ static void cmd_get(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         reply_err(b, SOCK_CLIENT, env, msg, &err);
         return;
     }
+    /* A channel sees only what it submitted (with the resident's contact). */
+    const char *owner = cJSON_GetStringValue(bm_json_path(out, "request.channel"));
+    if ((b->caller.kind & ROLE_CHANNEL) && (!owner || strcmp(owner, b->caller.principal) != 0)) {
+        cJSON_Delete(out);
+        bm_error_set(&err, BM_ERR_FORBIDDEN, "ticket",
+                     "这件工单不是本渠道提交的 / this request was not submitted by your channel");
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
     reply_ok(b, SOCK_CLIENT, env, msg, out, false);
 }
 
@@ -302,7 +446,9 @@ static void cmd_take(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         return;
     }
     cJSON *arr = cJSON_CreateArray();
-    int n = store_take(b->store, bm_now_ms(), (int)max, (int64_t)b->cfg.delivery_lease_s * 1000, arr);
+    const char *taker = b->caller.key ? b->caller.key->public_key : "";
+    int n = store_take(b->store, bm_now_ms(), (int)max, (int64_t)b->cfg.delivery_lease_s * 1000, taker,
+                       arr);
     if (n < 0) {
         cJSON_Delete(arr);
         bm_error_set(&err, BM_ERR_STORAGE, NULL, "cannot read the outbox; try again");
@@ -317,6 +463,7 @@ static void cmd_take(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         t->cid_len = msg->cid_len;
         t->max = (int)max;
         t->deadline = bm_mono_ms() + wait_ms;
+        bm_strlcpy(t->taker, taker, sizeof t->taker);
         return;
     }
     cJSON *reply = cJSON_CreateObject();
@@ -363,15 +510,29 @@ static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
         x->gone = cJSON_IsTrue(gone);
     }
     int64_t now = bm_now_ms();
+    const char *taker = b->caller.key ? b->caller.key->public_key : "";
+    cJSON *refused = cJSON_CreateArray();
+    int recorded = 0;
     for (int k = 0; k < count; k++) {
-        if (store_report(b->store, &rs[k], now, &err) != 0) {
+        int rc = store_report(b->store, &rs[k], taker, now, &err);
+        if (rc < 0) {
             free(rs);
+            cJSON_Delete(refused);
             goto fail;
         }
+        if (rc == 1)
+            cJSON_AddItemToArray(refused, cJSON_CreateNumber((double)rs[k].id));
+        else
+            recorded++;
     }
     free(rs);
+    if (cJSON_GetArraySize(refused) > 0)
+        log_warn("通知器报告了不归它的投递，已忽略 / a notifier reported %d deliveries it does not hold; "
+                 "ignored",
+                 cJSON_GetArraySize(refused));
     cJSON *reply = cJSON_CreateObject();
-    cJSON_AddNumberToObject(reply, "recorded", count);
+    cJSON_AddNumberToObject(reply, "recorded", recorded);
+    cJSON_AddItemToObject(reply, "not_leased", refused);
     reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
     return;
 fail:
@@ -394,6 +555,25 @@ static bool volunteer_id_ok(const char *id)
     return true;
 }
 
+/* A slot for a new session: a free one, else the longest-silent offline one. */
+static session_t *session_slot(broker_t *b, const bm_envelope_t *env, const char *id)
+{
+    int64_t mono = bm_mono_ms();
+    session_t *free_slot = NULL, *stale = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session_t *s = &b->sessions[i];
+        bool same_peer = s->used && s->env.id_len == env->id_len &&
+                         memcmp(s->env.id, env->id, env->id_len) == 0;
+        if (s->used && (same_peer || strcmp(s->volunteer, id) == 0))
+            return s; /* a re-hello replaces its own session */
+        if (!s->used && !free_slot)
+            free_slot = s;
+        else if (s->used && !session_online(b, s, mono) && (!stale || s->last_heard < stale->last_heard))
+            stale = s;
+    }
+    return free_slot ? free_slot : stale;
+}
+
 static void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
@@ -401,17 +581,41 @@ static void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
     int64_t max_jobs = 1;
     uint32_t skills = 0;
     char skill_list[BM_MAX_CATEGORIES * 33] = "";
-    if (bm_json_str(msg->body, "volunteer", true, BM_MAX_VOL_ID, &id, &err) ||
-        bm_json_str(msg->body, "name", true, BM_MAX_VOL_NAME, &name, &err) ||
+    const reg_key_t *key = b->caller.key;
+    if (bm_json_str(msg->body, "volunteer", !key, BM_MAX_VOL_ID, &id, &err) ||
+        bm_json_str(msg->body, "name", !key, BM_MAX_VOL_NAME, &name, &err) ||
         bm_json_int(msg->body, "max_jobs", false, 1, 20, &max_jobs, &err))
         goto fail;
+    if (key) {
+        /* Who the volunteer is, what they may take and how many: from the key. */
+        if (id && strcmp(id, key->principal) != 0) {
+            bm_error_set(&err, BM_ERR_FORBIDDEN, "volunteer",
+                         "这把钥匙属于志愿者 %s，不能自称 %s / this key belongs to volunteer \"%s\", "
+                         "not \"%s\"",
+                         key->principal, id, key->principal, id);
+            goto fail;
+        }
+        id = key->principal;
+        if (!name)
+            name = key->name[0] ? key->name : key->principal;
+        if (!cJSON_GetObjectItemCaseSensitive(msg->body, "max_jobs"))
+            max_jobs = key->max_jobs;
+        if (max_jobs > key->max_jobs) {
+            bm_error_set(&err, BM_ERR_FORBIDDEN, "max_jobs",
+                         "这把钥匙最多同时接 %d 单 / this key may hold at most %d jobs at once",
+                         key->max_jobs, key->max_jobs);
+            goto fail;
+        }
+    }
     if (!volunteer_id_ok(id)) {
         bm_error_set(&err, BM_ERR_INVALID, "volunteer",
                      "volunteer id must be 1-%d characters of A-Z a-z 0-9 _ . -", BM_MAX_VOL_ID);
         goto fail;
     }
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg->body, "skills");
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+    if (key && !arr) {
+        skills = key->skills;
+    } else if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
         bm_error_set(&err, BM_ERR_INVALID, "skills", "\"skills\" must be a non-empty array of categories");
         goto fail;
     }
@@ -425,30 +629,39 @@ static void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
             goto fail;
         }
         uint32_t bit = 1u << (cat - b->cfg.categories);
-        if (!(skills & bit)) {
-            if (skill_list[0])
-                bm_strlcpy(skill_list + strlen(skill_list), ",", sizeof skill_list - strlen(skill_list));
-            bm_strlcpy(skill_list + strlen(skill_list), cat->name, sizeof skill_list - strlen(skill_list));
+        if (key && !(key->skills & bit)) {
+            bm_error_set(&err, BM_ERR_FORBIDDEN, "skills",
+                         "这把钥匙没有登记技能 %s（已登记：%s）/ this key is not registered for "
+                         "\"%s\" (registered: %s)",
+                         cat->name, key->skills_text, cat->name, key->skills_text);
+            goto fail;
         }
         skills |= bit;
     }
+    for (int i = 0; i < b->cfg.category_count; i++) {
+        if (!(skills & (1u << i)))
+            continue;
+        if (skill_list[0])
+            bm_strlcpy(skill_list + strlen(skill_list), ",", sizeof skill_list - strlen(skill_list));
+        bm_strlcpy(skill_list + strlen(skill_list), b->cfg.categories[i].name,
+                   sizeof skill_list - strlen(skill_list));
+    }
+
+    /* One session per volunteer and per connection: a re-hello replaces both.
+     * Everything is checked before anything is written: a refused hello
+     * writes nothing. */
+    session_t *slot = session_slot(b, env, id);
+    if (!slot) {
+        bm_error_set(&err, BM_ERR_INVALID, NULL, "在线志愿者太多 (%d) / too many volunteers online (%d)",
+                     MAX_SESSIONS, MAX_SESSIONS);
+        goto fail;
+    }
     if (store_volunteer_hello(b->store, id, name, skill_list, (int)max_jobs, bm_now_ms(), &err) != 0)
         goto fail;
-
-    /* One session per volunteer and per connection: a re-hello replaces both. */
-    session_t *slot = NULL;
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session_t *s = &b->sessions[i];
-        bool same_peer = s->used && s->env.id_len == env->id_len &&
-                         memcmp(s->env.id, env->id, env->id_len) == 0;
-        if (s->used && (same_peer || strcmp(s->volunteer, id) == 0))
+        if (s != slot && s->used && strcmp(s->volunteer, id) == 0)
             s->used = false;
-        if (!s->used && !slot)
-            slot = s;
-    }
-    if (!slot) {
-        bm_error_set(&err, BM_ERR_INVALID, NULL, "too many volunteers online (%d)", MAX_SESSIONS);
-        goto fail;
     }
     memset(slot, 0, sizeof *slot);
     slot->used = true;
@@ -465,6 +678,13 @@ static void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
 
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddStringToObject(reply, "volunteer", id);
+    cJSON_AddStringToObject(reply, "name", name);
+    cJSON *sarr = cJSON_AddArrayToObject(reply, "skills");
+    for (int i = 0; i < b->cfg.category_count; i++) {
+        if (skills & (1u << i))
+            cJSON_AddItemToArray(sarr, cJSON_CreateString(b->cfg.categories[i].name));
+    }
+    cJSON_AddNumberToObject(reply, "max_jobs", (double)max_jobs);
     cJSON_AddNumberToObject(reply, "heartbeat_ms", b->cfg.heartbeat_ms);
     cJSON_AddItemToObject(reply, "jobs", store_volunteer_jobs(b->store, id));
     reply_ok(b, SOCK_WORKER, env, msg, reply, true);
@@ -537,6 +757,14 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
+    int cat = store_request_category(b->store, ticket);
+    if (cat >= 0 && !(s->skills & (1u << cat))) {
+        bm_error_set(&err, BM_ERR_FORBIDDEN, "ticket",
+                     "这单是 %s，不在你的技能里 / this job is \"%s\", which is not one of your skills",
+                     b->cfg.categories[cat].label, b->cfg.categories[cat].name);
+        reply_err(b, SOCK_WORKER, env, msg, &err);
+        return;
+    }
     store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs};
     size_t before = b->n_out;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
@@ -547,6 +775,57 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
 /* Checks every photo of a progress/done message, then stores them in the
  * archive (durably, before the commit that refers to them). Nothing is
  * stored unless all of them pass. */
+static int photo_quota(broker_t *b, int64_t ticket, const bm_msg_t *msg, bm_error_t *err)
+{
+    int n = (int)msg->n_attach;
+    int have = store_photo_count(b->store, ticket);
+    if (b->cfg.photos_per_request > 0 && have >= 0 && have + n > b->cfg.photos_per_request) {
+        bm_error_set(err, BM_ERR_TOO_LARGE, "attachments",
+                     "这件工单已有 %d 张照片，每件最多 %d 张 / this request has %d photos already; the "
+                     "limit is %d a request",
+                     have, b->cfg.photos_per_request, have, b->cfg.photos_per_request);
+        return -1;
+    }
+    reg_key_t *k = b->caller.key;
+    int64_t day = bm_now_ms() / 86400000;
+    if (k && k->day != day) {
+        k->day = day;
+        k->day_submits = 0;
+        k->day_photos = 0;
+    }
+    if (k && b->cfg.photos_per_volunteer_day > 0 && k->day_photos + n > b->cfg.photos_per_volunteer_day) {
+        bm_error_set(err, BM_ERR_QUOTA, "attachments",
+                     "你今天已发 %d 张照片，每天最多 %d 张 / you have sent %d photos today; the limit is "
+                     "%d a day",
+                     k->day_photos, b->cfg.photos_per_volunteer_day, k->day_photos,
+                     b->cfg.photos_per_volunteer_day);
+        return -1;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < msg->n_attach; i++)
+        bytes += msg->attach[i].len;
+    char dir[1100];
+    bm_config_archive_dir(&b->cfg, dir, sizeof dir);
+    struct statvfs vs;
+    /* The archive folder may not exist before the first photo: then measure
+     * where the database is, on the same disk in the default layout. */
+    if (statvfs(dir, &vs) == 0 || statvfs(b->cfg.database, &vs) == 0) {
+        uint64_t avail = (uint64_t)vs.f_bavail * vs.f_frsize;
+        uint64_t need = (uint64_t)b->cfg.disk_reserve_mb * 1024 * 1024 + bytes;
+        if (avail < need) {
+            bm_error_set(err, BM_ERR_NO_SPACE, "attachments",
+                         "服务站存储空间不足，暂时不收照片（文字仍可提交）/ the station is low on disk "
+                         "space: photos are refused for now (send the note without them)");
+            log_error("磁盘只剩 %llu MiB，低于保留的 %d MiB，拒收照片 / only %llu MiB free, below the "
+                      "reserve of %d MiB: photos refused",
+                      (unsigned long long)(avail >> 20), b->cfg.disk_reserve_mb,
+                      (unsigned long long)(avail >> 20), b->cfg.disk_reserve_mb);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
                          bm_blob_t *blobs, bm_error_t *err)
 {
@@ -591,15 +870,10 @@ static void cmd_rate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     bm_error_t err = {0};
     int64_t ticket = 0, score = 0;
     const char *channel = NULL, *comment = NULL;
-    if (get_ticket(msg->body, &ticket, &err) ||
-        bm_json_str(msg->body, "channel", true, 64, &channel, &err) ||
+    if (get_ticket(msg->body, &ticket, &err) || acting_channel(b, msg->body, false, &channel, &err) ||
         bm_json_int(msg->body, "score", true, 1, 5, &score, &err) ||
         bm_json_str(msg->body, "comment", false, BM_MAX_COMMENT, &comment, &err))
         goto fail;
-    if (!bm_config_channel(&b->cfg, channel)) {
-        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", channel);
-        goto fail;
-    }
     if (store_rate(b->store, ticket, channel, (int)score, comment, bm_now_ms(), &err) != 0)
         goto fail;
     log_info("ticket %lld rated %lld by %s", (long long)ticket, (long long)score, channel);
@@ -629,10 +903,13 @@ static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, cons
     store_act_t a = {.act = act, .volunteer = s->volunteer, .text = text, .department = department};
     store_attach_t attach[BM_MAX_ATTACH];
     bm_blob_t blobs[BM_MAX_ATTACH];
-    if (msg->n_attach > 0 && accept_photos(b, msg, attach, blobs, &err) != 0) {
+    if (msg->n_attach > 0 && (photo_quota(b, ticket, msg, &err) != 0 ||
+                              accept_photos(b, msg, attach, blobs, &err) != 0)) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
+    if (msg->n_attach > 0 && b->caller.key)
+        b->caller.key->day_photos += (int)msg->n_attach;
     a.attach = attach;
     a.n_attach = msg->n_attach;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
@@ -685,15 +962,11 @@ static void channel_act(broker_t *b, const bm_envelope_t *env, const bm_msg_t *m
     int64_t ticket = 0;
     const char *channel = NULL, *text = NULL, *department = NULL;
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
-        bm_json_str(msg->body, "channel", true, 64, &channel, &err) != 0 ||
+        acting_channel(b, msg->body, false, &channel, &err) != 0 ||
         bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
         (act == BM_ACT_ESCALATE &&
          bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0))
         goto fail;
-    if (!bm_config_channel(&b->cfg, channel)) {
-        bm_error_set(&err, BM_ERR_UNKNOWN_CHANNEL, "channel", "unknown channel \"%s\"", channel);
-        goto fail;
-    }
     store_act_t a = {.act = act, .channel = channel, .text = text, .department = department};
     run_act(b, SOCK_CLIENT, env, msg, ticket, &a);
     return;
@@ -748,6 +1021,15 @@ static void cmd_list(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         bm_error_set(&err, BM_ERR_INVALID, since && bm_time_parse_iso(since, &f.since) ? "since" : "until",
                      "dates are ISO 8601 in UTC, e.g. 2026-11-01 or 2026-11-01T08:00:00Z");
         goto fail;
+    }
+    if (b->caller.kind & ROLE_CHANNEL) {
+        /* A channel lists only its own requests. */
+        if (f.channel && strcmp(f.channel, b->caller.principal) != 0) {
+            bm_error_set(&err, BM_ERR_FORBIDDEN, "channel",
+                         "只能查看本渠道的工单 / a channel may list only its own requests");
+            goto fail;
+        }
+        f.channel = b->caller.principal;
     }
     f.overdue = cJSON_IsTrue(overdue);
     f.limit = (int)limit;
@@ -909,77 +1191,321 @@ fail:
     reply_err(b, SOCK_CLIENT, env, msg, &err);
 }
 
+/* ---- keys (the office) ---------------------------------------------------- */
+
+static void cmd_keys(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    const cJSON *all = cJSON_GetObjectItemCaseSensitive(msg->body, "all");
+    bm_error_t err = {0};
+    if (all && !cJSON_IsBool(all)) {
+        bm_error_set(&err, BM_ERR_INVALID, "all", "\"all\" 是 true 或 false / \"all\" must be true or false");
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    cJSON *arr = store_keys_list(b->store, cJSON_IsTrue(all));
+    if (!arr) {
+        bm_error_set(&err, BM_ERR_STORAGE, NULL, "读不到钥匙登记表 / cannot read the key registry");
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+        return;
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddItemToObject(reply, "keys", arr);
+    cJSON_AddStringToObject(reply, "broker", b->key.public_key);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+/* Registers a public key (the pair was made by the caller; the secret half
+ * never travels). It is accepted from the next pass on, after the commit. */
+static void cmd_key_add(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    const char *pub = NULL, *role = NULL, *name = NULL, *skills = NULL, *acts_for = NULL;
+    int64_t max_jobs = BM_DEFAULT_MAX_JOBS;
+    char actor[BM_MAX_ROLE + 1];
+    if (bm_json_str(msg->body, "public", true, BM_Z85_KEY_LEN, &pub, &err) ||
+        bm_json_str(msg->body, "role", true, BM_MAX_ROLE, &role, &err) ||
+        bm_json_str(msg->body, "name", false, BM_MAX_VOL_NAME, &name, &err) ||
+        bm_json_str(msg->body, "skills", false, 390, &skills, &err) ||
+        bm_json_str(msg->body, "acts_for", false, 500, &acts_for, &err) ||
+        bm_json_int(msg->body, "max_jobs", false, 1, 20, &max_jobs, &err))
+        goto fail;
+    if (!bm_key_z85_ok(pub)) {
+        bm_error_set(&err, BM_ERR_INVALID, "public",
+                     "公钥应为 40 个 Z85 字符 / the public key must be 40 Z85 characters");
+        goto fail;
+    }
+    if (strcmp(pub, b->key.public_key) == 0) {
+        bm_error_set(&err, BM_ERR_INVALID, "public", "这是服务站自己的钥匙 / that is the station's own key");
+        goto fail;
+    }
+    store_key_t k = {0};
+    bm_strlcpy(k.public_key, pub, sizeof k.public_key);
+    bm_strlcpy(k.role, role, sizeof k.role);
+    bm_strlcpy(k.name, name ? name : "", sizeof k.name);
+    bm_strlcpy(k.skills, skills ? skills : "", sizeof k.skills);
+    bm_strlcpy(k.acts_for, acts_for ? acts_for : "", sizeof k.acts_for);
+    k.max_jobs = (int)max_jobs;
+    if (registry_check(b->reg, &k, &err) != 0 ||
+        store_key_add(b->store, &k, caller_actor(b, actor, sizeof actor), bm_now_ms(), &err) != 0)
+        goto fail;
+    if (b->n_new_keys == b->cap_new_keys) {
+        size_t cap = b->cap_new_keys ? b->cap_new_keys * 2 : 8;
+        store_key_t *grown = realloc(b->new_keys, cap * sizeof *grown);
+        if (!grown) {
+            bm_error_set(&err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
+            goto fail;
+        }
+        b->new_keys = grown;
+        b->cap_new_keys = cap;
+    }
+    b->new_keys[b->n_new_keys++] = k;
+    log_info("钥匙已登记 / key registered: %s (%s) by %s", role, name ? name : "", actor);
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "public", pub);
+    cJSON_AddStringToObject(reply, "role", role);
+    cJSON_AddStringToObject(reply, "name", k.name);
+    cJSON_AddStringToObject(reply, "broker", b->key.public_key);
+    cJSON_AddStringToObject(reply, "client_endpoint", b->cfg.client_endpoint);
+    cJSON_AddStringToObject(reply, "worker_endpoint", b->cfg.worker_endpoint);
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+/* Takes a revoked key's sessions and connections away at once. */
+static void drop_key(broker_t *b, reg_key_t *k)
+{
+    if (k->kind == ROLE_VOLUNTEER) {
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            if (b->sessions[i].used && strcmp(b->sessions[i].volunteer, k->principal) == 0)
+                b->sessions[i].used = false;
+        }
+    }
+    /* libzmq has no call to close one peer of a ROUTER; shutting the
+     * connection's descriptor down makes its I/O thread close it, and the
+     * reconnect is refused by ZAP. */
+    for (int i = 0; i < k->n_fds; i++)
+        shutdown(k->fds[i], SHUT_RDWR);
+    registry_remove(b->reg, k->public_key);
+}
+
+typedef struct {
+    const char *role;
+    char (*found)[BM_Z85_KEY_LEN + 1];
+    int n, max;
+} role_match_t;
+
+static int match_role(reg_key_t *k, void *arg)
+{
+    role_match_t *m = arg;
+    if (strcmp(k->role, m->role) == 0 && m->n < m->max)
+        bm_strlcpy(m->found[m->n++], k->public_key, BM_Z85_KEY_LEN + 1);
+    return 0;
+}
+
+/* Revokes one key ("public") or every key of a role ("role": volunteer:v01). */
+static void cmd_key_revoke(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    const char *pub = NULL, *role = NULL;
+    char found[64][BM_Z85_KEY_LEN + 1];
+    char actor[BM_MAX_ROLE + 1];
+    int n = 0;
+    if (bm_json_str(msg->body, "public", false, BM_Z85_KEY_LEN, &pub, &err) ||
+        bm_json_str(msg->body, "role", false, BM_MAX_ROLE, &role, &err))
+        goto fail;
+    if (!pub == !role) {
+        bm_error_set(&err, BM_ERR_INVALID, "public",
+                     "请给出 public（公钥）或 role（角色）之一 / give either \"public\" or \"role\"");
+        goto fail;
+    }
+    if (pub) {
+        if (!registry_find(b->reg, pub)) {
+            bm_error_set(&err, BM_ERR_NOT_FOUND, "public", "没有这把有效的钥匙 / no such key, or it was revoked already");
+            goto fail;
+        }
+        bm_strlcpy(found[n++], pub, sizeof found[0]);
+    } else {
+        role_match_t m = {.role = role, .found = found, .max = 64};
+        registry_each(b->reg, match_role, &m);
+        n = m.n;
+        if (n == 0) {
+            bm_error_set(&err, BM_ERR_NOT_FOUND, "role", "角色 %s 没有有效的钥匙 / no key with role \"%s\"",
+                         role, role);
+            goto fail;
+        }
+    }
+    int offices = registry_count(b->reg, ROLE_OFFICE), losing = 0;
+    for (int i = 0; i < n; i++)
+        losing += registry_find(b->reg, found[i])->kind == ROLE_OFFICE;
+    if (losing > 0 && losing >= offices) {
+        bm_error_set(&err, BM_ERR_FORBIDDEN, "public",
+                     "至少要留一把办公室钥匙，先登记一把新的 / at least one office key must remain: "
+                     "register a new one first");
+        goto fail;
+    }
+    caller_actor(b, actor, sizeof actor);
+    for (int i = 0; i < n; i++) {
+        if (store_key_revoke(b->store, found[i], actor, bm_now_ms(), &err) != 0)
+            goto fail;
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(reply, "revoked");
+    for (int i = 0; i < n; i++) {
+        reg_key_t *k = registry_find(b->reg, found[i]);
+        log_warn("钥匙已吊销 / key revoked: %s %s by %s", k->role, k->public_key, actor);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(found[i]));
+        /* At once, not after the commit: if the commit fails the key stays
+         * refused until a restart, which errs on the safe side. */
+        drop_key(b, k);
+    }
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
+    return;
+fail:
+    reply_err(b, SOCK_CLIENT, env, msg, &err);
+}
+
+/* ---- the permission table ------------------------------------------------- */
+
 typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
 typedef void (*worker_fn)(broker_t *, session_t *, const bm_envelope_t *, const bm_msg_t *);
 
+/* Every command, the socket it arrives on, and who may send it. handle()
+ * checks the role here before any handler runs; a handler narrows further
+ * to what is the caller's own (a channel's requests, a volunteer's jobs).
+ * docs/security.md and docs/protocol.md show this same table. A gateway acts
+ * as the role named in "act_as", when its key lists that role. */
+#define OFFICE    ROLE_OFFICE
+#define CHANNEL   ROLE_CHANNEL
+#define VOLUNTEER ROLE_VOLUNTEER
+#define NOTIFIER  ROLE_NOTIFIER
 static const struct {
     const char *name;
-    client_fn fn;
-} client_cmds[] = {
-    {BM_CMD_SUBMIT, cmd_submit},
-    {BM_CMD_GET, cmd_get},
-    {BM_CMD_TAKE, cmd_take},
-    {BM_CMD_REPORT, cmd_report},
-    {BM_CMD_CANCEL, cmd_cancel},
-    {BM_CMD_REOPEN, cmd_reopen},
-    {BM_CMD_ESCALATE, cmd_escalate},
-    {BM_CMD_RESOLVE, cmd_resolve},
-    {BM_CMD_LIST, cmd_list},
-    {BM_CMD_VOLUNTEERS, cmd_volunteers},
-    {BM_CMD_DELIVERIES, cmd_deliveries},
-    {BM_CMD_DELIVERY, cmd_delivery},
-    {BM_CMD_REPLAY, cmd_replay},
-    {BM_CMD_ENDPOINTS, cmd_endpoints},
-    {BM_CMD_ENDPOINT, cmd_endpoint},
-    {BM_CMD_RATE, cmd_rate},
+    int sock;
+    unsigned roles;
+    client_fn client;
+    worker_fn worker;
+} commands[] = {
+    /* command             socket       who may send it     handler */
+    {BM_CMD_SUBMIT,      SOCK_CLIENT, OFFICE | CHANNEL, cmd_submit, NULL},   /* a channel: as itself */
+    {BM_CMD_GET,         SOCK_CLIENT, OFFICE | CHANNEL, cmd_get, NULL},      /* a channel: its own */
+    {BM_CMD_LIST,        SOCK_CLIENT, OFFICE | CHANNEL, cmd_list, NULL},     /* a channel: its own */
+    {BM_CMD_CANCEL,      SOCK_CLIENT, OFFICE | CHANNEL, cmd_cancel, NULL},   /* a channel: its own */
+    {BM_CMD_REOPEN,      SOCK_CLIENT, OFFICE | CHANNEL, cmd_reopen, NULL},   /* a channel: its own */
+    {BM_CMD_RATE,        SOCK_CLIENT, OFFICE | CHANNEL, cmd_rate, NULL},     /* a channel: its own */
+    {BM_CMD_ESCALATE,    SOCK_CLIENT, OFFICE, cmd_escalate, NULL},
+    {BM_CMD_RESOLVE,     SOCK_CLIENT, OFFICE, cmd_resolve, NULL},
+    {BM_CMD_VOLUNTEERS,  SOCK_CLIENT, OFFICE, cmd_volunteers, NULL},
+    {BM_CMD_DELIVERIES,  SOCK_CLIENT, OFFICE, cmd_deliveries, NULL},
+    {BM_CMD_DELIVERY,    SOCK_CLIENT, OFFICE, cmd_delivery, NULL},
+    {BM_CMD_REPLAY,      SOCK_CLIENT, OFFICE, cmd_replay, NULL},
+    {BM_CMD_ENDPOINTS,   SOCK_CLIENT, OFFICE, cmd_endpoints, NULL},
+    {BM_CMD_ENDPOINT,    SOCK_CLIENT, OFFICE, cmd_endpoint, NULL},
+    {BM_CMD_KEYS,        SOCK_CLIENT, OFFICE, cmd_keys, NULL},
+    {BM_CMD_KEY_ADD,     SOCK_CLIENT, OFFICE, cmd_key_add, NULL},
+    {BM_CMD_KEY_REVOKE,  SOCK_CLIENT, OFFICE, cmd_key_revoke, NULL},
+    {BM_CMD_TAKE,        SOCK_CLIENT, NOTIFIER, cmd_take, NULL},           /* holds the webhook secrets */
+    {BM_CMD_REPORT,      SOCK_CLIENT, NOTIFIER, cmd_report, NULL},         /* only deliveries it holds */
+    {BM_CMD_HELLO,       SOCK_WORKER, VOLUNTEER, NULL, NULL},              /* as the key's volunteer */
+    {BM_CMD_HEARTBEAT,   SOCK_WORKER, VOLUNTEER, NULL, cmd_heartbeat},
+    {BM_CMD_CLAIM,       SOCK_WORKER, VOLUNTEER, NULL, cmd_claim},         /* only its skills */
+    {BM_CMD_DONE,        SOCK_WORKER, VOLUNTEER, NULL, cmd_done},          /* only jobs it holds */
+    {BM_CMD_PROGRESS,    SOCK_WORKER, VOLUNTEER, NULL, cmd_progress},      /* only jobs it holds */
+    {BM_CMD_DECLINE,     SOCK_WORKER, VOLUNTEER, NULL, cmd_decline},
+    {BM_CMD_CANTFIX,     SOCK_WORKER, VOLUNTEER, NULL, cmd_cantfix},       /* only jobs it holds */
+    {BM_CMD_ESCALATE,    SOCK_WORKER, VOLUNTEER, NULL, cmd_worker_escalate}, /* only jobs it holds */
 };
 
-static const struct {
-    const char *name;
-    worker_fn fn;
-} worker_cmds[] = {
-    {BM_CMD_HEARTBEAT, cmd_heartbeat},
-    {BM_CMD_CLAIM, cmd_claim},
-    {BM_CMD_DONE, cmd_done},
-    {BM_CMD_PROGRESS, cmd_progress},
-    {BM_CMD_DECLINE, cmd_decline},
-    {BM_CMD_CANTFIX, cmd_cantfix},
-    {BM_CMD_ESCALATE, cmd_worker_escalate},
-};
+static const char *kind_name(unsigned kind)
+{
+    switch (kind) {
+    case ROLE_OFFICE: return "office";
+    case ROLE_CHANNEL: return "channel";
+    case ROLE_VOLUNTEER: return "volunteer";
+    case ROLE_NOTIFIER: return "notifier";
+    case ROLE_GATEWAY: return "gateway";
+    default: return "?";
+    }
+}
+
+/* Fills b->caller from the connection's key (and a gateway's act_as).
+ * Returns 0, or -1 with err set: the message is refused. */
+static int resolve_caller(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                          bm_error_t *err)
+{
+    memset(&b->caller, 0, sizeof b->caller);
+    if (b->cfg.auth_none) {
+        b->caller.dev = true;
+        b->caller.kind = sock == SOCK_CLIENT ? (ROLE_OFFICE | ROLE_NOTIFIER) : ROLE_VOLUNTEER;
+        return 0;
+    }
+    reg_key_t *k = registry_find(b->reg, env->user);
+    if (!k) {
+        bm_error_set(err, BM_ERR_KEY_REVOKED, NULL,
+                     "这把钥匙已被吊销或不再有效，请向办公室要一把新的 / this key has been revoked "
+                     "or is no longer valid: ask the office for a new one");
+        return -1;
+    }
+    registry_note_fd(b->reg, k, env->fd);
+    b->caller.key = k;
+    b->caller.kind = k->kind;
+    bm_strlcpy(b->caller.principal, k->principal, sizeof b->caller.principal);
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(msg->body, "act_as");
+    if (!as)
+        return 0;
+    if (k->kind != ROLE_GATEWAY || !cJSON_IsString(as) || !registry_acts_for(k, as->valuestring)) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "act_as",
+                     "这把钥匙不能代表 %s / this key may not act as %s",
+                     cJSON_IsString(as) ? as->valuestring : "?", cJSON_IsString(as) ? as->valuestring : "?");
+        return -1;
+    }
+    b->caller.kind = registry_kind(as->valuestring, b->caller.principal, sizeof b->caller.principal);
+    return 0;
+}
 
 static void handle(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
-    if (sock == SOCK_CLIENT) {
-        for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++) {
-            if (strcmp(msg->cmd, client_cmds[i].name) == 0) {
-                client_cmds[i].fn(b, env, msg);
-                return;
-            }
-        }
-    } else {
-        if (strcmp(msg->cmd, BM_CMD_HELLO) == 0) {
-            cmd_hello(b, env, msg);
-            return;
-        }
-        for (size_t i = 0; i < sizeof worker_cmds / sizeof worker_cmds[0]; i++) {
-            if (strcmp(msg->cmd, worker_cmds[i].name) == 0) {
-                session_t *s = session_by_env(b, env);
-                if (!s) {
-                    bm_error_set(&err, BM_ERR_HELLO_REQUIRED, NULL,
-                                 "say hello first (this connection is not known as a volunteer)");
-                    reply_err(b, sock, env, msg, &err);
-                    return;
-                }
-                s->last_heard = bm_mono_ms();
-                worker_cmds[i].fn(b, s, env, msg);
-                return;
-            }
-        }
+    size_t i = 0, n = sizeof commands / sizeof commands[0];
+    while (i < n && (commands[i].sock != sock || strcmp(msg->cmd, commands[i].name) != 0))
+        i++;
+    if (i == n) {
+        bm_error_set(&err, BM_ERR_UNKNOWN_COMMAND, NULL, "没有这个命令 \"%s\"（%s 端口）/ unknown command \"%s\" on the %s socket",
+                     msg->cmd, sock == SOCK_CLIENT ? "客户" : "志愿者", msg->cmd,
+                     sock == SOCK_CLIENT ? "client" : "worker");
+        reply_err(b, sock, env, msg, &err);
+        return;
     }
-    bm_error_set(&err, BM_ERR_UNKNOWN_COMMAND, NULL, "unknown command \"%s\" on the %s socket",
-                 msg->cmd, sock == SOCK_CLIENT ? "client" : "worker");
-    reply_err(b, sock, env, msg, &err);
+    if (resolve_caller(b, sock, env, msg, &err) != 0) {
+        reply_err(b, sock, env, msg, &err);
+        return;
+    }
+    if (!(commands[i].roles & b->caller.kind)) {
+        bm_error_set(&err, BM_ERR_FORBIDDEN, NULL,
+                     "你的角色（%s）不能执行 %s / your role (%s) may not send \"%s\"",
+                     kind_name(b->caller.kind), msg->cmd, kind_name(b->caller.kind), msg->cmd);
+        reply_err(b, sock, env, msg, &err);
+        return;
+    }
+    if (commands[i].client) {
+        commands[i].client(b, env, msg);
+        return;
+    }
+    if (!commands[i].worker) {
+        cmd_hello(b, env, msg);
+        return;
+    }
+    session_t *s = session_by_env(b, env);
+    if (!s || (b->caller.key && strcmp(s->volunteer, b->caller.principal) != 0)) {
+        bm_error_set(&err, BM_ERR_HELLO_REQUIRED, NULL,
+                     "请先 hello（这个连接还没有报到）/ say hello first (this connection is not known as "
+                     "a volunteer)");
+        reply_err(b, sock, env, msg, &err);
+        return;
+    }
+    s->last_heard = bm_mono_ms();
+    commands[i].worker(b, s, env, msg);
 }
 
 /* ---- after the commit --------------------------------------------------- */
@@ -1001,7 +1527,7 @@ static void serve_takers(broker_t *b, bool shutting_down)
             continue;
         }
         cJSON *arr = cJSON_CreateArray();
-        int n = store_take(b->store, now, t->max, (int64_t)b->cfg.delivery_lease_s * 1000, arr);
+        int n = store_take(b->store, now, t->max, (int64_t)b->cfg.delivery_lease_s * 1000, t->taker, arr);
         if (n > 0 || mono >= t->deadline || n < 0) {
             cJSON *reply = cJSON_CreateObject();
             cJSON_AddItemToObject(reply, "deliveries", arr);
@@ -1114,6 +1640,18 @@ static void undo_pass_sessions(broker_t *b)
             b->sessions[i].used = false;
     }
     b->n_changes = 0;
+    b->n_new_keys = 0; /* never registered */
+}
+
+/* Keys registered in a committed pass are accepted from now on. */
+static void admit_new_keys(broker_t *b)
+{
+    for (size_t i = 0; i < b->n_new_keys; i++) {
+        bm_error_t err = {0};
+        if (registry_put(b->reg, &b->new_keys[i], &err) != 0)
+            log_error("登记的钥匙无法启用 / a registered key cannot be used: %s", err.message);
+    }
+    b->n_new_keys = 0;
 }
 
 /* One pass: read what is waiting, handle it in one transaction, commit,
@@ -1168,33 +1706,180 @@ static int pass(broker_t *b, bool shutting_down)
     }
     flush(b, committed, &cerr);
     if (committed) {
+        admit_new_keys(b);
         announce_changes(b);
         dispatch(b);
     }
     return handled;
 }
 
+/* Out of descriptors, libzmq's listener would retry accept() in a busy loop:
+ * stop listening for a while instead, and keep serving the connections we
+ * have. The monitor says when accept failed. */
+static void watch_accepts(broker_t *b)
+{
+    int64_t mono = bm_mono_ms();
+    for (int k = 0; k < 2; k++) {
+        int event = 0, value = 0;
+        while (b->mon[k] && bm_monitor_read(b->mon[k], &event, &value) == 1) {
+            if (event != ZMQ_EVENT_ACCEPT_FAILED || (value != EMFILE && value != ENFILE) ||
+                b->paused_until[k])
+                continue;
+            if (zmq_unbind(b->sock[k], b->bound[k]) == 0) {
+                b->paused_until[k] = mono + ACCEPT_PAUSE_MS;
+                log_error("文件描述符用完了，暂停接受新连接 %d 毫秒 / out of file descriptors: not "
+                          "accepting new connections on %s for %d ms",
+                          ACCEPT_PAUSE_MS, b->bound[k], ACCEPT_PAUSE_MS);
+            }
+        }
+        if (b->paused_until[k] && mono >= b->paused_until[k]) {
+            if (zmq_bind(b->sock[k], b->bound[k]) == 0) {
+                b->paused_until[k] = 0;
+                log_info("重新接受新连接 / accepting new connections on %s again", b->bound[k]);
+            } else {
+                b->paused_until[k] = mono + ACCEPT_PAUSE_MS;
+            }
+        }
+    }
+}
+
 int broker_run(broker_t *self, volatile sig_atomic_t *stop)
 {
     log_info("listening: clients %s, workers %s", self->cfg.client_endpoint, self->cfg.worker_endpoint);
     while (!*stop) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[5] = {
             {self->sock[SOCK_CLIENT], 0, ZMQ_POLLIN, 0},
             {self->sock[SOCK_WORKER], 0, ZMQ_POLLIN, 0},
         };
+        int n = 2;
+        void *extra[3] = {self->zap ? zap_socket(self->zap) : NULL, self->mon[0], self->mon[1]};
+        for (int k = 0; k < 3; k++) {
+            if (extra[k])
+                items[n++] = (zmq_pollitem_t){extra[k], 0, ZMQ_POLLIN, 0};
+        }
         long timeout = self->n_takers > 0 ? TAKER_TICK_MS : IDLE_TICK_MS;
-        if (zmq_poll(items, 2, timeout) < 0) {
+        if (self->paused_until[0] || self->paused_until[1])
+            timeout = TAKER_TICK_MS;
+        if (zmq_poll(items, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll failed: %s", zmq_strerror(errno));
             return -1;
         }
+        /* Handshakes first: a new peer waits at most one pass. */
+        if (self->zap && zap_handle(self->zap) < 0) {
+            log_error("身份验证处理失败 / the ZAP handler failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        watch_accepts(self);
         if (pass(self, false) < 0)
             return -1;
     }
     /* Answer what is already queued, then stop. */
     pass(self, true);
     log_info("stopped; everything acknowledged is committed");
+    return 0;
+}
+
+/* Adds each stored key to the registry (a key whose role the config no
+ * longer allows is skipped with a warning). */
+static int load_stored_key(const store_key_t *k, void *arg)
+{
+    broker_t *b = arg;
+    bm_error_t err = {0};
+    if (registry_put(b->reg, k, &err) != 0)
+        log_warn("跳过一把钥匙 / skipping key %s (%s): %s", k->public_key, k->role, err.message);
+    return 0;
+}
+
+/* The broker's own key pair: key_dir/broker.key, made on the first start. */
+static int broker_key(broker_t *b, const char *dir, bm_error_t *err)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/broker.key", dir);
+    if (access(path, F_OK) == 0)
+        return bm_key_load(path, &b->key, err);
+    memset(&b->key, 0, sizeof b->key);
+    if (bm_key_generate(&b->key) != 0) {
+        bm_error_set(err, BM_ERR_INVALID, NULL, "不能生成服务站钥匙 / cannot make the station's key");
+        return -1;
+    }
+    bm_strlcpy(b->key.role, "broker", sizeof b->key.role);
+    bm_strlcpy(b->key.name, "bianmin-broker", sizeof b->key.name);
+    if (bm_key_save(path, &b->key, false, err) != 0)
+        return -1;
+    log_info("生成了服务站钥匙 / made the station's key pair: %s (public %s)", path, b->key.public_key);
+    return 0;
+}
+
+/* On a first start (no office key registered) makes key_dir/office.key and
+ * registers it, so that the office can act with no manual step. An existing
+ * office.key (e.g. after the database was restored) is registered again. */
+static int first_office_key(broker_t *b, const char *dir, bm_error_t *err)
+{
+    if (registry_count(b->reg, ROLE_OFFICE) > 0)
+        return 0;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/office.key", dir);
+    bm_key_t office;
+    bool made = false;
+    if (access(path, F_OK) == 0) {
+        if (bm_key_load(path, &office, err) != 0)
+            return -1;
+    } else {
+        memset(&office, 0, sizeof office);
+        if (bm_key_generate(&office) != 0) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "不能生成办公室钥匙 / cannot make the office key");
+            return -1;
+        }
+        bm_strlcpy(office.role, "office", sizeof office.role);
+        bm_strlcpy(office.name, "办公室 office", sizeof office.name);
+        bm_strlcpy(office.broker_key, b->key.public_key, sizeof office.broker_key);
+        bm_strlcpy(office.client_endpoint, b->cfg.client_endpoint, sizeof office.client_endpoint);
+        bm_strlcpy(office.worker_endpoint, b->cfg.worker_endpoint, sizeof office.worker_endpoint);
+        if (bm_key_save(path, &office, false, err) != 0)
+            return -1;
+        made = true;
+    }
+    store_key_t k = {0};
+    bm_strlcpy(k.public_key, office.public_key, sizeof k.public_key);
+    bm_strlcpy(k.role, "office", sizeof k.role);
+    bm_strlcpy(k.name, office.name[0] ? office.name : "office", sizeof k.name);
+    memset(&office, 0, sizeof office);
+    if (store_key_add(b->store, &k, "system", bm_now_ms(), err) != 0 ||
+        store_batch_commit(b->store, err) != 0 || registry_put(b->reg, &k, err) != 0) {
+        store_batch_rollback(b->store);
+        return -1;
+    }
+    log_warn("%s办公室钥匙 / %s the office key: %s — keep it safe; `bianmin --key %s keys new ...` "
+             "makes the others",
+             made ? "生成了" : "重新登记了", made ? "made" : "registered again", path, path);
+    return 0;
+}
+
+/* Binds the two server sockets: CURVE servers behind the ZAP handler, or
+ * plain ones in development mode. */
+static int bind_sockets(broker_t *self, bm_error_t *err)
+{
+    const char *eps[2] = {self->cfg.client_endpoint, self->cfg.worker_endpoint};
+    const char *domains[2] = {BM_ZAP_DOMAIN_CLIENT, BM_ZAP_DOMAIN_WORKER};
+    for (int k = 0; k < 2; k++) {
+        /* A peer that never reads cannot make the broker hold more than
+         * peer_queue messages for it: later ones are dropped. The monitor
+         * says when accept() fails for want of descriptors. */
+        bm_sock_opts_t o = {.key = self->cfg.auth_none ? NULL : &self->key, .zap_domain = domains[k],
+                            .sndhwm = self->cfg.peer_queue, .mon_events = ZMQ_EVENT_ACCEPT_FAILED,
+                            .mon = &self->mon[k]};
+        self->sock[k] = bm_socket_ex(self->ctx, ZMQ_ROUTER, eps[k], true, &o);
+        if (!self->sock[k]) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "不能监听 %s (%s) / cannot bind %s", eps[k],
+                         zmq_strerror(errno), eps[k]);
+            return -1;
+        }
+        size_t len = sizeof self->bound[k];
+        if (zmq_getsockopt(self->sock[k], ZMQ_LAST_ENDPOINT, self->bound[k], &len) != 0)
+            bm_strlcpy(self->bound[k], eps[k], sizeof self->bound[k]);
+    }
     return 0;
 }
 
@@ -1206,21 +1891,55 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
         return NULL;
     }
     self->cfg = *cfg;
+    if (self->cfg.auth_none &&
+        (!bm_endpoint_local(self->cfg.client_endpoint) || !bm_endpoint_local(self->cfg.worker_endpoint))) {
+        bm_error_set(err, BM_ERR_INVALID, "auth",
+                     "开发模式（\"auth\": \"none\"）只能监听本机 (ipc:// 或 127.0.0.1)，不能监听 %s / "
+                     "development mode (\"auth\": \"none\") listens only on ipc:// or loopback, not %s",
+                     bm_endpoint_local(self->cfg.client_endpoint) ? self->cfg.worker_endpoint
+                                                                  : self->cfg.client_endpoint,
+                     bm_endpoint_local(self->cfg.client_endpoint) ? self->cfg.worker_endpoint
+                                                                  : self->cfg.client_endpoint);
+        goto fail;
+    }
     self->store = store_open(self->cfg.database, &self->cfg, err);
-    if (!self->store)
+    self->reg = registry_new(&self->cfg);
+    if (!self->store || !self->reg)
         goto fail;
     self->ctx = zmq_ctx_new();
     if (!self->ctx) {
         bm_error_set(err, BM_ERR_INVALID, NULL, "cannot create a ZeroMQ context");
         goto fail;
     }
-    const char *eps[2] = {self->cfg.client_endpoint, self->cfg.worker_endpoint};
-    for (int k = 0; k < 2; k++) {
-        self->sock[k] = bm_socket(self->ctx, ZMQ_ROUTER, eps[k], true);
-        if (!self->sock[k]) {
-            bm_error_set(err, BM_ERR_INVALID, NULL, "cannot bind %s: %s", eps[k], zmq_strerror(errno));
+    if (self->cfg.auth_none) {
+        log_warn("开发模式：没有身份验证，谁能连上谁就是办公室 / DEVELOPMENT MODE (\"auth\": \"none\"): "
+                 "no authentication; whoever reaches %s is the office",
+                 self->cfg.client_endpoint);
+        if (bind_sockets(self, err) != 0)
+            goto fail;
+    } else {
+        char dir[1100];
+        bm_config_key_dir(&self->cfg, dir, sizeof dir);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            bm_error_set(err, BM_ERR_INVALID, NULL, "不能建钥匙目录 %s (%s) / cannot create key folder %s",
+                         dir, strerror(errno), dir);
             goto fail;
         }
+        if (broker_key(self, dir, err) != 0 || store_keys_load(self->store, load_stored_key, self) != 0)
+            goto fail;
+        /* The handler is bound before any server socket, in the same context. */
+        self->zap = zap_new(self->ctx, self->reg, err);
+        if (!self->zap || bind_sockets(self, err) != 0)
+            goto fail;
+        for (int k = 0; k < 2; k++) {
+            if (zap_self_test(self->zap, self->ctx, self->bound[k], self->key.public_key, SELF_TEST_MS,
+                              err) != 0)
+                goto fail;
+        }
+        log_info("身份验证已开启，自检通过 / authentication on (CURVE + ZAP); self-test refused an "
+                 "unregistered key on both sockets");
+        if (first_office_key(self, dir, err) != 0)
+            goto fail;
     }
     self->dispatch_dirty = true;
     return self;
@@ -1235,15 +1954,20 @@ void broker_destroy(broker_t **self_p)
         return;
     broker_t *self = *self_p;
     for (int k = 0; k < 2; k++) {
+        bm_monitor_close(self->sock[k], &self->mon[k]);
         if (self->sock[k])
             zmq_close(self->sock[k]);
     }
+    zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     for (size_t i = 0; i < self->n_out; i++)
         cJSON_Delete(self->out[i].body);
     free(self->out);
     free(self->changes);
+    free(self->new_keys);
+    registry_destroy(&self->reg);
+    memset(&self->key, 0, sizeof self->key);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <errno.h>
 
 static volatile sig_atomic_t stop_flag = 0;
 
@@ -48,6 +50,25 @@ static int gen_secret(void)
     return 0;
 }
 
+/* Raises the open-file limit towards want (at most the hard limit): every
+ * connection is a descriptor. */
+static void raise_fd_limit(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t target = (rlim_t)want;
+    if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max)
+        target = rl.rlim_max;
+    if (rl.rlim_cur == target)
+        return;
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("不能调整文件描述符上限 / cannot set the open-file limit to %d: %s", want, strerror(errno));
+    else
+        log_info("open-file limit %llu", (unsigned long long)target);
+}
+
 /* Creates the database's folder if it is missing (one level, like var/). */
 static void ensure_parent_dir(const char *path)
 {
@@ -58,7 +79,7 @@ static void ensure_parent_dir(const char *path)
     if (!slash || slash == dir)
         return;
     *slash = '\0';
-    mkdir(dir, 0750);
+    mkdir(dir, 0700);
 }
 
 int main(int argc, char **argv)
@@ -128,6 +149,10 @@ int main(int argc, char **argv)
         log_warn("no callback_secret in the config: submits with a callback URL will be refused "
                  "(bianmin-broker --gen-secret makes one)");
 
+    /* Everything the broker creates (database, WAL, archive, keys) is the
+     * owner's alone: residents' contacts and signing secrets live there. */
+    umask(077);
+    raise_fd_limit(cfg.max_open_files);
     ensure_parent_dir(cfg.database);
     broker_t *broker = broker_new(&cfg, &err);
     if (!broker) {

@@ -405,7 +405,7 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    b.sock = bm_socket(ctx, ZMQ_DEALER, opts->endpoint, false);
+    b.sock = bm_socket_auth(ctx, ZMQ_DEALER, opts->endpoint, false, opts->key, NULL);
     if (!b.sock) {
         snprintf(err, errlen, "cannot connect to %s: %s", opts->endpoint, zmq_strerror(errno));
         goto out;

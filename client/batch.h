@@ -9,6 +9,8 @@
 #ifndef BM_CLI_BATCH_H
 #define BM_CLI_BATCH_H
 
+#include "auth.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +58,7 @@ cli_batch_check_t cli_batch_check_line(const char *line, size_t len, const cJSON
 
 typedef struct {
     const char *endpoint;
+    const bm_key_t *key; /* NULL: development mode */
     int window;           /* requests in flight */
     int timeout_ms;       /* per request, from when it was sent */
     const cJSON *defaults;/* fields added to lines lacking them; may be NULL */

@@ -5,6 +5,7 @@
 #ifndef BM_CLI_H
 #define BM_CLI_H
 
+#include "auth.h"
 #include "proto.h"
 
 #include <cjson/cJSON.h>
@@ -34,7 +35,16 @@ typedef struct {
     int timeout_ms;
     bool json;            /* machine output */
     bm_rpc_t *rpc;        /* created on first call; freed by main */
+    const bm_key_t *key;  /* the caller's key (NULL: development mode); not owned */
 } cli_ctx_t;
+
+/* The key file used when neither --key nor $BIANMIN_KEY says: the office key
+ * that `make run` makes. */
+#define CLI_DEFAULT_KEY "var/keys/office.key"
+
+/* `bianmin keys`: list, new, revoke. */
+int cli_keys_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_keys_help(FILE *out);
 
 /* A subcommand: run gets argv after the subcommand name (argv[0] is the name)
  * and returns a CLI_EXIT_* code. */

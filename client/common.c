@@ -30,6 +30,8 @@ const cli_command_t cli_commands[] = {
      cli_stats_run, cli_stats_help},
     {"export", "the month's case archive for an inspection: CSV, JSON, HTML, photos",
      cli_export_run, cli_export_help},
+    {"keys", "钥匙：列出、新建、吊销 / keys: list, new (for a volunteer, channel, notifier, gateway), revoke",
+     cli_keys_run, cli_keys_help},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -176,7 +178,7 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply)
     bm_error_t err = {0};
     bm_rpc_result_t r;
     if (!ctx->rpc)
-        ctx->rpc = bm_rpc_new(ctx->endpoint);
+        ctx->rpc = bm_rpc_new_auth(ctx->endpoint, ctx->key);
     if (!ctx->rpc) {
         r = BM_RPC_FAIL;
         bm_error_set(&err, "local", NULL, "out of memory");

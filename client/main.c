@@ -27,6 +27,8 @@ static void usage(FILE *out)
             "global options (before the command):\n"
             "  --broker ENDPOINT  the broker's client socket (default %s,\n"
             "                     or the environment variable %s)\n"
+            "  --key FILE         钥匙文件 / your key file (default: $BIANMIN_KEY, else\n"
+            "                     " CLI_DEFAULT_KEY " if present; it also says where the station is)\n"
             "  --timeout MS       how long to wait for an answer (default %d)\n"
             "  --json             machine output: replies and errors as one JSON line on stdout\n"
             "  --help             this text\n"
@@ -45,6 +47,8 @@ static void usage(FILE *out)
             "  bianmin deliveries --state dead\n"
             "  bianmin deliveries replay --dead-since 2026-11-28\n"
             "  bianmin endpoints rotate 3\n"
+            "  bianmin keys new --role volunteer:v01 --name 袁建成 --skills pipe,repair\n"
+            "  bianmin keys revoke volunteer:v01\n"
             "  forum-bridge | bianmin submit --stdin --channel forum > results.jsonl\n"
             "\n"
             "Times are shown in local time (the TZ environment variable); dates given to\n"
@@ -68,6 +72,8 @@ int main(int argc, char **argv)
     if (env && *env)
         ctx.endpoint = env;
 
+    const char *key_path = NULL;
+    bool endpoint_given = env && *env;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *v = NULL;
@@ -88,6 +94,15 @@ int main(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             ctx.endpoint = v;
+            endpoint_given = true;
+            continue;
+        }
+        if ((m = cli_opt_value(argc, argv, &i, "--key", &v, err, sizeof err)) != 0) {
+            if (m < 0 || !*v) {
+                fprintf(stderr, "bianmin: --key 需要钥匙文件 / --key needs a key file\n");
+                return CLI_EXIT_USAGE;
+            }
+            key_path = v;
             continue;
         }
         if ((m = cli_opt_value(argc, argv, &i, "--timeout", &v, err, sizeof err)) != 0) {
@@ -109,6 +124,28 @@ int main(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
+    /* The key: --key, else $BIANMIN_KEY, else the office key of `make run`
+     * if it is there; none means development mode (a broker with "auth":
+     * "none"). A key file also says where the station is. */
+    bm_key_t key;
+    if (!key_path)
+        key_path = bm_key_default_path(CLI_DEFAULT_KEY);
+    if (key_path) {
+        bm_error_t kerr = {0};
+        if (bm_key_load(key_path, &key, &kerr) != 0) {
+            fprintf(stderr, "bianmin: %s\n", kerr.message);
+            return CLI_EXIT_USAGE;
+        }
+        if (!key.broker_key[0]) {
+            fprintf(stderr, "bianmin: 钥匙文件 %s 里没有服务站公钥 / key file %s has no station key "
+                            "(\"broker\")\n",
+                    key_path, key_path);
+            return CLI_EXIT_USAGE;
+        }
+        ctx.key = &key;
+        if (!endpoint_given && key.client_endpoint[0])
+            ctx.endpoint = key.client_endpoint;
+    }
     const cli_command_t *cmd = cli_command_find(argv[i]);
     if (!cmd) {
         fprintf(stderr, "bianmin: unknown command \"%s\"\nsee: bianmin --help\n", argv[i]);
@@ -116,5 +153,7 @@ int main(int argc, char **argv)
     }
     int rc = cmd->run(&ctx, argc - i, argv + i);
     bm_rpc_destroy(&ctx.rpc);
+    if (ctx.key)
+        memset(&key, 0, sizeof key);
     return rc;
 }

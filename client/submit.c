@@ -144,6 +144,7 @@ static int run_batch(cli_ctx_t *ctx, const cli_submit_args_t *args)
 {
     cli_batch_opts_t opts = {
         .endpoint = ctx->endpoint,
+        .key = ctx->key,
         .window = args->window,
         .timeout_ms = ctx->timeout_ms,
         .defaults = cJSON_GetArraySize(args->body) > 0 ? args->body : NULL,

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,13 @@ void bm_config_defaults(bm_config_t *cfg)
     cfg->reopen_days = BM_DEFAULT_REOPEN_DAYS;
     cfg->rotation_overlap_s = BM_DEFAULT_ROTATION_S;
     cfg->rate_days = BM_DEFAULT_RATE_DAYS;
+    cfg->max_open_files = BM_DEFAULT_MAX_OPEN_FILES;
+    cfg->peer_queue = BM_DEFAULT_PEER_QUEUE;
+    cfg->submit_per_min = BM_DEFAULT_SUBMIT_PER_MIN;
+    cfg->submit_per_day = BM_DEFAULT_SUBMIT_PER_DAY;
+    cfg->photos_per_request = BM_DEFAULT_PHOTOS_PER_REQUEST;
+    cfg->photos_per_volunteer_day = BM_DEFAULT_PHOTOS_PER_VOLUNTEER_DAY;
+    cfg->disk_reserve_mb = BM_DEFAULT_DISK_RESERVE_MB;
     cfg->retry_count = (int)(sizeof default_retries / sizeof default_retries[0]);
     memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
     cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
@@ -288,7 +296,15 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "reopen_days", &next.reopen_days, 0, 365, path, err) ||
         get_int(root, "rotation_overlap_s", &next.rotation_overlap_s, 0, 30 * 86400, path, err) ||
         get_int(root, "rate_days", &next.rate_days, 0, 365, path, err) ||
-        get_str(root, "archive_dir", next.archive_dir, sizeof next.archive_dir, path, err))
+        get_str(root, "archive_dir", next.archive_dir, sizeof next.archive_dir, path, err) ||
+        get_str(root, "key_dir", next.key_dir, sizeof next.key_dir, path, err) ||
+        get_int(root, "max_open_files", &next.max_open_files, 256, 1048576, path, err) ||
+        get_int(root, "peer_queue", &next.peer_queue, 10, 100000, path, err) ||
+        get_int(root, "submit_per_min", &next.submit_per_min, 0, 1000000, path, err) ||
+        get_int(root, "submit_per_day", &next.submit_per_day, 0, 100000000, path, err) ||
+        get_int(root, "photos_per_request", &next.photos_per_request, 0, 10000, path, err) ||
+        get_int(root, "photos_per_volunteer_day", &next.photos_per_volunteer_day, 0, 1000000, path, err) ||
+        get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)
@@ -366,12 +382,56 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
             }
         }
     }
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(root, "auth");
+    if (auth) {
+        if (!cJSON_IsString(auth) ||
+            (strcmp(auth->valuestring, "none") != 0 && strcmp(auth->valuestring, "curve") != 0)) {
+            bm_error_set(err, BM_ERR_INVALID, "auth",
+                         "%s: \"auth\" 只能是 \"curve\"（默认）或 \"none\"（开发模式）/ \"auth\" is "
+                         "\"curve\" (the default) or \"none\" (development mode)",
+                         path);
+            goto out;
+        }
+        next.auth_none = strcmp(auth->valuestring, "none") == 0;
+    }
     *cfg = next;
     rc = 0;
 out:
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+void bm_config_key_dir(const bm_config_t *cfg, char *buf, size_t len)
+{
+    if (cfg->key_dir[0]) {
+        bm_strlcpy(buf, cfg->key_dir, len);
+        return;
+    }
+    const char *slash = strrchr(cfg->database, '/');
+    if (!slash)
+        bm_strlcpy(buf, BM_DEFAULT_KEY_DIR, len);
+    else
+        snprintf(buf, len, "%.*s/%s", (int)(slash - cfg->database), cfg->database, BM_DEFAULT_KEY_DIR);
+}
+
+bool bm_endpoint_local(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return true;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    char host[256];
+    const char *colon = strrchr(ep + 6, ':');
+    size_t n = colon ? (size_t)(colon - (ep + 6)) : 0;
+    if (n == 0 || n >= sizeof host)
+        return false;
+    memcpy(host, ep + 6, n);
+    host[n] = '\0';
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len)

@@ -26,6 +26,15 @@
 #define BM_DEFAULT_RATE_DAYS       30    /* a requester may rate this long after done */
 #define BM_DEFAULT_ROTATION_S      86400 /* an old webhook secret is still signed with this long */
 #define BM_DEFAULT_MAX_JOBS        1     /* jobs a volunteer holds at once unless hello says */
+/* Authentication and limits (docs/security.md). */
+#define BM_DEFAULT_KEY_DIR          "keys" /* beside the database unless key_dir is set */
+#define BM_DEFAULT_MAX_OPEN_FILES   65536 /* the broker raises RLIMIT_NOFILE to this (or the hard limit) */
+#define BM_DEFAULT_PEER_QUEUE       1000  /* messages queued to one peer that does not read */
+#define BM_DEFAULT_SUBMIT_PER_MIN   120   /* submits per key per minute (burst as large); 0 = no limit */
+#define BM_DEFAULT_SUBMIT_PER_DAY   5000  /* submits per key per UTC day; 0 = no limit */
+#define BM_DEFAULT_PHOTOS_PER_REQUEST 30  /* photos stored for one request in all */
+#define BM_DEFAULT_PHOTOS_PER_VOLUNTEER_DAY 200 /* photos one volunteer may send per UTC day */
+#define BM_DEFAULT_DISK_RESERVE_MB  200   /* photos are refused when less is free where they go */
 
 typedef struct {
     char name[32];      /* wire name, e.g. "pipe" */
@@ -61,6 +70,15 @@ typedef struct {
     int rotation_overlap_s;
     int rate_days;
     char archive_dir[1024]; /* photos; default: "archive" beside the database */
+    bool auth_none;         /* "auth": "none": development mode, loopback/ipc only */
+    char key_dir[1024];     /* the broker's key and the first office key; default: "keys" beside the database */
+    int max_open_files;
+    int peer_queue;
+    int submit_per_min;
+    int submit_per_day;
+    int photos_per_request;
+    int photos_per_volunteer_day;
+    int disk_reserve_mb;
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];
@@ -82,6 +100,13 @@ int bm_secret_check(const char *secret);
 
 /* The photo archive folder: archive_dir, or "archive" beside the database. */
 void bm_config_archive_dir(const bm_config_t *cfg, char *buf, size_t len);
+
+/* The key folder: key_dir, or "keys" beside the database. */
+void bm_config_key_dir(const bm_config_t *cfg, char *buf, size_t len);
+
+/* True if endpoint is ipc://, inproc:// or tcp:// on a loopback address:
+ * where the development mode ("auth": "none") may listen. */
+bool bm_endpoint_local(const char *endpoint);
 
 /* The secret that signs callbacks of requests from this channel: its own
  * (channel_secrets) or callback_secret; "" if neither is set. */

@@ -1,5 +1,6 @@
 /* proto.c - see proto.h. */
 #include "proto.h"
+#include "auth.h"
 #include "util.h"
 
 #include <errno.h>
@@ -174,7 +175,16 @@ bm_recv_t bm_recv(void *sock, bool router, bool dontwait, bm_envelope_t *env, bm
             len = sizeof env->id;
         memcpy(env->id, zmq_msg_data(&parts[0]), len);
         env->id_len = len;
+        env->fd = -1;
         first = 1;
+        if (n > 1) {
+            /* Connection metadata travels on the peer's own frames, not on the
+             * routing id the ROUTER made up. */
+            const char *user = zmq_msg_gets(&parts[n - 1], "User-Id");
+            if (user)
+                bm_strlcpy(env->user, user, sizeof env->user);
+            env->fd = zmq_msg_get(&parts[n - 1], ZMQ_SRCFD);
+        }
         if (n > 1 && zmq_msg_size(&parts[1]) == 0) {
             env->delimiter = true;
             first = 2;
@@ -302,9 +312,29 @@ int bm_send_error(void *sock, const bm_envelope_t *env, const char *cid, size_t 
 
 void *bm_socket(void *ctx, int type, const char *endpoint, bool bind)
 {
+    return bm_socket_auth(ctx, type, endpoint, bind, NULL, NULL);
+}
+
+void *bm_socket_auth(void *ctx, int type, const char *endpoint, bool bind, const struct bm_key *key,
+                     const char *zap_domain)
+{
+    bm_sock_opts_t o = {.key = key, .zap_domain = zap_domain};
+    return bm_socket_ex(ctx, type, endpoint, bind, &o);
+}
+
+void *bm_socket_ex(void *ctx, int type, const char *endpoint, bool bind, const bm_sock_opts_t *o)
+{
+    const struct bm_key *key = o ? o->key : NULL;
     void *sock = zmq_socket(ctx, type);
     if (!sock)
         return NULL;
+    if (key && (bind ? bm_curve_server(sock, key, o->zap_domain ? o->zap_domain : "")
+                     : bm_curve_client(sock, key)) != 0) {
+        int e = errno;
+        zmq_close(sock);
+        errno = e;
+        return NULL;
+    }
     int linger = bind ? 1000 : 200;
     int64_t maxmsg = BM_MAX_MSG;
     int one = 1;
@@ -325,14 +355,102 @@ void *bm_socket(void *ctx, int type, const char *endpoint, bool bind)
         zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
         zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
     }
-    int rc = bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint);
-    if (rc != 0) {
+    if (o && o->sndhwm > 0)
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &o->sndhwm, sizeof o->sndhwm);
+    /* The monitor is attached before the first connection: libzmq's I/O
+     * thread would block sending an event to a monitor nobody reads yet. */
+    void *mon = NULL;
+    if (o && o->mon && !(mon = bm_monitor_open(ctx, sock, o->mon_events))) {
         int e = errno;
         zmq_close(sock);
         errno = e;
         return NULL;
     }
+    int rc = bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint);
+    if (rc != 0) {
+        int e = errno;
+        bm_monitor_close(sock, &mon);
+        zmq_close(sock);
+        errno = e;
+        return NULL;
+    }
+    if (o && o->mon)
+        *o->mon = mon;
     return sock;
+}
+
+/* ---- handshake monitor --------------------------------------------------- */
+
+void *bm_monitor_open(void *ctx, void *sock, int events)
+{
+    static unsigned long seq;
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://bm-monitor-%d-%p-%lu", (int)getpid(), sock, ++seq);
+    if (!events)
+        events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED;
+    if (zmq_socket_monitor(sock, ep, events) != 0)
+        return NULL;
+    void *mon = zmq_socket(ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (mon)
+        zmq_setsockopt(mon, ZMQ_LINGER, &linger, sizeof linger);
+    if (!mon || zmq_connect(mon, ep) != 0) {
+        if (mon)
+            zmq_close(mon);
+        zmq_socket_monitor(sock, NULL, 0);
+        return NULL;
+    }
+    return mon;
+}
+
+int bm_monitor_read(void *mon, int *event, int *value)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return errno == EAGAIN ? 0 : -1;
+    }
+    int rc = 0;
+    if (zmq_msg_size(&m) >= 6) {
+        const uint8_t *d = zmq_msg_data(&m);
+        uint16_t ev;
+        uint32_t val;
+        memcpy(&ev, d, 2);
+        memcpy(&val, d + 2, 4);
+        *event = ev;
+        *value = (int)val;
+        rc = 1;
+    }
+    /* The second frame (the endpoint) is not needed. */
+    while (zmq_msg_more(&m)) {
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, mon, 0) < 0)
+            break;
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
+void bm_monitor_close(void *sock, void **mon_p)
+{
+    if (!mon_p || !*mon_p)
+        return;
+    /* Stop the events first: libzmq would block sending one to a monitor
+     * whose reading end is gone. */
+    if (sock)
+        zmq_socket_monitor(sock, NULL, 0);
+    zmq_close(*mon_p);
+    *mon_p = NULL;
+}
+
+bool bm_monitor_refused(int event)
+{
+    return event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+           event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
 }
 
 /* ---- request/reply helper ---------------------------------------------- */
@@ -340,22 +458,40 @@ void *bm_socket(void *ctx, int type, const char *endpoint, bool bind)
 struct bm_rpc {
     void *ctx;
     void *sock;
+    void *mon;
     char *endpoint;
+    bm_key_t *key;
     unsigned long seq;
 };
 
 bm_rpc_t *bm_rpc_new(const char *endpoint)
+{
+    return bm_rpc_new_auth(endpoint, NULL);
+}
+
+bm_rpc_t *bm_rpc_new_auth(const char *endpoint, const struct bm_key *key)
 {
     bm_rpc_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->endpoint = strdup(endpoint);
     self->ctx = zmq_ctx_new();
-    if (!self->endpoint || !self->ctx) {
+    if (key && (self->key = malloc(sizeof *self->key)) != NULL)
+        *self->key = *key;
+    if (!self->endpoint || !self->ctx || (key && !self->key)) {
         bm_rpc_destroy(&self);
         return NULL;
     }
     return self;
+}
+
+static void rpc_close(bm_rpc_t *self)
+{
+    bm_monitor_close(self->sock, &self->mon);
+    if (self->sock)
+        zmq_close(self->sock);
+    self->mon = NULL;
+    self->sock = NULL;
 }
 
 void bm_rpc_destroy(bm_rpc_t **self_p)
@@ -363,8 +499,10 @@ void bm_rpc_destroy(bm_rpc_t **self_p)
     if (!self_p || !*self_p)
         return;
     bm_rpc_t *self = *self_p;
-    if (self->sock)
-        zmq_close(self->sock);
+    rpc_close(self);
+    if (self->key)
+        memset(self->key, 0, sizeof *self->key);
+    free(self->key);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     free(self->endpoint);
@@ -377,10 +515,11 @@ bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, 
 {
     *reply = NULL;
     if (!self->sock) {
-        self->sock = bm_socket(self->ctx, ZMQ_DEALER, self->endpoint, false);
+        bm_sock_opts_t o = {.key = self->key, .mon = self->key ? &self->mon : NULL};
+        self->sock = bm_socket_ex(self->ctx, ZMQ_DEALER, self->endpoint, false, &o);
         if (!self->sock) {
-            bm_error_set(err, BM_ERR_INVALID, NULL, "cannot connect to %s: %s", self->endpoint,
-                         zmq_strerror(errno));
+            bm_error_set(err, BM_ERR_INVALID, NULL, "无法连接 %s (%s) / cannot connect to %s",
+                         self->endpoint, zmq_strerror(errno), self->endpoint);
             return BM_RPC_FAIL;
         }
     }
@@ -395,18 +534,28 @@ bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, 
         int64_t left = deadline - bm_mono_ms();
         if (left < 0)
             left = 0;
-        zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, (long)left);
+        zmq_pollitem_t items[2] = {{self->sock, 0, ZMQ_POLLIN, 0}, {self->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, self->mon ? 2 : 1, (long)left);
         if (rc < 0 && errno != EINTR) {
             bm_error_set(err, BM_ERR_INVALID, NULL, "poll failed: %s", zmq_strerror(errno));
             return BM_RPC_FAIL;
         }
+        int event = 0, value = 0;
+        if (rc > 0 && self->mon && (items[1].revents & ZMQ_POLLIN) &&
+            bm_monitor_read(self->mon, &event, &value) == 1 && bm_monitor_refused(event)) {
+            rpc_close(self);
+            char text[sizeof err->message];
+            bm_key_refusal_message(event, value, text, sizeof text);
+            bm_error_set(err, "key_refused", NULL, "%s", text);
+            return BM_RPC_ERROR;
+        }
+        if (rc > 0 && !(items[0].revents & ZMQ_POLLIN))
+            continue;
         if (rc <= 0) {
             if (bm_mono_ms() < deadline)
                 continue;
             /* Drop the socket: a late reply must not be read as the next one's. */
-            zmq_close(self->sock);
-            self->sock = NULL;
+            rpc_close(self);
             bm_error_set(err, BM_ERR_INVALID, NULL,
                          "no answer from the broker at %s within %d ms (is it running?)",
                          self->endpoint, timeout_ms);

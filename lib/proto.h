@@ -30,6 +30,8 @@ typedef struct {
     unsigned char id[256];
     size_t id_len;
     bool delimiter; /* an empty frame followed the id (REQ peers) */
+    char user[48];  /* the ZAP User-Id of the connection (the peer's public key, Z85); "" if none */
+    int fd;         /* the connection's descriptor as libzmq reports it (ZMQ_SRCFD), -1 if unknown */
 } bm_envelope_t;
 
 typedef struct {
@@ -94,6 +96,35 @@ cJSON *bm_error_json(const bm_error_t *err);
  * options (linger, max message size, ROUTER_MANDATORY for routers) and binds
  * (bind true) or connects to endpoint. Returns NULL with errno set. */
 void *bm_socket(void *ctx, int type, const char *endpoint, bool bind);
+/* The same with CURVE: a binding socket becomes a CURVE server with key's
+ * secret and the ZAP domain zap_domain; a connecting one a CURVE client of
+ * key->broker_key. key NULL: no encryption (development mode). */
+struct bm_key;
+void *bm_socket_auth(void *ctx, int type, const char *endpoint, bool bind, const struct bm_key *key,
+                     const char *zap_domain);
+
+/* Everything a socket may need besides its type and endpoint. */
+typedef struct {
+    const struct bm_key *key; /* CURVE (NULL: none) */
+    const char *zap_domain;   /* for a binding CURVE socket */
+    int sndhwm;               /* > 0: messages queued per peer before dropping */
+    int mon_events;           /* with mon: what to monitor (0: handshakes) */
+    void **mon;               /* not NULL: receives a monitor, attached before the first connection */
+} bm_sock_opts_t;
+void *bm_socket_ex(void *ctx, int type, const char *endpoint, bool bind, const bm_sock_opts_t *o);
+
+/* A monitor of sock's events (a ZMQ_EVENT_* mask; 0: handshakes, connects
+ * and disconnects): returns a PAIR socket in ctx on which bm_monitor_read
+ * reads them, or NULL. Close it with zmq_close before sock. */
+void *bm_monitor_open(void *ctx, void *sock, int events);
+/* Reads one event if one is waiting: returns 1 with *event and *value set, 0
+ * if none, -1 on error. */
+int bm_monitor_read(void *mon, int *event, int *value);
+/* Stops monitoring sock and closes the monitor *mon_p (NULLed). Always close
+ * a monitor this way, before sock. */
+void bm_monitor_close(void *sock, void **mon_p);
+/* True for the events that mean the station will not talk to this key. */
+bool bm_monitor_refused(int event);
 
 /* A request/reply connection from a client to the broker's client socket,
  * with reconnect-on-timeout so a stale reply can never be taken for a new one. */
@@ -101,6 +132,10 @@ typedef struct bm_rpc bm_rpc_t;
 
 /* Returns a new connection (no I/O yet), or NULL. */
 bm_rpc_t *bm_rpc_new(const char *endpoint);
+/* The same, authenticated with key (copied; NULL: development mode). A
+ * refused key is answered BM_RPC_ERROR with code "key_refused" at once,
+ * instead of a timeout. */
+bm_rpc_t *bm_rpc_new_auth(const char *endpoint, const struct bm_key *key);
 void bm_rpc_destroy(bm_rpc_t **self_p);
 
 typedef enum {

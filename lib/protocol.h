@@ -12,7 +12,7 @@
 #define BM_MAX_CMD        32
 #define BM_MAX_CID        64
 #define BM_MAX_BODY       (64 * 1024)        /* JSON body frame */
-#define BM_ROUTER_SNDHWM  100000 /* replies queued per peer before the broker drops */
+#define BM_ROUTER_SNDHWM  100000 /* replies queued per peer (the broker lowers it: peer_queue) */
 #define BM_MAX_MSG        (16 * 1024 * 1024) /* ZMQ_MAXMSGSIZE: larger frames drop the peer */
 
 /* Field limits for a request (bytes of UTF-8). */
@@ -30,7 +30,7 @@
 #define BM_MAX_ATTACH     6     /* photos per progress/done message (frames 4..) */
 #define BM_MAX_PHOTO      (8 * 1024 * 1024) /* bytes per photo */
 #define BM_MAX_COMMENT    1000
-#define BM_MAX_LIST       500   /* requests per list page */
+#define BM_MAX_LIST       200   /* requests per list page (bounds a reply's size) */
 #define BM_MAX_REASON     1000
 #define BM_MAX_DEPARTMENT 64
 
@@ -49,6 +49,10 @@
 #define BM_CMD_ENDPOINTS  "endpoints"
 #define BM_CMD_ENDPOINT   "endpoint"
 #define BM_CMD_RATE       "rate"
+/* Key management (client socket, office only). */
+#define BM_CMD_KEYS       "keys"
+#define BM_CMD_KEY_ADD    "key_add"
+#define BM_CMD_KEY_REVOKE "key_revoke"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"
@@ -87,5 +91,9 @@
 #define BM_ERR_TOO_LATE        "too_late"         /* e.g. reopen after the window */
 #define BM_ERR_STORAGE         "storage_error"    /* the commit failed; nothing was recorded */
 #define BM_ERR_SHUTTING_DOWN   "shutting_down"
+#define BM_ERR_KEY_REVOKED     "key_revoked"      /* this connection's key was revoked */
+#define BM_ERR_RATE_LIMITED    "rate_limited"     /* too many submits a minute; see retry_after_ms */
+#define BM_ERR_QUOTA           "quota_exceeded"   /* the key's daily quota is used; see retry_after_ms */
+#define BM_ERR_NO_SPACE        "no_space"         /* the station keeps a disk reserve: photos refused */
 
 #endif

@@ -154,8 +154,8 @@ static const char *const sql_text[Q_COUNT] = {
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending'"
         "   AND p.endpoint_id = d.endpoint_id AND p.request_id IS d.request_id AND p.id < d.id)"
         " ORDER BY d.next_at, d.id LIMIT ?2",
-    [Q_LEASE] = "UPDATE deliveries SET next_at = ?2 WHERE id = ?1",
-    [Q_DELIVERY_STATE] = "SELECT state, attempts, endpoint_id FROM deliveries WHERE id = ?1",
+    [Q_LEASE] = "UPDATE deliveries SET next_at = ?2, leased_to = ?3 WHERE id = ?1",
+    [Q_DELIVERY_STATE] = "SELECT state, attempts, endpoint_id, leased_to, next_at FROM deliveries WHERE id = ?1",
     [Q_ATTEMPT_INSERT] =
         "INSERT INTO delivery_attempts(delivery_id, at, status, latency_ms, error) VALUES (?1,?2,?3,?4,?5)",
     [Q_DELIVERED] =
@@ -423,6 +423,11 @@ int store_schema_version(store_t *self)
         v = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     return v;
+}
+
+sqlite3 *store_sqlite(store_t *self)
+{
+    return self->db;
 }
 
 int store_batch_begin(store_t *self, bm_error_t *err)
@@ -1438,7 +1443,7 @@ cJSON *store_offer(store_t *self, int64_t ticket)
     cJSON_AddNumberToObject(o, "ticket", (double)ticket);
     add_category(self, o, col_text(s, 2));
     bm_json_add_str(o, "building", col_text(s, 3));
-    bm_json_add_str(o, "unit", col_text(s, 4));
+    /* No unit and no contact: only the volunteer who claims it sees those. */
     bm_json_add_str(o, "text", col_text(s, 6));
     bm_json_add_time(o, "created_at", sqlite3_column_int64(s, 11));
     cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(s, 10));
@@ -1446,9 +1451,37 @@ cJSON *store_offer(store_t *self, int64_t ticket)
     return o;
 }
 
+int store_request_category(store_t *self, int64_t ticket)
+{
+    sqlite3_stmt *s = stmt(self, Q_REQ_ROW);
+    if (!s)
+        return -2;
+    sqlite3_bind_int64(s, 1, ticket);
+    int rc = -2;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        const bm_category_t *cat = bm_config_category(self->cfg, col_text(s, 2));
+        rc = cat ? (int)(cat - self->cfg->categories) : -1;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int store_photo_count(store_t *self, int64_t ticket)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT count(*) FROM attachments WHERE request_id = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    return n;
+}
+
 /* ---- outbox ------------------------------------------------------------ */
 
-int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, cJSON *arr)
+int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, const char *taker, cJSON *arr)
 {
     sqlite3_stmt *s = stmt(self, Q_TAKE);
     if (!s)
@@ -1483,13 +1516,15 @@ int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, cJSON *arr
             return -1;
         sqlite3_bind_int64(s, 1, ids[i]);
         sqlite3_bind_int64(s, 2, now + lease_ms);
+        bind_text(s, 3, taker ? taker : "");
         if (sqlite3_step(s) != SQLITE_DONE)
             return -1;
     }
     return n;
 }
 
-int store_report(store_t *self, const store_result_t *r, int64_t now, bm_error_t *err)
+int store_report(store_t *self, const store_result_t *r, const char *taker, int64_t now,
+                 bm_error_t *err)
 {
     sqlite3_stmt *s = stmt(self, Q_DELIVERY_STATE);
     if (!s) {
@@ -1500,6 +1535,13 @@ int store_report(store_t *self, const store_result_t *r, int64_t now, bm_error_t
     if (sqlite3_step(s) != SQLITE_ROW || strcmp(col_text(s, 0), "pending") != 0) {
         sqlite3_reset(s);
         return 0; /* unknown or already finished: a late duplicate report */
+    }
+    /* Only the notifier key that holds the delivery's lease, while it holds
+     * it, may report on it: no other peer can mark a notice delivered. */
+    const char *holder = col_text(s, 3);
+    if (!holder || strcmp(holder, taker ? taker : "") != 0 || sqlite3_column_int64(s, 4) < now) {
+        sqlite3_reset(s);
+        return 1;
     }
     int attempts = sqlite3_column_int(s, 1) + 1; /* including this one */
     int64_t endpoint = sqlite3_column_int64(s, 2);

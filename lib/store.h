@@ -25,6 +25,10 @@ typedef struct store store_t;
 store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err);
 void store_destroy(store_t **self_p);
 
+/* The connection, for the store's sibling modules (store_keys.c). */
+typedef struct sqlite3 sqlite3;
+sqlite3 *store_sqlite(store_t *self);
+
 /* The schema version of the open database (PRAGMA user_version). */
 int store_schema_version(store_t *self);
 
@@ -151,14 +155,19 @@ typedef struct {
 int store_open_queue(store_t *self, store_open_t *out, int max);
 /* The offer body for an open request (caller owns), or NULL. */
 cJSON *store_offer(store_t *self, int64_t ticket);
+/* The request's category as an index into cfg->categories; -1 if no longer
+ * configured, -2 if there is no such request. */
+int store_request_category(store_t *self, int64_t ticket);
+/* How many photos the request's timeline holds, or -1. */
+int store_photo_count(store_t *self, int64_t ticket);
 
 /* ---- outbox ------------------------------------------------------------ */
 
 /* Hands out up to max due deliveries, oldest first, never one that would
  * overtake an earlier pending delivery of the same request to the same
- * endpoint, and leases them for lease_ms. Appends objects to arr. Returns
+ * endpoint, and leases them for lease_ms to taker (the notifier's key). Appends objects to arr. Returns
  * the number taken or -1. Opens the batch if it hands anything out. */
-int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, cJSON *arr);
+int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, const char *taker, cJSON *arr);
 
 typedef struct {
     int64_t id;
@@ -171,8 +180,10 @@ typedef struct {
 } store_result_t;
 
 /* Records one attempt and decides: delivered, due again per the retry
- * schedule, or dead. Unknown or finished deliveries are ignored (returns 0). */
-int store_report(store_t *self, const store_result_t *r, int64_t now, bm_error_t *err);
+ * schedule, or dead. Unknown or finished deliveries are ignored (returns 0);
+ * one not leased to taker now is refused (returns 1, nothing written). */
+int store_report(store_t *self, const store_result_t *r, const char *taker, int64_t now,
+                 bm_error_t *err);
 
 /* Filters for store_deliveries; 0 / NULL = any. */
 typedef struct {

@@ -15,6 +15,7 @@
  * off loopback and private addresses unless --allow-host / --allow-private
  * say otherwise. */
 #include "delivery.h"
+#include "auth.h"
 #include "log.h"
 #include "proto.h"
 #include "sender.h"
@@ -30,6 +31,7 @@
 
 /* Flag defaults. */
 #define NT_DEFAULT_BROKER             "tcp://127.0.0.1:5570"
+#define NT_DEFAULT_KEY                "var/keys/notifier.key" /* what `make run` makes */
 #define NT_DEFAULT_PARALLEL           64
 #define NT_DEFAULT_PER_HOST           8
 #define NT_DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -68,6 +70,7 @@ typedef enum { REQ_NONE = 0, REQ_TAKE, REQ_REPORT } req_kind_t;
 typedef struct {
     /* settings */
     const char *endpoint;
+    const bm_key_t *key; /* NULL: development mode */
     long parallel;
     nt_sender_opts_t sender_opts;
     const char *allow_hosts[NT_MAX_ALLOW_HOSTS]; /* point into argv */
@@ -111,7 +114,9 @@ static void usage(FILE *out)
             "start it at any time. SIGINT/SIGTERM finish the transfers in flight (up to %d s),\n"
             "report them and exit; a second signal gives up waiting.\n"
             "\n"
-            "  --broker ENDPOINT         the broker's client socket (default %s)\n"
+            "  --broker ENDPOINT         the broker's client socket (default %s, or the key file's)\n"
+            "  --key FILE                钥匙文件 / the notifier's key (default $BIANMIN_KEY, else\n"
+            "                            " NT_DEFAULT_KEY " if present; none: development mode)\n"
             "  --parallel N              transfers at once, 1..%d (default %d)\n"
             "  --per-host N              connections to one receiver host, 1..%d (default %d)\n"
             "  --connect-timeout-ms MS   give up connecting after MS, %d..%d (default %d)\n"
@@ -152,7 +157,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 
 static int open_socket(notifier_t *n)
 {
-    n->sock = bm_socket(n->ctx, ZMQ_DEALER, n->endpoint, false);
+    n->sock = bm_socket_auth(n->ctx, ZMQ_DEALER, n->endpoint, false, n->key, NULL);
     if (!n->sock)
         return -1;
     size_t sz = sizeof n->sock_fd;
@@ -563,6 +568,7 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"broker", required_argument, NULL, 'b'},
+        {"key", required_argument, NULL, 'k'},
         {"parallel", required_argument, NULL, 'p'},
         {"per-host", required_argument, NULL, 'H'},
         {"connect-timeout-ms", required_argument, NULL, 'c'},
@@ -583,6 +589,9 @@ int main(int argc, char **argv)
         .backoff_ms = NT_BACKOFF_MIN_MS,
     };
     const char *level_name = NT_DEFAULT_LOG_LEVEL;
+    const char *key_path = NULL;
+    bool endpoint_given = false;
+    bm_key_t key;
     bm_log_level_t level = BM_LOG_INFO;
 
     opterr = 0;
@@ -591,6 +600,10 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'b':
             n.endpoint = optarg;
+            endpoint_given = true;
+            break;
+        case 'k':
+            key_path = optarg;
             break;
         case 'p':
             if (parse_flag("parallel", optarg, 1, NT_MAX_PARALLEL, &n.parallel) != 0)
@@ -640,6 +653,19 @@ int main(int argc, char **argv)
     if (bm_log_level_parse(level_name, &level) != 0)
         return usage_error("--log-level must be error, warn, info or debug, not \"%s\"",
                            level_name);
+    if (!key_path)
+        key_path = bm_key_default_path(NT_DEFAULT_KEY);
+    if (key_path) {
+        bm_error_t kerr = {0};
+        if (bm_key_load(key_path, &key, &kerr) != 0)
+            return usage_error("%s", kerr.message);
+        if (strcmp(key.role, "notifier") != 0 || !key.broker_key[0])
+            return usage_error("%s 不是通知器的钥匙 (角色 %s) / %s is not a notifier's key (role %s)",
+                               key_path, key.role, key_path, key.role);
+        n.key = &key;
+        if (!endpoint_given && key.client_endpoint[0])
+            n.endpoint = key.client_endpoint;
+    }
     if (!*n.endpoint)
         return usage_error("--broker needs an endpoint such as %s", NT_DEFAULT_BROKER);
     n.sender_opts.parallel = n.parallel;

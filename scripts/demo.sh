@@ -46,6 +46,7 @@ cat > "$CONFIG" <<JSON
   "database": "$DB",
   "callback_secret": "$SECRET",
   "retry_schedule_s": [0, 1, 2, 5],
+  "auth": "none",
   "log_level": "info"
 }
 JSON

@@ -101,7 +101,7 @@ static void test_parse_filters(void **state)
     char *c[] = {"list", "--all"};
     body = parse_ok(ARGC(c), c, &all);
     assert_true(all);
-    assert_string_equal(body, "{\"limit\":500}");
+    assert_string_equal(body, "{\"limit\":200}");
     cJSON_free(body);
     char *d[] = {"list", "--all", "--limit", "50", "--offset", "10"};
     body = parse_ok(ARGC(d), d, &all);
@@ -120,9 +120,9 @@ static void test_parse_errors(void **state)
     char *c[] = {"list", "--until", "next week"};
     parse_fails(ARGC(c), c, "--until needs a date");
     char *d[] = {"list", "--limit", "0"};
-    parse_fails(ARGC(d), d, "--limit must be a number from 1 to 500");
+    parse_fails(ARGC(d), d, "--limit must be a number from 1 to 200");
     char *e[] = {"list", "--limit", "501"};
-    parse_fails(ARGC(e), e, "--limit must be a number from 1 to 500");
+    parse_fails(ARGC(e), e, "--limit must be a number from 1 to 200");
     char *f[] = {"list", "--offset", "-1"};
     parse_fails(ARGC(f), f, "--offset must be a number from 0");
     char *g[] = {"list", "--building"};
@@ -430,7 +430,7 @@ static void test_all_pages(void **state)
 static void test_all_broker_caps_page(void **state)
 {
     (void)state;
-    /* We ask for 500 a page; the broker gives 50: we advance by what came. */
+    /* We ask for 200 a page; the broker gives 50: we advance by what came. */
     fake_t f;
     fake_start(&f, FAKE_PLAIN, 120);
     cJSON *merged = NULL;
@@ -438,7 +438,7 @@ static void test_all_broker_caps_page(void **state)
     assert_int_equal(fetch_all(&f, ARGC(a), a, &merged), CLI_EXIT_OK);
     fake_stop(&f);
     assert_int_equal(f.calls, 3);
-    assert_int_equal(f.limits[0], 500);
+    assert_int_equal(f.limits[0], 200);
     assert_int_equal(f.offsets[1], 50);
     assert_int_equal(f.offsets[2], 100);
     check_tickets(merged, 120);

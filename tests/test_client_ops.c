@@ -127,7 +127,7 @@ static void test_deliveries_parse_errors(void **state)
     char *a[] = {"deliveries", "--state", "failed"};
     ct_parse_fails(cli_deliveries_parse, ARGC(a), a, "--state must be pending");
     char *b[] = {"deliveries", "--limit", "501"};
-    ct_parse_fails(cli_deliveries_parse, ARGC(b), b, "--limit must be a number from 1 to 500");
+    ct_parse_fails(cli_deliveries_parse, ARGC(b), b, "--limit must be a number from 1 to 200");
     char *c[] = {"deliveries", "--since", "yesterday"};
     ct_parse_fails(cli_deliveries_parse, ARGC(c), c, "--since needs a date such as 2026-11-01");
     char *d[] = {"deliveries", "--ticket", "-3"};

@@ -43,6 +43,10 @@ int main(int argc, char **argv)
     case WK_ARGS_OK:
         break;
     }
+    if (wk_options_load_key(&opts, err, sizeof err) != 0) {
+        fprintf(stderr, "bianmin-worker: %s\n", err);
+        return 2;
+    }
     bm_log_init("bianmin-worker", opts.log_level);
     install_signals();
 

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 void wk_options_defaults(wk_options_t *o)
@@ -124,8 +125,8 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
 
 wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen)
 {
-    static const char *const with_value[] = {"--id",     "--name",   "--skills",
-                                             "--max-jobs", "--broker", "--log-level"};
+    static const char *const with_value[] = {"--id",     "--name",   "--skills",   "--max-jobs",
+                                             "--broker", "--log-level", "--key"};
     bool have_id = false, have_name = false, have_skills = false;
     wk_options_defaults(o);
     if (errlen)
@@ -198,7 +199,12 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
                 return fail(err, errlen, "--max-jobs \"%s\": give a whole number from 1 to %d",
                             value, WK_MAX_JOBS_LIMIT);
             o->max_jobs = (int)n;
+            o->max_jobs_given = true;
+        } else if (strcmp(flag, "--key") == 0) {
+            if (!value[0] || bm_strlcpy(o->key_path, value, sizeof o->key_path) != 0)
+                return fail(err, errlen, "--key: 给出钥匙文件 / give your key file");
         } else if (strcmp(flag, "--broker") == 0) {
+            o->broker_given = true;
             if (!value[0] || strlen(value) > WK_MAX_ENDPOINT)
                 return fail(err, errlen,
                             "--broker: give an endpoint such as " WK_DEFAULT_BROKER);
@@ -209,11 +215,51 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
                             "--log-level \"%s\": use error, warn, info or debug", value);
         }
     }
+    if (!o->key_path[0]) {
+        const char *env = getenv("BIANMIN_KEY");
+        if (env && *env)
+            bm_strlcpy(o->key_path, env, sizeof o->key_path);
+    }
+    /* With a key, the station knows who this is and what they can fix. */
+    if (o->key_path[0])
+        return WK_ARGS_OK;
     if (!have_id)
-        return fail(err, errlen, "--id is required (your volunteer id, e.g. --id v01)");
+        return fail(err, errlen, "--id is required (your volunteer id, e.g. --id v01), or --key FILE");
     if (!have_name)
         return fail(err, errlen, "--name is required (your name, e.g. --name 袁建成)");
     if (!have_skills)
         return fail(err, errlen, "--skills is required (e.g. --skills pipe,repair)");
     return WK_ARGS_OK;
+}
+
+int wk_options_load_key(wk_options_t *o, char *err, size_t errlen)
+{
+    if (!o->key_path[0])
+        return 0;
+    bm_error_t kerr = {0};
+    if (bm_key_load(o->key_path, &o->key, &kerr) != 0)
+    {
+        fail(err, errlen, "%s", kerr.message);
+        return -1;
+    }
+    char kind[16], principal[BM_MAX_VOL_ID + 1];
+    if (bm_role_parse(o->key.role, kind, sizeof kind, principal, sizeof principal) != 0 ||
+        strcmp(kind, "volunteer") != 0 || !o->key.broker_key[0]) {
+        fail(err, errlen,
+             "%s 不是志愿者的钥匙 (角色 %s) / %s is not a volunteer's key (role %s)", o->key_path,
+             o->key.role, o->key_path, o->key.role);
+        return -1;
+    }
+    if (o->id[0] && strcmp(o->id, principal) != 0) {
+        fail(err, errlen, "--id %s 与钥匙不符（钥匙属于 %s）/ --id %s does not match the key (it is %s's)",
+             o->id, principal, o->id, principal);
+        return -1;
+    }
+    bm_strlcpy(o->id, principal, sizeof o->id);
+    if (!o->name[0])
+        bm_strlcpy(o->name, o->key.name[0] ? o->key.name : principal, sizeof o->name);
+    if (!o->broker_given && o->key.worker_endpoint[0])
+        bm_strlcpy(o->broker, o->key.worker_endpoint, sizeof o->broker);
+    o->has_key = true;
+    return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef WK_OPTIONS_H
 #define WK_OPTIONS_H
 
+#include "auth.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -25,6 +26,11 @@ typedef struct {
     int skill_count;
     int max_jobs;
     char broker[WK_MAX_ENDPOINT + 1];
+    bool broker_given;        /* --broker was given (else the key file's, else the default) */
+    bool max_jobs_given;
+    char key_path[1024];      /* --key FILE ("" = none: development mode) */
+    bm_key_t key;             /* loaded by wk_options_load_key */
+    bool has_key;
     bool json;
     bm_log_level_t log_level;
     int initial_heartbeat_ms; /* hello timeout is 3x this; not a flag, tests shorten it */
@@ -37,6 +43,10 @@ void wk_options_defaults(wk_options_t *o);
 /* Parses argv (argv[0] is the program). Returns WK_ARGS_OK with o filled,
  * WK_ARGS_HELP for --help, or WK_ARGS_ERROR with a message for people in err. */
 wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen);
+/* Loads the --key file (if any) and takes from it what the flags left out:
+ * the volunteer id and name, and where the station is. Returns 0, or -1 with
+ * a message for people in err. */
+int wk_options_load_key(wk_options_t *o, char *err, size_t errlen);
 /* Checks a volunteer id: 1-64 bytes of [A-Za-z0-9_.-]. */
 bool wk_valid_id(const char *s);
 /* Prints the --help text. */

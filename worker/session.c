@@ -216,10 +216,15 @@ static void send_hello(wk_session_t *self)
     if (body) {
         cJSON_AddStringToObject(body, "volunteer", self->opts.id);
         cJSON_AddStringToObject(body, "name", self->opts.name);
-        cJSON *skills = cJSON_AddArrayToObject(body, "skills");
-        for (int i = 0; skills && i < self->opts.skill_count; i++)
-            cJSON_AddItemToArray(skills, cJSON_CreateString(self->opts.skills[i]));
-        cJSON_AddNumberToObject(body, "max_jobs", self->opts.max_jobs);
+        /* With a key the station knows the skills and the most jobs; name
+         * them only to take fewer. */
+        if (!self->opts.has_key || self->opts.skill_count > 0) {
+            cJSON *skills = cJSON_AddArrayToObject(body, "skills");
+            for (int i = 0; skills && i < self->opts.skill_count; i++)
+                cJSON_AddItemToArray(skills, cJSON_CreateString(self->opts.skills[i]));
+        }
+        if (!self->opts.has_key || self->opts.max_jobs_given)
+            cJSON_AddNumberToObject(body, "max_jobs", self->opts.max_jobs);
         next_cid(self, 'h', self->hello_cid);
         send_cmd(self, BM_CMD_HELLO, self->hello_cid, body, NULL, 0);
         cJSON_Delete(body);
@@ -237,7 +242,8 @@ static int open_socket(wk_session_t *self)
         zmq_close(self->sock);
         self->sock = NULL;
     }
-    self->sock = bm_socket(self->ctx, ZMQ_DEALER, self->opts.broker, false);
+    self->sock = bm_socket_auth(self->ctx, ZMQ_DEALER, self->opts.broker, false,
+                                self->opts.has_key ? &self->opts.key : NULL, NULL);
     if (!self->sock) {
         emit_error(self, NULL, 0, NULL, "bad_endpoint", "cannot connect to %s: %s",
                    self->opts.broker, zmq_strerror(errno));

@@ -11,7 +11,9 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -192,6 +194,12 @@ class System:
         self.receiver = None
         self.env = dict(os.environ)
         self.env.pop("BIANMIN_BROKER", None)
+        self.env.pop("BIANMIN_KEY", None)
+        # The broker makes its own key and the first office key here on its
+        # first start (unless the config says "auth": "none").
+        self.keys = os.path.join(self.dir, "keys")
+        self.office_key = os.path.join(self.keys, "office.key")
+        self.key_files = {}
 
     def __enter__(self):
         return self
@@ -217,7 +225,7 @@ class System:
 
     def broker(self, *extra):
         p = self.start("broker", [self.prog("bianmin-broker"), "--config", self.config,
-                                  "--log-level", "info", *extra])
+                                  "--log-level", os.environ.get("BM_IT_BROKER_LOG", "info"), *extra])
         # Ready when the client socket answers.
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -228,14 +236,44 @@ class System:
             time.sleep(0.05)
         raise AssertionError("broker did not start")
 
+    def authenticated(self):
+        """True once the broker has made the office key (auth is on)."""
+        return os.path.exists(self.office_key)
+
+    def key(self, role, name="", skills=None, max_jobs=None, acts_for=None):
+        """Registers a key for role through the office (`bianmin keys new`) and
+        returns its file; the same role gives the same file."""
+        if role in self.key_files:
+            return self.key_files[role]
+        path = os.path.join(self.keys, role.replace(":", "-") + ".key")
+        args = ["keys", "new", "--role", role, "--out", path]
+        if name:
+            args += ["--name", name]
+        if skills:
+            args += ["--skills", skills]
+        if max_jobs:
+            args += ["--max-jobs", str(max_jobs)]
+        if acts_for:
+            args += ["--acts-for", acts_for]
+        code, out, err = self.cli(*args)
+        assert code == 0, (args, code, out, err)
+        self.key_files[role] = path
+        return path
+
     def notifier(self, *extra):
         # The receivers are on 127.0.0.1, which the SSRF guard refuses unless allowed.
-        return self.start("notifier", [self.prog("bianmin-notifier"), "--broker", self.client_ep,
+        key = ["--key", self.key("notifier", "通知器")] if self.authenticated() else []
+        return self.start("notifier", [self.prog("bianmin-notifier"), "--broker", self.client_ep, *key,
                                        "--log-level", "debug", "--allow-host", "127.0.0.1", *extra])
 
     def worker(self, vid, name, skills, *extra):
+        key = []
+        if self.authenticated():
+            jobs = int(extra[extra.index("--max-jobs") + 1]) if "--max-jobs" in extra else 1
+            key = ["--key", self.key(f"volunteer:{vid}", name, skills, jobs)]
         w = self.start(f"worker {vid}", [self.prog("bianmin-worker"), "--id", vid, "--name", name,
-                                         "--skills", skills, "--broker", self.worker_ep, "--json", *extra],
+                                         "--skills", skills, "--broker", self.worker_ep, *key, "--json",
+                                         *extra],
                        stdin=True)
         w.event(lambda e: e.get("event") == "connected")
         return w
@@ -244,9 +282,13 @@ class System:
         self.receiver = Receiver()
         return self.receiver
 
-    def cli(self, *args, stdin=None, timeout=30):
-        """Runs the bianmin CLI; returns (exit code, stdout, stderr)."""
-        r = subprocess.run([self.prog("bianmin"), "--broker", self.client_ep, *args],
+    def cli(self, *args, stdin=None, timeout=30, key=None):
+        """Runs the bianmin CLI (with the office key once there is one, or
+        key=FILE; key=False for none); returns (exit code, stdout, stderr)."""
+        if key is None and self.authenticated():
+            key = self.office_key
+        keyarg = ["--key", key] if key else []
+        r = subprocess.run([self.prog("bianmin"), "--broker", self.client_ep, *keyarg, *args],
                            input=stdin.encode() if stdin is not None else None,
                            capture_output=True, timeout=timeout, env=self.env)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
@@ -264,6 +306,65 @@ class System:
             return con.execute(query, params).fetchall()
         finally:
             con.close()
+
+
+# ---- a minimal BM1 client (ZMTP 3.0, NULL mechanism, over an ipc:// socket): what a
+# peer without CURVE can do. The broker must refuse it (test_auth.py).
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise AssertionError("the broker closed the connection")
+        buf += chunk
+    return buf
+
+
+def _send_frame(sock, data, more=False, command=False):
+    flags = (0x01 if more else 0) | (0x04 if command else 0)
+    if len(data) > 255:
+        sock.sendall(bytes([flags | 0x02]) + struct.pack(">Q", len(data)) + data)
+    else:
+        sock.sendall(bytes([flags, len(data)]) + data)
+
+
+def _recv_frame(sock):
+    flags = _recv_exact(sock, 1)[0]
+    size = struct.unpack(">Q", _recv_exact(sock, 8))[0] if flags & 0x02 else _recv_exact(sock, 1)[0]
+    return flags, _recv_exact(sock, size)
+
+
+def bm1(endpoint, cmd, body, timeout=10):
+    """Sends one BM1 request as a DEALER and returns (reply command, body)."""
+    assert endpoint.startswith("ipc://")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(endpoint[len("ipc://"):])
+        greeting = b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32
+        sock.sendall(greeting)
+        peer = _recv_exact(sock, 64)
+        assert peer[0] == 0xff and peer[9] == 0x7f and peer[10] == 3, peer
+        ready = (b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER")
+        _send_frame(sock, ready, command=True)
+        flags, data = _recv_frame(sock)
+        assert flags & 0x04 and data.startswith(b"\x05READY"), data
+        frames = [b"BM1", cmd.encode(), b"t-1", json.dumps(body, ensure_ascii=False).encode()]
+        for i, f in enumerate(frames):
+            _send_frame(sock, f, more=i < len(frames) - 1)
+        reply = []
+        while True:
+            flags, data = _recv_frame(sock)
+            if flags & 0x04:
+                continue  # a ZMTP command (e.g. PING), not part of the message
+            reply.append(data)
+            if not flags & 0x01:
+                break
+        assert len(reply) == 4 and reply[0] == b"BM1" and reply[2] == b"t-1", reply
+        return reply[1].decode(), json.loads(reply[3])
+    finally:
+        sock.close()
 
 
 def main(tests):

@@ -5,8 +5,6 @@ receiver does not hold up the others; notices about one request arrive in
 order; a rotated secret signs alongside the old one. Receivers on 127.0.0.1."""
 import json
 import os
-import socket
-import struct
 import sys
 import time
 
@@ -52,65 +50,6 @@ def delivery_of(s, ticket, type_="request.received"):
 def attempts_of(s, delivery):
     return s.sql("SELECT status, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY id",
                  delivery)
-
-
-# ---- a minimal BM1 client (ZMTP 3.0 over the ipc:// socket), for the
-# operators' commands the CLI does not have yet (endpoints, endpoint rotate).
-
-def _recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise AssertionError("the broker closed the connection")
-        buf += chunk
-    return buf
-
-
-def _send_frame(sock, data, more=False, command=False):
-    flags = (0x01 if more else 0) | (0x04 if command else 0)
-    if len(data) > 255:
-        sock.sendall(bytes([flags | 0x02]) + struct.pack(">Q", len(data)) + data)
-    else:
-        sock.sendall(bytes([flags, len(data)]) + data)
-
-
-def _recv_frame(sock):
-    flags = _recv_exact(sock, 1)[0]
-    size = struct.unpack(">Q", _recv_exact(sock, 8))[0] if flags & 0x02 else _recv_exact(sock, 1)[0]
-    return flags, _recv_exact(sock, size)
-
-
-def bm1(endpoint, cmd, body, timeout=10):
-    """Sends one BM1 request as a DEALER and returns (reply command, body)."""
-    assert endpoint.startswith("ipc://")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(endpoint[len("ipc://"):])
-        greeting = b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32
-        sock.sendall(greeting)
-        peer = _recv_exact(sock, 64)
-        assert peer[0] == 0xff and peer[9] == 0x7f and peer[10] == 3, peer
-        ready = (b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER")
-        _send_frame(sock, ready, command=True)
-        flags, data = _recv_frame(sock)
-        assert flags & 0x04 and data.startswith(b"\x05READY"), data
-        frames = [b"BM1", cmd.encode(), b"t-1", json.dumps(body, ensure_ascii=False).encode()]
-        for i, f in enumerate(frames):
-            _send_frame(sock, f, more=i < len(frames) - 1)
-        reply = []
-        while True:
-            flags, data = _recv_frame(sock)
-            if flags & 0x04:
-                continue  # a ZMTP command (e.g. PING), not part of the message
-            reply.append(data)
-            if not flags & 0x01:
-                break
-        assert len(reply) == 4 and reply[0] == b"BM1" and reply[2] == b"t-1", reply
-        return reply[1].decode(), json.loads(reply[3])
-    finally:
-        sock.close()
 
 
 # ---- tests
@@ -249,7 +188,7 @@ def test_loopback_refused_without_allow_host(bindir):
         s.broker()
         # Not s.notifier(), which allows 127.0.0.1.
         s.start("notifier", [s.prog("bianmin-notifier"), "--broker", s.client_ep,
-                             "--log-level", "debug"])
+                             "--key", s.key("notifier"), "--log-level", "debug"])
         t = submit(s, rx.url())
         d = delivery_of(s, t)
         rows = wait_sql(s, "SELECT status, error FROM delivery_attempts WHERE delivery_id = ?",
@@ -291,12 +230,12 @@ def test_secret_rotation_two_signatures(bindir):
         s.notifier()
         t = submit(s, rx.url())
         rx.wait_for(lambda r: len(r) >= 1)
-        kind, reply = bm1(s.client_ep, "endpoints", {})
-        assert kind == "ok", reply
+        code, reply, err = s.cli_json("endpoints")
+        assert code == 0, (reply, err)
         mine = [e for e in reply["endpoints"] if e["url"] == rx.url()]
         assert len(mine) == 1 and mine[0]["kind"] == "callback", reply
-        kind, rot = bm1(s.client_ep, "endpoint", {"id": mine[0]["id"], "action": "rotate"})
-        assert kind == "ok", rot
+        code, rot, err = s.cli_json("endpoints", "rotate", str(mine[0]["id"]))
+        assert code == 0, (rot, err)
         new = rot["secret"]
         assert new.startswith("whsec_") and new != SECRET, rot
         cancel(s, t)

@@ -141,7 +141,8 @@ def test_interactive_photo_words(bindir):
     with System(bindir) as s:
         s.broker()
         w = s.start("worker v02", [s.prog("bianmin-worker"), "--id", "v02", "--name", "张师傅",
-                                   "--skills", "pipe", "--broker", s.worker_ep], stdin=True)
+                                   "--skills", "pipe", "--broker", s.worker_ep,
+                                   "--key", s.key("volunteer:v02", "张师傅", "pipe")], stdin=True)
         jpg = os.path.join(s.dir, "after.jpg")
         with open(jpg, "wb") as f:
             f.write(JPEG + b"after")
