@@ -51,6 +51,65 @@ static bool cmd_ok(const char *s, size_t n)
     return true;
 }
 
+/* Finds the first JSON string holding a NUL (the escape \u0000, which cJSON
+ * would silently cut the text at) or bytes that are not UTF-8. field gets the
+ * top-level key it belongs to. Returns 0 if there is none, -1 otherwise. A
+ * malformed text is left for the parser to refuse. */
+static int scan_strings(const char *s, size_t n, char *field, size_t flen, bool *nul)
+{
+    int depth = 0;
+    char cur[32] = "";
+    size_t i = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '{' || c == '[') {
+            depth++;
+            i++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            depth--;
+            i++;
+            continue;
+        }
+        if (c != '"') {
+            i++;
+            continue;
+        }
+        size_t start = ++i;
+        bool has_nul = false;
+        while (i < n && s[i] != '"') {
+            if (s[i] == '\\') {
+                if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                    has_nul = true;
+                i += 2;
+                continue;
+            }
+            i++;
+        }
+        size_t end = i < n ? i : n;
+        i++;
+        bool ok = bm_utf8_valid(s + start, end - start);
+        size_t j = i;
+        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+            j++;
+        bool is_key = depth == 1 && j < n && s[j] == ':';
+        if (is_key) {
+            size_t len = end - start < sizeof cur - 1 ? end - start : sizeof cur - 1;
+            memcpy(cur, s + start, len);
+            cur[len] = '\0';
+            if (!ok)
+                cur[0] = '\0';
+        }
+        if (!ok || has_nul) {
+            bm_strlcpy(field, cur, flen);
+            *nul = has_nul && ok;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int bm_proto_decode(const bm_frame_t *frames, size_t n, bm_msg_t *msg, bm_error_t *err)
 {
     return bm_proto_decode_max(frames, n, BM_MAX_BODY, msg, err);
@@ -112,8 +171,21 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
                      frames[3].len, max_body);
         return -1;
     }
+    char field[32];
+    bool nul = false;
+    if (scan_strings(frames[3].data, frames[3].len, field, sizeof field, &nul) != 0) {
+        if (nul)
+            bm_error_set(err, BM_ERR_INVALID, field,
+                         "字段 \"%s\" 含有 NUL 字符 (\\u0000)，不能保存 / field \"%s\" contains a NUL "
+                         "character (\\u0000), which cannot be stored",
+                         field, field);
+        else
+            bm_error_set(err, BM_ERR_INVALID, field,
+                         "字段 \"%s\" 不是有效的 UTF-8 / field \"%s\" is not valid UTF-8", field, field);
+        return -1;
+    }
     if (!bm_utf8_valid(frames[3].data, frames[3].len)) {
-        bm_error_set(err, BM_ERR_BAD_JSON, NULL, "body is not valid UTF-8");
+        bm_error_set(err, BM_ERR_BAD_JSON, NULL, "正文不是有效的 UTF-8 / body is not valid UTF-8");
         return -1;
     }
     const char *end = NULL;

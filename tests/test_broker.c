@@ -139,7 +139,13 @@ static void test_validation_writes_nothing(void **state)
                          "{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"\xe5\xb8\","
                          "\"contact\":\"x\",\"text\":\"t\"}",
                          cmd, sizeof cmd),
-                 cmd, "bad_json", NULL);
+                 cmd, "invalid", "building");
+    /* A NUL (\u0000) would cut the stored text after an ok: refused, nothing written. */
+    expect_error(tu_call(fx->client, "submit",
+                         "{\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"b\","
+                         "\"contact\":\"x\",\"text\":\"厨房\\u0000漏水\"}",
+                         cmd, sizeof cmd),
+                 cmd, "invalid", "text");
     assert_int_equal(count_requests(fx), 0);
     assert_int_equal(tu_sql_int(tu_db_path(fx->broker), "SELECT count(*) FROM events"), 0);
 }

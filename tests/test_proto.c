@@ -90,6 +90,20 @@ static void decode_body_error(const char *body, size_t len, const char *code, co
     fr_free(&fs);
 }
 
+/* Decodes a submit with body, expecting code and the field at fault. */
+static void expect_field_error(const char *body, const char *code, const char *field)
+{
+    frames_t fs = four("BM1", "submit", "c-1", body);
+    bm_msg_t msg;
+    bm_error_t err = {0};
+    assert_int_equal(bm_proto_decode(fs.f, fs.n, &msg, &err), -1);
+    assert_string_equal(err.code, code);
+    assert_string_equal(err.field, field);
+    assert_non_null(strstr(err.message, field));
+    bm_msg_clear(&msg);
+    fr_free(&fs);
+}
+
 /* ---- decode ---------------------------------------------------------------------- */
 
 static void test_decode_valid(void **state)
@@ -328,11 +342,27 @@ static void test_decode_body_not_utf8(void **state)
         "{\"text\": \"\xED\xA0\x80\"}",  "{\"text\": \"市\xE5\xB8\"}",
         "{\"\xF4\x90\x80\x80\": 1}",
     };
+    /* Inside a string: invalid, naming the field (the key itself: no name). */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        decode_body_error(bad[i], strlen(bad[i]), BM_ERR_BAD_JSON, bad[i]);
+        decode_body_error(bad[i], strlen(bad[i]), BM_ERR_INVALID, bad[i]);
+    expect_field_error("{\"text\": \"\xff\"}", BM_ERR_INVALID, "text");
+    expect_field_error("{\"building\":\"ok\",\"ex\":{\"deep\":[\"\xC0\x80\"]}}", BM_ERR_INVALID, "ex");
+    /* Outside strings: not JSON at all. */
+    decode_body_error("{\"a\":1 \xff}", 9, BM_ERR_BAD_JSON, "a stray byte between tokens");
     /* A NUL inside the frame, after or inside the object. */
     decode_body_error("{}\0", 3, BM_ERR_BAD_JSON, "NUL after the object");
-    decode_body_error("{\"a\":\"b\0c\"}", 11, BM_ERR_BAD_JSON, "NUL in a string");
+    decode_body_error("{\"a\":\"b\0c\"}", 11, BM_ERR_INVALID, "NUL in a string");
+    /* The escape \u0000 would cut the stored text short after an ok: refused. */
+    expect_field_error("{\"text\": \"漏水\\u0000后面的字\"}", BM_ERR_INVALID, "text");
+    expect_field_error("{\"ref\": \"a\", \"contact\": \"\\u0000\"}", BM_ERR_INVALID, "contact");
+    /* An escaped backslash followed by "u0000" is text, not a NUL. */
+    frames_t ok = four("BM1", "submit", "c-1", "{\"text\": \"C:\\\\u0000\"}");
+    bm_msg_t msg;
+    bm_error_t err = {0};
+    assert_int_equal(bm_proto_decode(ok.f, ok.n, &msg, &err), 0);
+    assert_string_equal(cJSON_GetObjectItem(msg.body, "text")->valuestring, "C:\\u0000");
+    bm_msg_clear(&msg);
+    fr_free(&ok);
 }
 
 static void test_decode_body_not_json(void **state)
@@ -759,7 +789,7 @@ static void test_recv_malformed_content(void **state)
 
     const char *badutf8[] = {"BM1", "submit", "u8", "{\"text\": \"\xC0\x80\"}"};
     raw_send(p->dealer, badutf8, NULL, 4);
-    expect_invalid_and_reply(p, BM_ERR_BAD_JSON, "UTF-8", "u8");
+    expect_invalid_and_reply(p, BM_ERR_INVALID, "UTF-8", "u8"); /* names the field: text */
 
     /* Binary body with NULs, sent with explicit lengths. */
     static const char bin[] = {'{', '\0', '}', (char)0xff};
