@@ -1753,6 +1753,7 @@ int broker_run(broker_t *self, volatile sig_atomic_t *stop)
         };
         int n = 2;
         void *extra[3] = {self->zap ? zap_socket(self->zap) : NULL, self->mon[0], self->mon[1]};
+        /* (a handler unbound by the testing seam has no socket) */
         for (int k = 0; k < 3; k++) {
             if (extra[k])
                 items[n++] = (zmq_pollitem_t){extra[k], 0, ZMQ_POLLIN, 0};
@@ -1929,7 +1930,13 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
             goto fail;
         /* The handler is bound before any server socket, in the same context. */
         self->zap = zap_new(self->ctx, self->reg, err);
-        if (!self->zap || bind_sockets(self, err) != 0)
+        if (!self->zap)
+            goto fail;
+        if (self->cfg.fault_zap == 1) /* testing: as if no handler were bound */
+            zap_unbind(self->zap);
+        else if (self->cfg.fault_zap == 2) /* testing: a handler that never answers */
+            zap_set_silent(self->zap, true);
+        if (bind_sockets(self, err) != 0)
             goto fail;
         for (int k = 0; k < 2; k++) {
             if (zap_self_test(self->zap, self->ctx, self->bound[k], self->key.public_key, SELF_TEST_MS,

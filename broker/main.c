@@ -31,7 +31,7 @@ static void usage(FILE *out)
             "  -d, --db PATH          SQLite database (default %s; created if missing)\n"
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
-            "      --fault-fail-commits N  testing only: make the next N commits fail\n"
+
             "  -h, --help             this help\n\n"
             "Flags override the config file; the config file overrides the defaults.\n"
             "SIGINT or SIGTERM stop it after committing and answering what it has read.\n",
@@ -84,7 +84,7 @@ static void ensure_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT };
+    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_FAULT_ZAP };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"client", required_argument, NULL, OPT_CLIENT},
@@ -93,11 +93,13 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG},
         {"gen-secret", no_argument, NULL, OPT_GEN},
         {"fault-fail-commits", required_argument, NULL, OPT_FAULT},
+        {"fault-zap", required_argument, NULL, OPT_FAULT_ZAP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *client = NULL, *worker = NULL, *db = NULL, *level = NULL;
     long fault = 0;
+    int fault_zap = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -110,6 +112,16 @@ int main(int argc, char **argv)
         case OPT_FAULT:
             if (bm_parse_long(optarg, 0, 1000000, &fault) != 0) {
                 fprintf(stderr, "bianmin-broker: --fault-fail-commits needs a number\n");
+                return 1;
+            }
+            break;
+        case OPT_FAULT_ZAP: /* testing only, not in --help: prove the self-test refuses to start */
+            if (strcmp(optarg, "unbound") == 0)
+                fault_zap = 1;
+            else if (strcmp(optarg, "silent") == 0)
+                fault_zap = 2;
+            else {
+                fprintf(stderr, "bianmin-broker: --fault-zap unbound|silent\n");
                 return 1;
             }
             break;
@@ -138,6 +150,7 @@ int main(int argc, char **argv)
         bm_strlcpy(cfg.database, db, sizeof cfg.database);
     if (level)
         bm_strlcpy(cfg.log_level, level, sizeof cfg.log_level);
+    cfg.fault_zap = fault_zap;
     bm_log_level_t lvl;
     if (bm_log_level_parse(cfg.log_level, &lvl) != 0) {
         fprintf(stderr, "bianmin-broker: unknown log level \"%s\" (error, warn, info, debug)\n",

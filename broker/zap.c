@@ -15,7 +15,20 @@ struct zap {
     void *sock;
     registry_t *reg;
     unsigned long refused, accepted;
+    bool silent;
 };
+
+void zap_set_silent(zap_t *self, bool silent)
+{
+    self->silent = silent;
+}
+
+void zap_unbind(zap_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    self->sock = NULL;
+}
 
 zap_t *zap_new(void *ctx, registry_t *reg, bm_error_t *err)
 {
@@ -117,6 +130,8 @@ static int reply(zap_t *self, zmq_msg_t *request_id, const char *status, const c
 int zap_handle(zap_t *self)
 {
     int handled = 0;
+    if (!self->sock)
+        return 0;
     for (;;) {
         zmq_msg_t f[ZAP_FRAMES + 1];
         size_t n = 0;
@@ -140,6 +155,13 @@ int zap_handle(zap_t *self)
                 f[n++] = part;
             else
                 zmq_msg_close(&part);
+        }
+        if (self->silent) {
+            /* A REP must answer before it reads again: a silent handler
+             * answers nobody and so reads nothing more. */
+            for (size_t i = 0; i < n; i++)
+                zmq_msg_close(&f[i]);
+            return handled;
         }
         char user[BM_Z85_KEY_LEN + 1] = "";
         const char *why = "";
@@ -189,11 +211,10 @@ int zap_self_test(zap_t *self, void *ctx, const char *endpoint, const char *serv
     bm_send(sock, NULL, "probe", "", 0, NULL);
     int64_t deadline = bm_mono_ms() + timeout_ms;
     while (bm_mono_ms() < deadline) {
-        zmq_pollitem_t items[2] = {{self->sock, 0, ZMQ_POLLIN, 0}, {mon, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, 50) < 0 && errno != EINTR)
+        zmq_pollitem_t items[2] = {{mon, 0, ZMQ_POLLIN, 0}, {self->sock, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, self->sock ? 2 : 1, 50) < 0 && errno != EINTR)
             break;
-        if (items[0].revents & ZMQ_POLLIN)
-            zap_handle(self);
+        zap_handle(self);
         int event = 0, value = 0;
         while (bm_monitor_read(mon, &event, &value) == 1) {
             if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {

@@ -19,11 +19,17 @@ typedef struct zap zap_t;
 zap_t *zap_new(void *ctx, registry_t *reg, bm_error_t *err);
 void zap_destroy(zap_t **self_p);
 
-/* The socket to poll for ZMQ_POLLIN. */
+/* The socket to poll for ZMQ_POLLIN (NULL once unbound). */
 void *zap_socket(zap_t *self);
 
 /* Answers every request waiting; returns how many, or -1 on a socket error. */
 int zap_handle(zap_t *self);
+
+/* Testing seams: a handler that reads requests and never answers; one that
+ * is not bound at all (libzmq then lets any key in, which the self-test
+ * must catch). */
+void zap_set_silent(zap_t *self, bool silent);
+void zap_unbind(zap_t *self);
 
 /* Counters for the self-test and for logs. */
 unsigned long zap_refused(const zap_t *self);

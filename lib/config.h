@@ -79,6 +79,7 @@ typedef struct {
     int photos_per_request;
     int photos_per_volunteer_day;
     int disk_reserve_mb;
+    int fault_zap;          /* testing only (--fault-zap): 1 no handler bound, 2 a handler that never answers */
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];

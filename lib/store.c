@@ -832,7 +832,7 @@ int store_volunteer_held(store_t *self, const char *id)
     return n;
 }
 
-/* A job as its volunteer sees it: the offer plus contact and lease. */
+/* A job as its volunteer sees it: the offer plus unit, contact and lease. */
 static cJSON *job_json(store_t *self, int64_t ticket)
 {
     cJSON *job = store_offer(self, ticket);
@@ -843,6 +843,7 @@ static cJSON *job_json(store_t *self, int64_t ticket)
         sqlite3_bind_int64(s, 1, ticket);
         if (sqlite3_step(s) == SQLITE_ROW) {
             bm_json_add_str(job, "status", col_text(s, 7));
+            bm_json_add_str(job, "unit", col_text(s, 4));
             bm_json_add_str(job, "contact", col_text(s, 5));
             bm_json_add_time(job, "claimed_at", col_i64(s, 13));
             bm_json_add_time(job, "lease_until", col_i64(s, 15));

@@ -1,6 +1,7 @@
 /* testutil.c - see testutil.h. */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "auth.h"
 #include "broker.h"
 #include "log.h"
 #include "proto.h"
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -103,7 +107,7 @@ void tu_broker_fail_commits(tu_broker_t *b, int n) { broker_fail_commits(b->brok
 /* Each socket gets its own context, stored in a side table, so tests stay simple. */
 #define MAX_SOCKS 32
 static struct {
-    void *sock, *ctx;
+    void *sock, *ctx, *mon;
     cJSON *pending[64]; /* unsolicited messages seen by tu_call: {"cmd":..,"body":..} */
     int n_pending;
 } socks[MAX_SOCKS];
@@ -129,11 +133,28 @@ void *tu_dealer(const char *ep)
     return NULL;
 }
 
+void *tu_dealer_key(const char *ep, const struct bm_key *key, void **mon)
+{
+    for (int i = 0; i < MAX_SOCKS; i++) {
+        if (!socks[i].sock) {
+            socks[i].ctx = zmq_ctx_new();
+            bm_sock_opts_t o = {.key = key, .mon = mon ? &socks[i].mon : NULL};
+            socks[i].sock = bm_socket_ex(socks[i].ctx, ZMQ_DEALER, ep, false, &o);
+            socks[i].n_pending = 0;
+            if (mon)
+                *mon = socks[i].mon;
+            return socks[i].sock;
+        }
+    }
+    return NULL;
+}
+
 void tu_close(void *sock)
 {
     int i = slot_of(sock);
     if (i < 0)
         return;
+    bm_monitor_close(socks[i].sock, &socks[i].mon);
     zmq_close(socks[i].sock);
     zmq_ctx_term(socks[i].ctx);
     for (int k = 0; k < socks[i].n_pending; k++)
@@ -189,6 +210,91 @@ cJSON *tu_raw(void *sock, const char *const *frames, const size_t *lens, size_t 
     char cidbuf[80];
     snprintf(cidbuf, sizeof cidbuf, "%.*s", n >= 3 ? (int)lens[2] : 0, cid);
     return await(sock, cidbuf, cmd_out, cmd_len, 5000);
+}
+
+cJSON *tu_call_ms(void *sock, const char *cmd, const char *body, char *cmd_out, size_t cmd_len,
+                  int timeout_ms)
+{
+    char cid[32];
+    snprintf(cid, sizeof cid, "t%u", ++cid_seq);
+    const char *frames[4] = {BM_PROTO_VERSION, cmd, cid, body};
+    size_t lens[4] = {3, strlen(cmd), strlen(cid), strlen(body)};
+    for (size_t i = 0; i < 4; i++)
+        zmq_send(sock, frames[i], lens[i], i + 1 < 4 ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+    return await(sock, cid, cmd_out, cmd_len, timeout_ms);
+}
+
+int tu_spawn_broker(const char *dir, const char *extra_json, const char *const *extra_args,
+                    int *status)
+{
+    char cfg[1024], log[1024], db[1024];
+    snprintf(cfg, sizeof cfg, "%s/bianmin.json", dir);
+    snprintf(log, sizeof log, "%s/broker.log", dir);
+    snprintf(db, sizeof db, "%s/bianmin.db", dir);
+    FILE *f = fopen(cfg, "w");
+    if (!f)
+        return -1;
+    /* The extra settings come first: the first of two equal keys counts. */
+    const char *extra = extra_json && extra_json[0] == ',' ? extra_json + 1 : "";
+    fprintf(f,
+            "{%s%s\"client_endpoint\": \"ipc://%s/client.sock\", \"worker_endpoint\": \"ipc://%s/worker.sock\",\n"
+            " \"database\": \"%s\", \"heartbeat_ms\": 300, \"log_level\": \"info\",\n"
+            " \"callback_secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}\n",
+            extra, extra[0] ? ", " : "", dir, dir, db);
+    fclose(f);
+    const char *argv[32] = {BM_BIN_DIR "/bianmin-broker", "--config", cfg};
+    int argc = 3;
+    for (int i = 0; extra_args && extra_args[i] && argc < 31; i++)
+        argv[argc++] = extra_args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    /* Ready when its log says it listens (after the self-test and keys). */
+    int64_t deadline = bm_mono_ms() + 20000;
+    while (bm_mono_ms() < deadline) {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            if (status)
+                *status = st;
+            return -1;
+        }
+        FILE *lf = fopen(log, "r");
+        char line[2048];
+        bool up = false;
+        while (lf && fgets(line, sizeof line, lf))
+            up = up || strstr(line, "listening: clients") != NULL;
+        if (lf)
+            fclose(lf);
+        if (up)
+            return pid;
+        usleep(20000);
+    }
+    tu_kill_broker(pid);
+    return -1;
+}
+
+void tu_kill_broker(int pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 cJSON *tu_call(void *sock, const char *cmd, const char *body, char *cmd_out, size_t cmd_len)

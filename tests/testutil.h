@@ -39,6 +39,23 @@ int tu_fixture_teardown(void **state);
 
 /* A DEALER connected to ep (own context per test). */
 void *tu_dealer(const char *ep);
+/* The same with a CURVE key (NULL: none); with mon, also a monitor of its
+ * handshakes (read with bm_monitor_read; closed by tu_close). */
+struct bm_key;
+void *tu_dealer_key(const char *ep, const struct bm_key *key, void **mon);
+/* tu_call with a timeout of its own. */
+cJSON *tu_call_ms(void *sock, const char *cmd, const char *body, char *cmd_out, size_t cmd_len,
+                  int timeout_ms);
+
+/* The real bianmin-broker program, started on ipc:// endpoints in dir with a
+ * config of the usual test settings plus extra_json (",\"key\": value..." or
+ * ""), and extra arguments (NULL-terminated, may be NULL). Waits until it
+ * answers on its client socket (with the office key it made, when auth is
+ * on). Returns its pid, or -1 if it exited (its exit status in *status). */
+int tu_spawn_broker(const char *dir, const char *extra_json, const char *const *extra_args,
+                    int *status);
+/* SIGTERM (or SIGKILL after 10 s) and reaps it. */
+void tu_kill_broker(int pid);
 void tu_close(void *sock);
 
 /* Sends BM1 cmd with a JSON body text (sent as-is, may be invalid) and
