@@ -749,6 +749,8 @@ static void run_act(broker_t *b, int sock, const bm_envelope_t *env, const bm_ms
     reply_ok(b, sock, env, msg, result, true);
 }
 
+static void expire_leases(broker_t *b);
+
 static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
@@ -765,6 +767,9 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
+    /* A lease that ran out since the last sweep ends first, so that the
+     * claim is judged against the request as it really stands. */
+    expire_leases(b);
     store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs};
     size_t before = b->n_out;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
@@ -1572,6 +1577,19 @@ static void announce_changes(broker_t *b)
     b->n_changes = 0;
 }
 
+/* Returns claims whose lease ran out to open, noting the revoked notices. */
+static void expire_leases(broker_t *b)
+{
+    store_expired_t expired[64];
+    int n = store_expire_leases(b->store, bm_now_ms(), expired, 64);
+    for (int i = 0; i < n; i++) {
+        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
+                 expired[i].volunteer);
+        note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
+        b->dispatch_dirty = true;
+    }
+}
+
 /* Lease expiry and overdue flags, at most every SWEEP_EVERY_MS. */
 static void sweep(broker_t *b)
 {
@@ -1579,16 +1597,10 @@ static void sweep(broker_t *b)
     if (mono - b->last_sweep < SWEEP_EVERY_MS)
         return;
     b->last_sweep = mono;
-    int64_t now = bm_now_ms();
-    store_expired_t expired[64];
-    int n = store_expire_leases(b->store, now, expired, 64);
-    for (int i = 0; i < n; i++) {
-        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
-                 expired[i].volunteer);
-        note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
-        b->dispatch_dirty = true;
-    }
-    int marked = store_mark_overdue(b->store, now);
+    expire_leases(b);
+    if (store_batch_failed(b->store))
+        return;
+    int marked = store_mark_overdue(b->store, bm_now_ms());
     if (marked > 0)
         log_info("%d request(s) flagged overdue; the office is told", marked);
 }
@@ -1655,15 +1667,23 @@ static void admit_new_keys(broker_t *b)
 }
 
 /* One pass: read what is waiting, handle it in one transaction, commit,
- * answer. Returns the number of messages handled, or -1 on a fatal error. */
+ * answer. If SQLite rolls the pass's transaction back under us (a full disk,
+ * an I/O error) or the database file is gone, nothing more runs in the pass:
+ * the messages not yet read stay queued in their sockets for the next pass,
+ * and every acknowledgement already queued becomes storage_error.
+ * Returns the number of messages handled, or -1 on a fatal error. */
 static int pass(broker_t *b, bool shutting_down)
 {
     int handled = 0;
     bool more = true;
     b->batch++;
-    while (more && handled < b->cfg.batch_max) {
+    /* Leases first: a claim read in this pass meets leases already expired. */
+    if (!shutting_down)
+        sweep(b);
+    bool failed = store_batch_failed(b->store);
+    while (more && (!failed || shutting_down) && handled < b->cfg.batch_max) {
         more = false;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 2 && (!failed || shutting_down); k++) {
             bm_envelope_t env;
             bm_msg_t msg;
             bm_error_t err = {0};
@@ -1688,11 +1708,10 @@ static int pass(broker_t *b, bool shutting_down)
                 handle(b, k, &env, &msg);
             }
             bm_msg_clear(&msg);
+            failed = store_batch_failed(b->store);
         }
     }
-    if (!shutting_down)
-        sweep(b);
-    if (b->n_takers > 0)
+    if (b->n_takers > 0 && !failed)
         serve_takers(b, shutting_down);
 
     bm_error_t cerr = {0};
@@ -1700,8 +1719,6 @@ static int pass(broker_t *b, bool shutting_down)
     if (store_in_batch(b->store) && store_batch_commit(b->store, &cerr) != 0) {
         committed = false;
         log_error("commit failed, %zu replies turned into errors: %s", b->n_out, cerr.message);
-        bm_error_set(&cerr, BM_ERR_STORAGE, NULL,
-                     "the database could not commit; nothing was recorded, please retry");
         undo_pass_sessions(b);
     }
     flush(b, committed, &cerr);

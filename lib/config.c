@@ -130,6 +130,20 @@ static int get_str(const cJSON *root, const char *key, char *dst, size_t len, co
     return 0;
 }
 
+static int get_bool(const cJSON *root, const char *key, bool *dst, const char *path,
+                    bm_error_t *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!item)
+        return 0;
+    if (!cJSON_IsBool(item)) {
+        bm_error_set(err, BM_ERR_INVALID, key, "%s: \"%s\" must be true or false", path, key);
+        return -1;
+    }
+    *dst = cJSON_IsTrue(item);
+    return 0;
+}
+
 static int get_int(const cJSON *root, const char *key, int *dst, int min, int max,
                    const char *path, bm_error_t *err)
 {
@@ -304,7 +318,8 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "submit_per_day", &next.submit_per_day, 0, 100000000, path, err) ||
         get_int(root, "photos_per_request", &next.photos_per_request, 0, 10000, path, err) ||
         get_int(root, "photos_per_volunteer_day", &next.photos_per_volunteer_day, 0, 1000000, path, err) ||
-        get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err))
+        get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err) ||
+        get_bool(root, "allow_new_database", &next.allow_new_database, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)

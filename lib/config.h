@@ -79,6 +79,7 @@ typedef struct {
     int photos_per_request;
     int photos_per_volunteer_day;
     int disk_reserve_mb;
+    bool allow_new_database; /* start on an empty database beside traces of an old one */
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];

@@ -20,7 +20,10 @@ typedef struct store store_t;
 
 /* Opens (creating if needed) the database at path, sets WAL,
  * synchronous=FULL and foreign keys, and applies pending migrations. A
- * database newer than this binary is refused. cfg must outlive the store.
+ * database newer than this binary is refused, and so is a missing or empty
+ * one beside a WAL, journal or photo archive that says there was data before
+ * (unless cfg->allow_new_database). The file's identity (device, inode) is
+ * kept and checked on every commit. cfg must outlive the store.
  * Returns NULL with err set. */
 store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err);
 void store_destroy(store_t **self_p);
@@ -32,12 +35,18 @@ sqlite3 *store_sqlite(store_t *self);
 /* The schema version of the open database (PRAGMA user_version). */
 int store_schema_version(store_t *self);
 
-/* Batch transaction. begin is idempotent within a batch. commit returns 0, or
- * -1 after rolling everything back (err set). */
+/* Batch transaction. begin is idempotent within a batch. commit returns 0
+ * when everything since begin is on disk in the file opened, or -1 when none
+ * of it is (rolled back; err set): also when the file was removed or replaced. */
 int store_batch_begin(store_t *self, bm_error_t *err);
 int store_batch_commit(store_t *self, bm_error_t *err);
 void store_batch_rollback(store_t *self);
 bool store_in_batch(store_t *self);
+/* True if the open batch is lost: SQLite rolled its transaction back after a
+ * failed statement (disk full, I/O error), a RELEASE / ROLLBACK TO failed, or
+ * the database file was removed or replaced. Nothing more runs in it and its
+ * commit returns -1; the caller stops the pass and answers storage_error. */
+bool store_batch_failed(store_t *self);
 
 /* Fault injection for tests: the next n commits fail as if the disk had
  * refused them (through SQLite's commit hook, so the real rollback path runs). */
