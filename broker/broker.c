@@ -25,7 +25,7 @@
 #define MAX_SESSIONS     1024
 #define MAX_OFFERED      16    /* outstanding offers remembered per volunteer */
 #define MAX_TAKERS       16
-#define QUEUE_SCAN       256   /* open requests the dispatcher looks at per pass */
+#define OFFER_CACHE      4096  /* offer bodies kept per dispatch (a power of two) */
 #define IDLE_TICK_MS     1000
 #define TAKER_TICK_MS    200
 #define SEEN_WRITE_MS    60000 /* how often a heartbeat refreshes volunteers.last_seen */
@@ -1605,8 +1605,87 @@ static void sweep(broker_t *b)
         log_info("%d request(s) flagged overdue; the office is told", marked);
 }
 
-/* Offers open requests to online volunteers with the skill and room for a job:
- * urgent first, then oldest, at most offer_window outstanding per volunteer. */
+/* Offer bodies built during one dispatch, each once, by ticket. */
+typedef struct {
+    int64_t *tickets;
+    cJSON **bodies;
+    size_t cap; /* a power of two */
+} offer_cache_t;
+
+/* The offer body for ticket; *owned is set when the caller must free it
+ * (the cache is missing or full). */
+static cJSON *offer_body(broker_t *b, offer_cache_t *c, int64_t ticket, bool *owned)
+{
+    *owned = false;
+    size_t i = (size_t)ticket * 0x9E3779B97F4A7C15ull & (c->cap - 1);
+    for (size_t probes = 0; probes < c->cap; probes++, i = (i + 1) & (c->cap - 1)) {
+        if (c->tickets[i] == ticket)
+            return c->bodies[i];
+        if (c->tickets[i] == 0) {
+            c->bodies[i] = store_offer(b->store, ticket);
+            if (c->bodies[i])
+                c->tickets[i] = ticket;
+            return c->bodies[i];
+        }
+    }
+    *owned = true;
+    return store_offer(b->store, ticket);
+}
+
+static int by_urgency(const void *pa, const void *pb)
+{
+    const store_open_t *a = pa, *b = pb;
+    if (a->priority != b->priority)
+        return a->priority > b->priority ? -1 : 1;
+    if (a->created_at != b->created_at)
+        return a->created_at < b->created_at ? -1 : 1;
+    return a->ticket < b->ticket ? -1 : a->ticket > b->ticket;
+}
+
+/* Fills a volunteer's free offer slots: for each of its skills the oldest
+ * open requests it has not declined or failed (one indexed query per skill,
+ * whatever waits in other categories or was declined by others), then the
+ * most urgent, oldest of those across its skills. */
+static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache)
+{
+    int window = b->cfg.offer_window < MAX_OFFERED ? b->cfg.offer_window : MAX_OFFERED;
+    int room = window - s->n_offered;
+    if (room <= 0)
+        return;
+    int held = store_volunteer_held(b->store, s->volunteer);
+    if (held < 0 || held >= s->max_jobs)
+        return;
+    int per = room + s->n_offered; /* enough to skip what it was offered already */
+    store_open_t cand[BM_MAX_CATEGORIES * MAX_OFFERED];
+    int n = 0;
+    for (int c = 0; c < b->cfg.category_count && c < 32; c++) {
+        if (!(s->skills & (1u << c)))
+            continue;
+        int got = store_open_for(b->store, c, s->volunteer, cand + n, per);
+        int kept = 0;
+        for (int i = 0; i < got; i++) {
+            if (!session_was_offered(s, cand[n + i].ticket))
+                cand[n + kept++] = cand[n + i];
+        }
+        n += kept;
+    }
+    qsort(cand, (size_t)n, sizeof cand[0], by_urgency);
+    for (int q = 0; q < n && s->n_offered < window; q++) {
+        bool owned = false;
+        cJSON *body = offer_body(b, cache, cand[q].ticket, &owned);
+        if (!body)
+            continue;
+        s->offered[s->n_offered++] = cand[q].ticket;
+        log_debug("offer ticket %lld to %s", (long long)cand[q].ticket, s->volunteer);
+        if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, body) != 0)
+            log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
+        if (owned)
+            cJSON_Delete(body);
+    }
+}
+
+/* Offers open requests to online volunteers with the skill and room for a
+ * job, at most offer_window outstanding per volunteer. */
 static void dispatch(broker_t *b)
 {
     int64_t mono = bm_mono_ms();
@@ -1614,33 +1693,23 @@ static void dispatch(broker_t *b)
         return;
     b->dispatch_dirty = false;
     b->last_dispatch = mono;
-    store_open_t queue[QUEUE_SCAN];
-    cJSON *offers[QUEUE_SCAN] = {0}; /* each offer body built once, for every volunteer */
+    offer_cache_t cache = {0};
+    size_t want = OFFER_CACHE;
+    cache.tickets = calloc(want, sizeof *cache.tickets);
+    cache.bodies = calloc(want, sizeof *cache.bodies);
+    if (cache.tickets && cache.bodies)
+        cache.cap = want;
     store_read_begin(b->store);
-    int n = store_open_queue(b->store, queue, QUEUE_SCAN);
-    for (int i = 0; n > 0 && i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < MAX_SESSIONS; i++) {
         session_t *s = &b->sessions[i];
-        if (!session_online(b, s, mono) || s->n_offered >= b->cfg.offer_window)
-            continue;
-        int held = store_volunteer_held(b->store, s->volunteer);
-        if (held < 0 || held >= s->max_jobs)
-            continue;
-        for (int q = 0; q < n && s->n_offered < b->cfg.offer_window && s->n_offered < MAX_OFFERED; q++) {
-            if (queue[q].category < 0 || !(s->skills & (1u << queue[q].category)) ||
-                session_was_offered(s, queue[q].ticket) ||
-                store_excluded(b->store, queue[q].ticket, s->volunteer))
-                continue;
-            if (!offers[q] && !(offers[q] = store_offer(b->store, queue[q].ticket)))
-                continue;
-            s->offered[s->n_offered++] = queue[q].ticket;
-            log_debug("offer ticket %lld to %s", (long long)queue[q].ticket, s->volunteer);
-            if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, offers[q]) != 0)
-                log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
-        }
+        if (session_online(b, s, mono))
+            dispatch_one(b, s, &cache);
     }
     store_read_end(b->store);
-    for (int q = 0; q < n; q++)
-        cJSON_Delete(offers[q]);
+    for (size_t i = 0; i < cache.cap; i++)
+        cJSON_Delete(cache.bodies[i]);
+    free(cache.tickets);
+    free(cache.bodies);
 }
 
 /* ---- the loop ----------------------------------------------------------- */

@@ -138,8 +138,11 @@ static const char *const sql_text[Q_COUNT] = {
         " skills = excluded.skills, max_jobs = excluded.max_jobs, last_seen = excluded.last_seen",
     [Q_VOL_SEEN] = "UPDATE volunteers SET last_seen = ?2 WHERE id = ?1",
     [Q_OPEN_QUEUE] =
-        "SELECT id, category FROM requests WHERE status = 'open'"
-        " ORDER BY priority DESC, created_at, id LIMIT ?1",
+        "SELECT r.id, r.priority, r.created_at FROM requests r INDEXED BY requests_open_category"
+        " WHERE r.status = 'open' AND r.category = ?1"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.request_id = r.id AND e.actor = ?2"
+        "   AND e.kind IN ('declined', 'failed'))"
+        " ORDER BY r.created_at, r.id LIMIT ?3",
     [Q_REQ_ROW] =
         "SELECT r.id, r.channel, r.category, r.building, r.unit, r.contact, r.text, r.status,"
         " r.volunteer_id, v.name, r.attempts, r.created_at, r.updated_at, r.claimed_at, r.done_at,"
@@ -1643,21 +1646,24 @@ cJSON *store_volunteer_jobs(store_t *self, const char *id)
     return arr;
 }
 
-int store_open_queue(store_t *self, store_open_t *out, int max)
+int store_open_for(store_t *self, int category, const char *volunteer, store_open_t *out, int max)
 {
+    if (category < 0 || category >= self->cfg->category_count)
+        return 0;
     sqlite3_stmt *s = stmt(self, Q_OPEN_QUEUE);
     if (!s)
         return -1;
-    sqlite3_bind_int(s, 1, max);
+    char actor[96];
+    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
+    bind_text(s, 1, self->cfg->categories[category].name);
+    bind_text(s, 2, actor);
+    sqlite3_bind_int(s, 3, max);
     int n = 0;
     while (n < max && sqlite3_step(s) == SQLITE_ROW) {
         out[n].ticket = sqlite3_column_int64(s, 0);
-        const char *cat = col_text(s, 1);
-        out[n].category = -1;
-        for (int i = 0; i < self->cfg->category_count; i++) {
-            if (cat && strcmp(self->cfg->categories[i].name, cat) == 0)
-                out[n].category = i;
-        }
+        out[n].priority = sqlite3_column_int(s, 1);
+        out[n].created_at = sqlite3_column_int64(s, 2);
+        out[n].category = category;
         n++;
     }
     sqlite3_reset(s);

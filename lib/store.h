@@ -156,12 +156,16 @@ void store_read_end(store_t *self);
 /* An open request as the dispatcher needs it. */
 typedef struct {
     int64_t ticket;
-    int category; /* index into cfg->categories, -1 if no longer configured */
+    int category; /* index into cfg->categories */
+    int priority;
+    int64_t created_at;
 } store_open_t;
 
-/* Fills up to max open requests, most urgent then oldest first; returns the
- * count or -1. */
-int store_open_queue(store_t *self, store_open_t *out, int max);
+/* Fills up to max open requests of one category (index into cfg->categories)
+ * that the volunteer has not declined or failed, oldest first; returns the
+ * count or -1. The cost follows what is returned plus the volunteer's own
+ * exclusions, however many other requests wait. */
+int store_open_for(store_t *self, int category, const char *volunteer, store_open_t *out, int max);
 /* The offer body for an open request (caller owns), or NULL. */
 cJSON *store_offer(store_t *self, int64_t ticket);
 /* The request's category as an index into cfg->categories; -1 if no longer

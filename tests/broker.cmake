@@ -10,3 +10,4 @@ bm_unit_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c LIBS bm_t
 bm_unit_test(test_garbage ${CMAKE_CURRENT_LIST_DIR}/test_garbage.c LIBS bm_testutil)
 bm_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c LIBS bm_testutil)
 bm_unit_test(test_faults ${CMAKE_CURRENT_LIST_DIR}/test_faults.c LIBS bm_testutil)
+bm_unit_test(test_dispatch ${CMAKE_CURRENT_LIST_DIR}/test_dispatch.c LIBS bm_testutil)
