@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "jsonx.h"
 #include "log.h"
+#include "offers.h"
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
@@ -20,12 +21,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <time.h>
 #include <zmq.h>
 
 #define MAX_SESSIONS     1024
 #define MAX_OFFERED      16    /* outstanding offers remembered per volunteer */
 #define MAX_TAKERS       16
 #define OFFER_CACHE      4096  /* offer bodies kept per dispatch (a power of two) */
+#define OFFER_PAGES      64    /* pages of candidates one volunteer looks through per skill */
 #define IDLE_TICK_MS     1000
 #define TAKER_TICK_MS    200
 #define SEEN_WRITE_MS    60000 /* how often a heartbeat refreshes volunteers.last_seen */
@@ -61,6 +64,9 @@ typedef struct {
     uint64_t batch;       /* the pass that created it */
     int64_t offered[MAX_OFFERED];
     int n_offered;
+    int64_t last_offered; /* monotonic ms of its latest offer, 0: never */
+    int claims_today;     /* jobs given to it since local midnight (fairness) */
+    int64_t claims_day;   /* the local midnight claims_today counts from; 0: not loaded */
 } session_t;
 
 /* A message produced by a pass, sent after its commit. */
@@ -118,6 +124,8 @@ struct broker {
     uint64_t batch;
     bool dispatch_dirty;
     int64_t last_dispatch;
+    int64_t next_widen; /* monotonic ms when a job's offer widens next; 0: none waiting */
+    offers_t *offers;
 };
 
 /* ---- output queue ------------------------------------------------------ */
@@ -775,6 +783,8 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
     if (b->n_out > before && strcmp(b->out[b->n_out - 1].cmd, BM_REPLY_ERROR) == 0)
         session_forget_offer(s, ticket); /* taken or gone: stop counting it as an offer */
+    else if (b->n_out > before)
+        s->claims_today++;
 }
 
 /* Checks every photo of a progress/done message, then stores them in the
@@ -1644,9 +1654,10 @@ static int by_urgency(const void *pa, const void *pb)
 
 /* Fills a volunteer's free offer slots: for each of its skills the oldest
  * open requests it has not declined or failed (one indexed query per skill,
- * whatever waits in other categories or was declined by others), then the
- * most urgent, oldest of those across its skills. */
-static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache)
+ * whatever waits in other categories or was declined by others) that are
+ * not yet on offer to as many volunteers as their current step allows, then
+ * the most urgent, oldest of those across its skills. */
+static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache, int64_t mono)
 {
     int window = b->cfg.offer_window < MAX_OFFERED ? b->cfg.offer_window : MAX_OFFERED;
     int room = window - s->n_offered;
@@ -1655,17 +1666,27 @@ static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache)
     int held = store_volunteer_held(b->store, s->volunteer);
     if (held < 0 || held >= s->max_jobs)
         return;
-    int per = room + s->n_offered; /* enough to skip what it was offered already */
     store_open_t cand[BM_MAX_CATEGORIES * MAX_OFFERED];
+    store_open_t page[MAX_OFFERED];
     int n = 0;
     for (int c = 0; c < b->cfg.category_count && c < 32; c++) {
         if (!(s->skills & (1u << c)))
             continue;
-        int got = store_open_for(b->store, c, s->volunteer, cand + n, per);
+        const bm_category_t *cat = &b->cfg.categories[c];
         int kept = 0;
-        for (int i = 0; i < got; i++) {
-            if (!session_was_offered(s, cand[n + i].ticket))
-                cand[n + kept++] = cand[n + i];
+        store_open_t after = {.created_at = INT64_MIN, .ticket = INT64_MIN};
+        for (int p = 0; p < OFFER_PAGES && kept < room; p++) {
+            int got = store_open_for(b->store, c, s->volunteer, p ? &after : NULL, page, window);
+            for (int i = 0; i < got && kept < room; i++) {
+                if (session_was_offered(s, page[i].ticket) ||
+                    !offers_room(b->offers, page[i].ticket, cat->offer_fanout,
+                                 (int64_t)cat->offer_step_s * 1000, mono, &b->next_widen))
+                    continue;
+                cand[n + kept++] = page[i];
+            }
+            if (got < window)
+                break;
+            after = page[got - 1];
         }
         n += kept;
     }
@@ -1676,6 +1697,10 @@ static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache)
         if (!body)
             continue;
         s->offered[s->n_offered++] = cand[q].ticket;
+        s->last_offered = mono;
+        if (offers_count(b->offers, cand[q].ticket, mono) != 0)
+            log_warn("out of memory counting offers; ticket %lld may go to more volunteers",
+                     (long long)cand[q].ticket);
         log_debug("offer ticket %lld to %s", (long long)cand[q].ticket, s->volunteer);
         if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, body) != 0)
             log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
@@ -1684,28 +1709,72 @@ static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache)
     }
 }
 
+/* Wall ms of the latest local midnight. */
+static int64_t local_midnight(int64_t now_ms)
+{
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm))
+        return now_ms - now_ms % 86400000;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+/* Fairness: fewest jobs given today first, then the one offered to longest
+ * ago (never offered first), then by id, so that equal volunteers take turns. */
+static int by_fairness(const void *pa, const void *pb)
+{
+    const session_t *a = *(session_t *const *)pa, *b = *(session_t *const *)pb;
+    if (a->claims_today != b->claims_today)
+        return a->claims_today < b->claims_today ? -1 : 1;
+    if (a->last_offered != b->last_offered)
+        return a->last_offered < b->last_offered ? -1 : 1;
+    return strcmp(a->volunteer, b->volunteer);
+}
+
 /* Offers open requests to online volunteers with the skill and room for a
- * job, at most offer_window outstanding per volunteer. */
+ * job, at most offer_window outstanding per volunteer; each job first to its
+ * category's offer_fanout volunteers, chosen fairly, and to that many more
+ * every offer_step_s until someone claims it. */
 static void dispatch(broker_t *b)
 {
     int64_t mono = bm_mono_ms();
-    if (!b->dispatch_dirty && mono - b->last_dispatch < DISPATCH_EVERY_MS)
+    bool widen = b->next_widen && mono >= b->next_widen;
+    if (!b->dispatch_dirty && !widen && mono - b->last_dispatch < DISPATCH_EVERY_MS)
         return;
     b->dispatch_dirty = false;
     b->last_dispatch = mono;
+    b->next_widen = 0;
     offer_cache_t cache = {0};
-    size_t want = OFFER_CACHE;
-    cache.tickets = calloc(want, sizeof *cache.tickets);
-    cache.bodies = calloc(want, sizeof *cache.bodies);
+    cache.tickets = calloc(OFFER_CACHE, sizeof *cache.tickets);
+    cache.bodies = calloc(OFFER_CACHE, sizeof *cache.bodies);
     if (cache.tickets && cache.bodies)
-        cache.cap = want;
+        cache.cap = OFFER_CACHE;
+    /* Who holds which offer now: claims and declines have taken some away. */
+    offers_begin(b->offers);
+    session_t *online[MAX_SESSIONS];
+    int n = 0;
+    int64_t midnight = local_midnight(bm_now_ms());
     store_read_begin(b->store);
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session_t *s = &b->sessions[i];
-        if (session_online(b, s, mono))
-            dispatch_one(b, s, &cache);
+        if (!session_online(b, s, mono))
+            continue; /* an offer to someone gone offline does not hold a job back */
+        for (int k = 0; k < s->n_offered; k++)
+            offers_count(b->offers, s->offered[k], mono);
+        if (s->claims_day != midnight) {
+            int got = store_volunteer_claimed_since(b->store, s->volunteer, midnight);
+            s->claims_today = got > 0 ? got : 0;
+            s->claims_day = midnight;
+        }
+        online[n++] = s;
     }
+    qsort(online, (size_t)n, sizeof online[0], by_fairness);
+    for (int i = 0; i < n; i++)
+        dispatch_one(b, online[i], &cache, mono);
     store_read_end(b->store);
+    offers_end(b->offers);
     for (size_t i = 0; i < cache.cap; i++)
         cJSON_Delete(cache.bodies[i]);
     free(cache.tickets);
@@ -2027,6 +2096,11 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
         if (first_office_key(self, dir, err) != 0)
             goto fail;
     }
+    self->offers = offers_new();
+    if (!self->offers) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        goto fail;
+    }
     self->dispatch_dirty = true;
     return self;
 fail:
@@ -2054,6 +2128,7 @@ void broker_destroy(broker_t **self_p)
     free(self->new_keys);
     registry_destroy(&self->reg);
     memset(&self->key, 0, sizeof self->key);
+    offers_destroy(&self->offers);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

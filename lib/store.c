@@ -51,6 +51,7 @@ typedef enum {
     Q_VOL_UPSERT,
     Q_VOL_SEEN,
     Q_OPEN_QUEUE,
+    Q_CLAIMED_SINCE,
     Q_REQ_ROW,
     Q_EVENTS_OF,
     Q_DELIVERIES_OF,
@@ -140,9 +141,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_OPEN_QUEUE] =
         "SELECT r.id, r.priority, r.created_at FROM requests r INDEXED BY requests_open_category"
         " WHERE r.status = 'open' AND r.category = ?1"
+        " AND (r.created_at, r.id) > (?4, ?5)"
         " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.request_id = r.id AND e.actor = ?2"
         "   AND e.kind IN ('declined', 'failed'))"
         " ORDER BY r.created_at, r.id LIMIT ?3",
+    [Q_CLAIMED_SINCE] =
+        "SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND claimed_at >= ?2",
     [Q_REQ_ROW] =
         "SELECT r.id, r.channel, r.category, r.building, r.unit, r.contact, r.text, r.status,"
         " r.volunteer_id, v.name, r.attempts, r.created_at, r.updated_at, r.claimed_at, r.done_at,"
@@ -1159,7 +1163,8 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
 
 static const bm_category_t *category_of(store_t *self, const char *name)
 {
-    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600};
+    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600,
+                                           BM_DEFAULT_OFFER_FANOUT, BM_DEFAULT_OFFER_STEP_S};
     const bm_category_t *c = bm_config_category(self->cfg, name);
     return c ? c : &fallback;
 }
@@ -1646,7 +1651,8 @@ cJSON *store_volunteer_jobs(store_t *self, const char *id)
     return arr;
 }
 
-int store_open_for(store_t *self, int category, const char *volunteer, store_open_t *out, int max)
+int store_open_for(store_t *self, int category, const char *volunteer, const store_open_t *after,
+                   store_open_t *out, int max)
 {
     if (category < 0 || category >= self->cfg->category_count)
         return 0;
@@ -1658,6 +1664,8 @@ int store_open_for(store_t *self, int category, const char *volunteer, store_ope
     bind_text(s, 1, self->cfg->categories[category].name);
     bind_text(s, 2, actor);
     sqlite3_bind_int(s, 3, max);
+    sqlite3_bind_int64(s, 4, after ? after->created_at : INT64_MIN);
+    sqlite3_bind_int64(s, 5, after ? after->ticket : INT64_MIN);
     int n = 0;
     while (n < max && sqlite3_step(s) == SQLITE_ROW) {
         out[n].ticket = sqlite3_column_int64(s, 0);
@@ -1666,6 +1674,18 @@ int store_open_for(store_t *self, int category, const char *volunteer, store_ope
         out[n].category = category;
         n++;
     }
+    sqlite3_reset(s);
+    return n;
+}
+
+int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since)
+{
+    sqlite3_stmt *s = stmt(self, Q_CLAIMED_SINCE);
+    if (!s)
+        return -1;
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, since);
+    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_reset(s);
     return n;
 }

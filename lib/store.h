@@ -162,10 +162,15 @@ typedef struct {
 } store_open_t;
 
 /* Fills up to max open requests of one category (index into cfg->categories)
- * that the volunteer has not declined or failed, oldest first; returns the
- * count or -1. The cost follows what is returned plus the volunteer's own
- * exclusions, however many other requests wait. */
-int store_open_for(store_t *self, int category, const char *volunteer, store_open_t *out, int max);
+ * that the volunteer has not declined or failed, oldest first, after the
+ * request `after` (NULL: from the start); returns the count or -1. The cost
+ * follows what is returned plus the volunteer's own exclusions, however many
+ * other requests wait. */
+int store_open_for(store_t *self, int category, const char *volunteer, const store_open_t *after,
+                   store_open_t *out, int max);
+/* Jobs the volunteer was given (claimed) since `since` (ms) and still holds
+ * or completed, or -1. */
+int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since);
 /* The offer body for an open request (caller owns), or NULL. */
 cJSON *store_offer(store_t *self, int64_t ticket);
 /* The request's category as an index into cfg->categories; -1 if no longer

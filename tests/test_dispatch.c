@@ -1,7 +1,9 @@
 /* test_dispatch.c - the dispatcher through the real protocol: requests that
  * nobody online can take (no one has the skill, or every one declined them)
- * never hide the ones behind them, and a claim that arrives after the
- * holder's lease ran out wins even before the periodic sweep. */
+ * never hide the ones behind them; targeted offers go to a few volunteers
+ * first, fairly, widen step by step, wider for urgent categories, and the
+ * first claim wins; a claim that arrives after the holder's lease ran out
+ * wins even before the periodic sweep. */
 #include "testutil.h"
 #include "util.h"
 
@@ -21,9 +23,23 @@ typedef tu_fixture_t fx_t;
 static void config(bm_config_t *cfg)
 {
     cfg->offer_window = 3;
+    cfg->heartbeat_ms = 5000; /* online for 15 s without heartbeats */
     for (int i = 0; i < cfg->category_count; i++) {
-        if (strcmp(cfg->categories[i].name, "lock") == 0)
-            cfg->categories[i].lease_s = 3600;
+        bm_category_t *c = &cfg->categories[i];
+        if (strcmp(c->name, "lock") == 0)
+            c->lease_s = 3600;
+        if (strcmp(c->name, "pipe") == 0) { /* 2 first, 2 more every 2 s */
+            c->offer_fanout = 2;
+            c->offer_step_s = 2;
+        }
+        if (strcmp(c->name, "repair") == 0) { /* one at a time, never widening in a test */
+            c->offer_fanout = 1;
+            c->offer_step_s = 3600;
+        }
+        if (strcmp(c->name, "leak") == 0) { /* urgent: wider */
+            c->offer_fanout = 4;
+            c->offer_step_s = 3600;
+        }
     }
 }
 
@@ -153,11 +169,138 @@ static void test_claim_after_lease_ran_out_wins(void **state)
     tu_close(w2);
 }
 
+#define NW 6
+
+/* Starts n volunteers w0..w(n-1) with the given skills. */
+static void crowd(fx_t *fx, void **ws, int n, const char *skills)
+{
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "w%d", i);
+        ws[i] = hello(fx, id, skills);
+    }
+}
+
+/* Marks in got[] which volunteers were offered ticket t until the monotonic
+ * time until (ms); returns how many were, in all. */
+static int offered_until(void **ws, int n, int64_t t, bool *got, int64_t until)
+{
+    while (bm_mono_ms() < until) {
+        for (int i = 0; i < n; i++) {
+            cJSON *o = tu_next(ws[i], "offer", 20);
+            if (o && (int64_t)tu_num(o, "ticket") == t)
+                got[i] = true;
+            cJSON_Delete(o);
+        }
+    }
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        count += got[i];
+    return count;
+}
+
+/* A pipe job goes to 2 volunteers, then 2 more after each step (2 s), until
+ * one claims it: the first claim wins, a later one is "taken". Each count is
+ * read in the middle of a step, a second away from either edge. */
+static void test_targeted_offers_widen_until_claimed(void **state)
+{
+    fx_t *fx = *state;
+    void *ws[NW];
+    crowd(fx, ws, NW, "[\"pipe\"]");
+    int64_t t0 = bm_mono_ms();
+    int64_t t = submit(fx, "pipe");
+    bool got[NW] = {false};
+    assert_int_equal(offered_until(ws, NW, t, got, t0 + 1000), 2);
+    assert_int_equal(offered_until(ws, NW, t, got, t0 + 3000), 4);
+    assert_int_equal(offered_until(ws, NW, t, got, t0 + 5000), 6);
+    /* The first claim wins, the second is too late. */
+    int first = -1, second = -1;
+    for (int i = 0; i < NW; i++) {
+        if (got[i] && first < 0)
+            first = i;
+        else if (got[i] && second < 0)
+            second = i;
+    }
+    char body[64], cmd[16];
+    snprintf(body, sizeof body, "{\"ticket\":%lld}", (long long)t);
+    cJSON *r = tu_call(ws[first], "claim", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    r = tu_call(ws[second], "claim", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "error");
+    assert_string_equal(tu_str(r, "code"), "taken");
+    cJSON_Delete(r);
+    for (int i = 0; i < NW; i++)
+        tu_close(ws[i]);
+}
+
+/* Urgent categories start wider: a leak reaches 4 at once, a pipe 2. */
+static void test_targeted_offers_urgent_wider(void **state)
+{
+    fx_t *fx = *state;
+    void *ws[NW];
+    crowd(fx, ws, NW, "[\"pipe\",\"leak\"]");
+    int64_t leak = submit(fx, "leak");
+    bool got[NW] = {false};
+    assert_int_equal(offered_until(ws, NW, leak, got, bm_mono_ms() + 1000), 4);
+    for (int i = 0; i < NW; i++)
+        tu_close(ws[i]);
+}
+
+/* Fairness: with one volunteer per job, jobs in a row go to different
+ * volunteers (least recently offered first). */
+static void test_targeted_offers_fair(void **state)
+{
+    fx_t *fx = *state;
+    void *ws[3];
+    crowd(fx, ws, 3, "[\"repair\"]");
+    int who[3];
+    for (int k = 0; k < 3; k++) {
+        int64_t t = submit(fx, "repair");
+        bool got[3] = {false};
+        assert_int_equal(offered_until(ws, 3, t, got, bm_mono_ms() + 500), 1);
+        who[k] = got[0] ? 0 : got[1] ? 1 : 2;
+    }
+    assert_true(who[0] != who[1] && who[1] != who[2] && who[0] != who[2]);
+    for (int i = 0; i < 3; i++)
+        tu_close(ws[i]);
+}
+
+/* One who was given a job today waits behind one who was not, even though
+ * its id sorts first. */
+static void test_targeted_offers_fewest_jobs_today_first(void **state)
+{
+    fx_t *fx = *state;
+    void *busy = hello(fx, "a-busy", "[\"lock\"]");
+    int64_t t = submit(fx, "lock");
+    assert_int_equal(next_offer(busy, 2000), t);
+    char body[64], cmd[16];
+    snprintf(body, sizeof body, "{\"ticket\":%lld}", (long long)t);
+    cJSON *r = tu_call(busy, "claim", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    r = tu_call(busy, "done", body, cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    tu_close(busy);
+    busy = hello(fx, "a-busy", "[\"repair\"]");
+    void *idle = hello(fx, "z-idle", "[\"repair\"]");
+    int64_t t2 = submit(fx, "repair");
+    assert_int_equal(next_offer(idle, 2000), t2);
+    assert_int_equal(next_offer(busy, 500), -1);
+    tu_close(busy);
+    tu_close(idle);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_untakeable_requests_ahead_starve_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_after_lease_ran_out_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targeted_offers_widen_until_claimed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targeted_offers_urgent_wider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targeted_offers_fair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targeted_offers_fewest_jobs_today_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
