@@ -28,7 +28,9 @@ def submit_lines(s, refs):
 
 
 def run_full_disk(bindir, mnt):
-    with System(bindir, {"database": os.path.join(mnt, "bianmin.db")}) as s:
+    # Development mode (no keys): this test is about the disk, not about who may submit.
+    with System(bindir, {"database": os.path.join(mnt, "bianmin.db"), "auth": "none",
+                         "submit_per_min": 0, "submit_per_day": 0}) as s:
         broker = s.broker()
         outcome = {}  # ref -> ticket (ok) or None (storage_error)
         refs = [f"fill-{i}" for i in range(1500)]  # ~4.5 MB of text: more than the disk
