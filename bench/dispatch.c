@@ -1,9 +1,11 @@
 /* dispatch.c - from a resident's submit to an offer on a volunteer's phone,
  * and from 接单 (claim) to its confirmation, with 10 and 100 volunteers
  * online. The volunteers are DEALER sockets in this thread speaking the
- * worker protocol: hello, heartbeat, claim, done. An idle volunteer claims an
- * offer when it arrives (at most `claimers` of them per ticket: 1 = the first
- * idle one; all = everyone races), and says done right after winning. */
+ * worker protocol: hello, heartbeat, claim, done. Every idle volunteer who
+ * is offered a job claims it at once (they race), and says done right after
+ * winning. Each size runs twice in the same run: offers to everyone at once
+ * (offer_fanout 0, the behaviour before targeted offers) and targeted offers
+ * (the defaults: 3 volunteers first, 6 for urgent categories). */
 #include "bench.h"
 #include "proto.h"
 #include "util.h"
@@ -32,7 +34,8 @@ typedef struct {
 
 typedef struct {
     long n, lost_cap;
-    int64_t *offer_lat, *claim_ok, *claim_lost, *done_lat, *submit_ack;
+    int64_t *offer_lat, *claim_ok, *claim_lost, *done_lat, *submit_ack, *to_claim;
+    long n_to_claim;
     long n_claim_ok, n_lost, n_done, n_other_err, offers, taken_msgs;
     char other_code[32];
 } dstats_t;
@@ -130,8 +133,11 @@ static void on_worker_msg(vol_t *v, bm_msg_t *m, tix_t *tix, long n, int claimer
         st->taken_msgs++;
     } else if (strcmp(m->cmd, BM_REPLY_OK) == 0 && parse_cid(m->cid, 'c', &t, &sent)) {
         st->claim_ok[st->n_claim_ok++ % st->n] = now - sent;
-        if (t <= n)
+        if (t <= n) {
             tix[t].won = true;
+            if (tix[t].submit_sent && st->n_to_claim < st->n)
+                st->to_claim[st->n_to_claim++] = now - tix[t].submit_sent;
+        }
         send_ticket_cmd(v, BM_CMD_DONE, 'd', t);
     } else if (strcmp(m->cmd, BM_REPLY_ERROR) == 0 && parse_cid(m->cid, 'c', &t, &sent)) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(m->body, "code");
@@ -161,14 +167,20 @@ static void on_worker_msg(vol_t *v, bm_msg_t *m, tix_t *tix, long n, int claimer
 }
 
 /* One run; prints its row. Returns 0 if every ticket was claimed and done. */
+/* The config that offers every job to everyone at once (the old behaviour). */
+#define FANOUT_ALL                                                                          \
+    "\"categories\": [{\"name\": \"leak\", \"offer_fanout\": 0},"                            \
+    " {\"name\": \"lock\", \"offer_fanout\": 0}, {\"name\": \"pipe\", \"offer_fanout\": 0},"  \
+    " {\"name\": \"repair\", \"offer_fanout\": 0}, {\"name\": \"other\", \"offer_fanout\": 0}]"
+
 static int dispatch_once(const bench_opts_t *o, const bench_rows_t *rows, int nvol, int claimers,
-                         double *offer_p50, double *claim_p50)
+                         bool targeted, double *offer_p50, double *claim_p50)
 {
     char *dir = temp_dir(o, "dispatch");
     if (!dir)
         return -1;
     broker_proc_t b;
-    if (broker_start(o, dir, "", &b) != 0) {
+    if (broker_start(o, dir, targeted ? "" : FANOUT_ALL, &b) != 0) {
         temp_dir_remove(o, dir);
         return -1;
     }
@@ -184,13 +196,14 @@ static int dispatch_once(const bench_opts_t *o, const bench_rows_t *rows, int nv
     st.claim_lost = calloc((size_t)n * (size_t)nvol, sizeof(int64_t));
     st.done_lat = calloc((size_t)n, sizeof(int64_t));
     st.submit_ack = calloc((size_t)n, sizeof(int64_t));
+    st.to_claim = calloc((size_t)n, sizeof(int64_t));
     void *ctx = zmq_ctx_new();
     void *client = ctx ? bm_socket(ctx, ZMQ_DEALER, b.client_ep, false) : NULL;
     int rc = -1;
     long done = 0, acked = 0, sent = 0;
     double secs = 0;
     if (!pl || !tix || !seq_sent || !vols || !items || !st.offer_lat || !st.claim_ok ||
-        !st.claim_lost || !st.done_lat || !st.submit_ack || !client)
+        !st.claim_lost || !st.done_lat || !st.submit_ack || !st.to_claim || !client)
         goto out;
     st.n = n;
 
@@ -296,16 +309,11 @@ static int dispatch_once(const bench_opts_t *o, const bench_rows_t *rows, int nv
             st.offer_lat[k++] = tix[t].offer_at - tix[t].submit_sent;
     }
     lat_stats_t so = lat_stats(st.offer_lat, k), sc = lat_stats(st.claim_ok, n),
-                sl = lat_stats(st.claim_lost, st.lost_cap), sd = lat_stats(st.done_lat, n),
-                sa = lat_stats(st.submit_ack, n);
-    char claim_label[16];
-    if (claimers >= nvol)
-        snprintf(claim_label, sizeof claim_label, "all");
-    else
-        snprintf(claim_label, sizeof claim_label, "%d", claimers);
-    printf("%5d %8s %6ld %6.2f %7.2f %7.2f %7.2f %8.2f %8.2f %8.2f %6ld %8.2f %7.2f\n", nvol,
-           claim_label, done, secs, sa.p50_ms, so.p50_ms, so.p99_ms, so.max_ms, sc.p50_ms, sc.p99_ms,
-           st.n_lost, sl.n ? sl.p50_ms : 0.0, sd.p50_ms);
+                sa = lat_stats(st.submit_ack, n), stc = lat_stats(st.to_claim, st.n_to_claim);
+    printf("%5d %8s %6ld %6.2f %7.2f %7.2f %7.2f %8.2f %8.2f %6ld %8.2f %8.2f %8.2f\n", nvol,
+           targeted ? "targeted" : "all", done, secs, sa.p50_ms, so.p50_ms, so.p99_ms, sc.p50_ms,
+           sc.p99_ms, st.n_lost, done ? (double)st.n_lost / (double)done : 0.0, stc.p50_ms,
+           stc.p99_ms);
     if (st.n_other_err)
         printf("        %ld unexpected error replies (first: %s)\n", st.n_other_err,
                st.other_code[0] ? st.other_code : "?");
@@ -329,6 +337,7 @@ out:
     free(st.claim_lost);
     free(st.done_lat);
     free(st.submit_ack);
+    free(st.to_claim);
     free(items);
     free(vols);
     free(seq_sent);
@@ -341,26 +350,28 @@ out:
 int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx)
 {
     banner("dispatch", "submit -> offer at a volunteer, claim -> confirmation");
-    printf("  %ld requests submitted one at a time; volunteers hold 1 job (max_jobs 1) and say done\n"
-           "  right after winning; claimers = how many idle volunteers claim each offer\n",
+    printf("  %ld requests submitted one at a time; volunteers hold 1 job (max_jobs 1), every idle\n"
+           "  volunteer offered a job claims it at once, the winner says done right after;\n"
+           "  offers = all (offer_fanout 0: everyone at once, as before) or targeted (defaults)\n",
            o->dispatch_tickets);
-    printf("%5s %8s %6s %6s %7s %7s %7s %8s %8s %8s %6s %8s %7s\n", "vols", "claimers", "done",
-           "secs", "ack p50", "offer50", "offer99", "offermax", "claim50", "claim99", "lost",
-           "lost p50", "done50");
+    printf("%5s %8s %6s %6s %7s %7s %7s %8s %8s %6s %8s %8s %8s\n", "vols", "offers", "done",
+           "secs", "ack p50", "offer50", "offer99", "claim50", "claim99", "lost", "lost/job",
+           "s->c p50", "s->c p99");
     int rc = 0;
     double offer[BENCH_MAX_LIST * 2] = {0}, claim[BENCH_MAX_LIST * 2] = {0};
     int runs = 0;
     for (int i = 0; i < o->n_volunteers; i++) {
         int v = o->volunteers[i];
-        if (dispatch_once(o, rows, v, 1, &offer[runs], &claim[runs]) != 0)
+        if (dispatch_once(o, rows, v, v, false, &offer[runs], &claim[runs]) != 0)
             rc = -1;
         runs++;
-        if (dispatch_once(o, rows, v, v, &offer[runs], &claim[runs]) != 0)
+        if (dispatch_once(o, rows, v, v, true, &offer[runs], &claim[runs]) != 0)
             rc = -1;
         runs++;
     }
     printf("  (ms; offer = from sending the submit to the first offer arriving at any volunteer;\n"
-           "   claim = claim sent -> its ok; lost = claims answered \"taken\" (someone was first))\n");
+           "   claim = claim sent -> its ok; lost = claims answered \"taken\" (someone was first),\n"
+           "   lost/job = lost claims per job; s->c = submit sent -> the winning claim's ok)\n");
     if (ctx->fsync_ms <= 0) {
         char *dir = temp_dir(o, "fsync");
         if (dir) {
@@ -368,8 +379,8 @@ int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_
             temp_dir_remove(o, dir);
         }
     }
-    for (int i = 0; i < runs; i += 2) {
-        printf("  %3d volunteers: submit->offer p50 %.2f ms, claim->ok p50 %.2f ms = %.1f and %.1f "
+    for (int i = 1; i < runs; i += 2) {
+        printf("  %3d volunteers, targeted: submit->offer p50 %.2f ms, claim->ok p50 %.2f ms = %.1f and %.1f "
                "times one fdatasync on this disk (%.2f ms)\n",
                o->volunteers[i / 2], offer[i], claim[i], ctx->fsync_ms > 0 ? offer[i] / ctx->fsync_ms : 0,
                ctx->fsync_ms > 0 ? claim[i] / ctx->fsync_ms : 0, ctx->fsync_ms);

@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "jsonx.h"
 #include "log.h"
+#include "offers.h"
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
@@ -20,12 +21,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <time.h>
 #include <zmq.h>
 
 #define MAX_SESSIONS     1024
 #define MAX_OFFERED      16    /* outstanding offers remembered per volunteer */
 #define MAX_TAKERS       16
-#define QUEUE_SCAN       256   /* open requests the dispatcher looks at per pass */
+#define OFFER_CACHE      4096  /* offer bodies kept per dispatch (a power of two) */
+#define OFFER_PAGES      64    /* pages of candidates one volunteer looks through per skill */
 #define IDLE_TICK_MS     1000
 #define TAKER_TICK_MS    200
 #define SEEN_WRITE_MS    60000 /* how often a heartbeat refreshes volunteers.last_seen */
@@ -61,6 +64,9 @@ typedef struct {
     uint64_t batch;       /* the pass that created it */
     int64_t offered[MAX_OFFERED];
     int n_offered;
+    int64_t last_offered; /* monotonic ms of its latest offer, 0: never */
+    int claims_today;     /* jobs given to it since local midnight (fairness) */
+    int64_t claims_day;   /* the local midnight claims_today counts from; 0: not loaded */
 } session_t;
 
 /* A message produced by a pass, sent after its commit. */
@@ -118,6 +124,8 @@ struct broker {
     uint64_t batch;
     bool dispatch_dirty;
     int64_t last_dispatch;
+    int64_t next_widen; /* monotonic ms when a job's offer widens next; 0: none waiting */
+    offers_t *offers;
 };
 
 /* ---- output queue ------------------------------------------------------ */
@@ -749,6 +757,8 @@ static void run_act(broker_t *b, int sock, const bm_envelope_t *env, const bm_ms
     reply_ok(b, sock, env, msg, result, true);
 }
 
+static void expire_leases(broker_t *b);
+
 static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
@@ -765,11 +775,16 @@ static void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
+    /* A lease that ran out since the last sweep ends first, so that the
+     * claim is judged against the request as it really stands. */
+    expire_leases(b);
     store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs};
     size_t before = b->n_out;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
     if (b->n_out > before && strcmp(b->out[b->n_out - 1].cmd, BM_REPLY_ERROR) == 0)
         session_forget_offer(s, ticket); /* taken or gone: stop counting it as an offer */
+    else if (b->n_out > before)
+        s->claims_today++;
 }
 
 /* Checks every photo of a progress/done message, then stores them in the
@@ -1572,6 +1587,19 @@ static void announce_changes(broker_t *b)
     b->n_changes = 0;
 }
 
+/* Returns claims whose lease ran out to open, noting the revoked notices. */
+static void expire_leases(broker_t *b)
+{
+    store_expired_t expired[64];
+    int n = store_expire_leases(b->store, bm_now_ms(), expired, 64);
+    for (int i = 0; i < n; i++) {
+        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
+                 expired[i].volunteer);
+        note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
+        b->dispatch_dirty = true;
+    }
+}
+
 /* Lease expiry and overdue flags, at most every SWEEP_EVERY_MS. */
 static void sweep(broker_t *b)
 {
@@ -1579,56 +1607,178 @@ static void sweep(broker_t *b)
     if (mono - b->last_sweep < SWEEP_EVERY_MS)
         return;
     b->last_sweep = mono;
-    int64_t now = bm_now_ms();
-    store_expired_t expired[64];
-    int n = store_expire_leases(b->store, now, expired, 64);
-    for (int i = 0; i < n; i++) {
-        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
-                 expired[i].volunteer);
-        note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
-        b->dispatch_dirty = true;
-    }
-    int marked = store_mark_overdue(b->store, now);
+    expire_leases(b);
+    if (store_batch_failed(b->store))
+        return;
+    int marked = store_mark_overdue(b->store, bm_now_ms());
     if (marked > 0)
         log_info("%d request(s) flagged overdue; the office is told", marked);
 }
 
-/* Offers open requests to online volunteers with the skill and room for a job:
- * urgent first, then oldest, at most offer_window outstanding per volunteer. */
+/* Offer bodies built during one dispatch, each once, by ticket. */
+typedef struct {
+    int64_t *tickets;
+    cJSON **bodies;
+    size_t cap; /* a power of two */
+} offer_cache_t;
+
+/* The offer body for ticket; *owned is set when the caller must free it
+ * (the cache is missing or full). */
+static cJSON *offer_body(broker_t *b, offer_cache_t *c, int64_t ticket, bool *owned)
+{
+    *owned = false;
+    size_t i = (size_t)ticket * 0x9E3779B97F4A7C15ull & (c->cap - 1);
+    for (size_t probes = 0; probes < c->cap; probes++, i = (i + 1) & (c->cap - 1)) {
+        if (c->tickets[i] == ticket)
+            return c->bodies[i];
+        if (c->tickets[i] == 0) {
+            c->bodies[i] = store_offer(b->store, ticket);
+            if (c->bodies[i])
+                c->tickets[i] = ticket;
+            return c->bodies[i];
+        }
+    }
+    *owned = true;
+    return store_offer(b->store, ticket);
+}
+
+static int by_urgency(const void *pa, const void *pb)
+{
+    const store_open_t *a = pa, *b = pb;
+    if (a->priority != b->priority)
+        return a->priority > b->priority ? -1 : 1;
+    if (a->created_at != b->created_at)
+        return a->created_at < b->created_at ? -1 : 1;
+    return a->ticket < b->ticket ? -1 : a->ticket > b->ticket;
+}
+
+/* Fills a volunteer's free offer slots: for each of its skills the oldest
+ * open requests it has not declined or failed (one indexed query per skill,
+ * whatever waits in other categories or was declined by others) that are
+ * not yet on offer to as many volunteers as their current step allows, then
+ * the most urgent, oldest of those across its skills. */
+static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache, int64_t mono)
+{
+    int window = b->cfg.offer_window < MAX_OFFERED ? b->cfg.offer_window : MAX_OFFERED;
+    int room = window - s->n_offered;
+    if (room <= 0)
+        return;
+    int held = store_volunteer_held(b->store, s->volunteer);
+    if (held < 0 || held >= s->max_jobs)
+        return;
+    store_open_t cand[BM_MAX_CATEGORIES * MAX_OFFERED];
+    store_open_t page[MAX_OFFERED];
+    int n = 0;
+    for (int c = 0; c < b->cfg.category_count && c < 32; c++) {
+        if (!(s->skills & (1u << c)))
+            continue;
+        const bm_category_t *cat = &b->cfg.categories[c];
+        int kept = 0;
+        store_open_t after = {.created_at = INT64_MIN, .ticket = INT64_MIN};
+        for (int p = 0; p < OFFER_PAGES && kept < room; p++) {
+            int got = store_open_for(b->store, c, s->volunteer, p ? &after : NULL, page, window);
+            for (int i = 0; i < got && kept < room; i++) {
+                if (session_was_offered(s, page[i].ticket) ||
+                    !offers_room(b->offers, page[i].ticket, cat->offer_fanout,
+                                 (int64_t)cat->offer_step_s * 1000, mono, &b->next_widen))
+                    continue;
+                cand[n + kept++] = page[i];
+            }
+            if (got < window)
+                break;
+            after = page[got - 1];
+        }
+        n += kept;
+    }
+    qsort(cand, (size_t)n, sizeof cand[0], by_urgency);
+    for (int q = 0; q < n && s->n_offered < window; q++) {
+        bool owned = false;
+        cJSON *body = offer_body(b, cache, cand[q].ticket, &owned);
+        if (!body)
+            continue;
+        s->offered[s->n_offered++] = cand[q].ticket;
+        s->last_offered = mono;
+        if (offers_count(b->offers, cand[q].ticket, mono) != 0)
+            log_warn("out of memory counting offers; ticket %lld may go to more volunteers",
+                     (long long)cand[q].ticket);
+        log_debug("offer ticket %lld to %s", (long long)cand[q].ticket, s->volunteer);
+        if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, body) != 0)
+            log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
+        if (owned)
+            cJSON_Delete(body);
+    }
+}
+
+/* Wall ms of the latest local midnight. */
+static int64_t local_midnight(int64_t now_ms)
+{
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm))
+        return now_ms - now_ms % 86400000;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+/* Fairness: fewest jobs given today first, then the one offered to longest
+ * ago (never offered first), then by id, so that equal volunteers take turns. */
+static int by_fairness(const void *pa, const void *pb)
+{
+    const session_t *a = *(session_t *const *)pa, *b = *(session_t *const *)pb;
+    if (a->claims_today != b->claims_today)
+        return a->claims_today < b->claims_today ? -1 : 1;
+    if (a->last_offered != b->last_offered)
+        return a->last_offered < b->last_offered ? -1 : 1;
+    return strcmp(a->volunteer, b->volunteer);
+}
+
+/* Offers open requests to online volunteers with the skill and room for a
+ * job, at most offer_window outstanding per volunteer; each job first to its
+ * category's offer_fanout volunteers, chosen fairly, and to that many more
+ * every offer_step_s until someone claims it. */
 static void dispatch(broker_t *b)
 {
     int64_t mono = bm_mono_ms();
-    if (!b->dispatch_dirty && mono - b->last_dispatch < DISPATCH_EVERY_MS)
+    bool widen = b->next_widen && mono >= b->next_widen;
+    if (!b->dispatch_dirty && !widen && mono - b->last_dispatch < DISPATCH_EVERY_MS)
         return;
     b->dispatch_dirty = false;
     b->last_dispatch = mono;
-    store_open_t queue[QUEUE_SCAN];
-    cJSON *offers[QUEUE_SCAN] = {0}; /* each offer body built once, for every volunteer */
+    b->next_widen = 0;
+    offer_cache_t cache = {0};
+    cache.tickets = calloc(OFFER_CACHE, sizeof *cache.tickets);
+    cache.bodies = calloc(OFFER_CACHE, sizeof *cache.bodies);
+    if (cache.tickets && cache.bodies)
+        cache.cap = OFFER_CACHE;
+    /* Who holds which offer now: claims and declines have taken some away. */
+    offers_begin(b->offers);
+    session_t *online[MAX_SESSIONS];
+    int n = 0;
+    int64_t midnight = local_midnight(bm_now_ms());
     store_read_begin(b->store);
-    int n = store_open_queue(b->store, queue, QUEUE_SCAN);
-    for (int i = 0; n > 0 && i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < MAX_SESSIONS; i++) {
         session_t *s = &b->sessions[i];
-        if (!session_online(b, s, mono) || s->n_offered >= b->cfg.offer_window)
-            continue;
-        int held = store_volunteer_held(b->store, s->volunteer);
-        if (held < 0 || held >= s->max_jobs)
-            continue;
-        for (int q = 0; q < n && s->n_offered < b->cfg.offer_window && s->n_offered < MAX_OFFERED; q++) {
-            if (queue[q].category < 0 || !(s->skills & (1u << queue[q].category)) ||
-                session_was_offered(s, queue[q].ticket) ||
-                store_excluded(b->store, queue[q].ticket, s->volunteer))
-                continue;
-            if (!offers[q] && !(offers[q] = store_offer(b->store, queue[q].ticket)))
-                continue;
-            s->offered[s->n_offered++] = queue[q].ticket;
-            log_debug("offer ticket %lld to %s", (long long)queue[q].ticket, s->volunteer);
-            if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, offers[q]) != 0)
-                log_debug("offer to %s dropped: %s", s->volunteer, zmq_strerror(errno));
+        if (!session_online(b, s, mono))
+            continue; /* an offer to someone gone offline does not hold a job back */
+        for (int k = 0; k < s->n_offered; k++)
+            offers_count(b->offers, s->offered[k], mono);
+        if (s->claims_day != midnight) {
+            int got = store_volunteer_claimed_since(b->store, s->volunteer, midnight);
+            s->claims_today = got > 0 ? got : 0;
+            s->claims_day = midnight;
         }
+        online[n++] = s;
     }
+    qsort(online, (size_t)n, sizeof online[0], by_fairness);
+    for (int i = 0; i < n; i++)
+        dispatch_one(b, online[i], &cache, mono);
     store_read_end(b->store);
-    for (int q = 0; q < n; q++)
-        cJSON_Delete(offers[q]);
+    offers_end(b->offers);
+    for (size_t i = 0; i < cache.cap; i++)
+        cJSON_Delete(cache.bodies[i]);
+    free(cache.tickets);
+    free(cache.bodies);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -1655,15 +1805,23 @@ static void admit_new_keys(broker_t *b)
 }
 
 /* One pass: read what is waiting, handle it in one transaction, commit,
- * answer. Returns the number of messages handled, or -1 on a fatal error. */
+ * answer. If SQLite rolls the pass's transaction back under us (a full disk,
+ * an I/O error) or the database file is gone, nothing more runs in the pass:
+ * the messages not yet read stay queued in their sockets for the next pass,
+ * and every acknowledgement already queued becomes storage_error.
+ * Returns the number of messages handled, or -1 on a fatal error. */
 static int pass(broker_t *b, bool shutting_down)
 {
     int handled = 0;
     bool more = true;
     b->batch++;
-    while (more && handled < b->cfg.batch_max) {
+    /* Leases first: a claim read in this pass meets leases already expired. */
+    if (!shutting_down)
+        sweep(b);
+    bool failed = store_batch_failed(b->store);
+    while (more && (!failed || shutting_down) && handled < b->cfg.batch_max) {
         more = false;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 2 && (!failed || shutting_down); k++) {
             bm_envelope_t env;
             bm_msg_t msg;
             bm_error_t err = {0};
@@ -1688,11 +1846,10 @@ static int pass(broker_t *b, bool shutting_down)
                 handle(b, k, &env, &msg);
             }
             bm_msg_clear(&msg);
+            failed = store_batch_failed(b->store);
         }
     }
-    if (!shutting_down)
-        sweep(b);
-    if (b->n_takers > 0)
+    if (b->n_takers > 0 && !failed)
         serve_takers(b, shutting_down);
 
     bm_error_t cerr = {0};
@@ -1700,8 +1857,6 @@ static int pass(broker_t *b, bool shutting_down)
     if (store_in_batch(b->store) && store_batch_commit(b->store, &cerr) != 0) {
         committed = false;
         log_error("commit failed, %zu replies turned into errors: %s", b->n_out, cerr.message);
-        bm_error_set(&cerr, BM_ERR_STORAGE, NULL,
-                     "the database could not commit; nothing was recorded, please retry");
         undo_pass_sessions(b);
     }
     flush(b, committed, &cerr);
@@ -1948,6 +2103,11 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
         if (first_office_key(self, dir, err) != 0)
             goto fail;
     }
+    self->offers = offers_new();
+    if (!self->offers) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        goto fail;
+    }
     self->dispatch_dirty = true;
     return self;
 fail:
@@ -1975,6 +2135,7 @@ void broker_destroy(broker_t **self_p)
     free(self->new_keys);
     registry_destroy(&self->reg);
     memset(&self->key, 0, sizeof self->key);
+    offers_destroy(&self->offers);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
 
+            "      --allow-new-database  start even on a new, empty database beside traces of an\n"
+            "                         old one (WAL, photo archive): ticket numbers start again\n"
             "  -h, --help             this help\n\n"
             "Flags override the config file; the config file overrides the defaults.\n"
             "SIGINT or SIGTERM stop it after committing and answering what it has read.\n",
@@ -84,7 +86,7 @@ static void ensure_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_FAULT_ZAP };
+    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_FAULT_ZAP, OPT_ALLOW_NEW };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"client", required_argument, NULL, OPT_CLIENT},
@@ -94,12 +96,14 @@ int main(int argc, char **argv)
         {"gen-secret", no_argument, NULL, OPT_GEN},
         {"fault-fail-commits", required_argument, NULL, OPT_FAULT},
         {"fault-zap", required_argument, NULL, OPT_FAULT_ZAP},
+        {"allow-new-database", no_argument, NULL, OPT_ALLOW_NEW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *client = NULL, *worker = NULL, *db = NULL, *level = NULL;
     long fault = 0;
     int fault_zap = 0;
+    bool allow_new = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
         case OPT_WORKER: worker = optarg; break;
         case OPT_LOG: level = optarg; break;
         case OPT_GEN: return gen_secret();
+        case OPT_ALLOW_NEW: allow_new = true; break;
         case OPT_FAULT:
             if (bm_parse_long(optarg, 0, 1000000, &fault) != 0) {
                 fprintf(stderr, "bianmin-broker: --fault-fail-commits needs a number\n");
@@ -151,6 +156,8 @@ int main(int argc, char **argv)
     if (level)
         bm_strlcpy(cfg.log_level, level, sizeof cfg.log_level);
     cfg.fault_zap = fault_zap;
+    if (allow_new)
+        cfg.allow_new_database = true;
     bm_log_level_t lvl;
     if (bm_log_level_parse(cfg.log_level, &lvl) != 0) {
         fprintf(stderr, "bianmin-broker: unknown log level \"%s\" (error, warn, info, debug)\n",

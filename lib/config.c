@@ -9,15 +9,22 @@
 #include <string.h>
 
 static const bm_category_t default_categories[] = {
-    /* name     label        prio urgent offer   lease   deadline */
-    {"leak",   "漏水抢修", 10, true,  600,  4 * 3600, 4 * 3600},
-    {"lock",   "开锁修锁", 5,  false, 1800, 2 * 3600, 24 * 3600},
-    {"pipe",   "管道疏通", 3,  false, 3600, 4 * 3600, 48 * 3600},
-    {"repair", "水电维修", 3,  false, 3600, 4 * 3600, 72 * 3600},
-    {"other",  "其他",     1,  false, 7200, 4 * 3600, 7 * 24 * 3600},
+    /* name     label        prio urgent offer   lease   deadline  fanout, step: offer_defaults() */
+    {"leak",   "漏水抢修", 10, true,  600,  4 * 3600, 4 * 3600, 0, 0},
+    {"lock",   "开锁修锁", 5,  false, 1800, 2 * 3600, 24 * 3600, 0, 0},
+    {"pipe",   "管道疏通", 3,  false, 3600, 4 * 3600, 48 * 3600, 0, 0},
+    {"repair", "水电维修", 3,  false, 3600, 4 * 3600, 72 * 3600, 0, 0},
+    {"other",  "其他",     1,  false, 7200, 4 * 3600, 7 * 24 * 3600, 0, 0},
 };
 static const char *const default_channels[] = {"building_leader", "council", "forum", "office"};
 static const int default_retries[] = {0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400};
+
+/* Targeted offers: urgent categories start wider and widen sooner. */
+static void offer_defaults(bm_category_t *c)
+{
+    c->offer_fanout = c->urgent ? BM_DEFAULT_OFFER_FANOUT_URGENT : BM_DEFAULT_OFFER_FANOUT;
+    c->offer_step_s = c->urgent ? BM_DEFAULT_OFFER_STEP_URGENT_S : BM_DEFAULT_OFFER_STEP_S;
+}
 
 void bm_config_defaults(bm_config_t *cfg)
 {
@@ -45,6 +52,8 @@ void bm_config_defaults(bm_config_t *cfg)
     memcpy(cfg->retry_schedule_s, default_retries, sizeof default_retries);
     cfg->category_count = (int)(sizeof default_categories / sizeof default_categories[0]);
     memcpy(cfg->categories, default_categories, sizeof default_categories);
+    for (int i = 0; i < cfg->category_count; i++)
+        offer_defaults(&cfg->categories[i]);
     cfg->channel_count = (int)(sizeof default_channels / sizeof default_channels[0]);
     for (int i = 0; i < cfg->channel_count; i++)
         bm_strlcpy(cfg->channels[i], default_channels[i], sizeof cfg->channels[i]);
@@ -130,6 +139,20 @@ static int get_str(const cJSON *root, const char *key, char *dst, size_t len, co
     return 0;
 }
 
+static int get_bool(const cJSON *root, const char *key, bool *dst, const char *path,
+                    bm_error_t *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!item)
+        return 0;
+    if (!cJSON_IsBool(item)) {
+        bm_error_set(err, BM_ERR_INVALID, key, "%s: \"%s\" must be true or false", path, key);
+        return -1;
+    }
+    *dst = cJSON_IsTrue(item);
+    return 0;
+}
+
 static int get_int(const cJSON *root, const char *key, int *dst, int min, int max,
                    const char *path, bm_error_t *err)
 {
@@ -173,12 +196,18 @@ static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path,
         cat->offer_timeout_s = cat->offer_timeout_s ? cat->offer_timeout_s : 3600;
         cat->deadline_s = cat->deadline_s ? cat->deadline_s : 72 * 3600;
         const cJSON *urgent = cJSON_GetObjectItemCaseSensitive(c, "urgent");
+        if (!cat->offer_step_s) { /* not a built-in one: the defaults for its urgency */
+            cat->urgent = cJSON_IsTrue(urgent);
+            offer_defaults(cat);
+        }
         if (!cJSON_IsObject(c) || get_str(c, "name", cat->name, sizeof cat->name, path, err) ||
             !cat->name[0] || get_str(c, "label", cat->label, sizeof cat->label, path, err) ||
             get_int(c, "priority", &cat->priority, 0, 100, path, err) ||
             get_int(c, "offer_timeout_s", &cat->offer_timeout_s, 1, 30 * 86400, path, err) ||
             get_int(c, "lease_s", &cat->lease_s, 1, 30 * 86400, path, err) ||
             get_int(c, "deadline_s", &cat->deadline_s, 1, 365 * 86400, path, err) ||
+            get_int(c, "offer_fanout", &cat->offer_fanout, 0, BM_MAX_OFFER_FANOUT, path, err) ||
+            get_int(c, "offer_step_s", &cat->offer_step_s, 1, 86400, path, err) ||
             (urgent && !cJSON_IsBool(urgent))) {
             if (!err || !err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent)))
                 bm_error_set(err, BM_ERR_INVALID, "categories",
@@ -304,7 +333,8 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "submit_per_day", &next.submit_per_day, 0, 100000000, path, err) ||
         get_int(root, "photos_per_request", &next.photos_per_request, 0, 10000, path, err) ||
         get_int(root, "photos_per_volunteer_day", &next.photos_per_volunteer_day, 0, 1000000, path, err) ||
-        get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err))
+        get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err) ||
+        get_bool(root, "allow_new_database", &next.allow_new_database, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)

@@ -35,6 +35,11 @@
 #define BM_DEFAULT_PHOTOS_PER_REQUEST 30  /* photos stored for one request in all */
 #define BM_DEFAULT_PHOTOS_PER_VOLUNTEER_DAY 200 /* photos one volunteer may send per UTC day */
 #define BM_DEFAULT_DISK_RESERVE_MB  200   /* photos are refused when less is free where they go */
+#define BM_DEFAULT_OFFER_FANOUT    3     /* volunteers a job is offered to first (0: everyone) */
+#define BM_DEFAULT_OFFER_FANOUT_URGENT 6 /* the same for urgent categories */
+#define BM_DEFAULT_OFFER_STEP_S    60    /* unclaimed this long: offered to fanout more */
+#define BM_DEFAULT_OFFER_STEP_URGENT_S 30
+#define BM_MAX_OFFER_FANOUT        1024
 
 typedef struct {
     char name[32];      /* wire name, e.g. "pipe" */
@@ -44,6 +49,9 @@ typedef struct {
     int offer_timeout_s; /* unclaimed this long: overdue */
     int lease_s;         /* a claim lapses after this without progress */
     int deadline_s;      /* service-level deadline from received to done */
+    int offer_fanout;    /* offered first to this many volunteers, then this many more
+                          * every offer_step_s until claimed; 0: to everyone at once */
+    int offer_step_s;
 } bm_category_t;
 
 /* A configured webhook subscription: the office, or a department. */
@@ -80,6 +88,7 @@ typedef struct {
     int photos_per_volunteer_day;
     int disk_reserve_mb;
     int fault_zap;          /* testing only (--fault-zap): 1 no handler bound, 2 a handler that never answers */
+    bool allow_new_database; /* start on an empty database beside traces of an old one */
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];

@@ -7,11 +7,19 @@
 #include "migrations.h"
 #include "util.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* WAL frames after which the broker checkpoints, after a commit (never inside it). */
+#define CHECKPOINT_FRAMES 1000
+/* How often a broker whose database file is gone says so again in the log. */
+#define FILE_LOST_LOG_MS 60000
 
 typedef enum {
     Q_REF_LOOKUP,
@@ -43,6 +51,7 @@ typedef enum {
     Q_VOL_UPSERT,
     Q_VOL_SEEN,
     Q_OPEN_QUEUE,
+    Q_CLAIMED_SINCE,
     Q_REQ_ROW,
     Q_EVENTS_OF,
     Q_DELIVERIES_OF,
@@ -130,8 +139,14 @@ static const char *const sql_text[Q_COUNT] = {
         " skills = excluded.skills, max_jobs = excluded.max_jobs, last_seen = excluded.last_seen",
     [Q_VOL_SEEN] = "UPDATE volunteers SET last_seen = ?2 WHERE id = ?1",
     [Q_OPEN_QUEUE] =
-        "SELECT id, category FROM requests WHERE status = 'open'"
-        " ORDER BY priority DESC, created_at, id LIMIT ?1",
+        "SELECT r.id, r.priority, r.created_at FROM requests r INDEXED BY requests_open_category"
+        " WHERE r.status = 'open' AND r.category = ?1"
+        " AND (r.created_at, r.id) > (?4, ?5)"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.request_id = r.id AND e.actor = ?2"
+        "   AND e.kind IN ('declined', 'failed'))"
+        " ORDER BY r.created_at, r.id LIMIT ?3",
+    [Q_CLAIMED_SINCE] =
+        "SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND claimed_at >= ?2",
     [Q_REQ_ROW] =
         "SELECT r.id, r.channel, r.category, r.building, r.unit, r.contact, r.text, r.status,"
         " r.volunteer_id, v.name, r.attempts, r.created_at, r.updated_at, r.claimed_at, r.done_at,"
@@ -184,6 +199,13 @@ struct store {
     const bm_config_t *cfg;
     sqlite3_stmt *stmts[Q_COUNT];
     bool in_batch;
+    bool batch_lost;  /* SQLite rolled the batch back under us: nothing more runs in it */
+    bool file_lost;   /* the database file was removed or replaced: nothing is acknowledged */
+    int64_t file_lost_logged; /* wall ms of the last loud log line about it */
+    char path[1024];
+    dev_t dev;
+    ino_t ino;
+    int wal_frames;   /* frames in the WAL after the last commit (from the WAL hook) */
     int fail_commits;
     int64_t last_event_id; /* of the latest record_event */
     int sp_depth;
@@ -199,8 +221,12 @@ static void db_error(store_t *self, bm_error_t *err, const char *what)
 }
 
 /* Returns the cached prepared statement for q, reset and with bindings cleared. */
+static bool batch_gone(store_t *self);
+
 static sqlite3_stmt *stmt(store_t *self, query_id_t q)
 {
+    if (batch_gone(self))
+        return NULL; /* never run anything outside the batch it belongs to */
     sqlite3_stmt *s = self->stmts[q];
     if (!s) {
         if (sqlite3_prepare_v3(self->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
@@ -285,23 +311,84 @@ static int run(store_t *self, query_id_t q)
     return rc;
 }
 
-/* Savepoints: each operation is all or nothing inside the batch. */
+/* The pass's transaction was rolled back (SQLite does that by itself after
+ * SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM...), or a RELEASE / ROLLBACK TO
+ * failed so that we no longer know what the batch holds: the whole batch is
+ * given up. Until store_batch_commit() reports it, every statement and every
+ * savepoint refuses to run, so that nothing can commit on its own. */
+static void batch_lose(store_t *self, const char *what)
+{
+    if (!self->in_batch || self->batch_lost)
+        return;
+    self->batch_lost = true;
+    log_error("本轮事务已被数据库回滚（%s: %s），本轮的确认全部改为 storage_error / the pass's "
+              "transaction was rolled back (%s: %s): nothing of this pass is kept and every "
+              "acknowledgement of it becomes storage_error",
+              what, sqlite3_errmsg(self->db), what, sqlite3_errmsg(self->db));
+    if (!sqlite3_get_autocommit(self->db))
+        exec(self, "ROLLBACK");
+}
+
+/* True if the batch is lost; notices a transaction SQLite rolled back. */
+static bool batch_gone(store_t *self)
+{
+    if (self->in_batch && !self->batch_lost && sqlite3_get_autocommit(self->db))
+        batch_lose(self, "transaction no longer open");
+    return self->batch_lost;
+}
+
+static void lost_error(store_t *self, bm_error_t *err)
+{
+    if (self->file_lost)
+        bm_error_set(err, BM_ERR_STORAGE, NULL,
+                     "数据库文件已被删除或替换，未记录任何内容 / the database file was removed or "
+                     "replaced under the running broker; nothing was recorded (the office must "
+                     "restore it and restart the broker)");
+    else
+        bm_error_set(err, BM_ERR_STORAGE, NULL,
+                     "数据库回滚了本轮写入，未记录任何内容，请重试 / the database rolled back this "
+                     "pass (disk full or I/O error?); nothing was recorded, please retry");
+}
+
+/* Savepoints: each operation is all or nothing inside the batch. A
+ * savepoint is only ever opened inside the batch's transaction. */
 static int sp_begin(store_t *self, bm_error_t *err)
 {
     if (!self->in_batch && store_batch_begin(self, err) != 0)
         return -1;
+    if (batch_gone(self)) {
+        lost_error(self, err);
+        return -1;
+    }
     if (run(self, Q_SP_BEGIN) != 0) {
-        db_error(self, err, "savepoint");
+        if (batch_gone(self))
+            lost_error(self, err);
+        else
+            db_error(self, err, "savepoint");
         return -1;
     }
     return 0;
 }
 
-static int sp_end(store_t *self, int rc)
+/* Ends an operation's savepoint: undone if rc != 0, kept otherwise. Every
+ * ROLLBACK TO and RELEASE is checked; if either fails, or the transaction is
+ * gone, the whole batch is lost and -1 returned (err set). */
+static int sp_end(store_t *self, int rc, bm_error_t *err)
 {
-    if (rc != 0)
-        run(self, Q_SP_ROLLBACK);
-    run(self, Q_SP_RELEASE);
+    if (batch_gone(self)) {
+        lost_error(self, err);
+        return -1;
+    }
+    if (rc != 0 && run(self, Q_SP_ROLLBACK) != 0) {
+        batch_lose(self, "rollback to savepoint");
+        lost_error(self, err);
+        return -1;
+    }
+    if (run(self, Q_SP_RELEASE) != 0 || batch_gone(self)) {
+        batch_lose(self, "release savepoint");
+        lost_error(self, err);
+        return -1;
+    }
     return rc;
 }
 
@@ -323,6 +410,7 @@ void store_read_end(store_t *self)
 /* ---- open, migrate ----------------------------------------------------- */
 
 static int sync_subscriptions(store_t *self, bm_error_t *err);
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
 
 static int migrate(store_t *self, bm_error_t *err)
 {
@@ -353,14 +441,75 @@ static int migrate(store_t *self, bm_error_t *err)
     return 0;
 }
 
+/* True if path exists and is not empty (a file), or holds any entry (a folder). */
+static bool has_content(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    if (!S_ISDIR(st.st_mode))
+        return st.st_size > 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return true; /* there, but unreadable: assume the worst */
+    bool any = false;
+    struct dirent *e;
+    while (!any && (e = readdir(d)) != NULL)
+        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
+/* A new, empty database would hand out ticket numbers from 1 again. That is
+ * refused when something says there was a database here before: its WAL or
+ * rollback journal, or photos in the archive. Returns 0, or -1 (err set). */
+static int check_new_database(const char *path, const bm_config_t *cfg, bm_error_t *err)
+{
+    if (has_content(path) || cfg->allow_new_database)
+        return 0;
+    char probe[1100], archive[1100];
+    const char *evidence = NULL;
+    snprintf(probe, sizeof probe, "%s-wal", path);
+    if (has_content(probe))
+        evidence = probe;
+    if (!evidence) {
+        snprintf(probe, sizeof probe, "%s-journal", path);
+        if (has_content(probe))
+            evidence = probe;
+    }
+    bm_config_archive_dir(cfg, archive, sizeof archive);
+    if (!evidence && has_content(archive))
+        evidence = archive;
+    if (!evidence)
+        return 0;
+    log_error("拒绝在新的空数据库上启动：%s 不存在或为空，但 %s 表明这里以前有数据，工单号会从 1 "
+              "重新开始。请从备份恢复数据库；确实要重新开始时加 --allow-new-database / refusing to "
+              "start on a new, empty database: %s is missing or empty but %s says there was data "
+              "before, and ticket numbers would start again from 1. Restore the database from a "
+              "backup, or start with --allow-new-database (config allow_new_database) if a fresh "
+              "start is really meant",
+              path, evidence, path, evidence);
+    bm_error_set(err, BM_ERR_STORAGE, NULL,
+                 "拒绝在空的新数据库上启动 / refusing a new, empty database (tickets would restart "
+                 "at 1; restore a backup, or --allow-new-database): old data at %s",
+                 evidence);
+    return -1;
+}
+
 store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
 {
+    if (check_new_database(path, cfg, err) != 0)
+        return NULL;
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
         return NULL;
     }
     self->cfg = cfg;
+    if (bm_strlcpy(self->path, path, sizeof self->path) != 0) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "database path too long: %s", path);
+        goto fail;
+    }
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot open database %s: %s", path,
@@ -392,7 +541,15 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
     }
     if (migrate(self, err) != 0 || sync_subscriptions(self, err) != 0)
         goto fail;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot stat database %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    self->dev = st.st_dev;
+    self->ino = st.st_ino;
     sqlite3_commit_hook(self->db, commit_hook, self);
+    sqlite3_wal_hook(self->db, wal_hook, self); /* replaces the automatic checkpoint */
     return self;
 fail:
     store_destroy(&self);
@@ -430,29 +587,105 @@ sqlite3 *store_sqlite(store_t *self)
     return self->db;
 }
 
+/* Checks that the database file is still the one opened: same device and
+ * inode, still linked at its path. Once it is not, it never is again. */
+static bool file_same(store_t *self)
+{
+    if (self->file_lost)
+        goto lost;
+    struct stat st;
+    if (stat(self->path, &st) == 0 && st.st_dev == self->dev && st.st_ino == self->ino &&
+        st.st_nlink > 0)
+        return true;
+    self->file_lost = true;
+    self->file_lost_logged = 0;
+lost:;
+    int64_t now = bm_now_ms();
+    if (!self->file_lost_logged || now - self->file_lost_logged >= FILE_LOST_LOG_MS) {
+        self->file_lost_logged = now;
+        log_error("!!! 数据库文件 %s 已被删除或替换：从现在起不再确认任何写入（storage_error），"
+                  "请从备份恢复后重启 broker !!! / the database file %s was removed or replaced "
+                  "under the running broker: nothing is acknowledged any more (storage_error); "
+                  "restore it from a backup and restart the broker",
+                  self->path, self->path);
+    }
+    return false;
+}
+
 int store_batch_begin(store_t *self, bm_error_t *err)
 {
-    if (self->in_batch)
-        return 0;
+    if (self->in_batch) {
+        if (!batch_gone(self))
+            return 0;
+        lost_error(self, err);
+        return -1;
+    }
+    if (self->file_lost) {
+        file_same(self); /* the periodic loud reminder */
+        lost_error(self, err);
+        return -1;
+    }
     if (exec(self, "BEGIN IMMEDIATE") != 0) {
         db_error(self, err, "begin");
         return -1;
     }
     self->in_batch = true;
+    self->batch_lost = false;
     return 0;
+}
+
+/* Records the WAL's size after each commit; the checkpoint runs after the
+ * commit has returned, so that its failure (a full disk) can never be taken
+ * for a failed commit. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((store_t *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+static void checkpoint(store_t *self)
+{
+    if (self->wal_frames < CHECKPOINT_FRAMES)
+        return;
+    int log_frames = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
+    if (rc != SQLITE_OK)
+        log_warn("WAL 检查点失败（磁盘满？），稍后重试 / WAL checkpoint failed (%s); the WAL keeps "
+                 "the data and the checkpoint is tried again after a later commit",
+                 sqlite3_errmsg(self->db));
+    else
+        self->wal_frames = 0;
 }
 
 int store_batch_commit(store_t *self, bm_error_t *err)
 {
     if (!self->in_batch)
         return 0;
+    bool lost = batch_gone(self);
+    bool same = file_same(self);
     self->in_batch = false;
+    self->batch_lost = false;
+    if (lost || !same) {
+        lost_error(self, err);
+        if (!sqlite3_get_autocommit(self->db))
+            exec(self, "ROLLBACK");
+        return -1;
+    }
     if (sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_error(self, err, "commit");
         if (!sqlite3_get_autocommit(self->db))
             exec(self, "ROLLBACK");
         return -1;
     }
+    if (!file_same(self)) {
+        /* Removed while we committed: what was written is in a file nobody
+         * will open again, so it is not acknowledged. */
+        lost_error(self, err);
+        return -1;
+    }
+    checkpoint(self);
     return 0;
 }
 
@@ -461,12 +694,19 @@ void store_batch_rollback(store_t *self)
     if (!self->in_batch)
         return;
     self->in_batch = false;
-    exec(self, "ROLLBACK");
+    self->batch_lost = false;
+    if (!sqlite3_get_autocommit(self->db))
+        exec(self, "ROLLBACK");
 }
 
 bool store_in_batch(store_t *self)
 {
     return self->in_batch;
+}
+
+bool store_batch_failed(store_t *self)
+{
+    return batch_gone(self);
 }
 
 void store_fail_commits(store_t *self, int n)
@@ -747,7 +987,7 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
 out:
     if (rc != 0)
         db_error(self, err, "submit");
-    return sp_end(self, rc);
+    return sp_end(self, rc, err);
 }
 
 /* The columns a transition reads and writes. */
@@ -924,7 +1164,8 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
 
 static const bm_category_t *category_of(store_t *self, const char *name)
 {
-    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600};
+    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600,
+                                           BM_DEFAULT_OFFER_FANOUT, BM_DEFAULT_OFFER_STEP_S};
     const bm_category_t *c = bm_config_category(self->cfg, name);
     return c ? c : &fallback;
 }
@@ -998,7 +1239,7 @@ int store_rate(store_t *self, int64_t ticket, const char *channel, int score, co
     cJSON_Delete(detail);
     if (rc != 0)
         db_error(self, err, "rate");
-    return sp_end(self, rc);
+    return sp_end(self, rc, err);
 }
 
 int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
@@ -1113,7 +1354,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     cJSON_Delete(detail);
     if (rc != 0)
         db_error(self, err, bm_action_name(a->act));
-    sp_end(self, rc);
+    rc = sp_end(self, rc, err);
     if (rc == 0 && result) {
         if (a->act == BM_ACT_CLAIM || a->act == BM_ACT_PROGRESS) {
             *result = job_json(self, ticket);
@@ -1160,7 +1401,7 @@ int store_decline(store_t *self, int64_t ticket, const char *volunteer, const ch
     cJSON_Delete(detail);
     if (rc != 0)
         db_error(self, err, "decline");
-    return sp_end(self, rc);
+    return sp_end(self, rc, err);
 }
 
 bool store_excluded(store_t *self, int64_t ticket, const char *volunteer)
@@ -1240,9 +1481,11 @@ int store_mark_overdue(store_t *self, int64_t now)
                 rc = record_event(self, ids[i], now, "system", "overdue", NULL, NULL, detail,
                                   "request.overdue");
             cJSON_Delete(detail);
-            sp_end(self, rc);
+            rc = sp_end(self, rc, &err);
             if (rc == 0)
                 marked++;
+            else if (store_batch_failed(self))
+                return -1;
         }
     }
     return marked;
@@ -1376,7 +1619,7 @@ int store_volunteer_hello(store_t *self, const char *id, const char *name, const
     }
     if (rc != 0)
         db_error(self, err, "hello");
-    return sp_end(self, rc);
+    return sp_end(self, rc, err);
 }
 
 int store_volunteer_seen(store_t *self, const char *id, int64_t now)
@@ -1409,23 +1652,41 @@ cJSON *store_volunteer_jobs(store_t *self, const char *id)
     return arr;
 }
 
-int store_open_queue(store_t *self, store_open_t *out, int max)
+int store_open_for(store_t *self, int category, const char *volunteer, const store_open_t *after,
+                   store_open_t *out, int max)
 {
+    if (category < 0 || category >= self->cfg->category_count)
+        return 0;
     sqlite3_stmt *s = stmt(self, Q_OPEN_QUEUE);
     if (!s)
         return -1;
-    sqlite3_bind_int(s, 1, max);
+    char actor[96];
+    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
+    bind_text(s, 1, self->cfg->categories[category].name);
+    bind_text(s, 2, actor);
+    sqlite3_bind_int(s, 3, max);
+    sqlite3_bind_int64(s, 4, after ? after->created_at : INT64_MIN);
+    sqlite3_bind_int64(s, 5, after ? after->ticket : INT64_MIN);
     int n = 0;
     while (n < max && sqlite3_step(s) == SQLITE_ROW) {
         out[n].ticket = sqlite3_column_int64(s, 0);
-        const char *cat = col_text(s, 1);
-        out[n].category = -1;
-        for (int i = 0; i < self->cfg->category_count; i++) {
-            if (cat && strcmp(self->cfg->categories[i].name, cat) == 0)
-                out[n].category = i;
-        }
+        out[n].priority = sqlite3_column_int(s, 1);
+        out[n].created_at = sqlite3_column_int64(s, 2);
+        out[n].category = category;
         n++;
     }
+    sqlite3_reset(s);
+    return n;
+}
+
+int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since)
+{
+    sqlite3_stmt *s = stmt(self, Q_CLAIMED_SINCE);
+    if (!s)
+        return -1;
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, since);
+    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_reset(s);
     return n;
 }
@@ -1484,6 +1745,7 @@ int store_photo_count(store_t *self, int64_t ticket)
 
 int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, const char *taker, cJSON *arr)
 {
+    int before = cJSON_GetArraySize(arr);
     sqlite3_stmt *s = stmt(self, Q_TAKE);
     if (!s)
         return -1;
@@ -1510,18 +1772,23 @@ int store_take(store_t *self, int64_t now, int max, int64_t lease_ms, const char
     }
     sqlite3_reset(s);
     if (n > 0 && store_batch_begin(self, NULL) != 0)
-        return -1;
+        goto fail;
     for (int i = 0; i < n; i++) {
         s = stmt(self, Q_LEASE);
         if (!s)
-            return -1;
+            goto fail;
         sqlite3_bind_int64(s, 1, ids[i]);
         sqlite3_bind_int64(s, 2, now + lease_ms);
         bind_text(s, 3, taker ? taker : "");
         if (sqlite3_step(s) != SQLITE_DONE)
-            return -1;
+            goto fail;
     }
     return n;
+fail:
+    /* Nothing is handed out whose lease was not written. */
+    while (cJSON_GetArraySize(arr) > before)
+        cJSON_DeleteItemFromArray(arr, before);
+    return -1;
 }
 
 int store_report(store_t *self, const store_result_t *r, const char *taker, int64_t now,
@@ -1613,7 +1880,7 @@ int store_report(store_t *self, const store_result_t *r, const char *taker, int6
 out:
     if (rc != 0)
         db_error(self, err, "report");
-    return sp_end(self, rc);
+    return sp_end(self, rc, err);
 }
 
 int64_t store_next_due(store_t *self)
@@ -1928,7 +2195,8 @@ int store_replay(store_t *self, int64_t id, int64_t dead_since, int64_t now, bm_
     sqlite3_finalize(s);
     if (rc < 0)
         db_error(self, err, "replay");
-    sp_end(self, rc < 0 ? -1 : 0);
+    if (sp_end(self, rc < 0 ? -1 : 0, err) != 0)
+        return -1;
     if (rc == 0 && id) {
         bm_error_set(err, BM_ERR_BAD_TRANSITION, "id",
                      "delivery %lld does not exist or is still pending; only dead or delivered "
@@ -2007,6 +2275,7 @@ int store_endpoint_set(store_t *self, int64_t id, const char *action, const char
                      (long long)id);
     else if (changed == 0)
         bm_error_set(err, BM_ERR_NOT_FOUND, "id", "no endpoint with id %lld", (long long)id);
-    sp_end(self, changed == 1 ? 0 : -1);
-    return changed == 1 ? 0 : -1;
+    if (sp_end(self, changed == 1 ? 0 : -1, err) != 0)
+        return -1;
+    return 0;
 }

@@ -20,7 +20,10 @@ typedef struct store store_t;
 
 /* Opens (creating if needed) the database at path, sets WAL,
  * synchronous=FULL and foreign keys, and applies pending migrations. A
- * database newer than this binary is refused. cfg must outlive the store.
+ * database newer than this binary is refused, and so is a missing or empty
+ * one beside a WAL, journal or photo archive that says there was data before
+ * (unless cfg->allow_new_database). The file's identity (device, inode) is
+ * kept and checked on every commit. cfg must outlive the store.
  * Returns NULL with err set. */
 store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err);
 void store_destroy(store_t **self_p);
@@ -32,12 +35,18 @@ sqlite3 *store_sqlite(store_t *self);
 /* The schema version of the open database (PRAGMA user_version). */
 int store_schema_version(store_t *self);
 
-/* Batch transaction. begin is idempotent within a batch. commit returns 0, or
- * -1 after rolling everything back (err set). */
+/* Batch transaction. begin is idempotent within a batch. commit returns 0
+ * when everything since begin is on disk in the file opened, or -1 when none
+ * of it is (rolled back; err set): also when the file was removed or replaced. */
 int store_batch_begin(store_t *self, bm_error_t *err);
 int store_batch_commit(store_t *self, bm_error_t *err);
 void store_batch_rollback(store_t *self);
 bool store_in_batch(store_t *self);
+/* True if the open batch is lost: SQLite rolled its transaction back after a
+ * failed statement (disk full, I/O error), a RELEASE / ROLLBACK TO failed, or
+ * the database file was removed or replaced. Nothing more runs in it and its
+ * commit returns -1; the caller stops the pass and answers storage_error. */
+bool store_batch_failed(store_t *self);
 
 /* Fault injection for tests: the next n commits fail as if the disk had
  * refused them (through SQLite's commit hook, so the real rollback path runs). */
@@ -147,12 +156,21 @@ void store_read_end(store_t *self);
 /* An open request as the dispatcher needs it. */
 typedef struct {
     int64_t ticket;
-    int category; /* index into cfg->categories, -1 if no longer configured */
+    int category; /* index into cfg->categories */
+    int priority;
+    int64_t created_at;
 } store_open_t;
 
-/* Fills up to max open requests, most urgent then oldest first; returns the
- * count or -1. */
-int store_open_queue(store_t *self, store_open_t *out, int max);
+/* Fills up to max open requests of one category (index into cfg->categories)
+ * that the volunteer has not declined or failed, oldest first, after the
+ * request `after` (NULL: from the start); returns the count or -1. The cost
+ * follows what is returned plus the volunteer's own exclusions, however many
+ * other requests wait. */
+int store_open_for(store_t *self, int category, const char *volunteer, const store_open_t *after,
+                   store_open_t *out, int max);
+/* Jobs the volunteer was given (claimed) since `since` (ms) and still holds
+ * or completed, or -1. */
+int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since);
 /* The offer body for an open request (caller owns), or NULL. */
 cJSON *store_offer(store_t *self, int64_t ticket);
 /* The request's category as an index into cfg->categories; -1 if no longer

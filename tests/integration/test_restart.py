@@ -1,8 +1,10 @@
 """A broker killed with SIGKILL and restarted: claims, leases and deadlines are
 intact, open requests are offered again, and the notifier, killed too, still
-delivers every notice at least once with the same webhook-id."""
+delivers every notice at least once with the same webhook-id. A restart on an
+empty database beside an old one's traces is refused unless --allow-new-database."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -96,6 +98,27 @@ def test_broker_killed_mid_delivery_loses_nothing(bindir):
         assert all(r["valid"] for r in got)
 
 
+def test_new_database_beside_old_traces_refused(bindir):
+    with System(bindir) as s:
+        broker = s.broker()
+        code, out, err = s.cli_json("submit", "--channel", "forum", "--category", "pipe",
+                                    "--building", "3栋", "--contact", "c", "--text", "堵了")
+        assert code == 0, err
+        broker.stop(signal.SIGTERM)
+        s.procs.remove(broker)
+        # The database is lost, its photo archive is not.
+        os.makedirs(os.path.join(s.dir, "archive", "ab"), exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(s.db + suffix):
+                os.remove(s.db + suffix)
+        r = subprocess.run([s.prog("bianmin-broker"), "--config", s.config], capture_output=True,
+                           timeout=20)
+        assert r.returncode != 0
+        assert "--allow-new-database" in r.stderr.decode(), r.stderr.decode()[-400:]
+        assert not os.path.exists(s.db)
+        s.broker("--allow-new-database")
+
+
 if __name__ == "__main__":
     main([test_sigkill_restart_keeps_claims_and_deadlines, test_notifier_killed_mid_flight_redelivers,
-          test_broker_killed_mid_delivery_loses_nothing])
+          test_broker_killed_mid_delivery_loses_nothing, test_new_database_beside_old_traces_refused])
