@@ -14,11 +14,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin-bench [options] submit|floor|peers|dispatch|notifier|scale|all\n"
+            "usage: bianmin-bench [options] submit|curve|floor|peers|dispatch|notifier|scale|all\n"
             "\n"
             "How fast bianmin's durable path is, against SQLite alone and against Redis and\n"
             "beanstalkd, on this machine. Starts the real programs on 127.0.0.1 in temp dirs\n"
-            "and stops them afterwards. Sizes (defaults finish `all` in a few minutes):\n"
+            "and stops them afterwards. `curve` runs submit with CURVE keys and in development\n"
+            "mode (\"auth\": \"none\") side by side. Sizes (defaults finish `all` in a few minutes):\n"
             "\n"
             "  --requests N          submits per client configuration (20000)\n"
             "  --clients LIST        concurrent connections, e.g. 1,8,64 (1,8,64)\n"
@@ -195,12 +196,15 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(const bench_opts_t *, const bench_rows_t *, bench_ctx_t *);
     } sections[] = {
-        {"submit", section_submit},     {"floor", section_floor}, {"peers", section_peers},
-        {"dispatch", section_dispatch}, {"notifier", section_notifier}, {"scale", section_scale},
+        {"submit", section_submit},     {"curve", section_curve},
+        {"floor", section_floor},       {"peers", section_peers},
+        {"dispatch", section_dispatch}, {"notifier", section_notifier},
+        {"scale", section_scale},
     };
     bool all = strcmp(what, "all") == 0;
     int which = -1;
-    for (int i = 0; i < 6; i++) {
+    const int n_sections = (int)(sizeof sections / sizeof sections[0]);
+    for (int i = 0; i < n_sections; i++) {
         if (strcmp(what, sections[i].name) == 0)
             which = i;
     }
@@ -222,7 +226,7 @@ int main(int argc, char **argv)
     bench_ctx_t ctx = {0};
     int rc = 0;
     int64_t t0 = now_ns();
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < n_sections; i++) {
         if (!all && i != which)
             continue;
         int64_t ts = now_ns();
