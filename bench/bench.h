@@ -48,7 +48,10 @@ typedef struct {
     int slow_ms;
     long open_requests;
     long scale_requests;
+    int curve_rounds;      /* curve: runs per mode and client count */
 } bench_opts_t;
+
+#define BENCH_MAX_ROUNDS 9
 
 /* ---- payloads (payload.c) ---------------------------------------------- */
 

@@ -32,7 +32,7 @@ static void curve_row(const bench_opts_t *o, const char *mode, const submit_resu
         printf("        the database holds %ld requests, %ld were acknowledged\n", r->db_rows, r->acked);
 }
 
-/* a / b as "0.93x", or "n/a" when b is 0. */
+/* a / b as "0.93x", or "n/a" when either is 0. */
 static const char *ratio(char *buf, size_t len, double a, double b)
 {
     if (b > 0 && a > 0)
@@ -42,50 +42,96 @@ static const char *ratio(char *buf, size_t len, double a, double b)
     return buf;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The medians over n runs of each figure the summary shows. */
+typedef struct {
+    double rate, p50, p99, cpu_us, client_us;
+} curve_median_t;
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static curve_median_t medians(const submit_result_t *r, int n)
+{
+    double a[BENCH_MAX_ROUNDS], b[BENCH_MAX_ROUNDS], c[BENCH_MAX_ROUNDS], d[BENCH_MAX_ROUNDS],
+        e[BENCH_MAX_ROUNDS];
+    for (int k = 0; k < n; k++) {
+        a[k] = r[k].rate;
+        b[k] = r[k].lat.p50_ms;
+        c[k] = r[k].lat.p99_ms;
+        d[k] = r[k].cpu_us;
+        e[k] = r[k].client_cpu_us;
+    }
+    curve_median_t m = {median(a, n), median(b, n), median(c, n), median(d, n), median(e, n)};
+    return m;
+}
+
 int section_curve(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx)
 {
     (void)ctx;
+    int rounds = o->curve_rounds < 1 ? 1 : o->curve_rounds > BENCH_MAX_ROUNDS ? BENCH_MAX_ROUNDS
+                                                                            : o->curve_rounds;
     banner("curve", "durable submit with CURVE keys vs. development mode (\"auth\": \"none\")");
-    printf("  %ld requests per configuration, %d in flight per connection, the same bodies for both;\n"
-           "  both brokers: %s (no rate limit); curve: CURVE + ZAP on, every load\n"
-           "  connection uses the office key the broker made on its first start (keys/office.key)\n",
-           o->requests, o->window, CURVE_EXTRA_CONFIG);
+    printf("  %ld requests per run, %d in flight per connection, the same bodies for both modes,\n"
+           "  %d run(s) per mode and client count in alternating order, each on a fresh broker;\n"
+           "  both brokers: %s (no rate limit); curve: CURVE + ZAP on, every\n"
+           "  load connection uses the office key the broker made on its first start (keys/office.key)\n",
+           o->requests, o->window, rounds, CURVE_EXTRA_CONFIG);
     bench_payload_t *pl = payloads_make(rows, o->requests, NULL, NULL, 0);
-    if (!pl)
-        return -1;
+    submit_result_t(*none)[BENCH_MAX_ROUNDS] = calloc(BENCH_MAX_LIST, sizeof *none);
+    submit_result_t(*curve)[BENCH_MAX_ROUNDS] = calloc(BENCH_MAX_LIST, sizeof *curve);
+    int rc = -1;
+    if (!pl || !none || !curve)
+        goto out;
+    rc = 0;
     printf("%7s %-6s %8s %7s %9s %8s %8s %8s %7s %7s %9s\n", "clients", "auth", "acked", "secs",
            "req/s", "p50 ms", "p99 ms", "max ms", "group", "cpu us", "client us");
-    int rc = 0;
-    submit_result_t none[BENCH_MAX_LIST], curve[BENCH_MAX_LIST];
     for (int i = 0; i < o->n_clients; i++) {
-        /* The order alternates, so that a machine getting busier or quieter
-         * during the run does not always favour the same mode. */
-        for (int k = 0; k < 2; k++) {
-            bool with_keys = (k == 1) != (i % 2 == 1);
-            submit_result_t *r = with_keys ? &curve[i] : &none[i];
-            int one = submit_measure(o, pl, o->clients[i], with_keys, CURVE_EXTRA_CONFIG, r);
-            /* Every request must be acknowledged: a refused key or a rate
-             * limit would otherwise look like a slow run. */
-            if (one != 0 || r->acked != o->requests || r->db_rows != r->acked)
-                rc = -1;
-            curve_row(o, with_keys ? "curve" : "none", r);
+        for (int round = 0; round < rounds; round++) {
+            /* The order alternates, so that a machine getting busier or
+             * quieter during the run does not always favour one mode. */
+            for (int k = 0; k < 2; k++) {
+                bool with_keys = (k == 1) != ((i + round) % 2 == 1);
+                submit_result_t *r = with_keys ? &curve[i][round] : &none[i][round];
+                int one = submit_measure(o, pl, o->clients[i], with_keys, CURVE_EXTRA_CONFIG, r);
+                /* Every request must be acknowledged: a refused key or a
+                 * rate limit would otherwise pass for a slow run. */
+                if (one != 0 || r->acked != o->requests || r->db_rows != r->acked)
+                    rc = -1;
+                curve_row(o, with_keys ? "curve" : "none", r);
+            }
         }
     }
-    printf("  (cpu us = broker CPU time per request, all threads; client us = the bench's own CPU per\n"
-           "   request, its load threads and their ZeroMQ I/O thread; after each run the broker was\n"
-           "   SIGKILLed and every acknowledged ticket found in its database)\n");
-    printf("  curve / none:\n%7s %9s %8s %8s %8s %9s\n", "clients", "req/s", "p50", "p99",
+    printf("  (cpu us = broker CPU time per request, all threads; client us = the bench's own CPU\n"
+           "   per request: its load threads and their ZeroMQ I/O thread; after each run the broker\n"
+           "   was SIGKILLed and every acknowledged ticket looked up in its database)\n");
+    printf("  median of %d run(s), and curve / none:\n", rounds);
+    printf("%7s %-6s %9s %8s %8s %7s %9s\n", "clients", "auth", "req/s", "p50 ms", "p99 ms",
            "cpu us", "client us");
     for (int i = 0; i < o->n_clients; i++) {
-        char a[16], b[16], c[16], d[16], e[16];
-        printf("%7d %9s %8s %8s %8s %9s\n", o->clients[i],
-               ratio(a, sizeof a, curve[i].rate, none[i].rate),
-               ratio(b, sizeof b, curve[i].lat.p50_ms, none[i].lat.p50_ms),
-               ratio(c, sizeof c, curve[i].lat.p99_ms, none[i].lat.p99_ms),
-               ratio(d, sizeof d, curve[i].cpu_us, none[i].cpu_us),
-               ratio(e, sizeof e, curve[i].client_cpu_us, none[i].client_cpu_us));
+        curve_median_t n = medians(none[i], rounds), c = medians(curve[i], rounds);
+        char a[16], b[16], d[16], e[16], f[16];
+        printf("%7d %-6s %9.0f %8.2f %8.2f %7.1f %9.1f\n", o->clients[i], "none", n.rate, n.p50,
+               n.p99, n.cpu_us, n.client_us);
+        printf("%7d %-6s %9.0f %8.2f %8.2f %7.1f %9.1f\n", o->clients[i], "curve", c.rate, c.p50,
+               c.p99, c.cpu_us, c.client_us);
+        printf("%7d %-6s %9s %8s %8s %7s %9s\n", o->clients[i], "ratio",
+               ratio(a, sizeof a, c.rate, n.rate), ratio(b, sizeof b, c.p50, n.p50),
+               ratio(d, sizeof d, c.p99, n.p99), ratio(e, sizeof e, c.cpu_us, n.cpu_us),
+               ratio(f, sizeof f, c.client_us, n.client_us));
     }
     printf("  (instructions per submit are not counted: the bench has no callgrind run)\n");
+out:
+    free(none);
+    free(curve);
     payloads_free(pl, o->requests);
     return rc;
 }

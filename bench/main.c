@@ -35,6 +35,7 @@ static void usage(FILE *out)
             "  --dead N              of those, sent to a dead endpoint in the third run (500)\n"
             "  --open-requests N     open requests for the memory figure (100000)\n"
             "  --scale-requests N    requests in the generated database (1000000)\n"
+            "  --curve-rounds N      curve: runs per mode and client count, medians shown (3)\n"
             "  --data PATH           the 311 sample (../shared/data/nyc311-sample.csv)\n"
             "  --bin DIR             where the bianmin programs are (this program's dir)\n"
             "  --tmp DIR             where temp dirs go, on a real disk ($TMPDIR or /tmp)\n"
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
 {
     enum {
         O_REQ = 256, O_CLIENTS, O_WINDOW, O_MAXS, O_GROUPS, O_FLOORS, O_VOL, O_TICKETS, O_HOOKS,
-        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_DATA, O_BIN, O_TMP, O_KEEP
+        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_DATA, O_BIN, O_TMP, O_KEEP
     };
     static const struct option opts[] = {
         {"requests", required_argument, NULL, O_REQ},
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
         {"dead", required_argument, NULL, O_DEAD},
         {"open-requests", required_argument, NULL, O_OPEN},
         {"scale-requests", required_argument, NULL, O_SCALE},
+        {"curve-rounds", required_argument, NULL, O_ROUNDS},
         {"data", required_argument, NULL, O_DATA},
         {"bin", required_argument, NULL, O_BIN},
         {"tmp", required_argument, NULL, O_TMP},
@@ -153,7 +155,7 @@ int main(int argc, char **argv)
         .max_seconds = 20, .groups = {1, 8, 64, 256}, .n_groups = 4, .floor_seconds = 3,
         .volunteers = {10, 100}, .n_volunteers = 2, .dispatch_tickets = 1000, .webhooks = 5000,
         .slow_webhooks = 2000, .slow_ms = 100, .dead_webhooks = 500, .open_requests = 100000,
-        .scale_requests = 1000000,
+        .scale_requests = 1000000, .curve_rounds = 3,
     };
     o.bin_dir = exe_dir();
     o.tmp_root = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -177,6 +179,7 @@ int main(int argc, char **argv)
         case O_DEAD: bad = bm_parse_long(optarg, 0, 1000000, &o.dead_webhooks) != 0; break;
         case O_OPEN: bad = bm_parse_long(optarg, 1, 10000000, &o.open_requests) != 0; break;
         case O_SCALE: bad = bm_parse_long(optarg, 1, 100000000, &o.scale_requests) != 0; break;
+        case O_ROUNDS: bad = bm_parse_long(optarg, 1, BENCH_MAX_ROUNDS, &v) != 0; o.curve_rounds = (int)v; break;
         case O_DATA: o.data = optarg; break;
         case O_BIN: o.bin_dir = optarg; break;
         case O_TMP: o.tmp_root = optarg; break;
