@@ -1,8 +1,8 @@
 /* bench.h - bianmin-bench: how fast the durable path is, against the
  * physical floor (SQLite alone) and against peers (Redis, beanstalkd).
  *
- * Sections (each runnable alone): submit, floor, peers, dispatch, notifier,
- * scale. Every process the bench starts is registered here and killed on any
+ * Sections (each runnable alone): submit, curve, floor, peers, dispatch,
+ * notifier, scale. Every process the bench starts is registered here and killed on any
  * exit; every loop is bounded in count and in time. Only 127.0.0.1 is used. */
 #ifndef BM_BENCH_H
 #define BM_BENCH_H
@@ -13,6 +13,8 @@
 #include <sys/types.h>
 
 #define BENCH_MAX_LIST 8
+
+struct bm_key; /* auth.h */
 
 /* Counters shared with the LD_PRELOAD shim (shim.c) through an mmap'd file:
  * commits seen by SQLite's commit hook and the fsyncs behind them. */
@@ -46,7 +48,10 @@ typedef struct {
     int slow_ms;
     long open_requests;
     long scale_requests;
+    int curve_rounds;      /* curve: runs per mode and client count */
 } bench_opts_t;
+
+#define BENCH_MAX_ROUNDS 9
 
 /* ---- payloads (payload.c) ---------------------------------------------- */
 
@@ -147,16 +152,24 @@ typedef struct {
     char counters_path[640];
     bench_counters_t *counters; /* mmap'd, NULL if the shim is not available */
     char secret[80];
+    bool curve;      /* authentication on (CURVE + ZAP) */
+    struct bm_key *office; /* curve: the office key the broker made in dir/keys (owned) */
 } broker_proc_t;
 
 /* Writes a config and starts bianmin-broker on dir/bianmin.db (which may
- * exist). extra_json is inserted into the config object (may be ""). Waits
- * until it answers. Returns 0 or -1. */
+ * exist) in development mode ("auth": "none"). extra_json is inserted into
+ * the config object (may be ""). Waits until it answers. Returns 0 or -1. */
 int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
                  broker_proc_t *b);
-/* Sends get for a ticket on a fresh socket every few ms until any answer:
- * returns the time waited in seconds, or -1 after timeout_ms. */
-double broker_wait_ready(const char *endpoint, int timeout_ms);
+/* The same; with curve, authentication stays on: the broker makes its keys
+ * in dir/keys on this first start and b->office is loaded from there (the
+ * key every load client of this broker then uses). Returns 0 or -1. */
+int broker_start_mode(const bench_opts_t *o, const char *dir, const char *extra_json, bool curve,
+                      broker_proc_t *b);
+/* Sends get for a ticket on a fresh socket every few ms until any answer,
+ * as key (NULL: development mode): returns the time waited in seconds, or
+ * -1 after timeout_ms. */
+double broker_wait_ready(const char *endpoint, const struct bm_key *key, int timeout_ms);
 /* Stops it (SIGTERM, or SIGKILL if kill9) and unmaps the counters. */
 void broker_stop(broker_proc_t *b, bool kill9);
 /* A snapshot of the shim's counters (zeros if no shim). */
@@ -169,6 +182,7 @@ typedef enum { LOAD_BROKER, LOAD_REDIS, LOAD_BEANSTALK } load_kind_t;
 typedef struct {
     load_kind_t kind;
     const char *endpoint; /* broker: zmq endpoint */
+    const struct bm_key *key; /* broker: CURVE client key (NULL: development mode) */
     int port;             /* peers: 127.0.0.1 port */
     const bench_payload_t *payloads;
     long total;
@@ -193,13 +207,22 @@ int tcp_query(int port, const char *cmd, char *out, size_t cap);
 
 /* ---- sections ------------------------------------------------------------ */
 
-/* What the submit section measured, for the floor and peers comparisons. */
+/* What one durable submit run measured (for the submit table, the floor
+ * and peers comparisons and the curve section). */
 typedef struct {
     int clients;
     double rate;
     double avg_group; /* submits per commit, 0 if unknown */
     double cpu_us;    /* broker CPU per request */
+    double client_cpu_us; /* the load clients' CPU per request (this process) */
     lat_stats_t lat;
+    long acked, errors, verified, db_rows;
+    double secs;
+    uint64_t commits;
+    bool counted;     /* the shim counted commits and fsyncs */
+    double fsync_ms;  /* average fsync inside the broker, < 0 if unknown */
+    long rss_mb;      /* broker VmHWM */
+    char first_error[256];
 } submit_result_t;
 
 typedef struct {
@@ -209,6 +232,14 @@ typedef struct {
 } bench_ctx_t;
 
 int section_submit(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_curve(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+/* One durable submit run of pl (o->requests bodies) from `clients`
+ * connections against a fresh broker (curve: authenticated with the office
+ * key; extra_json: more config), SIGKILLed afterwards and checked: every
+ * acknowledged ticket must be in its database. Fills r; returns 0 if every
+ * request was acknowledged and verified, -1 otherwise. */
+int submit_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, bool curve,
+                   const char *extra_json, submit_result_t *r);
 int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);

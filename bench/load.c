@@ -1,8 +1,9 @@
 /* load.c - the same clients for every system: `conns` connections, one
  * thread each, each keeping `window` requests in flight, sending the same
- * pre-encoded JSON bodies. To the broker: BM1 submit on a DEALER. To Redis:
- * LPUSH over RESP. To beanstalkd: put over its text protocol. Latency is from
- * the request's send to its acknowledgement. */
+ * pre-encoded JSON bodies. To the broker: BM1 submit on a DEALER (a CURVE
+ * client when a key is given). To Redis: LPUSH over RESP. To beanstalkd: put
+ * over its text protocol. Latency is from the request's send to its
+ * acknowledgement. */
 #include "bench.h"
 #include "proto.h"
 #include "util.h"
@@ -246,7 +247,9 @@ static void *conn_main(void *arg)
     c->rc = -1;
     c->fd = -1;
     if (L->kind == LOAD_BROKER) {
-        sock = bm_socket(c->ctx, ZMQ_DEALER, L->endpoint, false);
+        /* With a key the connection is a CURVE client of the broker. */
+        bm_sock_opts_t so = {.key = L->key};
+        sock = bm_socket_ex(c->ctx, ZMQ_DEALER, L->endpoint, false, &so);
         if (sock) {
             int tmo = RECV_TICK_MS;
             zmq_setsockopt(sock, ZMQ_RCVTIMEO, &tmo, sizeof tmo);

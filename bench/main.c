@@ -14,11 +14,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin-bench [options] submit|floor|peers|dispatch|notifier|scale|all\n"
+            "usage: bianmin-bench [options] submit|curve|floor|peers|dispatch|notifier|scale|all\n"
             "\n"
             "How fast bianmin's durable path is, against SQLite alone and against Redis and\n"
             "beanstalkd, on this machine. Starts the real programs on 127.0.0.1 in temp dirs\n"
-            "and stops them afterwards. Sizes (defaults finish `all` in a few minutes):\n"
+            "and stops them afterwards. `curve` runs submit with CURVE keys and in development\n"
+            "mode (\"auth\": \"none\") side by side. Sizes (defaults finish `all` in a few minutes):\n"
             "\n"
             "  --requests N          submits per client configuration (20000)\n"
             "  --clients LIST        concurrent connections, e.g. 1,8,64 (1,8,64)\n"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
             "  --dead N              of those, sent to a dead endpoint in the third run (500)\n"
             "  --open-requests N     open requests for the memory figure (100000)\n"
             "  --scale-requests N    requests in the generated database (1000000)\n"
+            "  --curve-rounds N      curve: runs per mode and client count, medians shown (3)\n"
             "  --data PATH           the 311 sample (../shared/data/nyc311-sample.csv)\n"
             "  --bin DIR             where the bianmin programs are (this program's dir)\n"
             "  --tmp DIR             where temp dirs go, on a real disk ($TMPDIR or /tmp)\n"
@@ -123,7 +125,7 @@ int main(int argc, char **argv)
 {
     enum {
         O_REQ = 256, O_CLIENTS, O_WINDOW, O_MAXS, O_GROUPS, O_FLOORS, O_VOL, O_TICKETS, O_HOOKS,
-        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_DATA, O_BIN, O_TMP, O_KEEP
+        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_DATA, O_BIN, O_TMP, O_KEEP
     };
     static const struct option opts[] = {
         {"requests", required_argument, NULL, O_REQ},
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
         {"dead", required_argument, NULL, O_DEAD},
         {"open-requests", required_argument, NULL, O_OPEN},
         {"scale-requests", required_argument, NULL, O_SCALE},
+        {"curve-rounds", required_argument, NULL, O_ROUNDS},
         {"data", required_argument, NULL, O_DATA},
         {"bin", required_argument, NULL, O_BIN},
         {"tmp", required_argument, NULL, O_TMP},
@@ -152,7 +155,7 @@ int main(int argc, char **argv)
         .max_seconds = 20, .groups = {1, 8, 64, 256}, .n_groups = 4, .floor_seconds = 3,
         .volunteers = {10, 100}, .n_volunteers = 2, .dispatch_tickets = 1000, .webhooks = 5000,
         .slow_webhooks = 2000, .slow_ms = 100, .dead_webhooks = 500, .open_requests = 100000,
-        .scale_requests = 1000000,
+        .scale_requests = 1000000, .curve_rounds = 3,
     };
     o.bin_dir = exe_dir();
     o.tmp_root = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -176,6 +179,7 @@ int main(int argc, char **argv)
         case O_DEAD: bad = bm_parse_long(optarg, 0, 1000000, &o.dead_webhooks) != 0; break;
         case O_OPEN: bad = bm_parse_long(optarg, 1, 10000000, &o.open_requests) != 0; break;
         case O_SCALE: bad = bm_parse_long(optarg, 1, 100000000, &o.scale_requests) != 0; break;
+        case O_ROUNDS: bad = bm_parse_long(optarg, 1, BENCH_MAX_ROUNDS, &v) != 0; o.curve_rounds = (int)v; break;
         case O_DATA: o.data = optarg; break;
         case O_BIN: o.bin_dir = optarg; break;
         case O_TMP: o.tmp_root = optarg; break;
@@ -195,12 +199,15 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(const bench_opts_t *, const bench_rows_t *, bench_ctx_t *);
     } sections[] = {
-        {"submit", section_submit},     {"floor", section_floor}, {"peers", section_peers},
-        {"dispatch", section_dispatch}, {"notifier", section_notifier}, {"scale", section_scale},
+        {"submit", section_submit},     {"curve", section_curve},
+        {"floor", section_floor},       {"peers", section_peers},
+        {"dispatch", section_dispatch}, {"notifier", section_notifier},
+        {"scale", section_scale},
     };
     bool all = strcmp(what, "all") == 0;
     int which = -1;
-    for (int i = 0; i < 6; i++) {
+    const int n_sections = (int)(sizeof sections / sizeof sections[0]);
+    for (int i = 0; i < n_sections; i++) {
         if (strcmp(what, sections[i].name) == 0)
             which = i;
     }
@@ -222,7 +229,7 @@ int main(int argc, char **argv)
     bench_ctx_t ctx = {0};
     int rc = 0;
     int64_t t0 = now_ns();
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < n_sections; i++) {
         if (!all && i != which)
             continue;
         int64_t ts = now_ns();

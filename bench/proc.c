@@ -1,6 +1,7 @@
 /* proc.c - the bench's children (broker, notifier, peers), ports, temp dirs,
  * the broker's config and readiness, and small measuring helpers. */
 #include "bench.h"
+#include "auth.h"
 #include "proto.h"
 #include "util.h"
 
@@ -349,7 +350,7 @@ void banner(const char *title, const char *what)
 
 /* ---- the broker ---------------------------------------------------------- */
 
-double broker_wait_ready(const char *endpoint, int timeout_ms)
+double broker_wait_ready(const char *endpoint, const struct bm_key *key, int timeout_ms)
 {
     void *ctx = zmq_ctx_new();
     if (!ctx)
@@ -362,7 +363,8 @@ double broker_wait_ready(const char *endpoint, int timeout_ms)
     while (now_ns() < end && waited < 0) {
         /* A fresh socket each try: a queued request to an endpoint that was
          * not bound yet would wait for ZeroMQ's reconnect interval. */
-        void *s = bm_socket(ctx, ZMQ_DEALER, endpoint, false);
+        bm_sock_opts_t so = {.key = key};
+        void *s = bm_socket_ex(ctx, ZMQ_DEALER, endpoint, false, &so);
         if (!s)
             break;
         int zero = 0, tmo = 10;
@@ -386,10 +388,41 @@ double broker_wait_ready(const char *endpoint, int timeout_ms)
 
 static const char BENCH_SECRET[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/* Loads the office key the broker writes on its first start (it appears
+ * once the sockets are bound and the self-test passed). 0 or -1. */
+static int office_key_wait(broker_proc_t *b, int timeout_ms)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/keys/office.key", b->dir);
+    int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+    bm_error_t err = {0};
+    b->office = calloc(1, sizeof *b->office);
+    while (b->office && now_ns() < end) {
+        /* Retried: the file may exist before it is completely written. */
+        if (access(path, F_OK) == 0 && bm_key_load(path, b->office, &err) == 0)
+            return 0;
+        if (proc_exited(b->pid)) {
+            b->pid = 0;
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "bench: no office key at %s%s%s\n", path, err.message[0] ? ": " : "", err.message);
+    return -1;
+}
+
 int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
                  broker_proc_t *b)
 {
+    return broker_start_mode(o, dir, extra_json, false, b);
+}
+
+int broker_start_mode(const bench_opts_t *o, const char *dir, const char *extra_json, bool curve,
+                      broker_proc_t *b)
+{
     memset(b, 0, sizeof *b);
+    b->curve = curve;
     bm_strlcpy(b->dir, dir, sizeof b->dir);
     snprintf(b->db, sizeof b->db, "%s/bianmin.db", dir);
     int p1 = free_port(), p2 = free_port();
@@ -407,8 +440,9 @@ int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
         return -1;
     fprintf(f,
             "{\"client_endpoint\": \"%s\", \"worker_endpoint\": \"%s\", \"database\": \"%s\",\n"
-            " \"log_level\": \"warn\", \"callback_secret\": \"%s\", \"auth\": \"none\"%s%s}\n",
-            b->client_ep, b->worker_ep, b->db, b->secret, extra_json[0] ? ", " : "", extra_json);
+            " \"log_level\": \"warn\", \"callback_secret\": \"%s\"%s%s%s}\n",
+            b->client_ep, b->worker_ep, b->db, b->secret, curve ? "" : ", \"auth\": \"none\"",
+            extra_json[0] ? ", " : "", extra_json);
     fclose(f);
 
     /* The counting shim, if it was built (not in sanitizer builds). */
@@ -441,7 +475,8 @@ int broker_start(const bench_opts_t *o, const char *dir, const char *extra_json,
     b->pid = proc_start(argv, log_path, env);
     if (b->pid < 0)
         return -1;
-    if (broker_wait_ready(b->client_ep, 120000) < 0) {
+    if ((curve && office_key_wait(b, 120000) != 0) ||
+        broker_wait_ready(b->client_ep, curve ? b->office : NULL, 120000) < 0) {
         fprintf(stderr, "bench: the broker did not answer; see %s\n", log_path);
         broker_stop(b, true);
         return -1;
@@ -461,6 +496,12 @@ void broker_stop(broker_proc_t *b, bool kill9)
     if (b->counters)
         munmap(b->counters, 4096);
     b->counters = NULL;
+    if (b->office) {
+        /* The secret half does not linger in freed memory. */
+        explicit_bzero(b->office, sizeof *b->office);
+        free(b->office);
+        b->office = NULL;
+    }
 }
 
 bench_counters_t broker_counters(const broker_proc_t *b)

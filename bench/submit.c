@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int schema_apply(sqlite3 *db)
@@ -71,57 +72,85 @@ static long verify_db(const char *path, const load_t *L, long *rows)
     return ok;
 }
 
-/* One load run against a fresh broker; fills r. Returns 0 or -1. */
-static int submit_once(const bench_opts_t *o, const bench_payload_t *pl, int clients,
-                       submit_result_t *r)
+/* CPU time of this whole process in ns, threads that have ended included
+ * (the load threads are gone when it is read), or -1. */
+static int64_t own_cpu_ns(void)
 {
-    char *dir = temp_dir(o, "submit");
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int submit_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, bool curve,
+                   const char *extra_json, submit_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->clients = clients;
+    r->fsync_ms = -1;
+    char *dir = temp_dir(o, curve ? "curve" : "submit");
     if (!dir)
         return -1;
     check_real_disk(dir);
     broker_proc_t b;
-    if (broker_start(o, dir, "", &b) != 0) {
+    if (broker_start_mode(o, dir, extra_json, curve, &b) != 0) {
+        bm_strlcpy(r->first_error, "the broker did not start", sizeof r->first_error);
         temp_dir_remove(o, dir);
         return -1;
     }
     bench_counters_t before = broker_counters(&b);
-    int64_t cpu0 = proc_cpu_ns(b.pid);
-    load_t L = {.kind = LOAD_BROKER, .endpoint = b.client_ep, .payloads = pl, .total = o->requests,
-                .conns = clients, .window = o->window, .max_seconds = o->max_seconds};
+    int64_t cpu0 = proc_cpu_ns(b.pid), own0 = own_cpu_ns();
+    load_t L = {.kind = LOAD_BROKER, .endpoint = b.client_ep, .key = b.office, .payloads = pl,
+                .total = o->requests, .conns = clients, .window = o->window,
+                .max_seconds = o->max_seconds};
     int rc = load_run(&L);
     bench_counters_t after = broker_counters(&b);
+    r->counted = b.counters != NULL;
     long hwm = proc_kib(b.pid, "VmHWM");
-    int64_t cpu1 = proc_cpu_ns(b.pid);
+    int64_t cpu1 = proc_cpu_ns(b.pid), own1 = own_cpu_ns();
     r->cpu_us = L.acked > 0 && cpu0 >= 0 ? (double)(cpu1 - cpu0) / 1e3 / (double)L.acked : 0;
+    r->client_cpu_us = L.acked > 0 && own0 >= 0 ? (double)(own1 - own0) / 1e3 / (double)L.acked : 0;
     /* SIGKILL: whatever was acknowledged must already be on disk. */
     broker_stop(&b, true);
-    long rows = 0;
-    long verified = verify_db(b.db, &L, &rows);
+    r->verified = verify_db(b.db, &L, &r->db_rows);
 
-    uint64_t commits = after.commits - before.commits;
+    r->commits = after.commits - before.commits;
     uint64_t syncs = after.wal_syncs - before.wal_syncs + after.db_syncs - before.db_syncs;
-    r->clients = clients;
+    r->acked = L.acked;
+    r->errors = L.errors;
+    r->secs = L.secs;
     r->rate = L.secs > 0 ? (double)L.acked / L.secs : 0;
-    r->avg_group = commits > 0 ? (double)L.acked / (double)commits : 0;
+    r->avg_group = r->commits > 0 ? (double)L.acked / (double)r->commits : 0;
     r->lat = lat_stats(L.lat_ns, L.total);
-    char group[32] = "n/a", sync_ms[32] = "n/a";
-    if (b.counters || commits > 0) {
-        snprintf(group, sizeof group, "%.1f", r->avg_group);
-        if (syncs > 0)
-            snprintf(sync_ms, sizeof sync_ms, "%.2f",
-                     (double)(after.sync_ns - before.sync_ns) / (double)syncs / 1e6);
-    }
-    printf("%7d %6d %8ld %7.2f %9.0f %8.2f %8.2f %8.2f %8llu %7s %9s %7.1f %7ld  verified %ld/%ld%s\n",
-           clients, o->window, L.acked, L.secs, r->rate, r->lat.p50_ms, r->lat.p99_ms, r->lat.max_ms,
-           (unsigned long long)commits, group, sync_ms, r->cpu_us, hwm / 1024, verified, L.acked,
-           verified == L.acked && rows == L.acked ? "" : "  MISMATCH");
-    if (L.errors > 0 || rc != 0)
-        printf("        %ld errors; first: %s\n", L.errors, L.first_error[0] ? L.first_error : "?");
-    if (rows != L.acked)
-        printf("        the database holds %ld requests, %ld were acknowledged\n", rows, L.acked);
+    r->rss_mb = hwm / 1024;
+    if (syncs > 0)
+        r->fsync_ms = (double)(after.sync_ns - before.sync_ns) / (double)syncs / 1e6;
+    if (L.first_error[0])
+        bm_strlcpy(r->first_error, L.first_error, sizeof r->first_error);
+    else if (rc != 0)
+        bm_strlcpy(r->first_error, "?", sizeof r->first_error);
     load_free(&L);
     temp_dir_remove(o, dir);
-    return (rc == 0 && verified == L.acked && L.errors == 0) ? 0 : -1;
+    return (rc == 0 && r->verified == r->acked && r->errors == 0) ? 0 : -1;
+}
+
+/* One row of the submit table. */
+static void submit_print(const bench_opts_t *o, const submit_result_t *r)
+{
+    char group[32] = "n/a", sync_ms[32] = "n/a";
+    if (r->counted || r->commits > 0) {
+        snprintf(group, sizeof group, "%.1f", r->avg_group);
+        if (r->fsync_ms >= 0)
+            snprintf(sync_ms, sizeof sync_ms, "%.2f", r->fsync_ms);
+    }
+    printf("%7d %6d %8ld %7.2f %9.0f %8.2f %8.2f %8.2f %8llu %7s %9s %7.1f %7ld  verified %ld/%ld%s\n",
+           r->clients, o->window, r->acked, r->secs, r->rate, r->lat.p50_ms, r->lat.p99_ms,
+           r->lat.max_ms, (unsigned long long)r->commits, group, sync_ms, r->cpu_us, r->rss_mb,
+           r->verified, r->acked, r->verified == r->acked && r->db_rows == r->acked ? "" : "  MISMATCH");
+    if (r->errors > 0 || r->first_error[0])
+        printf("        %ld errors; first: %s\n", r->errors, r->first_error[0] ? r->first_error : "?");
+    if (r->db_rows != r->acked)
+        printf("        the database holds %ld requests, %ld were acknowledged\n", r->db_rows, r->acked);
 }
 
 int section_submit(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx)
@@ -144,9 +173,10 @@ int section_submit(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t 
     int rc = 0;
     ctx->n_submit = 0;
     for (int i = 0; i < o->n_clients; i++) {
-        submit_result_t r = {0};
-        if (submit_once(o, pl, o->clients[i], &r) != 0)
+        submit_result_t r;
+        if (submit_measure(o, pl, o->clients[i], false, "", &r) != 0)
             rc = -1;
+        submit_print(o, &r);
         ctx->submit[ctx->n_submit++] = r;
     }
     printf("  (group = requests per commit, counted by the commit hook; fsync ms = average time of\n"
