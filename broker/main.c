@@ -1,7 +1,9 @@
 /* main.c - bianmin-broker: flags, config, signals; the work is in broker.c. */
 #include "broker.h"
 #include "log.h"
+#include "service.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +34,7 @@ static void usage(FILE *out)
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
             "      --fault-fail-commits N  testing only: make the next N commits fail\n"
+            "      --version          版本 the version and the database schema version\n"
             "  -h, --help             this help\n\n"
             "Flags override the config file; the config file overrides the defaults.\n"
             "SIGINT or SIGTERM stop it after committing and answering what it has read.\n",
@@ -84,6 +87,10 @@ static void ensure_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-broker");
+        return 0;
+    }
     enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -171,7 +178,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_info("database %s ready", cfg.database);
+    /* broker_new has bound both sockets: clients can connect from now on. */
+    if (bm_service_ready("serving clients and volunteers") != 0)
+        log_warn("could not tell systemd that the broker is ready (sd_notify)");
     int rc = broker_run(broker, &stop_flag);
+    bm_service_stopping();
     broker_destroy(&broker);
     return rc == 0 ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "sender.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -129,6 +130,7 @@ static void usage(FILE *out)
             "                            172.16/12, 192.168/16, fc00::/7) and 100.64/10 address:\n"
             "                            only for a closed LAN where every receiver is trusted\n"
             "  --log-level LEVEL         error, warn, info or debug (default %s)\n"
+            "  --version                 版本 the version and the database schema version\n"
             "  --help                    show this help\n"
             "\n"
             "Webhook URLs come from whoever submits a request, so by default the notifier\n"
@@ -566,6 +568,10 @@ static int parse_flag(const char *name, const char *arg, long min, long max, lon
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-notifier");
+        return 0;
+    }
     static const struct option options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"key", required_argument, NULL, 'k'},
