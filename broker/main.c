@@ -1,6 +1,7 @@
 /* main.c - bianmin-broker: flags, config, signals; the work is in broker.c. */
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
 #include "service.h"
 #include "util.h"
 #include "version.h"
@@ -32,6 +33,9 @@ static void usage(FILE *out)
             "      --worker EP        worker socket (default %s)\n"
             "  -d, --db PATH          SQLite database (default %s; created if missing)\n"
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
+            "      --log-format FMT   text (default) or json (one JSON object per line)\n"
+            "      --metrics ADDR     serve Prometheus metrics at http://ADDR/metrics, e.g.\n"
+            "                         127.0.0.1:9570 (a bare port means 127.0.0.1; default off)\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
             "      --fault-fail-commits N  testing only: make the next N commits fail\n"
             "      --version          版本 the version and the database schema version\n"
@@ -91,19 +95,22 @@ int main(int argc, char **argv)
         bm_version_print(stdout, "bianmin-broker");
         return 0;
     }
-    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT };
+    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_METRICS, OPT_LOGFMT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"client", required_argument, NULL, OPT_CLIENT},
         {"worker", required_argument, NULL, OPT_WORKER},
         {"db", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"log-format", required_argument, NULL, OPT_LOGFMT},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"gen-secret", no_argument, NULL, OPT_GEN},
         {"fault-fail-commits", required_argument, NULL, OPT_FAULT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *client = NULL, *worker = NULL, *db = NULL, *level = NULL;
+    const char *metrics_addr = NULL, *log_format = NULL;
     long fault = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
@@ -113,6 +120,8 @@ int main(int argc, char **argv)
         case OPT_CLIENT: client = optarg; break;
         case OPT_WORKER: worker = optarg; break;
         case OPT_LOG: level = optarg; break;
+        case OPT_LOGFMT: log_format = optarg; break;
+        case OPT_METRICS: metrics_addr = optarg; break;
         case OPT_GEN: return gen_secret();
         case OPT_FAULT:
             if (bm_parse_long(optarg, 0, 1000000, &fault) != 0) {
@@ -145,6 +154,10 @@ int main(int argc, char **argv)
         bm_strlcpy(cfg.database, db, sizeof cfg.database);
     if (level)
         bm_strlcpy(cfg.log_level, level, sizeof cfg.log_level);
+    if (metrics_addr)
+        bm_strlcpy(cfg.metrics_listen, metrics_addr, sizeof cfg.metrics_listen);
+    if (log_format)
+        bm_strlcpy(cfg.log_format, log_format, sizeof cfg.log_format);
     bm_log_level_t lvl;
     if (bm_log_level_parse(cfg.log_level, &lvl) != 0) {
         fprintf(stderr, "bianmin-broker: unknown log level \"%s\" (error, warn, info, debug)\n",
@@ -168,6 +181,21 @@ int main(int argc, char **argv)
     }
     if (fault > 0)
         broker_fail_commits(broker, (int)fault);
+    metrics_t *metrics = NULL;
+    if (cfg.metrics_listen[0]) {
+        metrics = metrics_new(cfg.metrics_listen, &cfg, &err);
+        if (!metrics) {
+            log_error("cannot start: %s", err.message);
+            broker_destroy(&broker);
+            return 1;
+        }
+        log_info("metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
+                 metrics_port(metrics));
+        if (!metrics_loopback(metrics))
+            log_warn("metrics are served beyond this host (%s): allow only the Prometheus server "
+                     "in the firewall", cfg.metrics_listen);
+        broker_set_metrics(broker, metrics);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -184,5 +212,6 @@ int main(int argc, char **argv)
     int rc = broker_run(broker, &stop_flag);
     bm_service_stopping();
     broker_destroy(&broker);
+    metrics_destroy(&metrics);
     return rc == 0 ? 0 : 1;
 }

@@ -21,3 +21,4 @@ set_tests_properties(ops_units PROPERTIES SKIP_RETURN_CODE 77)
 # READY=1 once the sockets are bound, STOPPING=1 on SIGTERM (sd_notify).
 bm_integration_test(ops_notify test_notify.py)
 bm_integration_test(ops_backup test_backup.py)
+bm_integration_test(ops_metrics test_metrics.py)
