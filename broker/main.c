@@ -164,7 +164,13 @@ int main(int argc, char **argv)
                 cfg.log_level);
         return 1;
     }
+    bool json_logs = false;
+    if (bm_log_format_parse(cfg.log_format, &json_logs) != 0) {
+        fprintf(stderr, "bianmin-broker: unknown log format \"%s\" (text, json)\n", cfg.log_format);
+        return 1;
+    }
     bm_log_init("bianmin-broker", lvl);
+    bm_log_set_json(json_logs);
     if (!cfg.callback_secret[0])
         log_warn("no callback_secret in the config: submits with a callback URL will be refused "
                  "(bianmin-broker --gen-secret makes one)");
