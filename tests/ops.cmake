@@ -9,6 +9,9 @@ foreach(prog bianmin bianmin-broker bianmin-worker bianmin-notifier bianmin-benc
     PASS_REGULAR_EXPRESSION "^${prog} ${ver_re} \\([^)]*schema ${BM_SCHEMA_VERSION}\\)\n$")
 endforeach()
 
+# File helpers, backup/restore failure paths, the metrics address, JSON logs.
+bm_unit_test(test_ops test_ops.c LIBS bm_backup bm_broker)
+
 # make install under a temp DESTDIR; systemd-analyze verify on the units.
 foreach(what install units)
   add_test(NAME ops_${what}
