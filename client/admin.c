@@ -127,7 +127,7 @@ int cli_admin_parse(int argc, char **argv, bool is_restore, cli_admin_args_t *ar
                                          : "where to? (the backups folder DIR)");
         return -1;
     }
-    if (is_restore && !args->db && !args->config) {
+    if (is_restore && !args->db && !args->config && !args->check_only) {
         snprintf(err, errlen, "where to? --db PATH (or --config FILE) is required");
         return -1;
     }

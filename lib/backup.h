@@ -64,7 +64,8 @@ typedef struct {
  * then the database, each durably (temp file, fsync, rename). Refuses a
  * target database that a process holds open (a running broker), and one that
  * exists unless o->force. Returns 0 with res filled, or -1 with err set and
- * nothing changed. */
+ * the database untouched (if it failed after the photos were copied, those
+ * stay: content-addressed, they change nothing). */
 int bm_restore_run(const bm_restore_opts_t *o, bm_backup_result_t *res, bm_error_t *err);
 
 #endif

@@ -98,6 +98,18 @@ def check_units(build):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             paths.append(path)
+        # The coming gateway's unit, with a stand-in program until bianmin-gateway exists.
+        gw_bin = os.path.join(dest, "gw-bin")
+        os.mkdir(gw_bin)
+        shutil.copy(os.path.join(root, "bin", "bianmin"), os.path.join(gw_bin, "bianmin-gateway"))
+        src = os.path.join(os.path.dirname(__file__), "..", "..", "systemd", "bianmin-gateway.service.in")
+        text = open(src, encoding="utf-8").read()
+        for var, val in [("BINDIR", gw_bin), ("SYSCONFDIR", "/etc"), ("DOCDIR", "/usr/share/doc/bianmin")]:
+            text = text.replace(f"@{var}@", val)
+        gw = os.path.join(work, "bianmin-gateway.service")
+        with open(gw, "w", encoding="utf-8") as f:
+            f.write(text)
+        paths.append(gw)
         rc, out = verify(paths, work)
         assert rc == 0 and not out, f"systemd-analyze verify: rc {rc}\n{out}"
         # The same check must refuse a broken unit.
@@ -110,7 +122,8 @@ def check_units(build):
                         .replace(f"{root}/bin/bianmin-broker", f"{root}/bin/no-such-program"))
         rc, out = verify([bad], bad_dir)
         assert rc != 0 and "no-such-program" in out and "ProtectEverything" in out, (rc, out)
-        print(f"PASS units: systemd-analyze verify accepts {', '.join(UNITS)}; refuses a broken copy")
+        print(f"PASS units: systemd-analyze verify accepts {', '.join(UNITS)} and the gateway's; "
+              "refuses a broken copy")
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
