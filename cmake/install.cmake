@@ -4,10 +4,20 @@
 # stages the whole tree elsewhere (packaging, tests/integration/test_install.py).
 include(GNUInstallDirs)
 
-set(BM_SYSTEMD_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH
-    "where the systemd units are installed")
-set(BM_SYSUSERSDIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" CACHE PATH
-    "where the sysusers.d entry for the bianmin user is installed")
+# Empty: under the prefix of this configure run (PREFIX/lib/systemd/system,
+# PREFIX/lib/sysusers.d), so a later PREFIX moves them too.
+set(BM_SYSTEMD_UNITDIR "" CACHE PATH "where the systemd units go (empty: PREFIX/lib/systemd/system)")
+set(BM_SYSUSERSDIR "" CACHE PATH "where the sysusers.d entry goes (empty: PREFIX/lib/sysusers.d)")
+set(BM_UNITDIR "${BM_SYSTEMD_UNITDIR}")
+if(NOT BM_UNITDIR)
+  set(BM_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+endif()
+set(BM_USERSDIR "${BM_SYSUSERSDIR}")
+if(NOT BM_USERSDIR)
+  set(BM_USERSDIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d")
+endif()
+# For tests/integration/test_install.py: where this configuration installs the units.
+file(WRITE ${CMAKE_BINARY_DIR}/install-dirs.txt "unitdir=${BM_UNITDIR}\nprefix=${CMAKE_INSTALL_PREFIX}\n")
 
 install(TARGETS bianmin bianmin-broker bianmin-worker bianmin-notifier
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -34,7 +44,7 @@ if(TARGET bianmin-gateway)
 endif()
 foreach(unit IN LISTS BM_UNITS)
   configure_file(systemd/${unit}.in ${CMAKE_BINARY_DIR}/systemd/${unit} @ONLY)
-  install(FILES ${CMAKE_BINARY_DIR}/systemd/${unit} DESTINATION ${BM_SYSTEMD_UNITDIR})
+  install(FILES ${CMAKE_BINARY_DIR}/systemd/${unit} DESTINATION ${BM_UNITDIR})
 endforeach()
-install(FILES systemd/bianmin-backup.timer DESTINATION ${BM_SYSTEMD_UNITDIR})
-install(FILES systemd/bianmin.sysusers DESTINATION ${BM_SYSUSERSDIR} RENAME bianmin.conf)
+install(FILES systemd/bianmin-backup.timer DESTINATION ${BM_UNITDIR})
+install(FILES systemd/bianmin.sysusers DESTINATION ${BM_USERSDIR} RENAME bianmin.conf)

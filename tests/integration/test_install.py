@@ -35,8 +35,10 @@ def stage(build, dest):
     r = subprocess.run(["cmake", "--install", build], env=dict(os.environ, DESTDIR=dest),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    prefix = cache_value(build, "CMAKE_INSTALL_PREFIX")
-    unitdir = cache_value(build, "BM_SYSTEMD_UNITDIR")
+    with open(os.path.join(build, "install-dirs.txt"), encoding="utf-8") as f:
+        dirs = dict(line.strip().split("=", 1) for line in f if "=" in line)
+    prefix, unitdir = dirs["prefix"], dirs["unitdir"]
+    assert prefix == cache_value(build, "CMAKE_INSTALL_PREFIX"), dirs
     return prefix, dest + prefix, dest + unitdir
 
 
@@ -64,6 +66,7 @@ def check_install(build, version):
                      "NoNewPrivileges=yes", "PrivateTmp=yes", "Restart=on-failure", "UMask=0077"]:
             assert re.search(rf"^{re.escape(line)}$", broker, re.M), f"broker unit lacks {line}"
         sysusers = os.path.join(dest + prefix, "lib", "sysusers.d", "bianmin.conf")
+        assert unitdir == dest + prefix + "/lib/systemd/system", unitdir
         assert open(sysusers, encoding="utf-8").read().count("u bianmin") == 1
         docs = os.path.join(dest + prefix, "share", "doc", "bianmin")
         for d in ["README.md", "operations.md", "protocol.md", "metrics-alerts.yml"]:
