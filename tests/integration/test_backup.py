@@ -125,8 +125,16 @@ def drill(bindir, new_db):
         assert code == 0, (code, res3, err)
         assert res3["photos_copied"] == 4 and res3["requests"] >= len(before) + 4, (res3, len(before))
         assert mode(new_db) == 0o600 and mode(os.path.dirname(new_db)) == 0o700
-    with System(bindir, {"database": new_db}) as s2:
+        old_keys = os.path.join(os.path.dirname(new_db), "..", "keys-copy")
+        shutil.copytree(s.keys, old_keys)
+    # The keys are not in a backup (docs/operations.md, "Keys"): they are put back
+    # from their own copy, beside the restored database.
+    keys = os.path.join(os.path.dirname(new_db), "keys")
+    shutil.copytree(old_keys, keys)
+    with System(bindir, {"database": new_db, "key_dir": keys}) as s2:
         s2.db = new_db
+        s2.keys = keys
+        s2.office_key = os.path.join(keys, "office.key")
         s2.broker()
         ids = {row[0] for row in s2.sql("SELECT id FROM requests")}
         missing = [t for t in before + list(photos) if t not in ids]

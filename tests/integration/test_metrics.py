@@ -82,7 +82,8 @@ def test_metrics_after_a_day_in_miniature(bindir):
         while True:  # the notifier's report arrives just after the receiver answered
             status, ctype, text = scrape(port)
             m = parse(text)
-            if m.get('bianmin_webhook_attempts_total{result="ok"}', 0) >= 5 or time.time() > deadline:
+            if (m.get('bianmin_webhook_attempts_total{result="ok"}', 0) >= 5
+                    and m.get('bianmin_deliveries{state="delivered"}', 0) >= 5) or time.time() > deadline:
                 break
             time.sleep(0.1)
         assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
