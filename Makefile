@@ -1,11 +1,13 @@
 # bianmin - the two commands of the README, and a few more.
 #   make run    install what is missing, build, start broker + notifier on var/bianmin.db
 #   make test   install what is missing, build, run every test; then again under ASan+UBSan
+#   make install [PREFIX=/usr] [DESTDIR=/tmp/stage]   programs, units, config example, docs
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-san run test test-normal test-san demo bench clean
+.PHONY: all deps build build-san run test test-normal test-san demo bench install clean
 
 all: build
 
@@ -41,6 +43,14 @@ test: test-normal test-san
 #   make bench BENCH_ARGS="--requests 5000 submit"
 bench: build
 	@scripts/bench.sh $(BUILD) $(BENCH_ARGS)
+
+# Installs programs, example config, systemd units and docs under PREFIX
+# (default /usr/local; PREFIX=/usr puts the config in /etc), staged under
+# DESTDIR if set. Then see docs/operations.md: user, config, systemctl enable.
+install: build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

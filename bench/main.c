@@ -2,6 +2,7 @@
 #include "bench.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -40,6 +41,7 @@ static void usage(FILE *out)
             "  --bin DIR             where the bianmin programs are (this program's dir)\n"
             "  --tmp DIR             where temp dirs go, on a real disk ($TMPDIR or /tmp)\n"
             "  --keep                keep the temp dirs\n"
+            "  --version             the version and the database schema version\n"
             "  --help\n");
 }
 
@@ -123,6 +125,10 @@ static void machine(const bench_opts_t *o)
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-bench");
+        return 0;
+    }
     enum {
         O_REQ = 256, O_CLIENTS, O_WINDOW, O_MAXS, O_GROUPS, O_FLOORS, O_VOL, O_TICKETS, O_HOOKS,
         O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_DATA, O_BIN, O_TMP, O_KEEP

@@ -5,6 +5,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "offers.h"
+#include "metrics.h"
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
@@ -126,6 +127,8 @@ struct broker {
     int64_t last_dispatch;
     int64_t next_widen; /* monotonic ms when a job's offer widens next; 0: none waiting */
     offers_t *offers;
+    metrics_t *metrics; /* not owned; NULL: metrics off */
+    int pass_submits;   /* submits accepted in this pass (for metrics) */
 };
 
 /* ---- output queue ------------------------------------------------------ */
@@ -406,6 +409,7 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
         }
         cJSON_Delete(full);
     }
+    b->pass_submits++;
     reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
     return;
 fail:
@@ -528,10 +532,12 @@ static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
             cJSON_Delete(refused);
             goto fail;
         }
-        if (rc == 1)
+        if (rc == 1) {
             cJSON_AddItemToArray(refused, cJSON_CreateNumber((double)rs[k].id));
-        else
+        } else {
             recorded++;
+            metrics_webhook(b->metrics, rs[k].ok, rs[k].latency_ms);
+        }
     }
     free(rs);
     if (cJSON_GetArraySize(refused) > 0)
@@ -1804,6 +1810,16 @@ static void admit_new_keys(broker_t *b)
     b->n_new_keys = 0;
 }
 
+/* Volunteers online now (for the metrics). */
+static int count_online(const broker_t *b)
+{
+    int n = 0;
+    int64_t mono = bm_mono_ms();
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        n += b->sessions[i].used && session_online(b, &b->sessions[i], mono);
+    return n;
+}
+
 /* One pass: read what is waiting, handle it in one transaction, commit,
  * answer. If SQLite rolls the pass's transaction back under us (a full disk,
  * an I/O error) or the database file is gone, nothing more runs in the pass:
@@ -1854,11 +1870,16 @@ static int pass(broker_t *b, bool shutting_down)
 
     bm_error_t cerr = {0};
     bool committed = true;
-    if (store_in_batch(b->store) && store_batch_commit(b->store, &cerr) != 0) {
+    bool wrote = store_in_batch(b->store);
+    int64_t commit_t0 = metrics_now_us();
+    if (wrote && store_batch_commit(b->store, &cerr) != 0) {
         committed = false;
         log_error("commit failed, %zu replies turned into errors: %s", b->n_out, cerr.message);
         undo_pass_sessions(b);
     }
+    metrics_pass(b->metrics, wrote, committed, metrics_now_us() - commit_t0, handled, b->pass_submits,
+                 b->metrics ? count_online(b) : 0);
+    b->pass_submits = 0;
     flush(b, committed, &cerr);
     if (committed) {
         admit_new_keys(b);
@@ -2144,4 +2165,9 @@ void broker_destroy(broker_t **self_p)
 void broker_fail_commits(broker_t *self, int n)
 {
     store_fail_commits(self->store, n);
+}
+
+void broker_set_metrics(broker_t *self, metrics_t *metrics)
+{
+    self->metrics = metrics;
 }

@@ -25,6 +25,11 @@ void broker_destroy(broker_t **self_p);
  * a fatal socket error. */
 int broker_run(broker_t *self, volatile sig_atomic_t *stop);
 
+typedef struct metrics metrics_t;
+/* Reports to metrics (metrics.h; not owned, must outlive the loop) after
+ * every pass. */
+void broker_set_metrics(broker_t *self, metrics_t *metrics);
+
 /* Testing seam: the next n commits fail (see store_fail_commits). */
 void broker_fail_commits(broker_t *self, int n);
 

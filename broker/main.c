@@ -1,7 +1,10 @@
 /* main.c - bianmin-broker: flags, config, signals; the work is in broker.c. */
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
+#include "service.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -30,10 +33,13 @@ static void usage(FILE *out)
             "      --worker EP        worker socket (default %s)\n"
             "  -d, --db PATH          SQLite database (default %s; created if missing)\n"
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
+            "      --log-format FMT   text (default) or json (one JSON object per line)\n"
+            "      --metrics ADDR     serve Prometheus metrics at http://ADDR/metrics, e.g.\n"
+            "                         127.0.0.1:9570 (a bare port means 127.0.0.1; default off)\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
-
             "      --allow-new-database  start even on a new, empty database beside traces of an\n"
             "                         old one (WAL, photo archive): ticket numbers start again\n"
+            "      --version          版本 the version and the database schema version\n"
             "  -h, --help             this help\n\n"
             "Flags override the config file; the config file overrides the defaults.\n"
             "SIGINT or SIGTERM stop it after committing and answering what it has read.\n",
@@ -86,13 +92,20 @@ static void ensure_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_FAULT_ZAP, OPT_ALLOW_NEW };
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-broker");
+        return 0;
+    }
+    enum { OPT_CLIENT = 256, OPT_WORKER, OPT_LOG, OPT_GEN, OPT_FAULT, OPT_FAULT_ZAP, OPT_ALLOW_NEW,
+           OPT_METRICS, OPT_LOGFMT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"client", required_argument, NULL, OPT_CLIENT},
         {"worker", required_argument, NULL, OPT_WORKER},
         {"db", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"log-format", required_argument, NULL, OPT_LOGFMT},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"gen-secret", no_argument, NULL, OPT_GEN},
         {"fault-fail-commits", required_argument, NULL, OPT_FAULT},
         {"fault-zap", required_argument, NULL, OPT_FAULT_ZAP},
@@ -101,6 +114,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *client = NULL, *worker = NULL, *db = NULL, *level = NULL;
+    const char *metrics_addr = NULL, *log_format = NULL;
     long fault = 0;
     int fault_zap = 0;
     bool allow_new = false;
@@ -112,6 +126,8 @@ int main(int argc, char **argv)
         case OPT_CLIENT: client = optarg; break;
         case OPT_WORKER: worker = optarg; break;
         case OPT_LOG: level = optarg; break;
+        case OPT_LOGFMT: log_format = optarg; break;
+        case OPT_METRICS: metrics_addr = optarg; break;
         case OPT_GEN: return gen_secret();
         case OPT_ALLOW_NEW: allow_new = true; break;
         case OPT_FAULT:
@@ -158,13 +174,23 @@ int main(int argc, char **argv)
     cfg.fault_zap = fault_zap;
     if (allow_new)
         cfg.allow_new_database = true;
+    if (metrics_addr)
+        bm_strlcpy(cfg.metrics_listen, metrics_addr, sizeof cfg.metrics_listen);
+    if (log_format)
+        bm_strlcpy(cfg.log_format, log_format, sizeof cfg.log_format);
     bm_log_level_t lvl;
     if (bm_log_level_parse(cfg.log_level, &lvl) != 0) {
         fprintf(stderr, "bianmin-broker: unknown log level \"%s\" (error, warn, info, debug)\n",
                 cfg.log_level);
         return 1;
     }
+    bool json_logs = false;
+    if (bm_log_format_parse(cfg.log_format, &json_logs) != 0) {
+        fprintf(stderr, "bianmin-broker: unknown log format \"%s\" (text, json)\n", cfg.log_format);
+        return 1;
+    }
     bm_log_init("bianmin-broker", lvl);
+    bm_log_set_json(json_logs);
     if (!cfg.callback_secret[0])
         log_warn("no callback_secret in the config: submits with a callback URL will be refused "
                  "(bianmin-broker --gen-secret makes one)");
@@ -181,6 +207,21 @@ int main(int argc, char **argv)
     }
     if (fault > 0)
         broker_fail_commits(broker, (int)fault);
+    metrics_t *metrics = NULL;
+    if (cfg.metrics_listen[0]) {
+        metrics = metrics_new(cfg.metrics_listen, &cfg, &err);
+        if (!metrics) {
+            log_error("cannot start: %s", err.message);
+            broker_destroy(&broker);
+            return 1;
+        }
+        log_info("metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
+                 metrics_port(metrics));
+        if (!metrics_loopback(metrics))
+            log_warn("metrics are served beyond this host (%s): allow only the Prometheus server "
+                     "in the firewall", cfg.metrics_listen);
+        broker_set_metrics(broker, metrics);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -191,7 +232,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_info("database %s ready", cfg.database);
+    /* broker_new has bound both sockets: clients can connect from now on. */
+    if (bm_service_ready("serving clients and volunteers") != 0)
+        log_warn("could not tell systemd that the broker is ready (sd_notify)");
     int rc = broker_run(broker, &stop_flag);
+    bm_service_stopping();
     broker_destroy(&broker);
+    metrics_destroy(&metrics);
     return rc == 0 ? 0 : 1;
 }

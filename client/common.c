@@ -1,6 +1,7 @@
 /* common.c - what every `bianmin` subcommand shares: the subcommand table,
  * option matching, labels for people, and calling the broker. */
 #include "cli.h"
+#include "admin.h"
 #include "report.h"
 #include "util.h"
 
@@ -32,6 +33,10 @@ const cli_command_t cli_commands[] = {
      cli_export_run, cli_export_help},
     {"keys", "钥匙：列出、新建、吊销 / keys: list, new (for a volunteer, channel, notifier, gateway), revoke",
      cli_keys_run, cli_keys_help},
+    {"backup", "在线备份 / online backup of the database and photos, with checksums (on the broker's host)",
+     cli_backup_run, cli_backup_help},
+    {"restore", "恢复 / check a backup and put it in place (broker stopped; on its host)",
+     cli_restore_run, cli_restore_help},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "util.h"
+#include "version.h"
 #include "width.h"
 
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static void usage(FILE *out)
             "                     " CLI_DEFAULT_KEY " if present; it also says where the station is)\n"
             "  --timeout MS       how long to wait for an answer (default %d)\n"
             "  --json             machine output: replies and errors as one JSON line on stdout\n"
+            "  --version          版本 the version and the database schema version\n"
             "  --help             this text\n"
             "\n"
             "examples:\n"
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
         int m;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            bm_version_print(stdout, "bianmin");
             return CLI_EXIT_OK;
         }
         if (strcmp(argv[i], "--json") == 0) {

@@ -5,6 +5,7 @@
 #include "demo.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -51,6 +52,7 @@ static void usage(FILE *out)
             "  --max-seconds S        hard cap on the whole run (default %.0f)\n"
             "  --progress MODE        auto, tty, plain or off (default auto)\n"
             "  --log-level LEVEL      error, warn (default), info, debug\n"
+            "      --version          版本 the version and the database schema version\n"
             "  -h, --help             this help\n",
             DEMO_DEFAULT_DATA, BM_DEFAULT_CLIENT_ENDPOINT, BM_DEFAULT_WORKER_ENDPOINT,
             DEMO_DEFAULT_LIMIT, DEMO_DEFAULT_TARGET_S, DEMO_DEFAULT_MAX_GAP_S,
@@ -98,6 +100,10 @@ static void print_loader_report(const char *path, const demo_rows_t *r, bool oth
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-demo");
+        return 0;
+    }
     enum {
         OPT_DATA = 256, OPT_CLIENT, OPT_WORKER, OPT_LIMIT, OPT_SPEED, OPT_TARGET, OPT_GAP,
         OPT_VOLS, OPT_MAXJOBS, OPT_MAXJOB_S, OPT_CANTFIX, OPT_ESCALATE, OPT_RATE, OPT_OTHER,

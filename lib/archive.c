@@ -58,6 +58,15 @@ int bm_archive_check(const void *data, size_t len, bm_blob_t *out, bm_error_t *e
     return 0;
 }
 
+const char *bm_archive_ext(const char *mime)
+{
+    if (mime && strcmp(mime, "image/png") == 0)
+        return "png";
+    if (mime && strcmp(mime, "image/webp") == 0)
+        return "webp";
+    return "jpg";
+}
+
 void bm_archive_relpath(const char *sha256, const char *ext, char *buf, size_t len)
 {
     snprintf(buf, len, "%.2s/%s.%s", sha256, sha256, ext);

@@ -29,6 +29,10 @@ int bm_archive_check(const void *data, size_t len, bm_blob_t *out, bm_error_t *e
 int bm_archive_put(const char *dir, const void *data, size_t len, const bm_blob_t *blob,
                    bm_error_t *err);
 
+/* The file extension the archive uses for a stored MIME type (jpg, png,
+ * webp; jpg for anything else, as the broker stores only those three). */
+const char *bm_archive_ext(const char *mime);
+
 /* Writes the path of a stored blob relative to the archive dir ("ab/abc….jpg"). */
 void bm_archive_relpath(const char *sha256, const char *ext, char *buf, size_t len);
 

@@ -33,6 +33,7 @@ void bm_config_defaults(bm_config_t *cfg)
     bm_strlcpy(cfg->worker_endpoint, BM_DEFAULT_WORKER_ENDPOINT, sizeof cfg->worker_endpoint);
     bm_strlcpy(cfg->database, BM_DEFAULT_DATABASE, sizeof cfg->database);
     bm_strlcpy(cfg->log_level, "info", sizeof cfg->log_level);
+    bm_strlcpy(cfg->log_format, "text", sizeof cfg->log_format);
     cfg->heartbeat_ms = BM_DEFAULT_HEARTBEAT_MS;
     cfg->offer_window = BM_DEFAULT_OFFER_WINDOW;
     cfg->delivery_lease_s = BM_DEFAULT_DELIVERY_LEASE_S;
@@ -335,6 +336,9 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         get_int(root, "photos_per_volunteer_day", &next.photos_per_volunteer_day, 0, 1000000, path, err) ||
         get_int(root, "disk_reserve_mb", &next.disk_reserve_mb, 0, 1000000, path, err) ||
         get_bool(root, "allow_new_database", &next.allow_new_database, path, err))
+        goto out;
+    if (get_str(root, "metrics_listen", next.metrics_listen, sizeof next.metrics_listen, path, err) ||
+        get_str(root, "log_format", next.log_format, sizeof next.log_format, path, err))
         goto out;
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(root, "subscriptions");
     if (subs && load_subscriptions(&next, subs, path, err) != 0)

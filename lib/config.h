@@ -98,6 +98,8 @@ typedef struct {
     char channels[BM_MAX_CHANNELS][32];
     char channel_secrets[BM_MAX_CHANNELS][128]; /* per channel; empty: callback_secret */
     int channel_count;
+    char metrics_listen[128]; /* "127.0.0.1:9570": Prometheus metrics; empty: off */
+    char log_format[16];      /* "text" (default) or "json" (one JSON object per line) */
 } bm_config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -10,6 +10,38 @@
 bm_log_level_t bm_log_threshold = BM_LOG_INFO;
 static const char *prog_name = "bianmin";
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *const level_keys[] = {"error", "warn", "info", "debug"};
+static bool json_lines = false;
+
+void bm_log_set_json(bool json)
+{
+    json_lines = json;
+}
+
+int bm_log_format_parse(const char *name, bool *json)
+{
+    if (strcmp(name, "text") == 0 || strcmp(name, "json") == 0) {
+        *json = strcmp(name, "json") == 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Writes s as the inside of a JSON string: quotes, backslashes and control
+ * characters escaped; UTF-8 passes through. */
+static void put_json_text(FILE *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+}
 
 void bm_log_init(const char *prog, bm_log_level_t level)
 {
@@ -36,6 +68,19 @@ static void vlog(bm_log_level_t level, const char *file, int line, const char *s
     char msg[2048];
     bm_time_iso(bm_now_ms(), ts, sizeof ts);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (json_lines) {
+        /* One object per line, written with one lock on stderr. */
+        flockfile(stderr);
+        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"", ts, level_keys[level]);
+        put_json_text(stderr, prog_name);
+        fputs("\",\"msg\":\"", stderr);
+        put_json_text(stderr, msg);
+        put_json_text(stderr, suffix);
+        const char *base = strrchr(file, '/');
+        fprintf(stderr, "\",\"src\":\"%s:%d\"}\n", base ? base + 1 : file, line);
+        funlockfile(stderr);
+        return;
+    }
     if (level == BM_LOG_DEBUG || level == BM_LOG_ERROR)
         fprintf(stderr, "%s %s %s: %s%s (%s:%d)\n", ts, level_names[level], prog_name, msg,
                 suffix, file, line);

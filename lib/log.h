@@ -1,6 +1,10 @@
 /* log.h - one logging module for every bianmin program.
  *
- * Lines go to stderr as "2026-11-29T14:20:01.123Z LEVEL prog: message".
+ * Lines go to stderr as "2026-11-29T14:20:01.123Z LEVEL prog: message", one
+ * line per event, or with bm_log_set_json(true) as one JSON object per line:
+ * {"ts":"2026-11-29T14:20:01.123Z","level":"info","prog":"bianmin-broker",
+ *  "msg":"...","src":"broker.c:123"}. Messages never carry residents'
+ * personal data (contact, unit, text): tests/integration/test_logs.py.
  * Below the threshold the arguments are not even formatted. */
 #ifndef BM_LOG_H
 #define BM_LOG_H
@@ -15,6 +19,10 @@ extern bm_log_level_t bm_log_threshold;
 void bm_log_init(const char *prog, bm_log_level_t level);
 /* Parses "error|warn|info|debug"; returns 0, or -1 if the name is unknown. */
 int bm_log_level_parse(const char *name, bm_log_level_t *out);
+/* JSON lines (true) or text (false, the default). */
+void bm_log_set_json(bool json);
+/* Parses "text|json"; returns 0, or -1 if the name is unknown. */
+int bm_log_format_parse(const char *name, bool *json);
 void bm_log_write(bm_log_level_t level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

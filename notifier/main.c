@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "sender.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -129,6 +130,8 @@ static void usage(FILE *out)
             "                            172.16/12, 192.168/16, fc00::/7) and 100.64/10 address:\n"
             "                            only for a closed LAN where every receiver is trusted\n"
             "  --log-level LEVEL         error, warn, info or debug (default %s)\n"
+            "  --log-format FMT          text (default) or json (one JSON object per line)\n"
+            "  --version                 版本 the version and the database schema version\n"
             "  --help                    show this help\n"
             "\n"
             "Webhook URLs come from whoever submits a request, so by default the notifier\n"
@@ -566,6 +569,10 @@ static int parse_flag(const char *name, const char *arg, long min, long max, lon
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-notifier");
+        return 0;
+    }
     static const struct option options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"key", required_argument, NULL, 'k'},
@@ -574,6 +581,7 @@ int main(int argc, char **argv)
         {"connect-timeout-ms", required_argument, NULL, 'c'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'F'},
         {"allow-host", required_argument, NULL, 'A'},
         {"allow-private", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
@@ -592,6 +600,7 @@ int main(int argc, char **argv)
     const char *key_path = NULL;
     bool endpoint_given = false;
     bm_key_t key;
+    bool json_logs = false;
     bm_log_level_t level = BM_LOG_INFO;
 
     opterr = 0;
@@ -622,6 +631,10 @@ int main(int argc, char **argv)
             if (parse_flag("timeout-ms", optarg, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
                            &n.sender_opts.timeout_ms) != 0)
                 return 2;
+            break;
+        case 'F':
+            if (bm_log_format_parse(optarg, &json_logs) != 0)
+                return usage_error("--log-format must be text or json, not \"%s\"", optarg);
             break;
         case 'l':
             level_name = optarg;
@@ -672,6 +685,7 @@ int main(int argc, char **argv)
     n.sender_opts.guard.hosts = n.allow_hosts;
     n.take_cap = n.parallel;
     bm_log_init("bianmin-notifier", level);
+    bm_log_set_json(json_logs);
     if (n.sender_opts.timeout_ms >= NT_LEASE_MS - NT_DRAIN_MS)
         log_warn("--timeout-ms %ld is close to the broker's %d s delivery lease: a slow "
                  "attempt may be handed out again while it runs", n.sender_opts.timeout_ms,

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "options.h"
 #include "session.h"
+#include "version.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,10 @@ static void install_signals(void)
 
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin-worker");
+        return 0;
+    }
     wk_options_t opts;
     char err[512];
     switch (wk_options_parse(argc, argv, &opts, err, sizeof err)) {

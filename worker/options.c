@@ -33,6 +33,7 @@ void wk_usage(FILE *f)
           "  --json            JSON lines mode for a phone/chat bridge: commands in on stdin,\n"
           "                    events out on stdout, one JSON object per line\n"
           "  --log-level L     error, warn, info or debug (default warn); logs go to stderr\n"
+          "  --version         版本 the version and the database schema version\n"
           "  --help            show this text\n"
           "\n"
           "interactive commands (type help once running):\n"
