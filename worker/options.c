@@ -1,5 +1,6 @@
 /* options.c - see options.h. */
 #include "options.h"
+#include "command.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -13,36 +14,47 @@ void wk_options_defaults(wk_options_t *o)
     bm_strlcpy(o->broker, WK_DEFAULT_BROKER, sizeof o->broker);
     o->log_level = BM_LOG_WARN;
     o->initial_heartbeat_ms = WK_DEFAULT_HEARTBEAT_MS;
+    o->remind_before_s = WK_DEFAULT_REMIND_BEFORE_S;
 }
 
 void wk_usage(FILE *f)
 {
-    fputs("usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
+    fputs("用法 usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
           "\n"
-          "The volunteer's client (志愿者接单端): receives job offers from bianmin-broker for\n"
+          "志愿者接单端 The volunteer's client: receives job offers from bianmin-broker for\n"
           "your skills, claims them (接单) and reports them done (完成).\n"
           "\n"
-          "required:\n"
-          "  --id ID           your volunteer id, 1-64 characters of A-Z a-z 0-9 _ . -  (e.g. v01)\n"
-          "  --name NAME       your name as residents see it, up to 100 bytes (e.g. 袁建成)\n"
-          "  --skills LIST     comma-separated categories you take: lock, pipe, leak, repair,\n"
-          "                    other (e.g. pipe,repair)\n"
-          "options:\n"
-          "  --max-jobs N      how many jobs you hold at once, 1-20 (default 1)\n"
-          "  --broker URL      the broker's worker socket (default " WK_DEFAULT_BROKER ")\n"
-          "  --json            JSON lines mode for a phone/chat bridge: commands in on stdin,\n"
+          "必填 required:\n"
+          "  --id ID           志愿者编号 your volunteer id, 1-64 of A-Z a-z 0-9 _ . - (e.g. v01)\n"
+          "  --name NAME       姓名 your name as residents see it, up to 100 bytes (约33个汉字)\n"
+          "  --skills LIST     技能 categories you take, comma-separated: lock 开锁修锁,\n"
+          "                    pipe 管道疏通, leak 漏水抢修, repair 水电维修, other 其他\n"
+          "选项 options:\n"
+          "  --max-jobs N      同时最多接几单 jobs held at once, 1-20 (default 1)\n"
+          "  --broker URL      服务站地址 the broker's worker socket\n"
+          "                    (default " WK_DEFAULT_BROKER ")\n"
+          "  --remind-before S 接单保留到期前多少秒提醒 remind S seconds before a claim's\n"
+          "                    lease runs out, once; 0 = never (default 900 = 15 min)\n"
+          "  --json            JSON lines for a phone/chat bridge: commands in on stdin,\n"
           "                    events out on stdout, one JSON object per line\n"
-          "  --log-level L     error, warn, info or debug (default warn); logs go to stderr\n"
-          "  --help            show this text\n"
+          "  --verbose         在终端上也显示日志 show log lines on the interactive screen\n"
+          "                    (otherwise kept off it; always written when stderr is a file)\n"
+          "  --log-level L     日志级别 error, warn, info or debug (default warn), to stderr\n"
+          "  --help            显示本说明 show this text\n"
           "\n"
-          "interactive commands (type help once running):\n"
-          "  claim N | c N     接单: take job N          done N [note]   完成: job N is finished\n"
-          "  jobs              my jobs 我的订单          offers          open offers 新订单\n"
-          "  quit              exit 退出\n"
-          "\n"
-          "JSON commands (--json):\n"
-          "  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,\"note\":\"...\"}\n"
-          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is echoed)\n",
+          "命令 commands (type them once running; help 帮助 shows examples):\n",
+          f);
+    for (const wk_cmd_spec_t *s = wk_commands; s->name; s++) {
+        fprintf(f, "  %-26s ", s->usage);
+        for (size_t i = 0; i < 3 && s->aliases[i]; i++)
+            fprintf(f, "%s%s", i ? ", " : "", s->aliases[i]);
+        fprintf(f, "\n      %s\n", s->help);
+    }
+    fputs("\n"
+          "JSON (--json):  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,"
+          "\"note\":\"...\"}\n"
+          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is "
+          "echoed)\n",
           f);
 }
 
@@ -126,7 +138,8 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
 wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen)
 {
     static const char *const with_value[] = {"--id",     "--name",   "--skills",   "--max-jobs",
-                                             "--broker", "--log-level", "--key"};
+                                             "--broker", "--log-level", "--key",
+                                             "--remind-before"};
     bool have_id = false, have_name = false, have_skills = false;
     wk_options_defaults(o);
     if (errlen)
@@ -150,6 +163,12 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
 
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
             return WK_ARGS_HELP;
+        if (strcmp(flag, "--verbose") == 0) {
+            if (value)
+                return fail(err, errlen, "--verbose 不带值 takes no value");
+            o->verbose = true;
+            continue;
+        }
         if (strcmp(flag, "--json") == 0) {
             if (value)
                 return fail(err, errlen, "--json takes no value");
@@ -209,6 +228,13 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
                 return fail(err, errlen,
                             "--broker: give an endpoint such as " WK_DEFAULT_BROKER);
             bm_strlcpy(o->broker, value, sizeof o->broker);
+        } else if (strcmp(flag, "--remind-before") == 0) {
+            long n;
+            if (bm_parse_long(value, 0, WK_MAX_REMIND_BEFORE_S, &n) != 0)
+                return fail(err, errlen,
+                            "--remind-before \"%s\": 请给 0 到 %d 的秒数 give seconds from 0 to %d",
+                            value, WK_MAX_REMIND_BEFORE_S, WK_MAX_REMIND_BEFORE_S);
+            o->remind_before_s = (int)n;
         } else if (strcmp(flag, "--log-level") == 0) {
             if (bm_log_level_parse(value, &o->log_level) != 0)
                 return fail(err, errlen,
