@@ -198,6 +198,20 @@ void bm_put_cell(FILE *out, const char *s, size_t cols, int right)
         pad(out, fill);
 }
 
+/* Closing punctuation a line must not start with. */
+static bool no_break_before(const char *p, size_t len)
+{
+    static const char *const closers[] = {"，", "。", "、", "：", "；", "！", "？", "）", "」", "》"};
+    if (*p && strchr("),.:;!?]}", *p))
+        return true;
+    for (size_t i = 0; i < sizeof closers / sizeof closers[0]; i++) {
+        size_t n = strlen(closers[i]);
+        if (len >= n && memcmp(p, closers[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Wraps one line s[0..len) (no newline in it) onto f. */
 static void wrap_line(FILE *f, const char *s, size_t len, size_t cols, size_t indent)
 {
@@ -217,7 +231,7 @@ static void wrap_line(FILE *f, const char *s, size_t len, size_t cols, size_t in
         size_t bytes;
         size_t cw = char_width(s + i, len - i, &st, &bytes);
         bool space = s[i] == ' ';
-        if (i > start && !space && (cw == 2 || prev_wide)) {
+        if (i > start && !space && (cw == 2 || prev_wide) && !no_break_before(s + i, len - i)) {
             brk = i; /* between a wide character and its neighbour */
             brk_next = i;
         }

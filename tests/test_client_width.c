@@ -1,4 +1,4 @@
-/* test_client_width.c - the terminal-width helper (client/width.c) and the
+/* test_client_width.c - the terminal-width helper (lib/width.c) and the
  * table built on it: Chinese characters take two columns, in both the
  * locale (wcwidth) mode and the fallback table. */
 #include <setjmp.h>

@@ -36,7 +36,7 @@ static void on_winch(int sig)
     resized = 1;
 }
 
-static int read_cols(int fd)
+int wk_term_width(int fd)
 {
     struct winsize ws;
     if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
@@ -49,7 +49,7 @@ static void check_resize(wk_term_t *self)
     if (!resized)
         return;
     resized = 0;
-    self->cols = read_cols(fileno(self->out));
+    self->cols = wk_term_width(fileno(self->out));
     rl_resize_terminal();
 }
 
@@ -77,7 +77,7 @@ wk_term_t *wk_term_new(int in_fd, FILE *out, wk_term_line_fn *on_line, void *arg
     self->out = out;
     self->on_line = on_line;
     self->arg = arg;
-    self->cols = read_cols(fileno(out));
+    self->cols = wk_term_width(fileno(out));
     /* libedit turns the prompt into wide characters by the locale: a
      * Chinese prompt needs a UTF-8 LC_CTYPE. */
     self->prompt = bm_width_init() == BM_WIDTH_LOCALE ? WK_TERM_PROMPT : WK_TERM_PROMPT_ASCII;

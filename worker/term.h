@@ -35,6 +35,8 @@ void wk_term_read(wk_term_t *self);
 /* Prints text (may hold several lines, no final newline) above the prompt,
  * wrapped to the width, and draws the prompt and the typed line again. */
 void wk_term_print(wk_term_t *self, const char *text);
+/* The width of the terminal on fd in columns, or WK_TERM_DEFAULT_COLS. */
+int wk_term_width(int fd);
 /* The terminal's width in columns, read again after a SIGWINCH. */
 int wk_term_cols(wk_term_t *self);
 
