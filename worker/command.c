@@ -15,7 +15,7 @@ const wk_cmd_spec_t wk_commands[] = {
     {"claim",    {"c", "接单"},          BM_CMD_CLAIM,     WK_LOCAL_NONE,   WK_ARG_TICKET,      NULL,     0,              "claimed",   WK_ADDS_JOB | WK_DROPS_OFFER,
      "claim N", "接单 take job N (first claim wins 先到先得)", "接单 42"},
     {"progress", {"p", "进展"},          BM_CMD_PROGRESS,  WK_LOCAL_NONE,   WK_ARG_TICKET_TEXT, "note",   BM_MAX_NOTE,    "progress",  WK_RENEWS_JOB | WK_TAKES_PHOTOS,
-     "progress N [note] [@photo]", "进展 still working on job N: tells the resident, renews your time 延长期限",
+     "progress N [note] [@photo]", "进展 still working on job N: tells the resident, renews your claim's hold 接单保留续期",
      "进展 42 已到现场，需要买配件 @before:/sdcard/DCIM/leak.jpg"},
     {"done",     {"d", "完成"},          BM_CMD_DONE,      WK_LOCAL_NONE,   WK_ARG_TICKET_TEXT, "note",   BM_MAX_NOTE,    "done",      WK_DROPS_JOB | WK_TAKES_PHOTOS,
      "done N [note] [@photo]", "完成 job N is finished; the note and photos go on record 备注和照片存档",
