@@ -483,7 +483,7 @@ static void test_text_session(void **state)
     type(fx, "claim\nquit\n");
     for (int i = 0; i < 10; i++) {
         line = next_line(fx);
-        bool found = strstr(line, "看不懂 Not understood: which job?") != NULL;
+        bool found = strstr(line, "看不懂 Not understood: 哪一单 which job?") != NULL;
         free(line);
         if (found)
             break;

@@ -106,15 +106,15 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
             len--;
         if (len == 0)
             return fail(err, errlen,
-                        "--skills: empty item in \"%s\"; give a comma-separated list such as "
+                        "--skills: 技能列表有空项 empty item in \"%s\"; give a comma-separated list such as "
                         "pipe,repair", list);
         if (len > WK_MAX_SKILL_LEN)
-            return fail(err, errlen, "--skills: \"%.*s\" is longer than %d characters", (int)len,
+            return fail(err, errlen, "--skills: 技能名太长 \"%.*s\" is longer than %d characters", (int)len,
                         p, WK_MAX_SKILL_LEN);
         for (size_t i = 0; i < len; i++) {
             if (!skill_char(p[i]))
                 return fail(err, errlen,
-                            "--skills: \"%.*s\" is not a category name (use lock, pipe, leak, "
+                            "--skills: 不是类别名 \"%.*s\" is not a category name (use lock, pipe, leak, "
                             "repair, other)", (int)len, p);
         }
         char skill[WK_MAX_SKILL_LEN + 1];
@@ -125,7 +125,8 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
             dup = dup || strcmp(o->skills[i], skill) == 0;
         if (!dup) {
             if (o->skill_count == WK_MAX_SKILLS)
-                return fail(err, errlen, "--skills: at most %d skills", WK_MAX_SKILLS);
+                return fail(err, errlen, "--skills: 最多 %d 项 at most %d skills", WK_MAX_SKILLS,
+                            WK_MAX_SKILLS);
             bm_strlcpy(o->skills[o->skill_count++], skill, sizeof o->skills[0]);
         }
         if (!comma)
@@ -153,7 +154,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         if (strncmp(arg, "--", 2) == 0 && eq) {
             size_t n = (size_t)(eq - arg);
             if (n >= sizeof flag)
-                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
+                return fail(err, errlen, "未知选项 unknown option \"%s\" (see --help)", arg);
             memcpy(flag, arg, n);
             flag[n] = '\0';
             value = eq + 1;
@@ -171,7 +172,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         }
         if (strcmp(flag, "--json") == 0) {
             if (value)
-                return fail(err, errlen, "--json takes no value");
+                return fail(err, errlen, "--json 不带值 takes no value");
             o->json = true;
             continue;
         }
@@ -180,32 +181,34 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
             known = known || strcmp(flag, with_value[k]) == 0;
         if (!known) {
             if (arg[0] == '-')
-                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
-            return fail(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+                return fail(err, errlen, "未知选项 unknown option \"%s\" (see --help)", arg);
+            return fail(err, errlen, "多余的参数 unexpected argument \"%s\" (see --help)", arg);
         }
         if (!value) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s needs a value (see --help)", flag);
+                return fail(err, errlen, "%s 需要一个值 needs a value (see --help)", flag);
             value = argv[++i];
         }
 
         if (strcmp(flag, "--id") == 0) {
             if (!wk_valid_id(value))
                 return fail(err, errlen,
-                            "--id \"%s\": use 1-%d characters of A-Z a-z 0-9 _ . - (e.g. v01)",
-                            value, BM_MAX_VOL_ID);
+                            "--id \"%s\": 编号只能用 1-%d 个 A-Z a-z 0-9 _ . - use 1-%d of "
+                            "those characters (e.g. v01)",
+                            value, BM_MAX_VOL_ID, BM_MAX_VOL_ID);
             bm_strlcpy(o->id, value, sizeof o->id);
             have_id = true;
         } else if (strcmp(flag, "--name") == 0) {
             size_t n = strlen(value);
             if (n == 0 || bm_blank(value))
-                return fail(err, errlen, "--name must not be empty");
+                return fail(err, errlen, "--name 姓名不能为空 must not be empty");
             if (n > BM_MAX_VOL_NAME)
-                return fail(err, errlen, "--name is %zu bytes; the limit is %d bytes", n,
-                            BM_MAX_VOL_NAME);
+                return fail(err, errlen,
+                            "--name 姓名太长 is %zu bytes; the limit is %d bytes (约%d个汉字)", n,
+                            BM_MAX_VOL_NAME, BM_MAX_VOL_NAME / 3);
             if (!bm_utf8_valid(value, n))
                 return fail(err, errlen,
-                            "--name is not valid UTF-8 (check the terminal's encoding)");
+                            "--name 编码不对 is not valid UTF-8 (check the terminal's encoding)");
             bm_strlcpy(o->name, value, sizeof o->name);
             have_name = true;
         } else if (strcmp(flag, "--skills") == 0) {
@@ -215,8 +218,9 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         } else if (strcmp(flag, "--max-jobs") == 0) {
             long n;
             if (bm_parse_long(value, 1, WK_MAX_JOBS_LIMIT, &n) != 0)
-                return fail(err, errlen, "--max-jobs \"%s\": give a whole number from 1 to %d",
-                            value, WK_MAX_JOBS_LIMIT);
+                return fail(err, errlen,
+                            "--max-jobs \"%s\": 请给 1 到 %d 的整数 give a whole number from 1 "
+                            "to %d", value, WK_MAX_JOBS_LIMIT, WK_MAX_JOBS_LIMIT);
             o->max_jobs = (int)n;
             o->max_jobs_given = true;
         } else if (strcmp(flag, "--key") == 0) {
@@ -226,7 +230,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
             o->broker_given = true;
             if (!value[0] || strlen(value) > WK_MAX_ENDPOINT)
                 return fail(err, errlen,
-                            "--broker: give an endpoint such as " WK_DEFAULT_BROKER);
+                            "--broker: 请给服务站地址 give an endpoint such as " WK_DEFAULT_BROKER);
             bm_strlcpy(o->broker, value, sizeof o->broker);
         } else if (strcmp(flag, "--remind-before") == 0) {
             long n;
@@ -238,7 +242,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         } else if (strcmp(flag, "--log-level") == 0) {
             if (bm_log_level_parse(value, &o->log_level) != 0)
                 return fail(err, errlen,
-                            "--log-level \"%s\": use error, warn, info or debug", value);
+                            "--log-level \"%s\": 请用 use error, warn, info or debug", value);
         }
     }
     if (!o->key_path[0]) {
@@ -250,11 +254,12 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
     if (o->key_path[0])
         return WK_ARGS_OK;
     if (!have_id)
-        return fail(err, errlen, "--id is required (your volunteer id, e.g. --id v01), or --key FILE");
+        return fail(err, errlen,
+                    "缺少编号 --id is required (your volunteer id, e.g. --id v01), or --key FILE");
     if (!have_name)
-        return fail(err, errlen, "--name is required (your name, e.g. --name 袁建成)");
+        return fail(err, errlen, "缺少姓名 --name is required (your name, e.g. --name 袁建成)");
     if (!have_skills)
-        return fail(err, errlen, "--skills is required (e.g. --skills pipe,repair)");
+        return fail(err, errlen, "缺少技能 --skills is required (e.g. --skills pipe,repair)");
     return WK_ARGS_OK;
 }
 

@@ -377,7 +377,7 @@ static void reconnect(wk_session_t *self)
         pending_t *p = &self->pending[i];
         emit_error(self, p->spec, p->ticket, p->has_bridge_id ? p->bridge_id : NULL,
                    ERR_NO_ANSWER,
-                   "lost the broker before it answered; after reconnecting check with \"jobs\"");
+                   "服务站还没回复就断开了，重连后请用 jobs 查看 lost the station before it answered; after reconnecting check with \"jobs\"");
     }
     self->npending = 0;
     cJSON_Delete(self->offers);
@@ -402,7 +402,7 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
                      text);
             return; /* the silence timer retries */
         }
-        emit_error(self, NULL, 0, NULL, code, "the broker refused the hello: %s", text);
+        emit_error(self, NULL, 0, NULL, code, "服务站拒绝了登录 the station refused the hello: %s", text);
         self->fatal = true;
         return;
     }
@@ -723,13 +723,14 @@ static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
     }
     if (self->state != ST_READY) {
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_NOT_CONNECTED,
-                   "还没连上服务站 not connected to the broker yet; try again when connected");
+                   "还没连上服务站 not connected to the station yet; try again when connected");
         return;
     }
     if (self->npending == MAX_PENDING) {
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_BUSY,
-                   "%d commands are still waiting for the broker; try again shortly",
-                   MAX_PENDING);
+                   "还有 %d 条命令在等服务站回复，请稍后再试 %d commands are still waiting for "
+                   "the station; try again shortly",
+                   MAX_PENDING, MAX_PENDING);
         return;
     }
     /* Photos are read and checked before anything is sent. */
@@ -763,7 +764,7 @@ static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
         self->npending++;
     else
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_NO_ANSWER,
-                   "could not send to the broker: %s", zmq_strerror(errno));
+                   "发不出去 could not send to the station: %s", zmq_strerror(errno));
     cJSON_Delete(body);
     wk_photos_clear(photos, cmd->n_photos);
 }
@@ -849,7 +850,7 @@ static void read_input(wk_session_t *self)
     self->inlen -= start;
     if (self->inlen == WK_MAX_LINE) {
         bm_error_t err = {0};
-        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL, "line is over %d bytes; ignored",
+        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL, "这一行太长，已忽略 line is over %d bytes; ignored",
                      WK_MAX_LINE);
         if (!self->discarding)
             emit(self, wk_event_error(NULL, 0, &err));
