@@ -33,6 +33,8 @@ void wk_usage(FILE *f)
           "  --max-jobs N      同时最多接几单 jobs held at once, 1-20 (default 1)\n"
           "  --broker URL      服务站地址 the broker's worker socket\n"
           "                    (default " WK_DEFAULT_BROKER ")\n"
+          "  --key FILE        钥匙文件 your key from the office (or BIANMIN_KEY); with it\n"
+          "                    --id, --name and --skills come from the key\n"
           "  --remind-before S 接单保留到期前多少秒提醒 remind S seconds before a claim's\n"
           "                    lease runs out, once; 0 = never (default 900 = 15 min)\n"
           "  --json            JSON lines for a phone/chat bridge: commands in on stdin,\n"

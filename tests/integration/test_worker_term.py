@@ -43,6 +43,9 @@ class Tty:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
         env = dict(s.env, TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        if s.authenticated():
+            jobs = int(extra[extra.index("--max-jobs") + 1]) if "--max-jobs" in extra else 1
+            extra = ("--key", s.key(f"volunteer:{vid}", "袁建成", skills, jobs), *extra)
         self.errf = open(stderr_path, "wb") if stderr_path else None
         self.p = subprocess.Popen(
             [s.prog("bianmin-worker"), "--id", vid, "--name", "袁建成", "--skills", skills,
@@ -167,8 +170,9 @@ def test_typing_while_an_offer_arrives(bindir):
 
 def test_outage_said_once_and_logs_off_screen(bindir):
     """Before any connection: "cannot reach the station at …" once; after one:
-    "lost the station" once however long it lasts; no log lines on screen."""
-    with System(bindir) as s:
+    "lost the station" once however long it lasts; no log lines on screen.
+    (The worker starts before any broker, so before any key: no CURVE here.)"""
+    with System(bindir, {"auth": "none"}) as s:
         t = Tty(s, "v02", "pipe", cols=80)
         try:
             t.wait(lambda x: f"cannot reach the station at {s.worker_ep}" in flat(x), timeout=20,
@@ -196,7 +200,7 @@ def test_outage_said_once_and_logs_off_screen(bindir):
 
 def test_logs_still_written_when_stderr_is_a_file(bindir):
     """Off the screen, not lost: with stderr a file the warning is there, once."""
-    with System(bindir) as s:
+    with System(bindir, {"auth": "none"}) as s:
         log = os.path.join(s.dir, "worker.log")
         t = Tty(s, "v03", "pipe", "--log-level", "debug", cols=80, stderr_path=log)
         try:
