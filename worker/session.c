@@ -11,6 +11,7 @@
 #include "log.h"
 #include "photo.h"
 #include "proto.h"
+#include "remind.h"
 #include "term.h"
 #include "util.h"
 
@@ -29,7 +30,6 @@
 #define ERR_NOT_CONNECTED "not_connected" /* local error codes, not the broker's */
 #define ERR_NO_ANSWER     "no_answer"
 #define ERR_BUSY          "busy"
-#define MAX_REMINDED      (2 * WK_MAX_JOBS_LIMIT) /* leases already recalled */
 #define REMIND_TICK_MS    1000 /* how often held leases are looked at */
 
 typedef struct {
@@ -43,12 +43,6 @@ typedef struct {
 } pending_t;
 
 typedef enum { ST_CONNECTING, ST_READY } state_t;
-
-/* A lease already recalled: once per ticket and lease_until. */
-typedef struct {
-    int64_t ticket;
-    int64_t lease_ms;
-} reminded_t;
 
 struct wk_session {
     wk_options_t opts;
@@ -66,8 +60,7 @@ struct wk_session {
     void *mon;          /* PAIR reading the DEALER's monitor events */
     unsigned mon_seq;
     wk_term_t *term;    /* line editor when interactive on a terminal */
-    reminded_t reminded[MAX_REMINDED];
-    int nreminded;
+    wk_remind_t *remind;
     int64_t next_remind_check;
     unsigned long seq;
     char hello_cid[CID_LEN];
@@ -98,7 +91,8 @@ wk_session_t *wk_session_new(const wk_options_t *opts, int in_fd, FILE *out)
     self->offers = cJSON_CreateArray();
     self->jobs = cJSON_CreateArray();
     self->inbuf = malloc(WK_MAX_LINE + 1);
-    if (!self->ctx || !self->offers || !self->jobs || !self->inbuf)
+    self->remind = wk_remind_new();
+    if (!self->ctx || !self->offers || !self->jobs || !self->inbuf || !self->remind)
         wk_session_destroy(&self);
     return self;
 }
@@ -118,6 +112,7 @@ void wk_session_destroy(wk_session_t **self_p)
     cJSON_Delete(self->offers);
     cJSON_Delete(self->jobs);
     free(self->inbuf);
+    wk_remind_destroy(&self->remind);
     free(self);
     *self_p = NULL;
 }
@@ -861,25 +856,6 @@ static void read_input(wk_session_t *self)
 
 /* ---- lease reminders ------------------------------------------------------------ */
 
-/* True (and remembered) the first time this ticket's lease is looked at. */
-static bool first_reminder(wk_session_t *self, int64_t ticket, int64_t lease_ms)
-{
-    for (int i = 0; i < self->nreminded; i++) {
-        if (self->reminded[i].ticket == ticket) {
-            if (self->reminded[i].lease_ms == lease_ms)
-                return false;
-            self->reminded[i].lease_ms = lease_ms; /* renewed by progress: a new lease */
-            return true;
-        }
-    }
-    if (self->nreminded == MAX_REMINDED) {
-        memmove(self->reminded, self->reminded + 1, (MAX_REMINDED - 1) * sizeof *self->reminded);
-        self->nreminded--;
-    }
-    self->reminded[self->nreminded++] = (reminded_t){ticket, lease_ms};
-    return true;
-}
-
 /* Tells the volunteer once, remind_before_s ahead, that a claim runs out. */
 static void check_leases(wk_session_t *self)
 {
@@ -887,25 +863,14 @@ static void check_leases(wk_session_t *self)
     if (self->opts.remind_before_s <= 0 || mono < self->next_remind_check)
         return;
     self->next_remind_check = mono + REMIND_TICK_MS;
-    int64_t now = bm_now_ms();
-    for (const cJSON *job = self->jobs->child; job; job = job->next) {
-        const cJSON *lease = cJSON_GetObjectItemCaseSensitive(job, "lease_until");
-        int64_t lease_ms, ticket = ticket_of(job);
-        if (!cJSON_IsString(lease) || bm_time_parse_iso(lease->valuestring, &lease_ms) != 0 ||
-            ticket <= 0)
-            continue;
-        if (now < lease_ms - (int64_t)self->opts.remind_before_s * 1000 || now >= lease_ms)
-            continue;
-        if (!first_reminder(self, ticket, lease_ms))
-            continue;
-        cJSON *ev = wk_event_new(WK_EV_LEASE_REMINDER);
-        if (ev) {
-            cJSON_AddNumberToObject(ev, "ticket", (double)ticket);
-            cJSON_AddStringToObject(ev, "lease_until", lease->valuestring);
-            cJSON_AddNumberToObject(ev, "seconds_left", (double)((lease_ms - now) / 1000));
-        }
-        emit(self, ev);
+    cJSON *due = wk_remind_due(self->remind, self->jobs, bm_now_ms(), self->opts.remind_before_s);
+    if (!due) {
+        log_error("out of memory checking leases");
+        return;
     }
+    while (cJSON_GetArraySize(due) > 0)
+        emit(self, cJSON_DetachItemFromArray(due, 0));
+    cJSON_Delete(due);
 }
 
 /* ---- the loop ---------------------------------------------------------------- */
