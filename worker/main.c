@@ -40,7 +40,7 @@ static void banner(const wk_options_t *opts)
         size_t n = strlen(skills);
         snprintf(skills + n, sizeof skills - n, "%s%s", i ? "," : "", opts->skills[i]);
     }
-    char text[1024];
+    char text[2048];
     snprintf(text, sizeof text,
              "志愿者 Volunteer %s (%s), 技能 skills %s — 正在连接 connecting to %s … "
              "输入 help 查看命令 type help for commands",
