@@ -162,6 +162,16 @@ def test_typing_while_an_offer_arrives(bindir):
             # Wrapping did happen: the offer's text is not on one line.
             assert LONG not in plain.replace("\r\n", "\n"), "the long offer was wrapped"
             assert "the kitchen drain is blocked" in flat(plain), "the whole offer is shown"
+            # The terminal narrows to 40 columns (SIGWINCH): what follows fits in 40.
+            fcntl.ioctl(t.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+            t.p.send_signal(signal.SIGWINCH)
+            mark = len(plain)
+            assert any(columns(seg) > 40 for seg in segments(plain)), "60 columns were used"
+            t.type("help\r")
+            t.wait(lambda x: x[mark:].count("修不了") >= 1 and
+                   x.rstrip(" ").endswith(PROMPT.rstrip()), what="help at 40 columns")
+            wide = [seg for seg in segments(t.text()[mark:]) if columns(seg) > 40]
+            assert not wide, f"lines wider than 40 columns after the resize: {wide}"
             t.type("quit\r")
             assert t.p.wait(10) == 0
         finally:
