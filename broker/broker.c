@@ -98,6 +98,7 @@ typedef struct {
     char volunteer[BM_MAX_VOL_ID + 1];
     bool revoked;
     char reason[32];
+    char note[BM_MAX_NOTE + 1]; /* the office's words on a cancel or escalate; may be "" */
 } change_t;
 
 struct broker {
@@ -716,14 +717,15 @@ static void cmd_heartbeat(broker_t *b, session_t *s, const bm_envelope_t *env, c
     reply_ok(b, SOCK_WORKER, env, msg, NULL, false);
 }
 
-static void note_change(broker_t *b, int64_t ticket, const char *volunteer, bool revoked,
-                        const char *reason)
+/* Returns the change noted, or NULL if there was no memory for it. */
+static change_t *note_change(broker_t *b, int64_t ticket, const char *volunteer, bool revoked,
+                             const char *reason)
 {
     if (b->n_changes == b->cap_changes) {
         size_t cap = b->cap_changes ? b->cap_changes * 2 : 64;
         change_t *grown = realloc(b->changes, cap * sizeof *grown);
         if (!grown)
-            return; /* the offer lists heal at the next dispatch */
+            return NULL; /* the offer lists heal at the next dispatch */
         b->changes = grown;
         b->cap_changes = cap;
     }
@@ -732,6 +734,8 @@ static void note_change(broker_t *b, int64_t ticket, const char *volunteer, bool
     bm_strlcpy(c->volunteer, volunteer ? volunteer : "", sizeof c->volunteer);
     c->revoked = revoked;
     bm_strlcpy(c->reason, reason ? reason : "", sizeof c->reason);
+    c->note[0] = '\0';
+    return c;
 }
 
 /* Runs a lifecycle action and queues its reply; the after-commit effects
@@ -753,8 +757,11 @@ static void run_act(broker_t *b, int sock, const bm_envelope_t *env, const bm_ms
     case BM_ACT_ESCALATE:
     case BM_ACT_CANCEL:
         note_change(b, ticket, a->volunteer, false, NULL); /* off the market */
-        if (prev[0] && (!a->volunteer || strcmp(prev, a->volunteer) != 0))
-            note_change(b, ticket, prev, true, bm_action_event(a->act));
+        if (prev[0] && (!a->volunteer || strcmp(prev, a->volunteer) != 0)) {
+            change_t *c = note_change(b, ticket, prev, true, bm_action_event(a->act));
+            if (c && !a->volunteer && a->text) /* the office's words go to the holder */
+                bm_strlcpy(c->note, a->text, sizeof c->note);
+        }
         break;
     default:
         break;
@@ -1577,6 +1584,8 @@ static void announce_changes(broker_t *b)
                 cJSON *body = cJSON_CreateObject();
                 cJSON_AddNumberToObject(body, "ticket", (double)c->ticket);
                 cJSON_AddStringToObject(body, "reason", c->reason);
+                if (c->note[0])
+                    cJSON_AddStringToObject(body, "note", c->note);
                 send_now(b, SOCK_WORKER, &s->env, BM_CMD_REVOKED, body);
                 continue;
             }

@@ -68,7 +68,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    cli_width_init(); /* Chinese text in tables: columns from the terminal's locale */
+    bm_width_init(); /* Chinese text in tables: columns from the terminal's locale */
     cli_ctx_t ctx = {.endpoint = BM_DEFAULT_CLIENT_ENDPOINT, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
     const char *env = getenv(CLI_ENV_BROKER);
     if (env && *env)

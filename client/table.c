@@ -75,7 +75,7 @@ static void put_row(FILE *out, const char *prefix, const cli_table_t *self,
     for (size_t c = 0; c < self->ncols; c++) {
         if (c > 0)
             fputs("  ", mem);
-        cli_put_cell(mem, cells[c], widths[c], self->cols[c].right);
+        bm_put_cell(mem, cells[c], widths[c], self->cols[c].right);
     }
     if (fclose(mem) != 0 || !line) {
         free(line);
@@ -102,9 +102,9 @@ void cli_table_print_indented(const cli_table_t *self, FILE *out, const char *pr
         goto out;
     for (size_t c = 0; c < self->ncols; c++) {
         header[c] = self->cols[c].header;
-        widths[c] = cli_width(header[c]);
+        widths[c] = bm_width(header[c]);
         for (size_t r = 0; r < self->nrows; r++) {
-            size_t w = cli_width(self->cells[r * self->ncols + c]);
+            size_t w = bm_width(self->cells[r * self->ncols + c]);
             if (w > widths[c])
                 widths[c] = w;
         }

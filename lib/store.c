@@ -1087,6 +1087,7 @@ static cJSON *job_json(store_t *self, int64_t ticket)
             bm_json_add_str(job, "contact", col_text(s, 5));
             bm_json_add_time(job, "claimed_at", col_i64(s, 13));
             bm_json_add_time(job, "lease_until", col_i64(s, 15));
+            bm_json_add_time(job, "deadline_at", col_i64(s, 20));
         }
         sqlite3_reset(s);
     }

@@ -8,3 +8,4 @@ bm_integration_test(report_html test_report_html.py)
 set_tests_properties(report_html PROPERTIES SKIP_RETURN_CODE 77) # no chromium: skipped, not passed
 bm_integration_test(full_disk test_full_disk.py)
 set_tests_properties(full_disk PROPERTIES SKIP_RETURN_CODE 77) # not root: the tmpfs part is skipped
+bm_integration_test(worker_term test_worker_term.py)

@@ -187,7 +187,7 @@ static size_t column_of(const char *line, const char *needle)
     const char *p = strstr(line, needle);
     if (!p)
         fail_msg("\"%s\" not in \"%s\"", needle, line);
-    return cli_width_n(line, (size_t)(p - line));
+    return bm_width_n(line, (size_t)(p - line));
 }
 
 /* Checks the whole table in the current width mode. */
@@ -224,14 +224,14 @@ static void test_list_table(void **state)
 {
     (void)state;
     setlocale(LC_CTYPE, "C");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     check_list_table();
     if (setlocale(LC_CTYPE, "C.UTF-8")) {
-        cli_width_set_mode(CLI_WIDTH_LOCALE);
+        bm_width_set_mode(BM_WIDTH_LOCALE);
         check_list_table();
         setlocale(LC_CTYPE, "C");
     }
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
 }
 
 static void test_list_footer(void **state)
@@ -277,7 +277,7 @@ static void test_volunteers_table(void **state)
 {
     (void)state;
     ct_set_tz("CST-8");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     char *out = ct_format_with(cli_format_volunteers, vol_sample);
     const char *want =
         "编号 id  姓名 name  技能 skills         在线 online   接单 jobs    最近在线 last seen\n"

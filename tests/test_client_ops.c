@@ -246,15 +246,15 @@ static void test_deliveries_table(void **state)
 {
     (void)state;
     ct_set_tz("UTC");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     check_deliveries_table();
     /* The same columns from the locale's wcwidth, where there is a UTF-8 one. */
     if (setlocale(LC_CTYPE, "C.UTF-8")) {
-        cli_width_set_mode(CLI_WIDTH_LOCALE);
+        bm_width_set_mode(BM_WIDTH_LOCALE);
         check_deliveries_table();
         setlocale(LC_CTYPE, "C");
     }
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
 
     char *out = ct_format_with(format_deliveries_hint,
                             "{\"deliveries\": [], \"total\": 0, \"limit\": 50, \"offset\": 0}");
@@ -289,7 +289,7 @@ static void test_delivery_show(void **state)
 {
     (void)state;
     ct_set_tz("UTC");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     char *out = ct_format_with(cli_format_delivery, delivery_sample);
     ct_expect_text(out, "通知 delivery 12  request.completed  [dead 投递失败]\n"
                      "  工单 ticket:      42\n"
@@ -363,7 +363,7 @@ static void test_endpoints_table(void **state)
 {
     (void)state;
     ct_set_tz("UTC");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     char *out = ct_format_with(cli_format_endpoints, endpoints_sample);
     ct_expect_text(out,
                 "编号 id  类型 kind          名称 name   地址 url                    "

@@ -102,7 +102,7 @@ static const char *sample_photos =
 static void test_format_rating_photos(void **state)
 {
     (void)state;
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
     char *out = format(sample_photos);
     const char *want[] = {
         "工单 ticket 57  漏水抢修 leak  [已解决 resolved]  紧急 urgent  超时 overdue\n",

@@ -1,4 +1,4 @@
-/* test_client_width.c - the terminal-width helper (client/width.c) and the
+/* test_client_width.c - the terminal-width helper (lib/width.c) and the
  * table built on it: Chinese characters take two columns, in both the
  * locale (wcwidth) mode and the fallback table. */
 #include <setjmp.h>
@@ -19,14 +19,14 @@ static bool locale_mode(void)
 {
     if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "en_US.UTF-8"))
         return false;
-    cli_width_set_mode(CLI_WIDTH_LOCALE);
+    bm_width_set_mode(BM_WIDTH_LOCALE);
     return true;
 }
 
 static void fallback_mode(void)
 {
     setlocale(LC_CTYPE, "C");
-    cli_width_set_mode(CLI_WIDTH_FALLBACK);
+    bm_width_set_mode(BM_WIDTH_FALLBACK);
 }
 
 static char *cell(const char *s, size_t cols, int right)
@@ -35,7 +35,7 @@ static char *cell(const char *s, size_t cols, int right)
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     assert_non_null(f);
-    cli_put_cell(f, s, cols, right);
+    bm_put_cell(f, s, cols, right);
     fclose(f);
     return out;
 }
@@ -43,27 +43,27 @@ static char *cell(const char *s, size_t cols, int right)
 /* The checks both modes must pass. */
 static void check_widths(void)
 {
-    assert_int_equal(cli_width(""), 0);
-    assert_int_equal(cli_width("abc"), 3);
-    assert_int_equal(cli_width("袁建成"), 6);
-    assert_int_equal(cli_width("市政小区 3栋 2-301"), 18);   /* 5 CJK + 8 ASCII */
-    assert_int_equal(cli_width("疏通完毕，已试水"), 16);      /* fullwidth comma */
-    assert_int_equal(cli_width("김"), 2);                     /* Hangul */
-    assert_int_equal(cli_width("…"), 1);
-    assert_int_equal(cli_width("a\tb\n"), 4);                 /* controls show as spaces */
-    assert_int_equal(cli_width("\xc2\x85x"), 2);              /* C1 control: one space */
-    assert_int_equal(cli_width("\xff\xfeok"), 4);             /* stray bytes: 1 each */
-    assert_int_equal(cli_width("\xe5\xb8"), 2);               /* cut character: 1 a byte */
-    assert_int_equal(cli_width_n("袁建成", 3), 2);            /* first character only */
+    assert_int_equal(bm_width(""), 0);
+    assert_int_equal(bm_width("abc"), 3);
+    assert_int_equal(bm_width("袁建成"), 6);
+    assert_int_equal(bm_width("市政小区 3栋 2-301"), 18);   /* 5 CJK + 8 ASCII */
+    assert_int_equal(bm_width("疏通完毕，已试水"), 16);      /* fullwidth comma */
+    assert_int_equal(bm_width("김"), 2);                     /* Hangul */
+    assert_int_equal(bm_width("…"), 1);
+    assert_int_equal(bm_width("a\tb\n"), 4);                 /* controls show as spaces */
+    assert_int_equal(bm_width("\xc2\x85x"), 2);              /* C1 control: one space */
+    assert_int_equal(bm_width("\xff\xfeok"), 4);             /* stray bytes: 1 each */
+    assert_int_equal(bm_width("\xe5\xb8"), 2);               /* cut character: 1 a byte */
+    assert_int_equal(bm_width_n("袁建成", 3), 2);            /* first character only */
 
     size_t used = 99;
-    assert_int_equal(cli_width_fit("袁建成", 5, &used), 6);   /* two chars fit, not three */
+    assert_int_equal(bm_width_fit("袁建成", 5, &used), 6);   /* two chars fit, not three */
     assert_int_equal(used, 4);
-    assert_int_equal(cli_width_fit("袁建成", 1, &used), 0);
+    assert_int_equal(bm_width_fit("袁建成", 1, &used), 0);
     assert_int_equal(used, 0);
-    assert_int_equal(cli_width_fit("ab袁", 3, &used), 2);
+    assert_int_equal(bm_width_fit("ab袁", 3, &used), 2);
     assert_int_equal(used, 2);
-    assert_int_equal(cli_width_fit("ab袁", 10, NULL), strlen("ab袁"));
+    assert_int_equal(bm_width_fit("ab袁", 10, NULL), strlen("ab袁"));
 
     char *c = cell("袁建成", 8, 0);
     assert_string_equal(c, "袁建成  ");
@@ -74,7 +74,7 @@ static void check_widths(void)
     /* Too wide: cut at a character, "…" takes one column, padded to exactly 7. */
     c = cell("市政小区 3栋", 7, 0);
     assert_string_equal(c, "市政小…");
-    assert_int_equal(cli_width(c), 7);
+    assert_int_equal(bm_width(c), 7);
     free(c);
     c = cell("abcdefgh", 4, 0);
     assert_string_equal(c, "abc…");
@@ -96,9 +96,9 @@ static void test_fallback(void **state)
     fallback_mode();
     check_widths();
     /* The fallback's own choices: emoji wide, combining marks zero. */
-    assert_int_equal(cli_width("\xf0\x9f\x98\x80"), 2);   /* U+1F600 */
-    assert_int_equal(cli_width("e\xcc\x81"), 1);          /* e + U+0301 */
-    assert_int_equal(cli_width("\xf0\xa0\x80\x80"), 2);   /* U+20000, CJK extension B */
+    assert_int_equal(bm_width("\xf0\x9f\x98\x80"), 2);   /* U+1F600 */
+    assert_int_equal(bm_width("e\xcc\x81"), 1);          /* e + U+0301 */
+    assert_int_equal(bm_width("\xf0\xa0\x80\x80"), 2);   /* U+20000, CJK extension B */
 }
 
 static void test_locale(void **state)
@@ -107,7 +107,7 @@ static void test_locale(void **state)
     if (!locale_mode())
         skip();
     check_widths();
-    assert_int_equal(cli_width("e\xcc\x81"), 1); /* wcwidth: combining mark is 0 */
+    assert_int_equal(bm_width("e\xcc\x81"), 1); /* wcwidth: combining mark is 0 */
     fallback_mode();
 }
 
@@ -115,12 +115,12 @@ static void test_init(void **state)
 {
     (void)state;
     setenv("LC_ALL", "C", 1);
-    assert_int_equal(cli_width_init(), CLI_WIDTH_FALLBACK);
-    assert_int_equal(cli_width("袁建成"), 6); /* still two columns a character */
+    assert_int_equal(bm_width_init(), BM_WIDTH_FALLBACK);
+    assert_int_equal(bm_width("袁建成"), 6); /* still two columns a character */
     setenv("LC_ALL", "C.UTF-8", 1);
     if (setlocale(LC_CTYPE, "C.UTF-8")) {
-        assert_int_equal(cli_width_init(), CLI_WIDTH_LOCALE);
-        assert_int_equal(cli_width("袁建成"), 6);
+        assert_int_equal(bm_width_init(), BM_WIDTH_LOCALE);
+        assert_int_equal(bm_width("袁建成"), 6);
     }
     unsetenv("LC_ALL");
     fallback_mode();

@@ -67,6 +67,7 @@ static void test_claimed(void **state)
     cJSON_AddStringToObject(job, "status", "claimed");
     cJSON_AddStringToObject(job, "contact", "罗女士 13800000000");
     cJSON_AddStringToObject(job, "lease_until", "2026-11-29T07:20:01.123Z");
+    cJSON_AddStringToObject(job, "deadline_at", "2026-12-02T06:20:01.123Z");
     cJSON *ev = wk_event_from(WK_EV_CLAIMED, job);
     wk_event_set_id(ev, "b-1");
     char *json = fmt(ev, true);
@@ -78,7 +79,8 @@ static void test_claimed(void **state)
     assert_contains(text, "地址 Address: 市政小区 3栋 2-301");
     assert_contains(text, "联系 Call:    罗女士 13800000000");
     assert_contains(text, "需求 Need:    厨房下水道堵了");
-    assert_contains(text, "期限 Finish by: 2026-11-29");
+    assert_contains(text, "接单保留至 Claim held until: 2026-11-29");
+    assert_contains(text, "服务时限 Service deadline: 2026-12-0");
     assert_contains(text, "done 42");
     free(json);
     free(text);
@@ -110,11 +112,36 @@ static void test_simple_events(void **state)
     cJSON_Delete(ev);
     cJSON_Delete(body);
 
+    /* An outage: never reached, reached but no answer, or lost. */
     ev = wk_event_new(WK_EV_DISCONNECTED);
-    cJSON_AddStringToObject(ev, "reason", "nothing heard for 6000 ms");
+    cJSON_AddStringToObject(ev, "reason", "no answer to hello within 6000 ms");
+    cJSON_AddStringToObject(ev, "endpoint", "tcp://10.0.0.1:5571");
+    cJSON_AddBoolToObject(ev, "connected_before", false);
+    cJSON_AddBoolToObject(ev, "reached", false);
     s = fmt(ev, false);
-    assert_string_equal(s, "与服务站失去联系，正在重连 lost the broker, reconnecting "
-                           "(nothing heard for 6000 ms)");
+    assert_string_equal(s, "无法连接服务站 tcp://10.0.0.1:5571 / cannot reach the station at "
+                           "tcp://10.0.0.1:5571; 正在重试 retrying");
+    free(s);
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, "reached", cJSON_CreateTrue());
+    s = fmt(ev, false);
+    assert_string_equal(s, "服务站没有应答 the station at tcp://10.0.0.1:5571 does not answer; "
+                           "正在重试 retrying");
+    free(s);
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, "connected_before", cJSON_CreateTrue());
+    s = fmt(ev, false);
+    assert_string_equal(s, "与服务站的连接断开，正在重连 lost the station, reconnecting");
+    free(s);
+    cJSON_Delete(ev);
+
+    /* The hold of a claim running out. */
+    ev = wk_event_new(WK_EV_LEASE_REMINDER);
+    cJSON_AddNumberToObject(ev, "ticket", 42);
+    cJSON_AddStringToObject(ev, "lease_until", "2026-11-29T08:20:01.123Z");
+    cJSON_AddNumberToObject(ev, "seconds_left", 840);
+    s = fmt(ev, false);
+    assert_contains(s, "提醒 Reminder #42: 接单保留还剩 14 分钟 your claim is held for 14 more min");
+    assert_contains(s, "(至 until 2026-11-29 ");
+    assert_contains(s, "type: progress 42");
     free(s);
     cJSON_Delete(ev);
 
@@ -267,7 +294,7 @@ static void test_new_events(void **state)
                            "\"lease_until\":\"2026-11-29T08:20:01.123Z\",\"photos\":2}");
     free(s);
     s = fmt(ev, false);
-    assert_contains(s, "已记录进展 Progress noted #42 — 期限延至 finish by 2026-11-29 ");
+    assert_contains(s, "已记录进展 Progress noted #42 — 接单保留延至 claim held until 2026-11-29 ");
     assert_contains(s, " — 2 张照片已存档 photo(s) archived");
     free(s);
     cJSON_Delete(ev);
@@ -313,16 +340,16 @@ static void test_new_events(void **state)
     cJSON_Delete(ev);
 
     /* revoked: each reason in words; an unknown one is shown as it came. */
-    const char *reasons[][2] = {{"lease_expired", "lease expired"},
-                                {"cancelled", "cancelled 已取消"},
-                                {"escalated", "escalated by the office"},
+    const char *reasons[][2] = {{"lease_expired", "接单保留已到期 your claim's hold ran out"},
+                                {"cancelled", "办公室已取消 cancelled by the office"},
+                                {"escalated", "办公室已上报 escalated by the office"},
                                 {"new\x1bthing", "new thing"}};
     for (size_t i = 0; i < 4; i++) {
         ev = wk_event_new(WK_EV_REVOKED);
         cJSON_AddNumberToObject(ev, "ticket", 42);
         cJSON_AddStringToObject(ev, "reason", reasons[i][0]);
         s = fmt(ev, false);
-        assert_contains(s, "任务已收回 job #42 revoked: ");
+        assert_contains(s, "任务已收回 Job #42 taken back: ");
         assert_contains(s, reasons[i][1]);
         free(s);
         cJSON_Delete(ev);
@@ -332,6 +359,11 @@ static void test_new_events(void **state)
     cJSON_AddStringToObject(ev, "reason", "cancelled");
     s = fmt(ev, true);
     assert_string_equal(s, "{\"event\":\"revoked\",\"ticket\":42,\"reason\":\"cancelled\"}");
+    free(s);
+    cJSON_AddStringToObject(ev, "note", "居民已自行解决");
+    s = fmt(ev, false);
+    assert_string_equal(s, "任务已收回 Job #42 taken back: 办公室已取消 cancelled by the office — "
+                           "原因 reason: 居民已自行解决");
     free(s);
     cJSON_Delete(ev);
 }

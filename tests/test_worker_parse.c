@@ -51,6 +51,12 @@ static void test_options_defaults(void **state)
     assert_false(o.json);
     assert_int_equal(o.log_level, BM_LOG_WARN);
     assert_int_equal(o.initial_heartbeat_ms, WK_DEFAULT_HEARTBEAT_MS);
+    assert_int_equal(o.remind_before_s, WK_DEFAULT_REMIND_BEFORE_S);
+    assert_false(o.verbose);
+    assert_int_equal(PARSE(&o, err, "--id=v", "--name=x", "--skills=lock", "--verbose",
+                           "--remind-before", "0"), WK_ARGS_OK);
+    assert_true(o.verbose);
+    assert_int_equal(o.remind_before_s, 0);
     assert_int_equal(PARSE(&o, err, "--help"), WK_ARGS_HELP);
     assert_int_equal(PARSE(&o, err, "--id", "v1", "-h"), WK_ARGS_HELP);
 }
@@ -100,8 +106,14 @@ static void test_options_errors(void **state)
                        "2x"), err, "--max-jobs");
     expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe", "--log-level",
                        "loud"), err, "--log-level");
-    expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe", "--verbose"),
+    expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe", "--loud"),
                  err, "unknown option");
+    expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe",
+                       "--remind-before", "-1"), err, "--remind-before");
+    expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe",
+                       "--remind-before", "86401"), err, "--remind-before");
+    expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe",
+                       "--verbose=yes"), err, "--verbose");
     expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills", "pipe", "extra"), err,
                  "unexpected argument");
     expect_error(PARSE(&o, err, "--id", "v1", "--name", "x", "--skills"), err, "needs a value");

@@ -309,6 +309,8 @@ static void test_json_session(void **state)
     bm_msg_clear(&msg);
     ev = next_event(fx, "disconnected");
     assert_non_null(strstr(s_of(ev, "reason"), "no answer to hello"));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ev, "connected_before")));
+    assert_string_equal(s_of(ev, "endpoint"), fx->ep);
     cJSON_Delete(ev);
     handshake(fx, "[]");
     ev = next_event(fx, "connected");
@@ -412,6 +414,8 @@ static void test_json_session(void **state)
     fx->hb = HB_IGNORE;
     ev = next_event(fx, "disconnected");
     assert_non_null(strstr(s_of(ev, "reason"), "nothing heard"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "connected_before")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "reached")));
     cJSON_Delete(ev);
     fx->hb = HB_ANSWER;
     handshake(fx, "[" JOB42 "]");
@@ -479,7 +483,7 @@ static void test_text_session(void **state)
     type(fx, "claim\nquit\n");
     for (int i = 0; i < 10; i++) {
         line = next_line(fx);
-        bool found = strstr(line, "看不懂 Not understood: which job?") != NULL;
+        bool found = strstr(line, "看不懂 Not understood: 哪一单 which job?") != NULL;
         free(line);
         if (found)
             break;
@@ -671,6 +675,40 @@ static void test_job_commands(void **state)
     assert_int_equal(count_jobs(fx, 44, NULL, 0), 0);
     fb_send_to(fx, NULL, "revoked", "{\"reason\":\"cancelled\"}"); /* no ticket: ignored */
 
+    /* A claim whose hold runs out within remind_before_s is recalled once. */
+    char iso[32], reply[256];
+    bm_time_iso(bm_now_ms() + 120000, iso, sizeof iso);
+    fb_send_to(fx, NULL, "offer", "{\"ticket\":45,\"category\":\"pipe\",\"building\":\"b\"}");
+    cJSON_Delete(next_event(fx, "offer"));
+    type(fx, "{\"cmd\":\"claim\",\"ticket\":45}\n");
+    fb_expect(fx, "claim", &msg);
+    snprintf(reply, sizeof reply,
+             "{\"ticket\":45,\"status\":\"claimed\",\"contact\":\"c\",\"lease_until\":\"%s\"}", iso);
+    fb_send_to(fx, &msg, "ok", reply);
+    bm_msg_clear(&msg);
+    cJSON_Delete(next_event(fx, "claimed"));
+    ev = next_event(fx, "lease_reminder");
+    assert_int_equal(n_of(ev, "ticket"), 45);
+    assert_string_equal(s_of(ev, "lease_until"), iso);
+    assert_true(n_of(ev, "seconds_left") > 0 && n_of(ev, "seconds_left") <= 120);
+    cJSON_Delete(ev);
+    /* Two more looks at the leases (heartbeats answered meanwhile): no second reminder. */
+    for (int64_t until = bm_mono_ms() + 2500; bm_mono_ms() < until;) {
+        bm_msg_t other;
+        if (fb_poll(fx, 20, &other))
+            fail_msg("unexpected \"%s\" from the worker", other.cmd);
+    }
+    type(fx, "{\"cmd\":\"jobs\"}\n");
+    cJSON_Delete(next_event(fx, "jobs"));
+
+    /* The office's words on a cancel come with the revoke. */
+    fb_send_to(fx, NULL, "revoked",
+               "{\"ticket\":45,\"reason\":\"cancelled\",\"note\":\"居民已自行解决\"}");
+    ev = next_event(fx, "revoked");
+    assert_string_equal(s_of(ev, "note"), "居民已自行解决");
+    cJSON_Delete(ev);
+    assert_int_equal(count_jobs(fx, 45, NULL, 0), 0);
+
     /* help lists every command of the table, with examples. */
     type(fx, "{\"cmd\":\"help\"}\n");
     ev = next_event(fx, "help");
@@ -742,7 +780,7 @@ static void test_text_job_commands(void **state)
     /* revoked, as a person reads it. */
     fb_send_to(fx, NULL, "revoked", "{\"ticket\":42,\"reason\":\"cancelled\"}");
     line = next_line(fx);
-    assert_string_equal(line, "任务已收回 job #42 revoked: cancelled 已取消");
+    assert_string_equal(line, "任务已收回 Job #42 taken back: 办公室已取消 cancelled by the office");
     free(line);
     type(fx, "上报 7 water_company\nquit\n");
     line = next_line(fx);

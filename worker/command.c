@@ -15,7 +15,7 @@ const wk_cmd_spec_t wk_commands[] = {
     {"claim",    {"c", "接单"},          BM_CMD_CLAIM,     WK_LOCAL_NONE,   WK_ARG_TICKET,      NULL,     0,              "claimed",   WK_ADDS_JOB | WK_DROPS_OFFER,
      "claim N", "接单 take job N (first claim wins 先到先得)", "接单 42"},
     {"progress", {"p", "进展"},          BM_CMD_PROGRESS,  WK_LOCAL_NONE,   WK_ARG_TICKET_TEXT, "note",   BM_MAX_NOTE,    "progress",  WK_RENEWS_JOB | WK_TAKES_PHOTOS,
-     "progress N [note] [@photo]", "进展 still working on job N: tells the resident, renews your time 延长期限",
+     "progress N [note] [@photo]", "进展 still working on job N: tells the resident, renews your claim's hold 接单保留续期",
      "进展 42 已到现场，需要买配件 @before:/sdcard/DCIM/leak.jpg"},
     {"done",     {"d", "完成"},          BM_CMD_DONE,      WK_LOCAL_NONE,   WK_ARG_TICKET_TEXT, "note",   BM_MAX_NOTE,    "done",      WK_DROPS_JOB | WK_TAKES_PHOTOS,
      "done N [note] [@photo]", "完成 job N is finished; the note and photos go on record 备注和照片存档",
@@ -117,10 +117,10 @@ static wk_parse_t add_photo_word(wk_cmd_t *cmd, const char *w, size_t len, bm_er
         }
     }
     if (len == 0)
-        return BAD("photos", "a photo needs a file after the @, e.g. @/sdcard/DCIM/a.jpg "
+        return BAD("photos", "照片要写文件路径 a photo needs a file after the @, e.g. @/sdcard/DCIM/a.jpg "
                              "照片要写文件路径");
     if (len > WK_MAX_PATH)
-        return BAD("photos", "a photo path is %zu bytes; the limit is %d", len, WK_MAX_PATH);
+        return BAD("photos", "照片路径太长 a photo path is %zu bytes; the limit is %d", len, WK_MAX_PATH);
     wk_photo_ref_t *ph = &cmd->photos[cmd->n_photos++];
     memcpy(ph->path, w, len);
     ph->path[len] = '\0';
@@ -136,7 +136,7 @@ static wk_parse_t parse_text_rest(const char *p, wk_cmd_t *cmd, bm_error_t *err)
     const wk_cmd_spec_t *spec = cmd->spec;
     bool photos = (spec->flags & WK_TAKES_PHOTOS) != 0;
     if (!bm_utf8_valid(p, strlen(p)))
-        return BAD(spec->text_key, "the %s is not valid UTF-8 (check the terminal's encoding)",
+        return BAD(spec->text_key, "文字编码不对 the %s is not valid UTF-8 (check the terminal's encoding)",
                    spec->text_key);
     size_t out = 0, total = 0;
     bool more = false; /* more photos than allowed: counted, reported at the end */
@@ -153,7 +153,7 @@ static wk_parse_t parse_text_rest(const char *p, wk_cmd_t *cmd, bm_error_t *err)
         size_t wlen = (size_t)(p - w);
         if (w[0] == '@' && !(wlen > 1 && w[1] == '@')) {
             if (!photos)
-                return BAD("photos", "photos go with progress or done, not %s; send them with "
+                return BAD("photos", "照片只能随进展或完成发送 photos go with progress or done, not %s; send them with "
                                      "progress %lld @FILE (to write a word starting with @, "
                                      "type @@)",
                            spec->name, (long long)cmd->ticket);
@@ -182,8 +182,9 @@ static wk_parse_t parse_text_rest(const char *p, wk_cmd_t *cmd, bm_error_t *err)
         return BAD("photos", "%zu photos; at most %d per message 最多 %d 张照片", n_given,
                    BM_MAX_ATTACH, BM_MAX_ATTACH);
     if (total > spec->text_max)
-        return BAD(spec->text_key, "the %s is %zu bytes; the limit is %zu", spec->text_key,
-                   total, spec->text_max);
+        return BAD(spec->text_key,
+                   "文字太长 the %s is %zu bytes; the limit is %zu bytes (约%zu个汉字)",
+                   spec->text_key, total, spec->text_max, spec->text_max / 3);
     cmd->text[out] = '\0';
     cmd->has_text = out > 0;
     if ((spec->flags & WK_TEXT_REQUIRED) && !cmd->has_text)
@@ -213,13 +214,13 @@ wk_parse_t wk_cmd_parse_text(const char *line, wk_cmd_t *cmd, bm_error_t *err)
         p++;
     if (spec->args == WK_ARG_NONE) {
         if (*p)
-            return BAD(NULL, "%s takes nothing after it; type just: %s", spec->name,
-                       spec->name);
+            return BAD(NULL, "后面不用写别的 %s takes nothing after it; type just: %s",
+                       spec->name, spec->name);
         return WK_PARSE_OK;
     }
 
     if (!*p)
-        return BAD("ticket", "which job? type: %s (e.g. %s 42)", spec->usage, spec->name);
+        return BAD("ticket", "哪一单 which job? type: %s (e.g. %s 42)", spec->usage, spec->name);
     char num[32];
     const char *t = p;
     if (*t == '#')
@@ -236,7 +237,7 @@ wk_parse_t wk_cmd_parse_text(const char *line, wk_cmd_t *cmd, bm_error_t *err)
         p++;
     if (spec->args == WK_ARG_TICKET) {
         if (*p)
-            return BAD(NULL, "%s takes only the job number; type: %s", spec->name,
+            return BAD(NULL, "只要单号 %s takes only the job number; type: %s", spec->name,
                        spec->usage);
         return WK_PARSE_OK;
     }
@@ -247,10 +248,10 @@ wk_parse_t wk_cmd_parse_text(const char *line, wk_cmd_t *cmd, bm_error_t *err)
         char dept[BM_MAX_DEPARTMENT + 2];
         size_t dlen = take_word(&p, dept, sizeof dept);
         if (dlen > BM_MAX_DEPARTMENT)
-            return BAD("department", "the department is %zu bytes; the limit is %d", dlen,
+            return BAD("department", "部门名太长 the department is %zu bytes; the limit is %d", dlen,
                        BM_MAX_DEPARTMENT);
         if (!bm_utf8_valid(dept, dlen))
-            return BAD("department", "the department is not valid UTF-8");
+            return BAD("department", "部门名编码不对 the department is not valid UTF-8");
         memcpy(cmd->department, dept, dlen + 1);
     }
     return parse_text_rest(p, cmd, err);
@@ -263,12 +264,13 @@ static wk_parse_t parse_json_photos(const cJSON *obj, wk_cmd_t *cmd, bm_error_t 
     if (!photos || cJSON_IsNull(photos))
         return WK_PARSE_OK;
     if (!(cmd->spec->flags & WK_TAKES_PHOTOS))
-        return BAD("photos", "%s takes no photos (only progress and done do)", cmd->spec->name);
+        return BAD("photos", "不带照片 %s takes no photos (only progress and done do)",
+                   cmd->spec->name);
     if (!cJSON_IsArray(photos))
-        return BAD("photos", "\"photos\" must be an array of paths or {\"path\",\"kind\"}");
+        return BAD("photos", "照片格式不对 \"photos\" must be an array of paths or {\"path\",\"kind\"}");
     int n = cJSON_GetArraySize(photos);
     if (n > BM_MAX_ATTACH)
-        return BAD("photos", "%d photos; at most %d per message", n, BM_MAX_ATTACH);
+        return BAD("photos", "照片太多 %d photos; at most %d per message", n, BM_MAX_ATTACH);
     for (const cJSON *it = photos->child; it; it = it->next) {
         const char *path = NULL, *kind = NULL;
         if (cJSON_IsString(it)) {
@@ -279,13 +281,13 @@ static wk_parse_t parse_json_photos(const cJSON *obj, wk_cmd_t *cmd, bm_error_t 
             path = cJSON_IsString(p) ? p->valuestring : NULL;
             if (k && !cJSON_IsNull(k)) {
                 if (!cJSON_IsString(k))
-                    return BAD("photos", "a photo's \"kind\" is before, after or other");
+                    return BAD("photos", "照片类别 a photo's \"kind\" is before, after or other");
                 kind = k->valuestring;
             }
             if (!path)
-                return BAD("photos", "each photo needs a \"path\" string");
+                return BAD("photos", "照片要有路径 each photo needs a \"path\" string");
         } else {
-            return BAD("photos", "each photo is a path string or {\"path\",\"kind\"}");
+            return BAD("photos", "照片格式不对 each photo is a path string or {\"path\",\"kind\"}");
         }
         const char *k = WK_KIND_OTHER;
         if (kind && strcmp(kind, WK_KIND_BEFORE) == 0)
@@ -293,12 +295,12 @@ static wk_parse_t parse_json_photos(const cJSON *obj, wk_cmd_t *cmd, bm_error_t 
         else if (kind && strcmp(kind, WK_KIND_AFTER) == 0)
             k = WK_KIND_AFTER;
         else if (kind && strcmp(kind, WK_KIND_OTHER) != 0)
-            return BAD("photos", "photo kind \"%.32s\" is not before, after or other", kind);
+            return BAD("photos", "照片类别不对 photo kind \"%.32s\" is not before, after or other", kind);
         size_t len = strlen(path);
         if (len == 0 || bm_blank(path))
-            return BAD("photos", "a photo path is empty");
+            return BAD("photos", "照片路径是空的 a photo path is empty");
         if (len > WK_MAX_PATH)
-            return BAD("photos", "a photo path is %zu bytes; the limit is %d", len, WK_MAX_PATH);
+            return BAD("photos", "照片路径太长 a photo path is %zu bytes; the limit is %d", len, WK_MAX_PATH);
         wk_photo_ref_t *ph = &cmd->photos[cmd->n_photos++];
         memcpy(ph->path, path, len + 1);
         ph->kind = k;
@@ -315,22 +317,22 @@ wk_parse_t wk_cmd_parse_json(const char *line, size_t len, wk_cmd_t *cmd, bm_err
     if (i == len)
         return WK_PARSE_EMPTY;
     if (len > WK_MAX_LINE) {
-        bm_error_set(err, WK_ERR_BAD_INPUT, NULL, "line is over %d bytes", WK_MAX_LINE);
+        bm_error_set(err, WK_ERR_BAD_INPUT, NULL, "这一行太长 line is over %d bytes", WK_MAX_LINE);
         return WK_PARSE_ERROR;
     }
     if (!bm_utf8_valid(line, len))
-        return BAD(NULL, "line is not valid UTF-8");
+        return BAD(NULL, "这一行编码不对 line is not valid UTF-8");
 
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, false);
     wk_parse_t rc = WK_PARSE_ERROR;
     if (!obj || !cJSON_IsObject(obj)) {
-        (void)BAD(NULL, "expected one JSON object per line, e.g. {\"cmd\":\"jobs\"}");
+        (void)BAD(NULL, "每行应是一个 JSON 对象 expected one JSON object per line, e.g. {\"cmd\":\"jobs\"}");
         goto out;
     }
     for (; end && end < line + len; end++) {
         if (!is_space(*end)) {
-            (void)BAD(NULL, "trailing data after the JSON object");
+            (void)BAD(NULL, "JSON 对象后面有多余内容 trailing data after the JSON object");
             goto out;
         }
     }
@@ -339,7 +341,8 @@ wk_parse_t wk_cmd_parse_json(const char *line, size_t len, wk_cmd_t *cmd, bm_err
     if (id && !cJSON_IsNull(id)) {
         if (!cJSON_IsString(id) || strlen(id->valuestring) > WK_MAX_BRIDGE_ID) {
             bm_error_set(err, WK_ERR_BAD_INPUT, "id",
-                         "\"id\" must be a string of at most %d bytes", WK_MAX_BRIDGE_ID);
+                         "id 应是不超过 %d 字节的字符串 \"id\" must be a string of at most %d "
+                         "bytes", WK_MAX_BRIDGE_ID, WK_MAX_BRIDGE_ID);
             goto out;
         }
         bm_strlcpy(cmd->bridge_id, id->valuestring, sizeof cmd->bridge_id);
@@ -353,7 +356,7 @@ wk_parse_t wk_cmd_parse_json(const char *line, size_t len, wk_cmd_t *cmd, bm_err
     }
     const wk_cmd_spec_t *spec = wk_cmd_find(name, false);
     if (!spec) {
-        (void)BAD("cmd", "unknown command \"%s\" (commands: %s)", name, known_list());
+        (void)BAD("cmd", "未知命令 unknown command \"%s\" (commands: %s)", name, known_list());
         goto out;
     }
     cmd->spec = spec;

@@ -125,6 +125,17 @@ static void put_urgent(FILE *f, const cJSON *job)
         fputs("【急 URGENT】 ", f);
 }
 
+/* prefix and the local time of the ISO time ev[key], if there is one. */
+static void put_time(FILE *f, const cJSON *ev, const char *key, const char *prefix)
+{
+    const char *iso = str(ev, key);
+    int64_t ms;
+    if (iso && bm_time_parse_iso(iso, &ms) == 0) {
+        char local[32];
+        fprintf(f, "%s%s", prefix, bm_time_local(ms, local, sizeof local));
+    }
+}
+
 /* One line per job: "#42 [管道疏通 pipe] 市政小区 3栋 2-301 — 罗女士 138… — 厨房下水道堵了" */
 static void put_job_line(FILE *f, const cJSON *job)
 {
@@ -141,6 +152,7 @@ static void put_job_line(FILE *f, const cJSON *job)
         fputs(" — ", f);
         put(f, str(job, "text"));
     }
+    put_time(f, job, "lease_until", " — 保留至 held until ");
 }
 
 static void put_list(FILE *f, const cJSON *list, bool offers)
@@ -178,27 +190,14 @@ static void text_claimed(FILE *f, const cJSON *ev)
     put(f, str(ev, "contact") ? str(ev, "contact") : "-");
     fputs("\n  需求 Need:    ", f);
     put(f, str(ev, "text"));
-    const char *lease = str(ev, "lease_until");
-    int64_t ms;
-    if (lease && bm_time_parse_iso(lease, &ms) == 0) {
-        char local[32];
-        fprintf(f, "\n  期限 Finish by: %s", bm_time_local(ms, local, sizeof local));
-    }
+    put_time(f, ev, "deadline_at", "\n  服务时限 Service deadline: ");
+    put_time(f, ev, "lease_until", "\n  接单保留至 Claim held until: ");
+    fputs(" (进展 progress 可续期 renews it)", f);
     fprintf(f, "\n  完成后输入 When finished type: done %lld [note 备注] [@photo 照片]", t);
     fprintf(f, "\n  还在修 Still on it: progress %lld [note]   修不了 Can't fix: cantfix %lld reason",
             t, t);
 }
 
-/* "期限 Finish by: 2026-11-29 16:20" from an ISO lease_until, if any. */
-static void put_lease(FILE *f, const cJSON *ev, const char *prefix)
-{
-    const char *lease = str(ev, "lease_until");
-    int64_t ms;
-    if (lease && bm_time_parse_iso(lease, &ms) == 0) {
-        char local[32];
-        fprintf(f, "%s期限延至 finish by %s", prefix, bm_time_local(ms, local, sizeof local));
-    }
-}
 
 static void put_photos(FILE *f, const cJSON *ev)
 {
@@ -207,19 +206,24 @@ static void put_photos(FILE *f, const cJSON *ev)
         fprintf(f, " — %lld 张照片已存档 photo(s) archived", n);
 }
 
-/* Why a job was taken back, in words. */
-static void put_revoke_reason(FILE *f, const char *reason)
+/* Why a job was taken back, in words, and the office's own words if given. */
+static void put_revoke_reason(FILE *f, const cJSON *ev)
 {
+    const char *reason = str(ev, "reason");
     if (!reason)
-        fputs("unknown", f);
+        fputs("原因不明 no reason given", f);
     else if (strcmp(reason, "lease_expired") == 0)
-        fputs("lease expired 超时未更新 (no progress in time)", f);
+        fputs("接单保留已到期 your claim's hold ran out (no progress in time)", f);
     else if (strcmp(reason, "cancelled") == 0)
-        fputs("cancelled 已取消", f);
+        fputs("办公室已取消 cancelled by the office", f);
     else if (strcmp(reason, "escalated") == 0)
-        fputs("escalated by the office 已由办公室上报", f);
+        fputs("办公室已上报 escalated by the office", f);
     else
         put(f, reason);
+    if (str(ev, "note")) {
+        fputs(" — 原因 reason: ", f);
+        put(f, str(ev, "note"));
+    }
 }
 
 static void text_error(FILE *f, const cJSON *ev)
@@ -303,7 +307,7 @@ static void text_event(FILE *f, const cJSON *ev)
         put_photos(f, ev);
     } else if (strcmp(name, WK_EV_PROGRESS) == 0) {
         fprintf(f, "已记录进展 Progress noted #%lld", t);
-        put_lease(f, ev, " — ");
+        put_time(f, ev, "lease_until", " — 接单保留延至 claim held until ");
         put_photos(f, ev);
     } else if (strcmp(name, WK_EV_DECLINED) == 0) {
         fprintf(f, "已放弃 Declined #%lld — 不会再推送给你 it won't be offered to you again", t);
@@ -319,8 +323,15 @@ static void text_event(FILE *f, const cJSON *ev)
         }
         fputs(" — 办公室会跟进 the office takes it from here", f);
     } else if (strcmp(name, WK_EV_REVOKED) == 0) {
-        fprintf(f, "任务已收回 job #%lld revoked: ", t);
-        put_revoke_reason(f, str(ev, "reason"));
+        fprintf(f, "任务已收回 Job #%lld taken back: ", t);
+        put_revoke_reason(f, ev);
+    } else if (strcmp(name, WK_EV_LEASE_REMINDER) == 0) {
+        long long left = num(ev, "seconds_left");
+        fprintf(f, "提醒 Reminder #%lld: 接单保留还剩 %lld 分钟 your claim is held for %lld more "
+                   "min",
+                t, (left + 59) / 60, (left + 59) / 60);
+        put_time(f, ev, "lease_until", " (至 until ");
+        fprintf(f, ") — 还在修请输入 still on it? type: progress %lld", t);
     } else if (strcmp(name, WK_EV_JOBS) == 0) {
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(ev, "jobs");
         int n = cJSON_GetArraySize(jobs);
@@ -351,11 +362,19 @@ static void text_event(FILE *f, const cJSON *ev)
             put_list(f, jobs, false);
         }
     } else if (strcmp(name, WK_EV_DISCONNECTED) == 0) {
-        fputs("与服务站失去联系，正在重连 lost the broker, reconnecting", f);
-        if (str(ev, "reason")) {
-            fputs(" (", f);
-            put(f, str(ev, "reason"));
-            fputc(')', f);
+        const char *ep = str(ev, "endpoint");
+        if (flag(ev, "connected_before")) {
+            fputs("与服务站的连接断开，正在重连 lost the station, reconnecting", f);
+        } else if (flag(ev, "reached")) {
+            fputs("服务站没有应答 the station at ", f);
+            put(f, ep ? ep : "?");
+            fputs(" does not answer; 正在重试 retrying", f);
+        } else {
+            fputs("无法连接服务站 ", f);
+            put(f, ep ? ep : "");
+            fputs(" / cannot reach the station at ", f);
+            put(f, ep ? ep : "?");
+            fputs("; 正在重试 retrying", f);
         }
     } else if (strcmp(name, WK_EV_ERROR) == 0) {
         text_error(f, ev);

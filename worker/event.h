@@ -27,6 +27,7 @@
 #define WK_EV_OFFERS       "offers"
 #define WK_EV_HELP         "help"
 #define WK_EV_ERROR        "error"
+#define WK_EV_LEASE_REMINDER "lease_reminder"
 
 /* Returns {"event": name}; caller owns it (cJSON_Delete). NULL if out of memory. */
 cJSON *wk_event_new(const char *name);

@@ -4,9 +4,12 @@
 #include "options.h"
 #include "session.h"
 #include "version.h"
+#include "term.h"
+#include "width.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +33,27 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Who is connecting where, wrapped to the terminal's width. */
+static void banner(const wk_options_t *opts)
+{
+    char skills[WK_MAX_SKILLS * (WK_MAX_SKILL_LEN + 1) + 1] = "";
+    for (int i = 0; i < opts->skill_count; i++) {
+        size_t n = strlen(skills);
+        snprintf(skills + n, sizeof skills - n, "%s%s", i ? "," : "", opts->skills[i]);
+    }
+    char text[2048];
+    snprintf(text, sizeof text,
+             "志愿者 Volunteer %s (%s), 技能 skills %s — 正在连接 connecting to %s … "
+             "输入 help 查看命令 type help for commands",
+             opts->name, opts->id, skills, opts->broker);
+    char *wrapped = NULL;
+    if (isatty(STDOUT_FILENO))
+        wrapped = bm_width_wrap(text, (size_t)wk_term_width(STDOUT_FILENO), WK_TERM_INDENT);
+    puts(wrapped ? wrapped : text);
+    free(wrapped);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (bm_version_asked(argc, argv)) {
@@ -43,7 +67,8 @@ int main(int argc, char **argv)
         wk_usage(stdout);
         return 0;
     case WK_ARGS_ERROR:
-        fprintf(stderr, "bianmin-worker: %s\n(run bianmin-worker --help for the flags)\n", err);
+        fprintf(stderr, "bianmin-worker: %s\n(查看选项 see the options: bianmin-worker --help)\n",
+                err);
         return 2;
     case WK_ARGS_OK:
         break;
@@ -60,14 +85,8 @@ int main(int argc, char **argv)
         log_error("cannot start the session (out of memory or zmq failure)");
         return 1;
     }
-    if (!opts.json) {
-        printf("志愿者 Volunteer %s (%s), 技能 skills ", opts.name, opts.id);
-        for (int i = 0; i < opts.skill_count; i++)
-            printf("%s%s", i ? "," : "", opts.skills[i]);
-        printf(" — 正在连接 connecting to %s … 输入 help 查看命令 type help for commands\n",
-               opts.broker);
-        fflush(stdout);
-    }
+    if (!opts.json)
+        banner(&opts);
     int rc = wk_session_run(session, &stop_requested);
     wk_session_destroy(&session);
     if (stop_requested)

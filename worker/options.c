@@ -1,5 +1,6 @@
 /* options.c - see options.h. */
 #include "options.h"
+#include "command.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -13,37 +14,50 @@ void wk_options_defaults(wk_options_t *o)
     bm_strlcpy(o->broker, WK_DEFAULT_BROKER, sizeof o->broker);
     o->log_level = BM_LOG_WARN;
     o->initial_heartbeat_ms = WK_DEFAULT_HEARTBEAT_MS;
+    o->remind_before_s = WK_DEFAULT_REMIND_BEFORE_S;
 }
 
 void wk_usage(FILE *f)
 {
-    fputs("usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
+    fputs("用法 usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
           "\n"
-          "The volunteer's client (志愿者接单端): receives job offers from bianmin-broker for\n"
+          "志愿者接单端 The volunteer's client: receives job offers from bianmin-broker for\n"
           "your skills, claims them (接单) and reports them done (完成).\n"
           "\n"
-          "required:\n"
-          "  --id ID           your volunteer id, 1-64 characters of A-Z a-z 0-9 _ . -  (e.g. v01)\n"
-          "  --name NAME       your name as residents see it, up to 100 bytes (e.g. 袁建成)\n"
-          "  --skills LIST     comma-separated categories you take: lock, pipe, leak, repair,\n"
-          "                    other (e.g. pipe,repair)\n"
-          "options:\n"
-          "  --max-jobs N      how many jobs you hold at once, 1-20 (default 1)\n"
-          "  --broker URL      the broker's worker socket (default " WK_DEFAULT_BROKER ")\n"
-          "  --json            JSON lines mode for a phone/chat bridge: commands in on stdin,\n"
+          "必填 required:\n"
+          "  --id ID           志愿者编号 your volunteer id, 1-64 of A-Z a-z 0-9 _ . - (e.g. v01)\n"
+          "  --name NAME       姓名 your name as residents see it, up to 100 bytes (约33个汉字)\n"
+          "  --skills LIST     技能 categories you take, comma-separated: lock 开锁修锁,\n"
+          "                    pipe 管道疏通, leak 漏水抢修, repair 水电维修, other 其他\n"
+          "选项 options:\n"
+          "  --max-jobs N      同时最多接几单 jobs held at once, 1-20 (default 1)\n"
+          "  --broker URL      服务站地址 the broker's worker socket\n"
+          "                    (default " WK_DEFAULT_BROKER ")\n"
+          "  --key FILE        钥匙文件 your key from the office (or BIANMIN_KEY); with it\n"
+          "                    --id, --name and --skills come from the key\n"
+          "  --remind-before S 接单保留到期前多少秒提醒 remind S seconds before a claim's\n"
+          "                    lease runs out, once; 0 = never (default 900 = 15 min)\n"
+          "  --json            JSON lines for a phone/chat bridge: commands in on stdin,\n"
           "                    events out on stdout, one JSON object per line\n"
-          "  --log-level L     error, warn, info or debug (default warn); logs go to stderr\n"
           "  --version         版本 the version and the database schema version\n"
-          "  --help            show this text\n"
+          "  --verbose         在终端上也显示日志 show log lines on the interactive screen\n"
+          "                    (otherwise kept off it; always written when stderr is a file)\n"
+          "  --log-level L     日志级别 error, warn, info or debug (default warn), to stderr\n"
+          "  --help            显示本说明 show this text\n"
           "\n"
-          "interactive commands (type help once running):\n"
-          "  claim N | c N     接单: take job N          done N [note]   完成: job N is finished\n"
-          "  jobs              my jobs 我的订单          offers          open offers 新订单\n"
-          "  quit              exit 退出\n"
-          "\n"
-          "JSON commands (--json):\n"
-          "  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,\"note\":\"...\"}\n"
-          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is echoed)\n",
+          "命令 commands (type them once running; help 帮助 shows examples):\n",
+          f);
+    for (const wk_cmd_spec_t *s = wk_commands; s->name; s++) {
+        fprintf(f, "  %-26s ", s->usage);
+        for (size_t i = 0; i < 3 && s->aliases[i]; i++)
+            fprintf(f, "%s%s", i ? ", " : "", s->aliases[i]);
+        fprintf(f, "\n      %s\n", s->help);
+    }
+    fputs("\n"
+          "JSON (--json):  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,"
+          "\"note\":\"...\"}\n"
+          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is "
+          "echoed)\n",
           f);
 }
 
@@ -95,15 +109,15 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
             len--;
         if (len == 0)
             return fail(err, errlen,
-                        "--skills: empty item in \"%s\"; give a comma-separated list such as "
+                        "--skills: 技能列表有空项 empty item in \"%s\"; give a comma-separated list such as "
                         "pipe,repair", list);
         if (len > WK_MAX_SKILL_LEN)
-            return fail(err, errlen, "--skills: \"%.*s\" is longer than %d characters", (int)len,
+            return fail(err, errlen, "--skills: 技能名太长 \"%.*s\" is longer than %d characters", (int)len,
                         p, WK_MAX_SKILL_LEN);
         for (size_t i = 0; i < len; i++) {
             if (!skill_char(p[i]))
                 return fail(err, errlen,
-                            "--skills: \"%.*s\" is not a category name (use lock, pipe, leak, "
+                            "--skills: 不是类别名 \"%.*s\" is not a category name (use lock, pipe, leak, "
                             "repair, other)", (int)len, p);
         }
         char skill[WK_MAX_SKILL_LEN + 1];
@@ -114,7 +128,8 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
             dup = dup || strcmp(o->skills[i], skill) == 0;
         if (!dup) {
             if (o->skill_count == WK_MAX_SKILLS)
-                return fail(err, errlen, "--skills: at most %d skills", WK_MAX_SKILLS);
+                return fail(err, errlen, "--skills: 最多 %d 项 at most %d skills", WK_MAX_SKILLS,
+                            WK_MAX_SKILLS);
             bm_strlcpy(o->skills[o->skill_count++], skill, sizeof o->skills[0]);
         }
         if (!comma)
@@ -127,7 +142,8 @@ static wk_args_t parse_skills(const char *list, wk_options_t *o, char *err, size
 wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, size_t errlen)
 {
     static const char *const with_value[] = {"--id",     "--name",   "--skills",   "--max-jobs",
-                                             "--broker", "--log-level", "--key"};
+                                             "--broker", "--log-level", "--key",
+                                             "--remind-before"};
     bool have_id = false, have_name = false, have_skills = false;
     wk_options_defaults(o);
     if (errlen)
@@ -141,7 +157,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         if (strncmp(arg, "--", 2) == 0 && eq) {
             size_t n = (size_t)(eq - arg);
             if (n >= sizeof flag)
-                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
+                return fail(err, errlen, "未知选项 unknown option \"%s\" (see --help)", arg);
             memcpy(flag, arg, n);
             flag[n] = '\0';
             value = eq + 1;
@@ -151,9 +167,15 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
 
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
             return WK_ARGS_HELP;
+        if (strcmp(flag, "--verbose") == 0) {
+            if (value)
+                return fail(err, errlen, "--verbose 不带值 takes no value");
+            o->verbose = true;
+            continue;
+        }
         if (strcmp(flag, "--json") == 0) {
             if (value)
-                return fail(err, errlen, "--json takes no value");
+                return fail(err, errlen, "--json 不带值 takes no value");
             o->json = true;
             continue;
         }
@@ -162,32 +184,34 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
             known = known || strcmp(flag, with_value[k]) == 0;
         if (!known) {
             if (arg[0] == '-')
-                return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
-            return fail(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+                return fail(err, errlen, "未知选项 unknown option \"%s\" (see --help)", arg);
+            return fail(err, errlen, "多余的参数 unexpected argument \"%s\" (see --help)", arg);
         }
         if (!value) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s needs a value (see --help)", flag);
+                return fail(err, errlen, "%s 需要一个值 needs a value (see --help)", flag);
             value = argv[++i];
         }
 
         if (strcmp(flag, "--id") == 0) {
             if (!wk_valid_id(value))
                 return fail(err, errlen,
-                            "--id \"%s\": use 1-%d characters of A-Z a-z 0-9 _ . - (e.g. v01)",
-                            value, BM_MAX_VOL_ID);
+                            "--id \"%s\": 编号只能用 1-%d 个 A-Z a-z 0-9 _ . - use 1-%d of "
+                            "those characters (e.g. v01)",
+                            value, BM_MAX_VOL_ID, BM_MAX_VOL_ID);
             bm_strlcpy(o->id, value, sizeof o->id);
             have_id = true;
         } else if (strcmp(flag, "--name") == 0) {
             size_t n = strlen(value);
             if (n == 0 || bm_blank(value))
-                return fail(err, errlen, "--name must not be empty");
+                return fail(err, errlen, "--name 姓名不能为空 must not be empty");
             if (n > BM_MAX_VOL_NAME)
-                return fail(err, errlen, "--name is %zu bytes; the limit is %d bytes", n,
-                            BM_MAX_VOL_NAME);
+                return fail(err, errlen,
+                            "--name 姓名太长 is %zu bytes; the limit is %d bytes (约%d个汉字)", n,
+                            BM_MAX_VOL_NAME, BM_MAX_VOL_NAME / 3);
             if (!bm_utf8_valid(value, n))
                 return fail(err, errlen,
-                            "--name is not valid UTF-8 (check the terminal's encoding)");
+                            "--name 编码不对 is not valid UTF-8 (check the terminal's encoding)");
             bm_strlcpy(o->name, value, sizeof o->name);
             have_name = true;
         } else if (strcmp(flag, "--skills") == 0) {
@@ -197,8 +221,9 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
         } else if (strcmp(flag, "--max-jobs") == 0) {
             long n;
             if (bm_parse_long(value, 1, WK_MAX_JOBS_LIMIT, &n) != 0)
-                return fail(err, errlen, "--max-jobs \"%s\": give a whole number from 1 to %d",
-                            value, WK_MAX_JOBS_LIMIT);
+                return fail(err, errlen,
+                            "--max-jobs \"%s\": 请给 1 到 %d 的整数 give a whole number from 1 "
+                            "to %d", value, WK_MAX_JOBS_LIMIT, WK_MAX_JOBS_LIMIT);
             o->max_jobs = (int)n;
             o->max_jobs_given = true;
         } else if (strcmp(flag, "--key") == 0) {
@@ -208,12 +233,19 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
             o->broker_given = true;
             if (!value[0] || strlen(value) > WK_MAX_ENDPOINT)
                 return fail(err, errlen,
-                            "--broker: give an endpoint such as " WK_DEFAULT_BROKER);
+                            "--broker: 请给服务站地址 give an endpoint such as " WK_DEFAULT_BROKER);
             bm_strlcpy(o->broker, value, sizeof o->broker);
+        } else if (strcmp(flag, "--remind-before") == 0) {
+            long n;
+            if (bm_parse_long(value, 0, WK_MAX_REMIND_BEFORE_S, &n) != 0)
+                return fail(err, errlen,
+                            "--remind-before \"%s\": 请给 0 到 %d 的秒数 give seconds from 0 to %d",
+                            value, WK_MAX_REMIND_BEFORE_S, WK_MAX_REMIND_BEFORE_S);
+            o->remind_before_s = (int)n;
         } else if (strcmp(flag, "--log-level") == 0) {
             if (bm_log_level_parse(value, &o->log_level) != 0)
                 return fail(err, errlen,
-                            "--log-level \"%s\": use error, warn, info or debug", value);
+                            "--log-level \"%s\": 请用 use error, warn, info or debug", value);
         }
     }
     if (!o->key_path[0]) {
@@ -225,11 +257,12 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
     if (o->key_path[0])
         return WK_ARGS_OK;
     if (!have_id)
-        return fail(err, errlen, "--id is required (your volunteer id, e.g. --id v01), or --key FILE");
+        return fail(err, errlen,
+                    "缺少编号 --id is required (your volunteer id, e.g. --id v01), or --key FILE");
     if (!have_name)
-        return fail(err, errlen, "--name is required (your name, e.g. --name 袁建成)");
+        return fail(err, errlen, "缺少姓名 --name is required (your name, e.g. --name 袁建成)");
     if (!have_skills)
-        return fail(err, errlen, "--skills is required (e.g. --skills pipe,repair)");
+        return fail(err, errlen, "缺少技能 --skills is required (e.g. --skills pipe,repair)");
     return WK_ARGS_OK;
 }
 

@@ -18,6 +18,9 @@
 /* Used for the hello timeout until the broker tells its heartbeat_ms. */
 #define WK_DEFAULT_HEARTBEAT_MS 2000
 #define WK_DEFAULT_BROKER "tcp://127.0.0.1:5571"
+/* A claim's lease is recalled this long before it runs out, once per lease. */
+#define WK_DEFAULT_REMIND_BEFORE_S (15 * 60)
+#define WK_MAX_REMIND_BEFORE_S     (24 * 3600)
 
 typedef struct {
     char id[BM_MAX_VOL_ID + 1];
@@ -32,6 +35,8 @@ typedef struct {
     bm_key_t key;             /* loaded by wk_options_load_key */
     bool has_key;
     bool json;
+    bool verbose;          /* logs on the interactive screen too */
+    int remind_before_s;   /* 0: no lease reminder */
     bm_log_level_t log_level;
     int initial_heartbeat_ms; /* hello timeout is 3x this; not a flag, tests shorten it */
 } wk_options_t;

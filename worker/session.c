@@ -11,6 +11,8 @@
 #include "log.h"
 #include "photo.h"
 #include "proto.h"
+#include "remind.h"
+#include "term.h"
 #include "util.h"
 
 #include <errno.h>
@@ -28,6 +30,7 @@
 #define ERR_NOT_CONNECTED "not_connected" /* local error codes, not the broker's */
 #define ERR_NO_ANSWER     "no_answer"
 #define ERR_BUSY          "busy"
+#define REMIND_TICK_MS    1000 /* how often held leases are looked at */
 
 typedef struct {
     char cid[CID_LEN];
@@ -52,6 +55,13 @@ struct wk_session {
     int64_t last_heard; /* monotonic ms; when CONNECTING, also when hello was sent */
     int64_t next_hb;
     bool outage_told;   /* the "disconnected" event went out for this outage */
+    bool reached;       /* the socket monitor saw a connection at least once */
+    bool connected_before; /* a hello was answered at least once */
+    void *mon;          /* PAIR reading the DEALER's monitor events */
+    unsigned mon_seq;
+    wk_term_t *term;    /* line editor when interactive on a terminal */
+    wk_remind_t *remind;
+    int64_t next_remind_check;
     unsigned long seq;
     char hello_cid[CID_LEN];
     pending_t pending[MAX_PENDING];
@@ -81,7 +91,8 @@ wk_session_t *wk_session_new(const wk_options_t *opts, int in_fd, FILE *out)
     self->offers = cJSON_CreateArray();
     self->jobs = cJSON_CreateArray();
     self->inbuf = malloc(WK_MAX_LINE + 1);
-    if (!self->ctx || !self->offers || !self->jobs || !self->inbuf)
+    self->remind = wk_remind_new();
+    if (!self->ctx || !self->offers || !self->jobs || !self->inbuf || !self->remind)
         wk_session_destroy(&self);
     return self;
 }
@@ -91,6 +102,9 @@ void wk_session_destroy(wk_session_t **self_p)
     if (!self_p || !*self_p)
         return;
     wk_session_t *self = *self_p;
+    wk_term_destroy(&self->term);
+    if (self->mon)
+        zmq_close(self->mon);
     if (self->sock)
         zmq_close(self->sock);
     if (self->ctx)
@@ -98,6 +112,7 @@ void wk_session_destroy(wk_session_t **self_p)
     cJSON_Delete(self->offers);
     cJSON_Delete(self->jobs);
     free(self->inbuf);
+    wk_remind_destroy(&self->remind);
     free(self);
     *self_p = NULL;
 }
@@ -115,6 +130,11 @@ static void emit(wk_session_t *self, cJSON *ev)
     cJSON_Delete(ev);
     if (!text) {
         log_error("out of memory formatting an event");
+        return;
+    }
+    if (self->term) {
+        wk_term_print(self->term, text);
+        free(text);
         return;
     }
     fputs(text, self->out);
@@ -234,6 +254,61 @@ static void send_hello(wk_session_t *self)
     self->last_heard = bm_mono_ms();
 }
 
+/* Watches the new socket's connections, so that an outage can say whether
+ * the station was ever reached. Without it (zmq refused) the hello's answer
+ * alone tells. */
+static void open_monitor(wk_session_t *self)
+{
+    if (self->mon) {
+        zmq_close(self->mon);
+        self->mon = NULL;
+    }
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://wk-monitor-%u", ++self->mon_seq);
+    if (zmq_socket_monitor(self->sock, ep, ZMQ_EVENT_CONNECTED) != 0) {
+        log_debug("no socket monitor: %s", zmq_strerror(errno));
+        return;
+    }
+    self->mon = zmq_socket(self->ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (self->mon && (zmq_setsockopt(self->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+                      zmq_connect(self->mon, ep) != 0)) {
+        zmq_close(self->mon);
+        self->mon = NULL;
+    }
+}
+
+/* Reads the monitor's events (two frames each): any is a connection. */
+static void read_monitor(wk_session_t *self)
+{
+    while (self->mon) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, self->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&part);
+            return;
+        }
+        if (zmq_msg_size(&part) >= 2) {
+            uint16_t event;
+            memcpy(&event, zmq_msg_data(&part), sizeof event);
+            if (event == ZMQ_EVENT_CONNECTED && !self->reached) {
+                self->reached = true;
+                log_info("reached %s", self->opts.broker);
+            }
+        }
+        bool more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, self->mon, ZMQ_DONTWAIT) < 0)
+                more = false;
+            else
+                more = zmq_msg_more(&part);
+            zmq_msg_close(&part);
+        }
+    }
+}
+
 /* Opens a fresh socket and says hello. Returns 0, or -1 if the endpoint is
  * unusable (a fatal error, reported). */
 static int open_socket(wk_session_t *self)
@@ -242,14 +317,20 @@ static int open_socket(wk_session_t *self)
         zmq_close(self->sock);
         self->sock = NULL;
     }
+    if (self->mon) {
+        zmq_close(self->mon);
+        self->mon = NULL;
+    }
     self->sock = bm_socket_auth(self->ctx, ZMQ_DEALER, self->opts.broker, false,
                                 self->opts.has_key ? &self->opts.key : NULL, NULL);
     if (!self->sock) {
-        emit_error(self, NULL, 0, NULL, "bad_endpoint", "cannot connect to %s: %s",
+        emit_error(self, NULL, 0, NULL, "bad_endpoint",
+                   "服务站地址不可用 cannot use the station's address %s: %s",
                    self->opts.broker, zmq_strerror(errno));
         self->fatal = true;
         return -1;
     }
+    open_monitor(self);
     log_info("connecting to %s as %s", self->opts.broker, self->opts.id);
     send_hello(self);
     return 0;
@@ -258,13 +339,20 @@ static int open_socket(wk_session_t *self)
 /* Tells the user once per outage that the broker is gone. */
 static void tell_outage(wk_session_t *self, const char *reason)
 {
-    log_warn("lost the broker, reconnecting: %s", reason);
-    if (self->outage_told)
+    if (self->outage_told) {
+        log_debug("still no station, reconnecting: %s", reason);
         return;
+    }
     self->outage_told = true;
+    log_warn("%s, reconnecting: %s",
+             self->connected_before ? "lost the broker" : "cannot reach the broker", reason);
     cJSON *ev = wk_event_new(WK_EV_DISCONNECTED);
-    if (ev)
+    if (ev) {
         cJSON_AddStringToObject(ev, "reason", reason);
+        cJSON_AddStringToObject(ev, "endpoint", self->opts.broker);
+        cJSON_AddBoolToObject(ev, "connected_before", self->connected_before);
+        cJSON_AddBoolToObject(ev, "reached", self->reached || self->connected_before);
+    }
     emit(self, ev);
 }
 
@@ -284,7 +372,7 @@ static void reconnect(wk_session_t *self)
         pending_t *p = &self->pending[i];
         emit_error(self, p->spec, p->ticket, p->has_bridge_id ? p->bridge_id : NULL,
                    ERR_NO_ANSWER,
-                   "lost the broker before it answered; after reconnecting check with \"jobs\"");
+                   "服务站还没回复就断开了，重连后请用 jobs 查看 lost the station before it answered; after reconnecting check with \"jobs\"");
     }
     self->npending = 0;
     cJSON_Delete(self->offers);
@@ -309,7 +397,7 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
                      text);
             return; /* the silence timer retries */
         }
-        emit_error(self, NULL, 0, NULL, code, "the broker refused the hello: %s", text);
+        emit_error(self, NULL, 0, NULL, code, "服务站拒绝了登录 the station refused the hello: %s", text);
         self->fatal = true;
         return;
     }
@@ -326,6 +414,7 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
     }
     self->state = ST_READY;
     self->outage_told = false;
+    self->connected_before = true;
     self->next_hb = bm_mono_ms() + self->hb_ms;
     log_info("connected as %s, heartbeat every %d ms, %d job(s) held", self->opts.id,
              self->hb_ms, cJSON_GetArraySize(self->jobs));
@@ -461,10 +550,13 @@ static void on_revoked(wk_session_t *self, const bm_msg_t *msg)
     drop_ticket(self->jobs, ticket);
     drop_ticket(self->offers, ticket);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg->body, "reason");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(msg->body, "note");
     cJSON *ev = wk_event_new(WK_EV_REVOKED);
     if (ev) {
         cJSON_AddNumberToObject(ev, "ticket", (double)ticket);
         cJSON_AddStringToObject(ev, "reason", cJSON_IsString(r) ? r->valuestring : "unknown");
+        if (cJSON_IsString(note) && note->valuestring[0])
+            cJSON_AddStringToObject(ev, "note", note->valuestring);
     }
     log_info("job #%lld revoked (%s)", (long long)ticket,
              cJSON_IsString(r) ? r->valuestring : "no reason given");
@@ -626,13 +718,14 @@ static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
     }
     if (self->state != ST_READY) {
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_NOT_CONNECTED,
-                   "还没连上服务站 not connected to the broker yet; try again when connected");
+                   "还没连上服务站 not connected to the station yet; try again when connected");
         return;
     }
     if (self->npending == MAX_PENDING) {
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_BUSY,
-                   "%d commands are still waiting for the broker; try again shortly",
-                   MAX_PENDING);
+                   "还有 %d 条命令在等服务站回复，请稍后再试 %d commands are still waiting for "
+                   "the station; try again shortly",
+                   MAX_PENDING, MAX_PENDING);
         return;
     }
     /* Photos are read and checked before anything is sent. */
@@ -666,7 +759,7 @@ static void run_command(wk_session_t *self, const wk_cmd_t *cmd)
         self->npending++;
     else
         emit_error(self, spec, cmd->ticket, bridge_id, ERR_NO_ANSWER,
-                   "could not send to the broker: %s", zmq_strerror(errno));
+                   "发不出去 could not send to the station: %s", zmq_strerror(errno));
     cJSON_Delete(body);
     wk_photos_clear(photos, cmd->n_photos);
 }
@@ -696,8 +789,32 @@ static void end_input(wk_session_t *self)
     log_info("input ended%s", self->npending ? "; waiting for the broker's last answers" : "");
 }
 
+/* A line finished in the line editor (NULL: Ctrl-D on an empty line). */
+static void on_term_line(void *arg, const char *line)
+{
+    wk_session_t *self = arg;
+    if (!line) {
+        end_input(self);
+        return;
+    }
+    size_t len = strlen(line);
+    if (len > WK_MAX_LINE) {
+        bm_error_t err = {0};
+        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL,
+                     "这一行太长 the line is over %d bytes; ignored", WK_MAX_LINE);
+        emit(self, wk_event_error(NULL, 0, &err));
+        return;
+    }
+    memcpy(self->inbuf, line, len);
+    handle_line(self, self->inbuf, len);
+}
+
 static void read_input(wk_session_t *self)
 {
+    if (self->term) {
+        wk_term_read(self->term);
+        return;
+    }
     ssize_t n = read(self->in_fd, self->inbuf + self->inlen, WK_MAX_LINE - self->inlen);
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
@@ -728,7 +845,7 @@ static void read_input(wk_session_t *self)
     self->inlen -= start;
     if (self->inlen == WK_MAX_LINE) {
         bm_error_t err = {0};
-        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL, "line is over %d bytes; ignored",
+        bm_error_set(&err, WK_ERR_BAD_INPUT, NULL, "这一行太长，已忽略 line is over %d bytes; ignored",
                      WK_MAX_LINE);
         if (!self->discarding)
             emit(self, wk_event_error(NULL, 0, &err));
@@ -737,12 +854,38 @@ static void read_input(wk_session_t *self)
     }
 }
 
+/* ---- lease reminders ------------------------------------------------------------ */
+
+/* Tells the volunteer once, remind_before_s ahead, that a claim runs out. */
+static void check_leases(wk_session_t *self)
+{
+    int64_t mono = bm_mono_ms();
+    if (self->opts.remind_before_s <= 0 || mono < self->next_remind_check)
+        return;
+    self->next_remind_check = mono + REMIND_TICK_MS;
+    cJSON *due = wk_remind_due(self->remind, self->jobs, bm_now_ms(), self->opts.remind_before_s);
+    if (!due) {
+        log_error("out of memory checking leases");
+        return;
+    }
+    while (cJSON_GetArraySize(due) > 0)
+        emit(self, cJSON_DetachItemFromArray(due, 0));
+    cJSON_Delete(due);
+}
+
 /* ---- the loop ---------------------------------------------------------------- */
 
 int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
 {
     if (open_socket(self) != 0)
         return -1;
+    if (!self->opts.json) {
+        self->term = wk_term_new(self->in_fd, self->out, on_term_line, self);
+        /* Log lines would break the line being typed: kept off the screen
+         * unless asked for, still written when stderr is not the screen. */
+        if (self->term && !self->opts.verbose && isatty(STDERR_FILENO))
+            bm_log_threshold = BM_LOG_ERROR;
+    }
     while (!self->quit && !self->fatal && !(stop && *stop)) {
         int64_t now = bm_mono_ms();
         if (self->in_eof && (self->npending == 0 || now >= self->drain_until))
@@ -763,11 +906,22 @@ int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
             wake = self->next_hb;
         if (self->in_eof && self->drain_until < wake)
             wake = self->drain_until;
+        if (self->opts.remind_before_s > 0 && cJSON_GetArraySize(self->jobs) > 0 &&
+            self->next_remind_check < wake)
+            wake = self->next_remind_check;
         long timeout = wake > now ? (long)(wake - now) : 0;
 
-        zmq_pollitem_t items[2] = {{self->sock, 0, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[3] = {{self->sock, 0, ZMQ_POLLIN, 0},
+                                   {self->mon, 0, ZMQ_POLLIN, 0},
                                    {NULL, self->in_fd, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, self->in_eof ? 1 : 2, timeout);
+        int n = 3;
+        if (self->in_eof)
+            n--;
+        if (!self->mon) { /* no monitor: stdin takes its place */
+            items[1] = items[2];
+            n--;
+        }
+        int rc = zmq_poll(items, n, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -776,8 +930,13 @@ int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
         }
         if (items[0].revents & ZMQ_POLLIN)
             read_socket(self);
-        if (!self->in_eof && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+        zmq_pollitem_t *in = &items[self->mon ? 2 : 1];
+        if (self->mon && (items[1].revents & ZMQ_POLLIN))
+            read_monitor(self);
+        if (!self->in_eof && in - items < n && (in->revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             read_input(self);
+        check_leases(self);
     }
+    wk_term_destroy(&self->term);
     return self->fatal ? -1 : 0;
 }

@@ -64,6 +64,7 @@ def test_worker_flow(bindir):
         assert ev["event"] == "progress", ev
         assert ev["ticket"] == t1 and ev["photos"] == 1 and ev["lease_until"], ev
         assert ev["lease_until"] >= job["lease_until"], (ev, job)
+        assert job["deadline_at"] > job["lease_until"], job  # the service deadline, not the hold
 
         st = status(s, t1)
         atts = st["attachments"]
@@ -129,6 +130,7 @@ def test_worker_flow(bindir):
         assert code == 0, (code, out, err)
         ev = w.event(is_event("revoked", t4))
         assert ev["reason"] == "cancelled", ev
+        assert ev["note"] == "居民已自行解决", ev  # the office's own words reach the volunteer
         w.send({"cmd": "jobs"})
         assert t4 not in [j["ticket"] for j in w.event(is_event("jobs"))["jobs"]]
 

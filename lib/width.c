@@ -5,23 +5,25 @@
 #include <locale.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
-static cli_width_mode_t mode = CLI_WIDTH_FALLBACK;
+static bm_width_mode_t mode = BM_WIDTH_FALLBACK;
 
-cli_width_mode_t cli_width_init(void)
+bm_width_mode_t bm_width_init(void)
 {
     const char *codeset = NULL;
     if (setlocale(LC_CTYPE, "") != NULL)
         codeset = nl_langinfo(CODESET);
     mode = codeset && (strcmp(codeset, "UTF-8") == 0 || strcmp(codeset, "utf8") == 0)
-               ? CLI_WIDTH_LOCALE
-               : CLI_WIDTH_FALLBACK;
+               ? BM_WIDTH_LOCALE
+               : BM_WIDTH_FALLBACK;
     return mode;
 }
 
-void cli_width_set_mode(cli_width_mode_t m)
+void bm_width_set_mode(bm_width_mode_t m)
 {
     mode = m;
 }
@@ -98,7 +100,7 @@ static size_t char_width(const char *s, size_t len, mbstate_t *st, size_t *bytes
     *bytes = n;
     if (cp < 0 || cp <= 0x9F)
         return 1; /* a stray byte, or a C1 control character (shown as a space) */
-    if (mode == CLI_WIDTH_LOCALE) {
+    if (mode == BM_WIDTH_LOCALE) {
         wchar_t wc;
         size_t k = mbrtowc(&wc, s, len, st);
         if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
@@ -112,7 +114,7 @@ static size_t char_width(const char *s, size_t len, mbstate_t *st, size_t *bytes
     return wide(cp) ? 2 : zero_width(cp) ? 0 : 1;
 }
 
-size_t cli_width_n(const char *s, size_t len)
+size_t bm_width_n(const char *s, size_t len)
 {
     mbstate_t st;
     memset(&st, 0, sizeof st);
@@ -125,12 +127,12 @@ size_t cli_width_n(const char *s, size_t len)
     return w;
 }
 
-size_t cli_width(const char *s)
+size_t bm_width(const char *s)
 {
-    return cli_width_n(s, strlen(s));
+    return bm_width_n(s, strlen(s));
 }
 
-size_t cli_width_fit(const char *s, size_t cols, size_t *used)
+size_t bm_width_fit(const char *s, size_t cols, size_t *used)
 {
     mbstate_t st;
     memset(&st, 0, sizeof st);
@@ -172,18 +174,18 @@ static void pad(FILE *out, size_t n)
         fputc(' ', out);
 }
 
-void cli_put_cell(FILE *out, const char *s, size_t cols, int right)
+void bm_put_cell(FILE *out, const char *s, size_t cols, int right)
 {
     if (!s)
         s = "";
     size_t len = strlen(s);
-    size_t w = cli_width_n(s, len);
+    size_t w = bm_width_n(s, len);
     size_t used = w;
     bool cut = false;
     if (w > cols) {
         if (cols == 0)
             return;
-        len = cli_width_fit(s, cols - 1, &used);
+        len = bm_width_fit(s, cols - 1, &used);
         cut = true;
     }
     size_t fill = cols - used - (cut ? 1 : 0);
@@ -194,4 +196,97 @@ void cli_put_cell(FILE *out, const char *s, size_t cols, int right)
         fputs("…", out);
     if (!right)
         pad(out, fill);
+}
+
+/* Closing punctuation a line must not start with. */
+static bool no_break_before(const char *p, size_t len)
+{
+    static const char *const closers[] = {"，", "。", "、", "：", "；", "！", "？", "）", "」", "》"};
+    if (*p && strchr("),.:;!?]}", *p))
+        return true;
+    for (size_t i = 0; i < sizeof closers / sizeof closers[0]; i++) {
+        size_t n = strlen(closers[i]);
+        if (len >= n && memcmp(p, closers[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Wraps one line s[0..len) (no newline in it) onto f. */
+static void wrap_line(FILE *f, const char *s, size_t len, size_t cols, size_t indent)
+{
+    size_t lead = 0;
+    while (lead < len && s[lead] == ' ')
+        lead++;
+    size_t ind = lead + indent;
+    if (ind > cols / 2)
+        ind = cols / 2;
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    size_t start = 0, col = 0, i = 0;
+    size_t brk = 0;       /* where the current row may be broken (0: nowhere yet) */
+    size_t brk_next = 0;  /* where the next row starts after that break */
+    bool prev_wide = false;
+    while (i < len) {
+        size_t bytes;
+        size_t cw = char_width(s + i, len - i, &st, &bytes);
+        bool space = s[i] == ' ';
+        if (i > start && !space && (cw == 2 || prev_wide) && !no_break_before(s + i, len - i)) {
+            brk = i; /* between a wide character and its neighbour */
+            brk_next = i;
+        }
+        if (!space && col + cw > cols && i > start) {
+            size_t end = brk > start ? brk : i;
+            size_t next = brk > start ? brk_next : i;
+            while (end > start && s[end - 1] == ' ')
+                end--;
+            put_range(f, s + start, end - start);
+            fputc('\n', f);
+            pad(f, ind);
+            while (next < len && s[next] == ' ')
+                next++;
+            start = next;
+            col = ind + bm_width_n(s + start, i - start);
+            brk = 0;
+            memset(&st, 0, sizeof st);
+            if (start > i) { /* the break swallowed spaces up to here */
+                i = start;
+                prev_wide = false;
+            }
+            continue;
+        }
+        if (space && i > start) {
+            brk = i;
+            brk_next = i + 1;
+        }
+        col += cw;
+        prev_wide = cw == 2;
+        i += bytes;
+    }
+    put_range(f, s + start, len - start);
+}
+
+char *bm_width_wrap(const char *s, size_t cols, size_t indent)
+{
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    if (!f)
+        return NULL;
+    if (cols < 8)
+        cols = 8;
+    for (const char *p = s;;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        wrap_line(f, p, len, cols, indent);
+        if (!nl)
+            break;
+        fputc('\n', f);
+        p = nl + 1;
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
