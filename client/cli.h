@@ -6,6 +6,7 @@
 #define BM_CLI_H
 
 #include "auth.h"
+#include "exitcodes.h"
 #include "proto.h"
 
 #include <cjson/cJSON.h>
@@ -13,11 +14,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit codes (documented in `bianmin --help`). */
-#define CLI_EXIT_OK          0
-#define CLI_EXIT_USAGE       1 /* bad command line */
-#define CLI_EXIT_REFUSED     2 /* the broker answered with an error */
-#define CLI_EXIT_UNREACHABLE 3 /* no answer in time, or the connection failed */
+/* Exit codes: the shared table in lib/exitcodes.h (docs/cli.md). */
+#define CLI_EXIT_OK          BM_EXIT_OK
+#define CLI_EXIT_USAGE       BM_EXIT_USAGE
+#define CLI_EXIT_REFUSED     BM_EXIT_REFUSED
+#define CLI_EXIT_UNREACHABLE BM_EXIT_UNREACHABLE
+#define CLI_EXIT_CONFIG      BM_EXIT_CONFIG
+#define CLI_EXIT_IO          BM_EXIT_IO
 
 /* Named defaults and limits. */
 #define CLI_DEFAULT_TIMEOUT_MS 5000
@@ -113,6 +116,12 @@ extern const cli_label_t cli_categories[];
 const char *cli_category_label(const char *name);
 const char *cli_status_label(const char *name);
 const char *cli_event_label(const char *name);
+const char *cli_channel_label(const char *name);
+/* Writes who an event's actor is, for people, into buf: "袁建成（志愿者 v01）"
+ * for volunteer:v01 if names (volunteer id -> name; may be NULL) has it,
+ * a channel's label ("楼栋长") for channel:NAME, "系统" for system.
+ * Returns buf. */
+char *cli_actor_text(const char *actor, const cJSON *names, char *buf, size_t len);
 
 /* ---- calls --------------------------------------------------------------- */
 
@@ -125,6 +134,14 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply);
 void cli_print_error(FILE *out, const char *code, const char *field, const char *message);
 /* Writes j as one line of compact JSON. */
 void cli_print_json_line(FILE *out, const cJSON *j);
+/* --json given: errors (usage errors too) are written as one JSON line on
+ * stdout, {"code", "message", "field"?, "command"?, "exit"}. */
+void cli_errors_json(bool on);
+/* Reports a failure that is not the broker's: one JSON line on stdout with
+ * --json, else "bianmin NAME: MESSAGE" on stderr. name may be NULL. Returns
+ * exit_code. */
+int cli_fail(const char *name, int exit_code, const char *code, const char *field,
+             const char *message);
 /* Writes "bianmin NAME: ERR" and where its help is to stderr, err as text for
  * a terminal (cli_put_text). Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *name, const char *err);

@@ -121,6 +121,8 @@ static const cli_label_t events[] = {
     {"requeued", "重新派单", NULL},
     {"escalated", "上报", NULL},    {"resolved", "解决", NULL},    {"cancelled", "取消", NULL},
     {"reopened", "重开", NULL},     {"rated", "评价", NULL},       {"lease_expired", "超时退回", NULL},
+    {"overdue", "超时未接", NULL},  {"needs_escalation", "需上报", NULL},
+    {"declined", "谢绝接单", NULL},
     {NULL, NULL, NULL},
 };
 
@@ -148,6 +150,34 @@ const char *cli_status_label(const char *name)
 const char *cli_event_label(const char *name)
 {
     return label_of(events, name);
+}
+
+const char *cli_channel_label(const char *name)
+{
+    return label_of(cli_channels, name);
+}
+
+char *cli_actor_text(const char *actor, const cJSON *names, char *buf, size_t len)
+{
+    if (!actor) {
+        bm_strlcpy(buf, "", len);
+        return buf;
+    }
+    if (strncmp(actor, "volunteer:", 10) == 0) {
+        const char *name = cli_json_str(names, actor + 10);
+        if (name)
+            snprintf(buf, len, "%s（志愿者 %s）", name, actor + 10);
+        else
+            snprintf(buf, len, "志愿者 %s", actor + 10);
+    } else if (strncmp(actor, "channel:", 8) == 0) {
+        const char *label = cli_channel_label(actor + 8);
+        bm_strlcpy(buf, label ? label : actor + 8, len);
+    } else if (strcmp(actor, "system") == 0) {
+        bm_strlcpy(buf, "系统", len);
+    } else {
+        bm_strlcpy(buf, actor, len);
+    }
+    return buf;
 }
 
 /* ---- calls --------------------------------------------------------------- */
@@ -215,11 +245,42 @@ long cli_json_long(const cJSON *obj, const char *key, long dflt)
     return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
 }
 
+static bool json_errors; /* --json: errors are JSON lines on stdout too */
+
+void cli_errors_json(bool on)
+{
+    json_errors = on;
+}
+
+int cli_fail(const char *name, int exit_code, const char *code, const char *field,
+             const char *message)
+{
+    if (json_errors) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "code", code ? code : "error");
+        cJSON_AddStringToObject(j, "message", message ? message : "");
+        if (field && *field)
+            cJSON_AddStringToObject(j, "field", field);
+        if (name)
+            cJSON_AddStringToObject(j, "command", name);
+        cJSON_AddNumberToObject(j, "exit", exit_code);
+        cli_print_json_line(stdout, j);
+        cJSON_Delete(j);
+        return exit_code;
+    }
+    fprintf(stderr, "bianmin%s%s: ", name ? " " : "", name ? name : "");
+    cli_put_text(stderr, message ? message : "", 0);
+    fputc('\n', stderr);
+    return exit_code;
+}
+
 int cli_usage_error(const char *name, const char *err)
 {
+    if (json_errors)
+        return cli_fail(name, CLI_EXIT_USAGE, "usage", NULL, err);
     fprintf(stderr, "bianmin %s: ", name);
     cli_put_text(stderr, err, 0);
-    fprintf(stderr, "\nsee: bianmin %s --help\n", name);
+    fprintf(stderr, "\n见 / see: bianmin %s --help\n", name);
     return CLI_EXIT_USAGE;
 }
 

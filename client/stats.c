@@ -382,7 +382,9 @@ int cli_stats_run(cli_ctx_t *ctx, int argc, char **argv)
     bm_error_t e = {0};
     cJSON *report = NULL;
     sqlite3 *db = bm_stats_open(cfg->database, &e);
-    if (!db || bm_stats_compute(db, cfg, args.year, args.month, args.tz, &report, &e) != 0) {
+    if (!db || bm_stats_compute(db, cfg, args.year, args.month,
+                                 args.tz && *args.tz ? args.tz : cfg->time_zone, &report,
+                                 &e) != 0) {
         fprintf(stderr, "bianmin stats: %s\n", e.message);
         rc = e.code && strcmp(e.code, BM_ERR_INVALID) == 0 && strcmp(e.field, "tz") == 0
                  ? CLI_EXIT_USAGE
