@@ -163,6 +163,8 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     }
     if (!channel || bm_blank(channel))
         channel = spec->default_channel;
+    else if (!(channel = cli_check_choice(CLI_CHOICE_CHANNEL, "--channel", channel, err, errlen)))
+        return -1;
     /* Everything missing in one message, so one retry is enough. */
     size_t used = 0;
     if (!channel)

@@ -31,6 +31,7 @@
 #define CLI_MAX_WINDOW         500
 #define CLI_MAX_LINE           BM_MAX_BODY /* longest accepted --stdin line */
 #define CLI_ENV_BROKER         "BIANMIN_BROKER"
+#define CLI_ENV_CONFIG         "BIANMIN_CONFIG" /* the broker's config: choices to check against */
 
 /* What the global options set, shared by every subcommand. */
 typedef struct {
@@ -123,6 +124,24 @@ const char *cli_channel_label(const char *name);
  * Returns buf. */
 char *cli_actor_text(const char *actor, const cJSON *names, char *buf, size_t len);
 
+/* ---- enumerated inputs (choice.c) ---------------------------------------- */
+
+typedef enum {
+    CLI_CHOICE_CATEGORY,
+    CLI_CHOICE_CHANNEL,
+    CLI_CHOICE_STATUS,
+    CLI_CHOICE_SKILL,
+    CLI_CHOICE_DEPARTMENT
+} cli_choice_t;
+
+/* Checks a value typed for flag: returns the wire name of the choice of
+ * kind it names (a Chinese label, e.g. 管道疏通, is accepted for it), or
+ * NULL with a bilingual message in err: "unknown category", "did you mean"
+ * the closest choice if it is a likely typo, and the valid choices. The
+ * choices are the defaults, or those of the config in $BIANMIN_CONFIG. */
+const char *cli_check_choice(cli_choice_t kind, const char *flag, const char *value, char *err,
+                             size_t errlen);
+
 /* ---- calls --------------------------------------------------------------- */
 
 /* Sends cmd with body to the broker and waits ctx->timeout_ms. Returns
@@ -137,6 +156,7 @@ void cli_print_json_line(FILE *out, const cJSON *j);
 /* --json given: errors (usage errors too) are written as one JSON line on
  * stdout, {"code", "message", "field"?, "command"?, "exit"}. */
 void cli_errors_json(bool on);
+bool cli_errors_are_json(void);
 /* Reports a failure that is not the broker's: one JSON line on stdout with
  * --json, else "bianmin NAME: MESSAGE" on stderr. name may be NULL. Returns
  * exit_code. */

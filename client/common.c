@@ -252,6 +252,11 @@ void cli_errors_json(bool on)
     json_errors = on;
 }
 
+bool cli_errors_are_json(void)
+{
+    return json_errors;
+}
+
 int cli_fail(const char *name, int exit_code, const char *code, const char *field,
              const char *message)
 {

@@ -12,10 +12,6 @@
 #define MAX_CELL   512 /* bytes of one table cell we build */
 #define LIST_COLS  7
 
-/* The statuses a request can be in (lib/lifecycle.c). */
-static const char *const statuses[] = {"open",     "claimed",  "done",
-                                       "escalated", "resolved", "cancelled"};
-#define STATUS_COUNT (sizeof statuses / sizeof statuses[0])
 
 /* Flags that become string fields of the list body as they are. */
 static const struct {
@@ -111,15 +107,6 @@ int cli_parse_date(const char *s, char *iso, size_t len)
         return -1;
     bm_time_iso(ms, iso, len);
     return 0;
-}
-
-static bool known_status(const char *s)
-{
-    for (size_t i = 0; i < STATUS_COUNT; i++) {
-        if (strcmp(statuses[i], s) == 0)
-            return true;
-    }
-    return false;
 }
 
 /* Parses one --limit / --offset value into body. Returns 0 or -1. */
@@ -220,13 +207,15 @@ static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, s
             snprintf(err, errlen, "%s needs a value (UTF-8 text)", text_filters[f].flag);
             return -1;
         }
-        if (f == 0 && !known_status(v)) {
-            snprintf(err, errlen,
-                     "--status must be one of open, claimed, done, escalated, resolved, "
-                     "cancelled, not \"%.40s\"",
-                     v);
+        /* Enumerated filters: a typo would only match nothing ("no requests"). */
+        const char *field = text_filters[f].field;
+        cli_choice_t kind = strcmp(field, "status") == 0     ? CLI_CHOICE_STATUS
+                            : strcmp(field, "category") == 0 ? CLI_CHOICE_CATEGORY
+                            : strcmp(field, "channel") == 0  ? CLI_CHOICE_CHANNEL
+                                                             : (cli_choice_t)-1;
+        if (kind != (cli_choice_t)-1 &&
+            !(v = cli_check_choice(kind, text_filters[f].flag, v, err, errlen)))
             return -1;
-        }
         cJSON_AddStringToObject(body, text_filters[f].field, v);
     }
     if (args->all && !limit_given)

@@ -109,6 +109,8 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
                               "--channel building_leader)");
         return -1;
     }
+    if (!(channel = cli_check_choice(CLI_CHOICE_CHANNEL, "--channel", channel, err, errlen)))
+        return -1;
     if (comment && strlen(comment) > BM_MAX_COMMENT) {
         snprintf(err, errlen, "--comment is longer than %d bytes", BM_MAX_COMMENT);
         return -1;

@@ -113,6 +113,14 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
         }
         if (cli_take_text(fields[f].flag, v, &values[f], err, errlen) != 0)
             return -1;
+        /* Enumerated fields: a Chinese label becomes the name; a typo is caught. */
+        if (strcmp(fields[f].field, "category") == 0 || strcmp(fields[f].field, "channel") == 0) {
+            values[f] = cli_check_choice(fields[f].field[1] == 'a' ? CLI_CHOICE_CATEGORY
+                                                                   : CLI_CHOICE_CHANNEL,
+                                         fields[f].flag, v, err, errlen);
+            if (!values[f])
+                return -1;
+        }
     }
     if (window_given && !args->from_stdin) {
         snprintf(err, errlen, "--window only applies with --stdin");

@@ -114,7 +114,23 @@ static void test_parse_errors(void **state)
 {
     (void)state;
     char *a[] = {"list", "--status", "pending"};
-    parse_fails(ARGC(a), a, "--status must be one of open, claimed");
+    parse_fails(ARGC(a), a, "unknown status \"pending\"；可选 / choices: open 待接单, claimed");
+    /* a likely typo: did you mean, and the Chinese labels --help prints are accepted */
+    char *typo[] = {"list", "--category", "pipes"};
+    parse_fails(ARGC(typo), typo, "未知类别 \"pipes\" / unknown category \"pipes\"；您是不是要 / "
+                                  "did you mean: pipe 管道疏通?");
+    char *chan[] = {"list", "--channel", "form"};
+    parse_fails(ARGC(chan), chan, "did you mean: forum 小区论坛?");
+    char *st[] = {"list", "--status", "opne"};
+    parse_fails(ARGC(st), st, "did you mean: open 待接单?");
+    char *zh[] = {"list", "--category", "管道疏通", "--status", "处理中", "--channel", "楼栋长"};
+    cli_list_args_t ok;
+    char zerr[512];
+    assert_int_equal(cli_list_parse(ARGC(zh), zh, &ok, zerr, sizeof zerr), 0);
+    assert_string_equal(cli_json_str(ok.body, "category"), "pipe");
+    assert_string_equal(cli_json_str(ok.body, "status"), "claimed");
+    assert_string_equal(cli_json_str(ok.body, "channel"), "building_leader");
+    cJSON_Delete(ok.body);
     char *b[] = {"list", "--since", "2026-11-31"};
     parse_fails(ARGC(b), b, "--since needs a date such as 2026-11-01");
     char *c[] = {"list", "--until", "next week"};
