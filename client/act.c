@@ -114,7 +114,7 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     memset(args, 0, sizeof *args);
     const act_spec_t *spec = spec_find(argv[0]);
     if (!spec) {
-        snprintf(err, errlen, "unknown command %s", argv[0]);
+        snprintf(err, errlen, "未知命令 / unknown command %s", argv[0]);
         return -1;
     }
     const char *ticket_arg = NULL, *channel = NULL, *text = NULL, *department = NULL;
@@ -136,11 +136,11 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
                    (m = cli_opt_value(argc, argv, &i, "--department", &v, err, errlen)) != 0) {
             slot = &department, flag = "--department";
         } else if (arg[0] == '-' && arg[1] != '\0') {
-            snprintf(err, errlen, "unknown option %s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %s", arg);
             return -1;
         } else if (ticket_arg) {
             snprintf(err, errlen,
-                     "unexpected argument \"%s\" (text with spaces goes in quotes after a "
+                     "多余的参数 / unexpected argument \"%s\" (text with spaces goes in quotes after a "
                      "flag, e.g. %s \"住户已自行修好\")",
                      arg, spec->text_flag);
             return -1;
@@ -153,11 +153,11 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     }
     long ticket = 0;
     if (!ticket_arg) {
-        snprintf(err, errlen, "which ticket? e.g. bianmin %s 42 ...", spec->name);
+        snprintf(err, errlen, "哪张工单？/ which ticket? e.g. bianmin %s 42 ...", spec->name);
         return -1;
     }
     if (cli_parse_ticket(ticket_arg, &ticket) != 0) {
-        snprintf(err, errlen, "\"%.40s\" is not a ticket number (a whole number such as 42)",
+        snprintf(err, errlen, "不是工单号 / \"%.40s\" is not a ticket number (a whole number such as 42)",
                  ticket_arg);
         return -1;
     }
@@ -178,7 +178,7 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     args->cmd = spec->cmd;
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);

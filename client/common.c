@@ -58,7 +58,7 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
     if (arg[n] != '\0')
         return 0;
     if (*i + 1 >= argc) {
-        snprintf(err, errlen, "%s needs a value", name);
+        snprintf(err, errlen, "%s 缺少值 / %s needs a value", name, name);
         return -1;
     }
     *value = argv[++*i];
@@ -68,12 +68,14 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
 int cli_take_text(const char *flag, const char *v, const char **slot, char *err, size_t errlen)
 {
     if (*slot) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (!bm_utf8_valid(v, strlen(v))) {
         snprintf(err, errlen,
-                 "%s is not valid UTF-8 text (is the terminal set to another encoding?)", flag);
+                 "%s 不是 UTF-8 文字（终端编码？）/ %s is not valid UTF-8 text (is the terminal "
+                 "set to another encoding?)",
+                 flag, flag);
         return -1;
     }
     *slot = v;
@@ -84,7 +86,7 @@ void cli_add_missing(char *err, size_t errlen, size_t *used, const char *flag)
 {
     if (*used + 1 >= errlen)
         return; /* full: what is there says enough */
-    int n = snprintf(err + *used, errlen - *used, "%s%s", *used ? ", " : "missing ", flag);
+    int n = snprintf(err + *used, errlen - *used, "%s%s", *used ? ", " : "缺少 / missing ", flag);
     if (n > 0)
         *used = (size_t)n < errlen - *used ? *used + (size_t)n : errlen - 1;
 }
@@ -211,7 +213,7 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply)
         ctx->rpc = bm_rpc_new_auth(ctx->endpoint, ctx->key);
     if (!ctx->rpc) {
         r = BM_RPC_FAIL;
-        bm_error_set(&err, "local", NULL, "out of memory");
+        bm_error_set(&err, "local", NULL, "内存不足 / out of memory");
     } else {
         r = bm_rpc_call(ctx->rpc, cmd, body, ctx->timeout_ms, reply, &err);
     }

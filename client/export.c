@@ -186,7 +186,7 @@ static cJSON *photos_of(sqlite3 *db, int64_t ticket, export_t *x)
             snprintf(file, sizeof file, "photos/%s.%s", sha, ext);
             cJSON_AddStringToObject(p, "file", file);
             if (!ok)
-                fprintf(stderr, "bianmin export: photo %s of ticket %lld is missing from %s\n",
+                fprintf(stderr, "bianmin export: 照片缺失 / photo %s of ticket %lld is missing from %s\n",
                         rel, (long long)ticket, x->archive);
         } else {
             cJSON_AddNullToObject(p, "file");
@@ -352,7 +352,7 @@ static FILE *open_in(const char *dir, const char *name, char *path, size_t len)
     snprintf(path, len, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f)
-        fprintf(stderr, "bianmin export: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "bianmin export: 无法写入 / cannot write %s: %s\n", path, strerror(errno));
     return f;
 }
 
@@ -360,7 +360,7 @@ static int close_checked(FILE *f, const char *path)
 {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "bianmin export: writing %s failed\n", path);
+        fprintf(stderr, "bianmin export: 写入失败 / writing %s failed\n", path);
         return -1;
     }
     return 0;
@@ -613,7 +613,7 @@ static int write_html(const char *dir, const cJSON *doc)
 static int make_dir(const char *path)
 {
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bianmin export: cannot create %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "bianmin export: 无法创建 / cannot create %s: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -652,7 +652,7 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
     bm_error_t e = {0};
     db = bm_stats_open(cfg->database, &e);
     if (!db) {
-        fprintf(stderr, "bianmin export: %s\n", e.message);
+        cli_fail("export", rc, e.code, e.field, e.message);
         goto out;
     }
     snprintf(photos, sizeof photos, "%s/photos", args.out);
@@ -685,10 +685,21 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
     if (write_csv(args.out, cases) != 0 || write_json(args.out, doc) != 0 ||
         write_html(args.out, doc) != 0)
         goto out;
-    fprintf(stderr, "bianmin export: %d requests, %d photos written to %s", cJSON_GetArraySize(cases),
-            x.photos, args.out);
+    if (ctx->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "ok", true);
+        cJSON_AddStringToObject(j, "dir", args.out);
+        cJSON_AddNumberToObject(j, "requests", cJSON_GetArraySize(cases));
+        cJSON_AddNumberToObject(j, "photos", x.photos);
+        cJSON_AddNumberToObject(j, "missing_photos", x.missing);
+        cli_print_json_line(stdout, j);
+        cJSON_Delete(j);
+    }
+    fprintf(stderr, "bianmin export: %d 个请求、%d 张照片已写入 / %d requests, %d photos written to %s",
+            cJSON_GetArraySize(cases), x.photos, cJSON_GetArraySize(cases), x.photos, args.out);
     if (x.missing)
-        fprintf(stderr, "; %d photos MISSING from the archive %s", x.missing, archive);
+        fprintf(stderr, "；缺 %d 张照片 / %d photos MISSING from the archive %s", x.missing,
+                x.missing, archive);
     fputc('\n', stderr);
     rc = CLI_EXIT_OK;
 out:

@@ -115,12 +115,12 @@ static int number_flag(cJSON *body, const char *flag, const char *field, const c
 {
     long n = 0;
     if (*given) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (bm_parse_long(v, min, max, &n) != 0) {
-        snprintf(err, errlen, "%s must be a number from %ld to %ld, not \"%.40s\"", flag, min,
-                 max, v);
+        snprintf(err, errlen, "须为 %ld 到 %ld 的整数 / %s must be a number from %ld to %ld, not \"%.40s\"",
+                 min, max, flag, min, max, v);
         return -1;
     }
     cJSON_AddNumberToObject(body, field, (double)n);
@@ -170,12 +170,12 @@ static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, s
             if (m < 0)
                 return -1;
             if (cJSON_GetObjectItemCaseSensitive(body, date_flags[k] + 2)) {
-                snprintf(err, errlen, "%s given twice", date_flags[k]);
+                snprintf(err, errlen, "%s 重复给出 / %s given twice", date_flags[k], date_flags[k]);
                 return -1;
             }
             if (cli_parse_date(v, iso, sizeof iso) != 0) {
                 snprintf(err, errlen,
-                         "%s needs a date such as 2026-11-01 (local time) or "
+                         "需要日期 / %s needs a date such as 2026-11-01 (local time) or "
                          "2026-11-01T08:00:00Z (UTC), not \"%.40s\"",
                          date_flags[k], v);
                 return -1;
@@ -194,17 +194,17 @@ static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, s
             return -1;
         if (f == TEXT_FILTER_COUNT) {
             if (arg[0] == '-')
-                snprintf(err, errlen, "unknown option %.60s", arg);
+                snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             else
-                snprintf(err, errlen, "unexpected argument \"%.60s\"", arg);
+                snprintf(err, errlen, "多余的参数 / unexpected argument \"%.60s\"", arg);
             return -1;
         }
         if (cJSON_GetObjectItemCaseSensitive(body, text_filters[f].field)) {
-            snprintf(err, errlen, "%s given twice", text_filters[f].flag);
+            snprintf(err, errlen, "%s 重复给出 / %s given twice", text_filters[f].flag, text_filters[f].flag);
             return -1;
         }
         if (!bm_utf8_valid(v, strlen(v)) || bm_blank(v)) {
-            snprintf(err, errlen, "%s needs a value (UTF-8 text)", text_filters[f].flag);
+            snprintf(err, errlen, "缺少值 / %s needs a value (UTF-8 text)", text_filters[f].flag);
             return -1;
         }
         /* Enumerated filters: a typo would only match nothing ("no requests"). */
@@ -228,7 +228,7 @@ int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size
     memset(args, 0, sizeof *args);
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     if (parse_into(argc, argv, args, err, errlen) != 0) {

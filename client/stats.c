@@ -71,7 +71,7 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if (!is_export && (m = cli_opt_value(argc, argv, &i, "--html", &v, err, errlen)) != 0) {
             if (m < 0 || !*v) {
-                snprintf(err, errlen, "--html needs a file name");
+                snprintf(err, errlen, "需要文件名 / --html needs a file name");
                 return -1;
             }
             args->fmt = CLI_REPORT_HTML;
@@ -80,7 +80,7 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if ((m = cli_opt_value(argc, argv, &i, "--month", &v, err, errlen)) != 0) {
             if (m < 0 || bm_stats_parse_month(v, &args->year, &args->month) != 0) {
-                snprintf(err, errlen, "--month needs a month as YYYY-MM, e.g. 2026-11");
+                snprintf(err, errlen, "--month 需要年月 YYYY-MM，如 2026-11 / --month needs a month as YYYY-MM, e.g. 2026-11");
                 return -1;
             }
             have_month = true;
@@ -104,29 +104,29 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if (slot) {
             if (m < 0 || !*v) {
-                snprintf(err, errlen, "%s needs a value", name);
+                snprintf(err, errlen, "%s 缺少值 / %s needs a value", name, name);
                 return -1;
             }
             *slot = v;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            snprintf(err, errlen, "unknown option %s", argv[i]);
+            snprintf(err, errlen, "未知选项 / unknown option %s", argv[i]);
             return -1;
         }
         if (is_export && !args->out) {
             args->out = argv[i];
             continue;
         }
-        snprintf(err, errlen, "unexpected argument %s", argv[i]);
+        snprintf(err, errlen, "多余的参数 / unexpected argument %s", argv[i]);
         return -1;
     }
     if (!have_month) {
-        snprintf(err, errlen, "--month YYYY-MM is required");
+        snprintf(err, errlen, "缺少 --month YYYY-MM / --month YYYY-MM is required");
         return -1;
     }
     if (is_export && !args->out) {
-        snprintf(err, errlen, "export needs the folder to write to (DIR)");
+        snprintf(err, errlen, "缺少输出文件夹 DIR / export needs the folder to write to (DIR)");
         return -1;
     }
     if (!args->db) {
@@ -142,7 +142,7 @@ int cli_report_config(const cli_report_args_t *args, bm_config_t *cfg)
     if (args->config) {
         bm_error_t err = {0};
         if (bm_config_load(cfg, args->config, &err) != 0) {
-            fprintf(stderr, "bianmin: %s\n", err.message);
+            cli_fail(NULL, CLI_EXIT_CONFIG, err.code, err.field, err.message);
             return -1;
         }
     }
@@ -158,8 +158,7 @@ int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
     char err[256];
     *cfg = NULL;
     if (cli_report_parse(argc, argv, is_export, ctx->json, args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin %s: %s\nsee: bianmin %s --help\n", name, err, name);
-        return CLI_EXIT_USAGE;
+        return cli_usage_error(name, err);
     }
     if (args->help) {
         if (is_export)
@@ -170,9 +169,10 @@ int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
     }
     *cfg = malloc(sizeof **cfg);
     if (!*cfg || cli_report_config(args, *cfg) != 0) {
+        int rc = *cfg ? CLI_EXIT_CONFIG : BM_EXIT_INTERNAL;
         free(*cfg);
         *cfg = NULL;
-        return CLI_EXIT_USAGE;
+        return rc;
     }
     return CLI_EXIT_OK;
 }
@@ -385,38 +385,44 @@ int cli_stats_run(cli_ctx_t *ctx, int argc, char **argv)
     if (!db || bm_stats_compute(db, cfg, args.year, args.month,
                                  args.tz && *args.tz ? args.tz : cfg->time_zone, &report,
                                  &e) != 0) {
-        fprintf(stderr, "bianmin stats: %s\n", e.message);
         rc = e.code && strcmp(e.code, BM_ERR_INVALID) == 0 && strcmp(e.field, "tz") == 0
                  ? CLI_EXIT_USAGE
                  : CLI_EXIT_REFUSED;
+        cli_fail("stats", rc, e.code, e.field, e.message);
         goto out;
     }
     switch (args.fmt) {
-    case CLI_REPORT_JSON: {
-        char *text = cJSON_Print(report);
-        if (text) {
-            fputs(text, stdout);
-            fputc('\n', stdout);
-            cJSON_free(text);
-        }
+    case CLI_REPORT_JSON: /* one JSON line, like every --json result */
+        cli_print_json_line(stdout, report);
         rc = CLI_EXIT_OK;
         break;
-    }
     case CLI_REPORT_CSV:
         rc = bm_stats_write_csv(stdout, report) == 0 ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
         break;
     case CLI_REPORT_HTML: {
         FILE *f = fopen(args.out, "w");
         if (!f) {
-            fprintf(stderr, "bianmin stats: cannot write %s: %s\n", args.out, strerror(errno));
+            char msg[1200];
+            snprintf(msg, sizeof msg, "无法写入 / cannot write %s: %s", args.out, strerror(errno));
+            rc = cli_fail("stats", CLI_EXIT_IO, "io", NULL, msg);
             break;
         }
         int w = bm_stats_write_html(f, report);
         if (fclose(f) != 0 || w != 0) {
-            fprintf(stderr, "bianmin stats: writing %s failed\n", args.out);
+            char msg[1200];
+            snprintf(msg, sizeof msg, "写入失败 / writing %s failed", args.out);
+            rc = cli_fail("stats", CLI_EXIT_IO, "io", NULL, msg);
             break;
         }
-        fprintf(stderr, "bianmin stats: wrote %s\n", args.out);
+        if (ctx->json) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddBoolToObject(j, "ok", true);
+            cJSON_AddStringToObject(j, "html", args.out);
+            cli_print_json_line(stdout, j);
+            cJSON_Delete(j);
+        } else {
+            fprintf(stderr, "bianmin stats: 已写入 / wrote %s\n", args.out);
+        }
         rc = CLI_EXIT_OK;
         break;
     }

@@ -429,23 +429,23 @@ int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
             return CLI_EXIT_OK;
         }
         if (arg || strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "bianmin %s: unexpected argument \"", argv[0]);
-            cli_put_text(stderr, argv[i], 40);
-            fprintf(stderr, "\"\nsee: bianmin %s --help\n", argv[0]);
-            return CLI_EXIT_USAGE;
+            char err[160];
+            snprintf(err, sizeof err, "多余的参数 / unexpected argument \"%.40s\"", argv[i]);
+            return cli_usage_error(argv[0], err);
         }
         arg = argv[i];
     }
     long ticket = 0;
+    char err[200];
     if (!arg) {
-        fprintf(stderr, "bianmin %s: which ticket? e.g. bianmin %s 42\n", argv[0], argv[0]);
-        return CLI_EXIT_USAGE;
+        snprintf(err, sizeof err, "哪张工单？/ which ticket? e.g. bianmin %s 42", argv[0]);
+        return cli_usage_error(argv[0], err);
     }
     if (cli_parse_ticket(arg, &ticket) != 0) {
-        fprintf(stderr, "bianmin %s: \"", argv[0]);
-        cli_put_text(stderr, arg, 40);
-        fputs("\" is not a ticket number (a whole number such as 42)\n", stderr);
-        return CLI_EXIT_USAGE;
+        snprintf(err, sizeof err,
+                 "不是工单号 / \"%.40s\" is not a ticket number (a whole number such as 42)",
+                 arg);
+        return cli_usage_error(argv[0], err);
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "ticket", (double)ticket);
