@@ -70,6 +70,10 @@ void cli_status_help(FILE *out);
 int cli_list_run(cli_ctx_t *ctx, int argc, char **argv);
 void cli_list_help(FILE *out);
 int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv);
+int cli_departments_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_departments_help(FILE *out);
+/* Writes a departments reply as a table. */
+void cli_format_departments(FILE *out, const cJSON *reply);
 void cli_volunteers_help(FILE *out);
 /* cancel, reopen, escalate and resolve share one run (argv[0] says which). */
 int cli_act_run(cli_ctx_t *ctx, int argc, char **argv);

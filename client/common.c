@@ -15,6 +15,8 @@ const cli_command_t cli_commands[] = {
      cli_list_help},
     {"volunteers", "volunteers: skills, online or not, jobs held", cli_volunteers_run,
      cli_volunteers_help},
+    {"departments", "the departments requests can be escalated to (id, name)",
+     cli_departments_run, cli_departments_help},
     {"cancel", "cancel a request (its own channel or office)", cli_act_run, cli_cancel_help},
     {"reopen", "reopen a request marked done that is not fixed", cli_act_run, cli_reopen_help},
     {"escalate", "escalate a request to a department (office)", cli_act_run, cli_escalate_help},

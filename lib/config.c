@@ -167,6 +167,53 @@ static int get_int(const cJSON *root, const char *key, int *dst, int min, int ma
     return 0;
 }
 
+int bm_config_check_department(const bm_config_t *cfg, const char *id, bm_error_t *err)
+{
+    if (bm_config_department(cfg, id))
+        return 0;
+    const char *ids[BM_MAX_DEPARTMENTS];
+    for (int i = 0; i < cfg->department_count; i++)
+        ids[i] = cfg->departments[i].id;
+    size_t n = (size_t)cfg->department_count;
+    const char *near = id ? bm_suggest(id, ids, n) : NULL;
+    char list[160];
+    bm_choices_text(ids, n, list, sizeof list);
+    if (near)
+        bm_error_set(err, BM_ERR_UNKNOWN_DEPARTMENT, "department",
+                     "未知部门 / unknown department \"%.40s\"; 您是不是要 / did you mean \"%s\"? "
+                     "(%s)",
+                     id ? id : "", near, list);
+    else
+        bm_error_set(err, BM_ERR_UNKNOWN_DEPARTMENT, "department",
+                     "未知部门 / unknown department \"%.40s\"; 可选 / known: %s", id ? id : "",
+                     list);
+    return -1;
+}
+
+cJSON *bm_config_departments_json(const bm_config_t *cfg)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "departments");
+    for (int i = 0; arr && i < cfg->department_count; i++) {
+        const bm_department_t *d = &cfg->departments[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", d->id);
+        cJSON_AddStringToObject(o, "name", d->name);
+        /* the subscription that tells it: its own, or one with "department" */
+        const char *sub = d->subscription[0] ? d->subscription : NULL;
+        for (int k = 0; !sub && k < cfg->subscription_count; k++) {
+            if (strcmp(cfg->subscriptions[k].department, d->id) == 0)
+                sub = cfg->subscriptions[k].name;
+        }
+        if (sub)
+            cJSON_AddStringToObject(o, "subscription", sub);
+        else
+            cJSON_AddNullToObject(o, "subscription");
+        cJSON_AddItemToArray(arr, o);
+    }
+    return root;
+}
+
 /* The keys a config file may hold, at the top and inside each list item. */
 static const char *const top_keys[] = {
     "client_endpoint", "worker_endpoint", "database",      "callback_secret", "log_level",
@@ -259,6 +306,16 @@ static int load_departments(bm_config_t *cfg, const cJSON *arr, const char *path
 static int check_department_subscriptions(const bm_config_t *cfg, const char *path,
                                           bm_error_t *err)
 {
+    for (int k = 0; k < cfg->subscription_count; k++) {
+        const char *dep = cfg->subscriptions[k].department;
+        if (dep[0] && !bm_config_department(cfg, dep)) {
+            bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                         "%s: 订阅 %s 的部门 %s 不在 departments 中 / subscription \"%s\": "
+                         "department \"%s\" is not in \"departments\"",
+                         path, cfg->subscriptions[k].name, dep, cfg->subscriptions[k].name, dep);
+            return -1;
+        }
+    }
     for (int i = 0; i < cfg->department_count; i++) {
         const char *sub = cfg->departments[i].subscription;
         int k = 0;

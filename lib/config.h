@@ -126,6 +126,13 @@ const char *bm_config_callback_secret(const bm_config_t *cfg, const char *channe
 /* Lookups; return NULL / false if unknown. */
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);
 const bm_department_t *bm_config_department(const bm_config_t *cfg, const char *id);
+/* Checks that id names a configured department. Returns 0, or -1 with err
+ * set: code unknown_department, field "department", a bilingual message with
+ * the closest id ("did you mean") and the valid ones. */
+int bm_config_check_department(const bm_config_t *cfg, const char *id, bm_error_t *err);
+/* The departments as {"departments": [{"id", "name", "subscription"}]}
+ * (subscription null if none). Caller owns the result (cJSON_Delete). */
+cJSON *bm_config_departments_json(const bm_config_t *cfg);
 bool bm_config_channel(const bm_config_t *cfg, const char *name);
 
 #endif
