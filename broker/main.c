@@ -31,7 +31,6 @@ static void usage(FILE *out)
             "  -d, --db PATH          SQLite database (default %s; created if missing)\n"
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
             "      --gen-secret       print a new random whsec_ secret and exit\n"
-            "      --fault-fail-commits N  testing only: make the next N commits fail\n"
             "  -h, --help             this help\n\n"
             "Flags override the config file; the config file overrides the defaults.\n"
             "SIGINT or SIGTERM stop it after committing and answering what it has read.\n",

@@ -118,12 +118,12 @@ sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
 {
     sqlite3 *db = NULL;
     if (access(path, R_OK) != 0) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "db", "no database at %s", path);
+        bm_error_set(err, BM_ERR_NOT_FOUND, "db", "找不到数据库 / no database at %s", path);
         return NULL;
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        bm_error_set(err, BM_ERR_STORAGE, "db", "cannot open %s: %s", path,
-                     db ? sqlite3_errmsg(db) : "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, "db", "无法打开 / cannot open %s: %s", path,
+                     db ? sqlite3_errmsg(db) : "内存不足 / out of memory");
         sqlite3_close(db);
         return NULL;
     }
@@ -135,7 +135,7 @@ sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
              sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 3;
     sqlite3_finalize(s);
     if (!ok) {
-        bm_error_set(err, BM_ERR_INVALID, "db", "%s is not a bianmin database", path);
+        bm_error_set(err, BM_ERR_INVALID, "db", "不是便民数据库 / %s is not a bianmin database", path);
         sqlite3_close(db);
         return NULL;
     }
@@ -292,7 +292,7 @@ bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
 {
     bm_stats_data_t *d = calloc(1, sizeof *d);
     if (!d) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
     /* One read transaction: the three reads see the same snapshot. */
@@ -303,7 +303,7 @@ bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
     if (rc == 0)
         rc = load_volunteers(db, d);
     if (rc != 0)
-        bm_error_set(err, BM_ERR_STORAGE, "db", "reading the database: %s", sqlite3_errmsg(db));
+        bm_error_set(err, BM_ERR_STORAGE, "db", "读取数据库失败 / reading the database: %s", sqlite3_errmsg(db));
     if (in_tx)
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != 0)
@@ -349,7 +349,7 @@ static int tz_push(const char *spec, bm_tz_saved_t *saved, char *name, size_t na
     if (bm_tz_office(spec, val, sizeof val, name, namelen, err) != 0)
         return -1;
     if (bm_tz_push(val, saved) != 0) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return -1;
     }
     return 0;
@@ -954,7 +954,7 @@ cJSON *bm_stats_month_asof(const bm_stats_data_t *data, const bm_config_t *cfg, 
                            int month, const char *tz, int64_t now, bm_error_t *err)
 {
     if (month < 1 || month > 12 || year < 1970) {
-        bm_error_set(err, BM_ERR_INVALID, "month", "month must be YYYY-MM");
+        bm_error_set(err, BM_ERR_INVALID, "month", "月份须为 YYYY-MM / month must be YYYY-MM");
         return NULL;
     }
     bm_tz_saved_t saved;
@@ -1002,7 +1002,7 @@ cJSON *bm_stats_month_asof(const bm_stats_data_t *data, const bm_config_t *cfg, 
     }
     bm_tz_pop(&saved);
     if (!root)
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
     return root;
 }
 
