@@ -6,3 +6,4 @@ bm_integration_test(webhooks test_webhooks.py)
 bm_integration_test(worker_flow test_worker_flow.py)
 bm_integration_test(report_html test_report_html.py)
 set_tests_properties(report_html PROPERTIES SKIP_RETURN_CODE 77) # no chromium: skipped, not passed
+bm_integration_test(cli_convention test_cli_convention.py)
