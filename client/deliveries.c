@@ -379,7 +379,7 @@ static void format_attempts(FILE *out, const cJSON *log)
 {
     fputs("\n尝试记录 attempt log:\n", out);
     if (!cJSON_IsArray(log) || cJSON_GetArraySize(log) == 0) {
-        fputs("  (none yet)\n", out);
+        fputs("  （暂无 none yet）\n", out);
         return;
     }
     cli_table_t *t = cli_table_new(attempt_cols, ATTEMPT_COLS);
@@ -481,7 +481,7 @@ void cli_format_delivery(FILE *out, const cJSON *d)
     format_attempts(out, cJSON_GetObjectItemCaseSensitive(d, "attempt_log"));
     format_body(out, cli_json_str(d, "body"));
     if (state && (strcmp(state, "dead") == 0 || strcmp(state, "delivered") == 0))
-        fprintf(out, "\nsend it again: bianmin deliveries replay %ld\n", id);
+        fprintf(out, "\n重新发送 / send it again: bianmin deliveries replay %ld\n", id);
 }
 
 void cli_format_replayed(FILE *out, const cJSON *reply)

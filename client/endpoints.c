@@ -188,7 +188,7 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "endpoints");
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     if (n == 0) {
-        fputs("no endpoints yet (a request's callback url, or a subscription in the "
+        fputs("还没有接收端 / no endpoints yet (a request's callback url, or a subscription in the "
               "broker's config, becomes one)\n",
               out);
         return;
@@ -214,7 +214,8 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
     cli_table_destroy(&t);
     fprintf(out, "%d endpoint%s, %d disabled\n", n, n == 1 ? "" : "s", disabled);
     if (disabled > 0)
-        fputs("a disabled endpoint's notices wait as pending: bianmin endpoints enable ID\n",
+        fputs("停用的接收端的通知保持待发送 / a disabled endpoint's notices wait as pending: "
+              "bianmin endpoints enable ID\n",
               out);
     if (dead_total > 0)
         fprintf(out,

@@ -190,7 +190,7 @@ static cJSON *photos_of(sqlite3 *db, int64_t ticket, export_t *x)
                         rel, (long long)ticket, x->archive);
         } else {
             cJSON_AddNullToObject(p, "file");
-            fprintf(stderr, "bianmin export: ticket %lld has a photo record with a bad hash or type\n",
+            fprintf(stderr, "bianmin export: 照片记录有误 / ticket %lld has a photo record with a bad hash or type\n",
                     (long long)ticket);
         }
         cJSON_AddBoolToObject(p, "missing", !ok);
@@ -292,7 +292,7 @@ static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
-        fprintf(stderr, "bianmin export: reading the database: %s\n", sqlite3_errmsg(db));
+        fprintf(stderr, "bianmin export: 读取数据库失败 / reading the database: %s\n", sqlite3_errmsg(db));
         cJSON_Delete(arr);
         return NULL;
     }

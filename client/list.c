@@ -269,7 +269,7 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
     cJSON *out = cJSON_CreateObject();
     cJSON *all = out ? cJSON_AddArrayToObject(out, "requests") : NULL;
     if (!page || !all) {
-        fputs("bianmin: out of memory\n", stderr);
+        fputs("bianmin: 内存不足 / out of memory\n", stderr);
         rc = CLI_EXIT_UNREACHABLE;
         goto out;
     }
@@ -374,9 +374,9 @@ bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *n
     if (page->n > 0)
         return true;
     if (page->total == 0)
-        fprintf(out, "no %s match (showing 0 of 0)\n", noun);
+        fprintf(out, "没有符合条件的记录 / no %s match (showing 0 of 0)\n", noun);
     else
-        fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", page->total,
+        fprintf(out, "超出范围 / showing none of %ld (--offset %ld is past the end)\n", page->total,
                 page->offset);
     return false;
 }
@@ -384,9 +384,10 @@ bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *n
 void cli_page_footer(FILE *out, const cli_page_t *page, bool next_hint)
 {
     long end = page->offset + page->n;
-    fprintf(out, "showing %ld-%ld of %ld", page->offset + 1, end, page->total);
+    fprintf(out, "第 %ld-%ld 条，共 %ld 条 / showing %ld-%ld of %ld", page->offset + 1, end,
+            page->total, page->offset + 1, end, page->total);
     if (next_hint && end < page->total)
-        fprintf(out, " (next page: --offset %ld)", end);
+        fprintf(out, " (下一页 next page: --offset %ld)", end);
     fputc('\n', out);
 }
 

@@ -398,7 +398,7 @@ static void format_deliveries(FILE *out, const cJSON *deliveries)
         fprintf(out, "  attempts %ld",
                 cJSON_IsNumber(attempts) ? (long)attempts->valuedouble : 0L);
         if (last) {
-            fputs("  last error: ", out);
+            fputs("  最近错误 last error: ", out);
             cli_put_text(out, last, DETAIL_MAX);
         }
         fputc('\n', out);

@@ -95,7 +95,7 @@ void cli_format_volunteers(FILE *out, const cJSON *reply)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "volunteers");
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     if (n == 0) {
-        fputs("no volunteers yet (a volunteer appears once bianmin-worker has said hello)\n",
+        fputs("还没有志愿者 / no volunteers yet (a volunteer appears once bianmin-worker has said hello)\n",
               out);
         return;
     }

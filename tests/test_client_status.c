@@ -65,7 +65,7 @@ static void test_format_sample(void **state)
         "  2026-11-29 07:02  volunteer:v01  done 完成  claimed → done  疏通完毕，已试水\n",
         "\n通知 deliveries:\n"
         "  #7  request.received  delivered 已送达  attempts 1\n"
-        "  #9  request.completed  pending 待发送  attempts 2  last error: HTTP 503\n",
+        "  #9  request.completed  pending 待发送  attempts 2  最近错误 last error: HTTP 503\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(out, want[i]))
