@@ -184,8 +184,15 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     }
     cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);
     cJSON_AddStringToObject(args->body, "channel", channel);
-    if (department)
-        cJSON_AddStringToObject(args->body, "department", department);
+    if (department) {
+        /* A department's Chinese name (自来水公司) becomes its id; anything else
+         * goes to the broker, which holds the configured list and refuses an
+         * unknown one with "did you mean". */
+        char scratch[8];
+        const char *id = cli_check_choice(CLI_CHOICE_DEPARTMENT, "--department", department,
+                                          scratch, sizeof scratch);
+        cJSON_AddStringToObject(args->body, "department", id ? id : department);
+    }
     if (text && !bm_blank(text))
         cJSON_AddStringToObject(args->body, spec->text_field, text);
     return 0;

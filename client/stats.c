@@ -30,14 +30,16 @@ void cli_stats_help(FILE *out)
           "\n"
           "options:\n"
           "  --month YYYY-MM  the month (required)\n"
-          "  --tz ZONE        the office's time zone for month and day boundaries, e.g.\n"
-          "                   Asia/Shanghai (default: the TZ environment variable, else\n"
-          "                   the system's zone)\n"
+          "  --tz ZONE        the office's time zone for month and day boundaries: an\n"
+          "                   IANA name (Asia/Shanghai) or an offset (+08:00 = UTC+8, east;\n"
+          "                   \"UTC+8\" is refused: POSIX reads it as UTC-8). Default: the\n"
+          "                   config's time_zone, else TZ, else the system's zone; a bad\n"
+          "                   zone is an error, never UTC\n"
           "  --db PATH        the database file (default: $" CLI_ENV_DB ", else the\n"
           "                   config's database, else " BM_DEFAULT_DATABASE ")\n"
           "  --config FILE    the broker's config, for categories' labels and deadlines\n"
           "                   (default: the built-in categories)\n"
-          "  --json           one JSON object (stable keys) on stdout\n"
+          "  --json           one JSON object (stable keys) on stdout, on one line\n"
           "  --csv            CSV on stdout (UTF-8 with BOM; section,key,value rows)\n"
           "  --html FILE      one self-contained HTML page with charts, written to FILE\n"
           "\n"
@@ -274,7 +276,17 @@ void cli_format_stats(FILE *out, const cJSON *report)
             bm_stats_fmt(at(report, "open_at_end.ge_7d"), BM_FMT_COUNT, b[3], 32),
             bm_stats_fmt(at(report, "open_at_end.total"), BM_FMT_COUNT, b[4], 32)};
         cli_table_add(t, cells);
-        print_table(out, "月末未完成（已等待）open at month end, by age", t);
+        /* The month still running: open requests are aged now, not at its end. */
+        const cJSON *as_of = at(report, "as_of_local"), *until = at(report, "until_local");
+        bool running = cJSON_IsString(as_of) && cJSON_IsString(until) &&
+                       strcmp(as_of->valuestring, until->valuestring) != 0;
+        char title[160];
+        if (running)
+            snprintf(title, sizeof title, "截至 %s 未完成（已等待）open now (%s), by age",
+                     as_of->valuestring, as_of->valuestring);
+        else
+            snprintf(title, sizeof title, "月末未完成（已等待）open at month end, by age");
+        print_table(out, title, t);
         cli_table_destroy(&t);
     }
 

@@ -117,6 +117,8 @@ def test_time_zones_and_current_month(bindir):
         r = json.loads(out)
         assert r["open_at_end"]["total"] == 1 and r["open_at_end"]["lt_1d"] == 1, r["open_at_end"]
         assert r["open_at_end"]["ge_7d"] == 0 and r["as_of"] < r["until"], r
+        code, text, err = s.cli("stats", "--month", month, "--db", s.db, "--tz", "UTC")
+        assert code == 0 and "截至" in text and "open now" in text, (code, text, err)
         # IANA names and +08:00 offsets; both mean east of UTC.
         for tz in ("Asia/Shanghai", "+08:00", "+8"):
             code, out, err = s.cli(*base, "--tz", tz)
