@@ -506,11 +506,13 @@ static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
         int64_t status = 0, retry = -1;
         const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok");
         const cJSON *gone = cJSON_GetObjectItemCaseSensitive(r, "gone");
+        const cJSON *permanent = cJSON_GetObjectItemCaseSensitive(r, "permanent");
         if (!cJSON_IsObject(r) || bm_json_int(r, "id", true, 1, INT64_MAX / 2, &x->id, &err) ||
             !cJSON_IsBool(ok) || bm_json_int(r, "status", false, 0, 999, &status, &err) ||
             bm_json_int(r, "latency_ms", false, 0, INT64_C(86400000), &x->latency_ms, &err) ||
             bm_json_int(r, "retry_after_s", false, 0, INT64_C(31536000), &retry, &err) ||
-            bm_json_str(r, "error", false, 1000, &x->error, &err) || (gone && !cJSON_IsBool(gone))) {
+            bm_json_str(r, "error", false, 1000, &x->error, &err) || (gone && !cJSON_IsBool(gone)) ||
+            (permanent && !cJSON_IsBool(permanent))) {
             if (!err.code)
                 bm_error_set(&err, BM_ERR_INVALID, "results",
                              "each result needs \"id\" and a boolean \"ok\"");
@@ -521,6 +523,7 @@ static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
         x->status = (int)status;
         x->retry_after_s = retry;
         x->gone = cJSON_IsTrue(gone);
+        x->permanent = cJSON_IsTrue(permanent);
     }
     int64_t now = bm_now_ms();
     const char *taker = b->caller.key ? b->caller.key->public_key : "";
@@ -924,7 +927,8 @@ static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, cons
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
         bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
         (act == BM_ACT_ESCALATE &&
-         bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0)) {
+         (bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
+          bm_config_check_department(&b->cfg, department, &err) != 0))) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
@@ -993,7 +997,8 @@ static void channel_act(broker_t *b, const bm_envelope_t *env, const bm_msg_t *m
         acting_channel(b, msg->body, false, &channel, &err) != 0 ||
         bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
         (act == BM_ACT_ESCALATE &&
-         bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0))
+         (bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
+          bm_config_check_department(&b->cfg, department, &err) != 0)))
         goto fail;
     store_act_t a = {.act = act, .channel = channel, .text = text, .department = department};
     run_act(b, SOCK_CLIENT, env, msg, ticket, &a);
@@ -1088,6 +1093,12 @@ static void cmd_volunteers(broker_t *b, const bm_envelope_t *env, const bm_msg_t
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddItemToObject(reply, "volunteers", arr);
     reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+/* The configured departments requests can be escalated to. */
+static void cmd_departments(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    reply_ok(b, SOCK_CLIENT, env, msg, bm_config_departments_json(&b->cfg), false);
 }
 
 /* ---- the operators' view of the outbox ----------------------------------- */
@@ -1425,6 +1436,7 @@ static const struct {
     {BM_CMD_ESCALATE,    SOCK_CLIENT, OFFICE, cmd_escalate, NULL},
     {BM_CMD_RESOLVE,     SOCK_CLIENT, OFFICE, cmd_resolve, NULL},
     {BM_CMD_VOLUNTEERS,  SOCK_CLIENT, OFFICE, cmd_volunteers, NULL},
+    {BM_CMD_DEPARTMENTS, SOCK_CLIENT, OFFICE | CHANNEL, cmd_departments, NULL}, /* no secrets */
     {BM_CMD_DELIVERIES,  SOCK_CLIENT, OFFICE, cmd_deliveries, NULL},
     {BM_CMD_DELIVERY,    SOCK_CLIENT, OFFICE, cmd_delivery, NULL},
     {BM_CMD_REPLAY,      SOCK_CLIENT, OFFICE, cmd_replay, NULL},

@@ -84,7 +84,8 @@ void cli_escalate_help(FILE *out)
           "Escalates an open or claimed request to a higher-level department (上级职能\n"
           "部门); the department's subscription is notified. Only office may do this.\n"
           "\n"
-          "  --department NAME  e.g. water_company, power_company, housing_bureau,\n"
+          "  --department ID    one of `bianmin departments`, e.g. water_company,\n"
+          "                     power_company, housing_bureau,\n"
           "                     street_office (as configured for the broker; required)\n"
           "  --reason TEXT      why the community cannot solve it (required)\n"
           "  --channel CH       who is acting (default office)\n"
@@ -114,7 +115,7 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     memset(args, 0, sizeof *args);
     const act_spec_t *spec = spec_find(argv[0]);
     if (!spec) {
-        snprintf(err, errlen, "unknown command %s", argv[0]);
+        snprintf(err, errlen, "未知命令 / unknown command %s", argv[0]);
         return -1;
     }
     const char *ticket_arg = NULL, *channel = NULL, *text = NULL, *department = NULL;
@@ -136,11 +137,11 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
                    (m = cli_opt_value(argc, argv, &i, "--department", &v, err, errlen)) != 0) {
             slot = &department, flag = "--department";
         } else if (arg[0] == '-' && arg[1] != '\0') {
-            snprintf(err, errlen, "unknown option %s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %s", arg);
             return -1;
         } else if (ticket_arg) {
             snprintf(err, errlen,
-                     "unexpected argument \"%s\" (text with spaces goes in quotes after a "
+                     "多余的参数 / unexpected argument \"%s\" (text with spaces goes in quotes after a "
                      "flag, e.g. %s \"住户已自行修好\")",
                      arg, spec->text_flag);
             return -1;
@@ -153,16 +154,18 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     }
     long ticket = 0;
     if (!ticket_arg) {
-        snprintf(err, errlen, "which ticket? e.g. bianmin %s 42 ...", spec->name);
+        snprintf(err, errlen, "哪张工单？/ which ticket? e.g. bianmin %s 42 ...", spec->name);
         return -1;
     }
     if (cli_parse_ticket(ticket_arg, &ticket) != 0) {
-        snprintf(err, errlen, "\"%.40s\" is not a ticket number (a whole number such as 42)",
+        snprintf(err, errlen, "不是工单号 / \"%.40s\" is not a ticket number (a whole number such as 42)",
                  ticket_arg);
         return -1;
     }
     if (!channel || bm_blank(channel))
         channel = spec->default_channel;
+    else if (!(channel = cli_check_choice(CLI_CHOICE_CHANNEL, "--channel", channel, err, errlen)))
+        return -1;
     /* Everything missing in one message, so one retry is enough. */
     size_t used = 0;
     if (!channel)
@@ -176,13 +179,20 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     args->cmd = spec->cmd;
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);
     cJSON_AddStringToObject(args->body, "channel", channel);
-    if (department)
-        cJSON_AddStringToObject(args->body, "department", department);
+    if (department) {
+        /* A department's Chinese name (自来水公司) becomes its id; anything else
+         * goes to the broker, which holds the configured list and refuses an
+         * unknown one with "did you mean". */
+        char scratch[8];
+        const char *id = cli_check_choice(CLI_CHOICE_DEPARTMENT, "--department", department,
+                                          scratch, sizeof scratch);
+        cJSON_AddStringToObject(args->body, "department", id ? id : department);
+    }
     if (text && !bm_blank(text))
         cJSON_AddStringToObject(args->body, spec->text_field, text);
     return 0;

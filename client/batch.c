@@ -402,7 +402,7 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
     lines = cli_lines_new(in_fd, CLI_MAX_LINE);
     ctx = zmq_ctx_new();
     if (!b.ring || !lines || !ctx) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         goto out;
     }
     b.sock = bm_socket_auth(ctx, ZMQ_DEALER, opts->endpoint, false, opts->key, NULL);

@@ -6,6 +6,7 @@
 #define BM_CLI_H
 
 #include "auth.h"
+#include "exitcodes.h"
 #include "proto.h"
 
 #include <cjson/cJSON.h>
@@ -13,11 +14,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit codes (documented in `bianmin --help`). */
-#define CLI_EXIT_OK          0
-#define CLI_EXIT_USAGE       1 /* bad command line */
-#define CLI_EXIT_REFUSED     2 /* the broker answered with an error */
-#define CLI_EXIT_UNREACHABLE 3 /* no answer in time, or the connection failed */
+/* Exit codes: the shared table in lib/exitcodes.h (docs/cli.md). */
+#define CLI_EXIT_OK          BM_EXIT_OK
+#define CLI_EXIT_USAGE       BM_EXIT_USAGE
+#define CLI_EXIT_REFUSED     BM_EXIT_REFUSED
+#define CLI_EXIT_UNREACHABLE BM_EXIT_UNREACHABLE
+#define CLI_EXIT_CONFIG      BM_EXIT_CONFIG
+#define CLI_EXIT_IO          BM_EXIT_IO
 
 /* Named defaults and limits. */
 #define CLI_DEFAULT_TIMEOUT_MS 5000
@@ -28,6 +31,7 @@
 #define CLI_MAX_WINDOW         500
 #define CLI_MAX_LINE           BM_MAX_BODY /* longest accepted --stdin line */
 #define CLI_ENV_BROKER         "BIANMIN_BROKER"
+#define CLI_ENV_CONFIG         "BIANMIN_CONFIG" /* the broker's config: choices to check against */
 
 /* What the global options set, shared by every subcommand. */
 typedef struct {
@@ -66,6 +70,10 @@ void cli_status_help(FILE *out);
 int cli_list_run(cli_ctx_t *ctx, int argc, char **argv);
 void cli_list_help(FILE *out);
 int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv);
+int cli_departments_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_departments_help(FILE *out);
+/* Writes a departments reply as a table. */
+void cli_format_departments(FILE *out, const cJSON *reply);
 void cli_volunteers_help(FILE *out);
 /* cancel, reopen, escalate and resolve share one run (argv[0] says which). */
 int cli_act_run(cli_ctx_t *ctx, int argc, char **argv);
@@ -113,6 +121,30 @@ extern const cli_label_t cli_categories[];
 const char *cli_category_label(const char *name);
 const char *cli_status_label(const char *name);
 const char *cli_event_label(const char *name);
+const char *cli_channel_label(const char *name);
+/* Writes who an event's actor is, for people, into buf: "袁建成（志愿者 v01）"
+ * for volunteer:v01 if names (volunteer id -> name; may be NULL) has it,
+ * a channel's label ("楼栋长") for channel:NAME, "系统" for system.
+ * Returns buf. */
+char *cli_actor_text(const char *actor, const cJSON *names, char *buf, size_t len);
+
+/* ---- enumerated inputs (choice.c) ---------------------------------------- */
+
+typedef enum {
+    CLI_CHOICE_CATEGORY,
+    CLI_CHOICE_CHANNEL,
+    CLI_CHOICE_STATUS,
+    CLI_CHOICE_SKILL,
+    CLI_CHOICE_DEPARTMENT
+} cli_choice_t;
+
+/* Checks a value typed for flag: returns the wire name of the choice of
+ * kind it names (a Chinese label, e.g. 管道疏通, is accepted for it), or
+ * NULL with a bilingual message in err: "unknown category", "did you mean"
+ * the closest choice if it is a likely typo, and the valid choices. The
+ * choices are the defaults, or those of the config in $BIANMIN_CONFIG. */
+const char *cli_check_choice(cli_choice_t kind, const char *flag, const char *value, char *err,
+                             size_t errlen);
 
 /* ---- calls --------------------------------------------------------------- */
 
@@ -125,6 +157,15 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply);
 void cli_print_error(FILE *out, const char *code, const char *field, const char *message);
 /* Writes j as one line of compact JSON. */
 void cli_print_json_line(FILE *out, const cJSON *j);
+/* --json given: errors (usage errors too) are written as one JSON line on
+ * stdout, {"code", "message", "field"?, "command"?, "exit"}. */
+void cli_errors_json(bool on);
+bool cli_errors_are_json(void);
+/* Reports a failure that is not the broker's: one JSON line on stdout with
+ * --json, else "bianmin NAME: MESSAGE" on stderr. name may be NULL. Returns
+ * exit_code. */
+int cli_fail(const char *name, int exit_code, const char *code, const char *field,
+             const char *message);
 /* Writes "bianmin NAME: ERR" and where its help is to stderr, err as text for
  * a terminal (cli_put_text). Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *name, const char *err);

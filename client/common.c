@@ -16,6 +16,8 @@ const cli_command_t cli_commands[] = {
      cli_list_help},
     {"volunteers", "volunteers: skills, online or not, jobs held", cli_volunteers_run,
      cli_volunteers_help},
+    {"departments", "the departments requests can be escalated to (id, name)",
+     cli_departments_run, cli_departments_help},
     {"cancel", "cancel a request (its own channel or office)", cli_act_run, cli_cancel_help},
     {"reopen", "reopen a request marked done that is not fixed", cli_act_run, cli_reopen_help},
     {"escalate", "escalate a request to a department (office)", cli_act_run, cli_escalate_help},
@@ -63,7 +65,7 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
     if (arg[n] != '\0')
         return 0;
     if (*i + 1 >= argc) {
-        snprintf(err, errlen, "%s needs a value", name);
+        snprintf(err, errlen, "%s 缺少值 / %s needs a value", name, name);
         return -1;
     }
     *value = argv[++*i];
@@ -73,12 +75,14 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
 int cli_take_text(const char *flag, const char *v, const char **slot, char *err, size_t errlen)
 {
     if (*slot) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (!bm_utf8_valid(v, strlen(v))) {
         snprintf(err, errlen,
-                 "%s is not valid UTF-8 text (is the terminal set to another encoding?)", flag);
+                 "%s 不是 UTF-8 文字（终端编码？）/ %s is not valid UTF-8 text (is the terminal "
+                 "set to another encoding?)",
+                 flag, flag);
         return -1;
     }
     *slot = v;
@@ -89,7 +93,7 @@ void cli_add_missing(char *err, size_t errlen, size_t *used, const char *flag)
 {
     if (*used + 1 >= errlen)
         return; /* full: what is there says enough */
-    int n = snprintf(err + *used, errlen - *used, "%s%s", *used ? ", " : "missing ", flag);
+    int n = snprintf(err + *used, errlen - *used, "%s%s", *used ? ", " : "缺少 / missing ", flag);
     if (n > 0)
         *used = (size_t)n < errlen - *used ? *used + (size_t)n : errlen - 1;
 }
@@ -126,6 +130,8 @@ static const cli_label_t events[] = {
     {"requeued", "重新派单", NULL},
     {"escalated", "上报", NULL},    {"resolved", "解决", NULL},    {"cancelled", "取消", NULL},
     {"reopened", "重开", NULL},     {"rated", "评价", NULL},       {"lease_expired", "超时退回", NULL},
+    {"overdue", "超时未接", NULL},  {"needs_escalation", "需上报", NULL},
+    {"declined", "谢绝接单", NULL},
     {NULL, NULL, NULL},
 };
 
@@ -153,6 +159,34 @@ const char *cli_status_label(const char *name)
 const char *cli_event_label(const char *name)
 {
     return label_of(events, name);
+}
+
+const char *cli_channel_label(const char *name)
+{
+    return label_of(cli_channels, name);
+}
+
+char *cli_actor_text(const char *actor, const cJSON *names, char *buf, size_t len)
+{
+    if (!actor) {
+        bm_strlcpy(buf, "", len);
+        return buf;
+    }
+    if (strncmp(actor, "volunteer:", 10) == 0) {
+        const char *name = cli_json_str(names, actor + 10);
+        if (name)
+            snprintf(buf, len, "%s（志愿者 %s）", name, actor + 10);
+        else
+            snprintf(buf, len, "志愿者 %s", actor + 10);
+    } else if (strncmp(actor, "channel:", 8) == 0) {
+        const char *label = cli_channel_label(actor + 8);
+        bm_strlcpy(buf, label ? label : actor + 8, len);
+    } else if (strcmp(actor, "system") == 0) {
+        bm_strlcpy(buf, "系统", len);
+    } else {
+        bm_strlcpy(buf, actor, len);
+    }
+    return buf;
 }
 
 /* ---- calls --------------------------------------------------------------- */
@@ -186,7 +220,7 @@ int cli_call(cli_ctx_t *ctx, const char *cmd, const cJSON *body, cJSON **reply)
         ctx->rpc = bm_rpc_new_auth(ctx->endpoint, ctx->key);
     if (!ctx->rpc) {
         r = BM_RPC_FAIL;
-        bm_error_set(&err, "local", NULL, "out of memory");
+        bm_error_set(&err, "local", NULL, "内存不足 / out of memory");
     } else {
         r = bm_rpc_call(ctx->rpc, cmd, body, ctx->timeout_ms, reply, &err);
     }
@@ -220,11 +254,47 @@ long cli_json_long(const cJSON *obj, const char *key, long dflt)
     return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
 }
 
+static bool json_errors; /* --json: errors are JSON lines on stdout too */
+
+void cli_errors_json(bool on)
+{
+    json_errors = on;
+}
+
+bool cli_errors_are_json(void)
+{
+    return json_errors;
+}
+
+int cli_fail(const char *name, int exit_code, const char *code, const char *field,
+             const char *message)
+{
+    if (json_errors) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "code", code ? code : "error");
+        cJSON_AddStringToObject(j, "message", message ? message : "");
+        if (field && *field)
+            cJSON_AddStringToObject(j, "field", field);
+        if (name)
+            cJSON_AddStringToObject(j, "command", name);
+        cJSON_AddNumberToObject(j, "exit", exit_code);
+        cli_print_json_line(stdout, j);
+        cJSON_Delete(j);
+        return exit_code;
+    }
+    fprintf(stderr, "bianmin%s%s: ", name ? " " : "", name ? name : "");
+    cli_put_text(stderr, message ? message : "", 0);
+    fputc('\n', stderr);
+    return exit_code;
+}
+
 int cli_usage_error(const char *name, const char *err)
 {
+    if (json_errors)
+        return cli_fail(name, CLI_EXIT_USAGE, "usage", NULL, err);
     fprintf(stderr, "bianmin %s: ", name);
     cli_put_text(stderr, err, 0);
-    fprintf(stderr, "\nsee: bianmin %s --help\n", name);
+    fprintf(stderr, "\n见 / see: bianmin %s --help\n", name);
     return CLI_EXIT_USAGE;
 }
 

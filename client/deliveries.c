@@ -89,14 +89,14 @@ static int number_into(cJSON *body, const char *flag, const char *field, const c
 {
     long n = 0;
     if (cJSON_GetObjectItemCaseSensitive(body, field)) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (v[0] == '#')
         v++;
     if (v[0] < '0' || v[0] > '9' || bm_parse_long(v, min, max, &n) != 0) {
-        snprintf(err, errlen, "%s must be a number from %ld to %ld, not \"%.40s\"", flag, min, max,
-                 v);
+        snprintf(err, errlen, "须为 %ld 到 %ld 的整数 / %s must be a number from %ld to %ld, not \"%.40s\"",
+                 min, max, flag, min, max, v);
         return -1;
     }
     cJSON_AddNumberToObject(body, field, (double)n);
@@ -109,13 +109,13 @@ static int date_into(cJSON *body, const char *flag, const char *field, const cha
 {
     char iso[MAX_ISO];
     if (cJSON_GetObjectItemCaseSensitive(body, field)) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (cli_parse_date(v, iso, sizeof iso) != 0) {
         snprintf(err, errlen,
-                 "%s needs a date such as 2026-11-01 (local time) or 2026-11-01T08:00:00Z "
-                 "(UTC), not \"%.40s\"",
+                 "需要日期 / %s needs a date such as 2026-11-01 (local time) or "
+                 "2026-11-01T08:00:00Z (UTC), not \"%.40s\"",
                  flag, v);
         return -1;
     }
@@ -133,12 +133,12 @@ static int parse_list(int argc, char **argv, int i, cJSON *body, char *err, size
             if (m < 0)
                 return -1;
             if (cJSON_GetObjectItemCaseSensitive(body, "state")) {
-                snprintf(err, errlen, "--state given twice");
+                snprintf(err, errlen, "--state 重复给出 / --state given twice");
                 return -1;
             }
             if (!cli_delivery_state_label(v)) {
                 snprintf(err, errlen,
-                         "--state must be pending (待发送), delivered (已送达) or dead "
+                         "须为 / --state must be pending (待发送), delivered (已送达) or dead "
                          "(投递失败), not \"%.40s\"",
                          v);
                 return -1;
@@ -160,11 +160,11 @@ static int parse_list(int argc, char **argv, int i, cJSON *body, char *err, size
             if (m < 0 || number_into(body, "--offset", "offset", v, 0, INT32_MAX, err, errlen))
                 return -1;
         } else if (arg[0] == '-') {
-            snprintf(err, errlen, "unknown option %.60s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             return -1;
         } else {
             snprintf(err, errlen,
-                     "unexpected argument \"%.60s\" (subcommands: show ID, replay ID, "
+                     "多余的参数 / unexpected argument \"%.60s\" (subcommands: show ID, replay ID, "
                      "replay --dead-since DATE)",
                      arg);
             return -1;
@@ -186,10 +186,10 @@ static int parse_one(int argc, char **argv, int i, bool replay, cJSON *body, cha
             if (m < 0 || date_into(body, "--dead-since", "dead_since", v, err, errlen) != 0)
                 return -1;
         } else if (arg[0] == '-' && arg[1] != '\0') {
-            snprintf(err, errlen, "unknown option %.60s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             return -1;
         } else if (id_arg) {
-            snprintf(err, errlen, "unexpected argument \"%.60s\" (one delivery id)", arg);
+            snprintf(err, errlen, "多余的参数 / unexpected argument \"%.60s\" (one delivery id)", arg);
             return -1;
         } else {
             id_arg = arg;
@@ -197,15 +197,15 @@ static int parse_one(int argc, char **argv, int i, bool replay, cJSON *body, cha
     }
     bool since = cJSON_GetObjectItemCaseSensitive(body, "dead_since") != NULL;
     if (id_arg && since) {
-        snprintf(err, errlen, "give either a delivery id or --dead-since DATE, not both");
+        snprintf(err, errlen, "请给投递编号或 --dead-since 日期，不能都给 / give either a delivery id or --dead-since DATE, not both");
         return -1;
     }
     if (!id_arg && !since) {
         if (replay)
-            snprintf(err, errlen, "which deliveries? e.g. bianmin deliveries replay 7, or "
+            snprintf(err, errlen, "哪些投递？/ which deliveries? e.g. bianmin deliveries replay 7, or "
                                   "bianmin deliveries replay --dead-since 2026-11-28");
         else
-            snprintf(err, errlen, "which delivery? e.g. bianmin deliveries show 7");
+            snprintf(err, errlen, "哪条投递？/ which delivery? e.g. bianmin deliveries show 7");
         return -1;
     }
     if (id_arg) {
@@ -226,7 +226,7 @@ int cli_deliveries_parse(int argc, char **argv, cli_op_args_t *args, char *err, 
     }
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     const char *sub = argc > 1 ? argv[1] : "";
@@ -379,7 +379,7 @@ static void format_attempts(FILE *out, const cJSON *log)
 {
     fputs("\n尝试记录 attempt log:\n", out);
     if (!cJSON_IsArray(log) || cJSON_GetArraySize(log) == 0) {
-        fputs("  (none yet)\n", out);
+        fputs("  （暂无 none yet）\n", out);
         return;
     }
     cli_table_t *t = cli_table_new(attempt_cols, ATTEMPT_COLS);
@@ -481,7 +481,7 @@ void cli_format_delivery(FILE *out, const cJSON *d)
     format_attempts(out, cJSON_GetObjectItemCaseSensitive(d, "attempt_log"));
     format_body(out, cli_json_str(d, "body"));
     if (state && (strcmp(state, "dead") == 0 || strcmp(state, "delivered") == 0))
-        fprintf(out, "\nsend it again: bianmin deliveries replay %ld\n", id);
+        fprintf(out, "\n重新发送 / send it again: bianmin deliveries replay %ld\n", id);
 }
 
 void cli_format_replayed(FILE *out, const cJSON *reply)

@@ -62,13 +62,13 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
     const char *action = argc > 1 ? argv[1] : NULL;
     if (!action || strcmp(action, "list") == 0) {
         if (argc > 2) {
-            snprintf(err, errlen, "unexpected argument \"%.60s\"", argv[argc - 1]);
+            snprintf(err, errlen, "多余的参数 / unexpected argument \"%.60s\"", argv[argc - 1]);
             return -1;
         }
         args->cmd = BM_CMD_ENDPOINTS;
         args->body = cJSON_CreateObject();
         if (!args->body) {
-            snprintf(err, errlen, "out of memory");
+            snprintf(err, errlen, "内存不足 / out of memory");
             return -1;
         }
         return 0;
@@ -76,10 +76,10 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
     bool rotate = strcmp(action, "rotate") == 0;
     if (!rotate && strcmp(action, "disable") != 0 && strcmp(action, "enable") != 0) {
         if (action[0] == '-')
-            snprintf(err, errlen, "unknown option %.60s", action);
+            snprintf(err, errlen, "未知选项 / unknown option %.60s", action);
         else
             snprintf(err, errlen,
-                     "unknown subcommand \"%.40s\" (disable ID, enable ID or rotate ID)", action);
+                     "未知子命令 / unknown subcommand \"%.40s\" (disable ID, enable ID or rotate ID)", action);
         return -1;
     }
     const char *id_arg = NULL, *secret = NULL;
@@ -91,15 +91,15 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
             if (m < 0)
                 return -1;
             if (secret) {
-                snprintf(err, errlen, "--secret given twice");
+                snprintf(err, errlen, "--secret 重复给出 / --secret given twice");
                 return -1;
             }
             secret = v;
         } else if (arg[0] == '-' && arg[1] != '\0') {
-            snprintf(err, errlen, "unknown option %.60s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             return -1;
         } else if (id_arg) {
-            snprintf(err, errlen, "unexpected argument \"%.60s\" (one endpoint id)", arg);
+            snprintf(err, errlen, "多余的参数 / unexpected argument \"%.60s\" (one endpoint id)", arg);
             return -1;
         } else {
             id_arg = arg;
@@ -107,7 +107,7 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
     }
     long id = 0;
     if (!id_arg) {
-        snprintf(err, errlen, "which endpoint? e.g. bianmin endpoints %s 3 (the ids are in "
+        snprintf(err, errlen, "哪个接收端？/ which endpoint? e.g. bianmin endpoints %s 3 (the ids are in "
                               "bianmin endpoints)",
                  action);
         return -1;
@@ -115,21 +115,21 @@ int cli_endpoints_parse(int argc, char **argv, cli_op_args_t *args, char *err, s
     if (id_arg[0] == '#')
         id_arg++;
     if (id_arg[0] < '0' || id_arg[0] > '9' || bm_parse_long(id_arg, 1, ID_MAX, &id) != 0) {
-        snprintf(err, errlen, "\"%.40s\" is not an endpoint id (a whole number such as 3)",
+        snprintf(err, errlen, "不是接收端编号 / \"%.40s\" is not an endpoint id (a whole number such as 3)",
                  id_arg);
         return -1;
     }
     if (secret && bm_secret_check(secret) != 0) {
         /* Checked here too so the secret is not sent anywhere when mistyped. */
         snprintf(err, errlen,
-                 "--secret must be whsec_ followed by base64 of 24 to 64 random bytes "
+                 "--secret 格式不对 / --secret must be whsec_ followed by base64 of 24 to 64 random bytes "
                  "(bianmin-broker --gen-secret prints one), or leave it out to get a new one");
         return -1;
     }
     args->cmd = BM_CMD_ENDPOINT;
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     cJSON_AddNumberToObject(args->body, "id", (double)id);
@@ -188,7 +188,7 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "endpoints");
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     if (n == 0) {
-        fputs("no endpoints yet (a request's callback url, or a subscription in the "
+        fputs("还没有接收端 / no endpoints yet (a request's callback url, or a subscription in the "
               "broker's config, becomes one)\n",
               out);
         return;
@@ -214,7 +214,8 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
     cli_table_destroy(&t);
     fprintf(out, "%d endpoint%s, %d disabled\n", n, n == 1 ? "" : "s", disabled);
     if (disabled > 0)
-        fputs("a disabled endpoint's notices wait as pending: bianmin endpoints enable ID\n",
+        fputs("停用的接收端的通知保持待发送 / a disabled endpoint's notices wait as pending: "
+              "bianmin endpoints enable ID\n",
               out);
     if (dead_total > 0)
         fprintf(out,

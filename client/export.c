@@ -9,6 +9,7 @@
 #include "jsonx.h"
 #include "report.h"
 #include "stats.h"
+#include "tz.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,7 +37,8 @@ void cli_export_help(FILE *out)
           "\n"
           "options:\n"
           "  --month YYYY-MM  the month (required)\n"
-          "  --tz ZONE        e.g. Asia/Shanghai (default: TZ, else the system's zone)\n"
+          "  --tz ZONE        Asia/Shanghai or +08:00 (default: the config's time_zone,\n"
+          "                   else TZ, else the system's zone; \"UTC+8\" is refused)\n"
           "  --db PATH        the database file (default: $" CLI_ENV_DB ", else " BM_DEFAULT_DATABASE ")\n"
           "  --archive PATH   the photo archive (default: \"archive\" beside the database)\n"
           "  --config FILE    the broker's config (its database and archive_dir)\n"
@@ -49,7 +51,24 @@ void cli_export_help(FILE *out)
 typedef struct {
     const char *dir, *archive;
     int photos, missing;
+    cJSON *names; /* volunteer id -> name; owned */
 } export_t;
+
+/* Volunteers' names by id, for showing actors as people. Caller owns. */
+static cJSON *volunteer_names(sqlite3 *db)
+{
+    cJSON *o = cJSON_CreateObject();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, name FROM volunteers", -1, &s, NULL) == SQLITE_OK) {
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            const unsigned char *id = sqlite3_column_text(s, 0), *name = sqlite3_column_text(s, 1);
+            if (id && name && *name)
+                cJSON_AddStringToObject(o, (const char *)id, (const char *)name);
+        }
+    }
+    sqlite3_finalize(s);
+    return o;
+}
 
 static void local_time(int64_t ms, char *buf, size_t len)
 {
@@ -168,11 +187,11 @@ static cJSON *photos_of(sqlite3 *db, int64_t ticket, export_t *x)
             snprintf(file, sizeof file, "photos/%s.%s", sha, ext);
             cJSON_AddStringToObject(p, "file", file);
             if (!ok)
-                fprintf(stderr, "bianmin export: photo %s of ticket %lld is missing from %s\n",
+                fprintf(stderr, "bianmin export: 照片缺失 / photo %s of ticket %lld is missing from %s\n",
                         rel, (long long)ticket, x->archive);
         } else {
             cJSON_AddNullToObject(p, "file");
-            fprintf(stderr, "bianmin export: ticket %lld has a photo record with a bad hash or type\n",
+            fprintf(stderr, "bianmin export: 照片记录有误 / ticket %lld has a photo record with a bad hash or type\n",
                     (long long)ticket);
         }
         cJSON_AddBoolToObject(p, "missing", !ok);
@@ -184,7 +203,7 @@ static cJSON *photos_of(sqlite3 *db, int64_t ticket, export_t *x)
     return arr;
 }
 
-static cJSON *timeline_of(sqlite3 *db, int64_t ticket)
+static cJSON *timeline_of(sqlite3 *db, int64_t ticket, const cJSON *names)
 {
     cJSON *arr = cJSON_CreateArray();
     sqlite3_stmt *s = NULL;
@@ -199,6 +218,8 @@ static cJSON *timeline_of(sqlite3 *db, int64_t ticket)
         cJSON_AddNumberToObject(e, "id", (double)sqlite3_column_int64(s, 0));
         bm_json_add_time(e, "at", col_ms(s, 1));
         bm_json_add_str(e, "actor", col_str(s, 2));
+        char who[256];
+        cJSON_AddStringToObject(e, "actor_name", cli_actor_text(col_str(s, 2), names, who, sizeof who));
         bm_json_add_str(e, "kind", col_str(s, 3));
         bm_json_add_str(e, "from", col_str(s, 4));
         bm_json_add_str(e, "to", col_str(s, 5));
@@ -249,6 +270,7 @@ static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
         bm_json_add_str(r, "text", col_str(s, 8));
         bm_json_add_str(r, "status", col_str(s, 9));
         bm_json_add_str(r, "volunteer", col_str(s, 10));
+        bm_json_add_str(r, "volunteer_name", cli_json_str(x->names, col_str(s, 10) ? col_str(s, 10) : ""));
         bm_json_add_str(r, "department", col_str(s, 11));
         if (sqlite3_column_type(s, 12) == SQLITE_NULL)
             cJSON_AddNullToObject(r, "rating");
@@ -265,13 +287,13 @@ static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
         cJSON_AddStringToObject(r, "received_local", lt);
         local_time(col_ms(s, 16), lt, sizeof lt);
         cJSON_AddStringToObject(r, "done_local", lt);
-        cJSON_AddItemToObject(r, "timeline", timeline_of(db, id));
+        cJSON_AddItemToObject(r, "timeline", timeline_of(db, id, x->names));
         cJSON_AddItemToObject(r, "photos", photos_of(db, id, x));
         cJSON_AddItemToArray(arr, r);
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
-        fprintf(stderr, "bianmin export: reading the database: %s\n", sqlite3_errmsg(db));
+        fprintf(stderr, "bianmin export: 读取数据库失败 / reading the database: %s\n", sqlite3_errmsg(db));
         cJSON_Delete(arr);
         return NULL;
     }
@@ -309,11 +331,21 @@ static void event_note(const cJSON *ev, char *buf, size_t len)
 
 static const char *channel_label(const char *name)
 {
-    for (const cli_label_t *l = cli_channels; name && l->name; l++) {
-        if (strcmp(l->name, name) == 0)
-            return l->label;
-    }
-    return name;
+    const char *label = cli_channel_label(name);
+    return label ? label : name;
+}
+
+/* A volunteer for people: "袁建成 (v01)", or the id if the name is unknown. */
+static const char *volunteer_text(const cJSON *r, char *buf, size_t len)
+{
+    const char *id = cli_json_str(r, "volunteer"), *name = cli_json_str(r, "volunteer_name");
+    if (!id)
+        return NULL;
+    if (name)
+        snprintf(buf, len, "%s (%s)", name, id);
+    else
+        bm_strlcpy(buf, id, len);
+    return buf;
 }
 
 static FILE *open_in(const char *dir, const char *name, char *path, size_t len)
@@ -321,7 +353,7 @@ static FILE *open_in(const char *dir, const char *name, char *path, size_t len)
     snprintf(path, len, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f)
-        fprintf(stderr, "bianmin export: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "bianmin export: 无法写入 / cannot write %s: %s\n", path, strerror(errno));
     return f;
 }
 
@@ -329,7 +361,7 @@ static int close_checked(FILE *f, const char *path)
 {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "bianmin export: writing %s failed\n", path);
+        fprintf(stderr, "bianmin export: 写入失败 / writing %s failed\n", path);
         return -1;
     }
     return 0;
@@ -343,7 +375,8 @@ static int write_csv(const char *dir, const cJSON *cases)
         return -1;
     bm_csv_bom(f);
     fputs("ticket,received_at,channel,category,category_label,building,unit,contact,text,status,"
-          "status_label,volunteer,department,done_at,rating,events,photos\r\n",
+          "status_label,volunteer,volunteer_name,department,department_name,done_at,rating,events,"
+          "photos\r\n",
           f);
     const cJSON *r;
     cJSON_ArrayForEach(r, cases)
@@ -363,7 +396,9 @@ static int write_csv(const char *dir, const cJSON *cases)
                                cli_json_str(r, "status"),
                                cli_status_label(cli_json_str(r, "status")),
                                cli_json_str(r, "volunteer"),
+                               cli_json_str(r, "volunteer_name"),
                                cli_json_str(r, "department"),
+                               cli_json_str(r, "department_name"),
                                cli_json_str(r, "done_local")};
         for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
             bm_csv_field(f, cells[i]);
@@ -381,7 +416,7 @@ static int write_csv(const char *dir, const cJSON *cases)
     if (!f)
         return -1;
     bm_csv_bom(f);
-    fputs("ticket,at,actor,kind,kind_label,from,to,note\r\n", f);
+    fputs("ticket,at,actor,actor_name,kind,kind_label,from,to,note\r\n", f);
     cJSON_ArrayForEach(r, cases)
     {
         const cJSON *e;
@@ -393,6 +428,7 @@ static int write_csv(const char *dir, const cJSON *cases)
             const char *cells[] = {n,
                                    cli_json_str(e, "at_local"),
                                    cli_json_str(e, "actor"),
+                                   cli_json_str(e, "actor_name"),
                                    cli_json_str(e, "kind"),
                                    cli_event_label(cli_json_str(e, "kind")),
                                    cli_json_str(e, "from"),
@@ -463,7 +499,8 @@ static int write_html(const char *dir, const cJSON *doc)
     fputs("</title>\n<style>\nbody{font-family:\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\","
           "sans-serif;margin:24px;color:#222;max-width:980px}\n"
           "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px "
-          "8px;text-align:left;vertical-align:top}th{background:#f3f5f8;white-space:nowrap}\n"
+          "8px;text-align:left;vertical-align:top;white-space:pre-wrap}"
+          "th{background:#f3f5f8;white-space:nowrap}\n"
           "section{border-top:2px solid #2f6db5;margin-top:28px;padding-top:6px}\n"
           "figure{display:inline-block;margin:6px}figure img{max-width:280px;max-height:280px;"
           "border:1px solid #ccc}figcaption{font-size:12px;color:#555}\n"
@@ -510,8 +547,10 @@ static int write_html(const char *dir, const cJSON *doc)
         html_field(f, "联系人", cli_json_str(r, "contact"));
         html_field(f, "内容", cli_json_str(r, "text"));
         html_field(f, "状态", status_text(r));
-        html_field(f, "志愿者", cli_json_str(r, "volunteer"));
-        html_field(f, "上报部门", cli_json_str(r, "department"));
+        char vol[256];
+        html_field(f, "志愿者", volunteer_text(r, vol, sizeof vol));
+        html_field(f, "上报部门", cli_json_str(r, "department_name") ? cli_json_str(r, "department_name")
+                                                                   : cli_json_str(r, "department"));
         html_field(f, "完成时间", cli_json_str(r, "done_local"));
         html_field(f, "评价", rating);
         fputs("</table>\n<h3>经过</h3>\n<table><tr><th>时间</th><th>事件</th><th>操作者</th>"
@@ -528,7 +567,7 @@ static int write_html(const char *dir, const cJSON *doc)
             fputs("</td><td>", f);
             bm_html_escape(f, cli_event_label(kind) ? cli_event_label(kind) : kind);
             fputs("</td><td>", f);
-            bm_html_escape(f, cli_json_str(e, "actor"));
+            bm_html_escape(f, cli_json_str(e, "actor_name"));
             fputs("</td><td>", f);
             bm_html_escape(f, note);
             fputs("</td></tr>\n", f);
@@ -575,7 +614,7 @@ static int write_html(const char *dir, const cJSON *doc)
 static int make_dir(const char *path)
 {
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bianmin export: cannot create %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "bianmin export: 无法创建 / cannot create %s: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -593,17 +632,19 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
     cJSON *doc = NULL;
     char archive[1024], photos[2048];
     int64_t from = 0, until = 0;
-    if (args.tz && *args.tz) {
-        /* Times are written in the office's zone: set it for the whole run. */
-        if (bm_stats_month_range(args.tz, args.year, args.month, &from, &until) != 0) {
-            fprintf(stderr, "bianmin export: unknown time zone %s (e.g. Asia/Shanghai)\n", args.tz);
-            rc = CLI_EXIT_USAGE;
-            goto out;
-        }
-        setenv("TZ", args.tz, 1);
+    char tzval[BM_TZ_MAX + 16], tzname_used[BM_TZ_MAX + 1];
+    bm_error_t tzerr = {0};
+    /* Times are written in the office's zone: --tz, the config's
+     * time_zone, else TZ; it is set for the whole run. */
+    const char *zone = args.tz && *args.tz ? args.tz : cfg->time_zone;
+    if (bm_tz_office(zone, tzval, sizeof tzval, tzname_used, sizeof tzname_used, &tzerr) != 0) {
+        rc = cli_fail("export", CLI_EXIT_USAGE, tzerr.code, tzerr.field, tzerr.message);
+        goto out;
     }
+    bm_stats_month_range(zone, args.year, args.month, &from, &until);
+    if (tzval[0])
+        setenv("TZ", tzval, 1);
     tzset();
-    bm_stats_month_range(NULL, args.year, args.month, &from, &until);
     if (args.archive)
         bm_strlcpy(archive, args.archive, sizeof archive);
     else
@@ -612,25 +653,32 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
     bm_error_t e = {0};
     db = bm_stats_open(cfg->database, &e);
     if (!db) {
-        fprintf(stderr, "bianmin export: %s\n", e.message);
+        cli_fail("export", rc, e.code, e.field, e.message);
         goto out;
     }
     snprintf(photos, sizeof photos, "%s/photos", args.out);
     if (make_dir(args.out) != 0 || make_dir(photos) != 0)
         goto out;
 
-    export_t x = {.dir = args.out, .archive = archive};
+    export_t x = {.dir = args.out, .archive = archive, .names = volunteer_names(db)};
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot for the whole export */
     cJSON *cases = read_cases(db, from, until, &x);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    cJSON_Delete(x.names);
     if (!cases)
         goto out;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cases)
+    {
+        const bm_department_t *dep = bm_config_department(cfg, cli_json_str(r, "department"));
+        if (dep)
+            cJSON_AddStringToObject((cJSON *)r, "department_name", dep->name);
+    }
     doc = cJSON_CreateObject();
     char month[16];
     snprintf(month, sizeof month, "%04d-%02d", args.year, args.month);
     cJSON_AddStringToObject(doc, "month", month);
-    const char *tz = getenv("TZ");
-    cJSON_AddStringToObject(doc, "tz", tz && *tz ? tz : "localtime");
+    cJSON_AddStringToObject(doc, "tz", tzname_used);
     bm_json_add_time(doc, "from", from);
     bm_json_add_time(doc, "until", until);
     bm_json_add_time(doc, "exported_at", bm_now_ms());
@@ -638,10 +686,21 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
     if (write_csv(args.out, cases) != 0 || write_json(args.out, doc) != 0 ||
         write_html(args.out, doc) != 0)
         goto out;
-    fprintf(stderr, "bianmin export: %d requests, %d photos written to %s", cJSON_GetArraySize(cases),
-            x.photos, args.out);
+    if (ctx->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "ok", true);
+        cJSON_AddStringToObject(j, "dir", args.out);
+        cJSON_AddNumberToObject(j, "requests", cJSON_GetArraySize(cases));
+        cJSON_AddNumberToObject(j, "photos", x.photos);
+        cJSON_AddNumberToObject(j, "missing_photos", x.missing);
+        cli_print_json_line(stdout, j);
+        cJSON_Delete(j);
+    }
+    fprintf(stderr, "bianmin export: %d 个请求、%d 张照片已写入 / %d requests, %d photos written to %s",
+            cJSON_GetArraySize(cases), x.photos, cJSON_GetArraySize(cases), x.photos, args.out);
     if (x.missing)
-        fprintf(stderr, "; %d photos MISSING from the archive %s", x.missing, archive);
+        fprintf(stderr, "；缺 %d 张照片 / %d photos MISSING from the archive %s", x.missing,
+                x.missing, archive);
     fputc('\n', stderr);
     rc = CLI_EXIT_OK;
 out:

@@ -12,10 +12,6 @@
 #define MAX_CELL   512 /* bytes of one table cell we build */
 #define LIST_COLS  7
 
-/* The statuses a request can be in (lib/lifecycle.c). */
-static const char *const statuses[] = {"open",     "claimed",  "done",
-                                       "escalated", "resolved", "cancelled"};
-#define STATUS_COUNT (sizeof statuses / sizeof statuses[0])
 
 /* Flags that become string fields of the list body as they are. */
 static const struct {
@@ -113,27 +109,18 @@ int cli_parse_date(const char *s, char *iso, size_t len)
     return 0;
 }
 
-static bool known_status(const char *s)
-{
-    for (size_t i = 0; i < STATUS_COUNT; i++) {
-        if (strcmp(statuses[i], s) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Parses one --limit / --offset value into body. Returns 0 or -1. */
 static int number_flag(cJSON *body, const char *flag, const char *field, const char *v, long min,
                        long max, bool *given, char *err, size_t errlen)
 {
     long n = 0;
     if (*given) {
-        snprintf(err, errlen, "%s given twice", flag);
+        snprintf(err, errlen, "%s 重复给出 / %s given twice", flag, flag);
         return -1;
     }
     if (bm_parse_long(v, min, max, &n) != 0) {
-        snprintf(err, errlen, "%s must be a number from %ld to %ld, not \"%.40s\"", flag, min,
-                 max, v);
+        snprintf(err, errlen, "须为 %ld 到 %ld 的整数 / %s must be a number from %ld to %ld, not \"%.40s\"",
+                 min, max, flag, min, max, v);
         return -1;
     }
     cJSON_AddNumberToObject(body, field, (double)n);
@@ -183,12 +170,12 @@ static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, s
             if (m < 0)
                 return -1;
             if (cJSON_GetObjectItemCaseSensitive(body, date_flags[k] + 2)) {
-                snprintf(err, errlen, "%s given twice", date_flags[k]);
+                snprintf(err, errlen, "%s 重复给出 / %s given twice", date_flags[k], date_flags[k]);
                 return -1;
             }
             if (cli_parse_date(v, iso, sizeof iso) != 0) {
                 snprintf(err, errlen,
-                         "%s needs a date such as 2026-11-01 (local time) or "
+                         "需要日期 / %s needs a date such as 2026-11-01 (local time) or "
                          "2026-11-01T08:00:00Z (UTC), not \"%.40s\"",
                          date_flags[k], v);
                 return -1;
@@ -207,26 +194,28 @@ static int parse_into(int argc, char **argv, cli_list_args_t *args, char *err, s
             return -1;
         if (f == TEXT_FILTER_COUNT) {
             if (arg[0] == '-')
-                snprintf(err, errlen, "unknown option %.60s", arg);
+                snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             else
-                snprintf(err, errlen, "unexpected argument \"%.60s\"", arg);
+                snprintf(err, errlen, "多余的参数 / unexpected argument \"%.60s\"", arg);
             return -1;
         }
         if (cJSON_GetObjectItemCaseSensitive(body, text_filters[f].field)) {
-            snprintf(err, errlen, "%s given twice", text_filters[f].flag);
+            snprintf(err, errlen, "%s 重复给出 / %s given twice", text_filters[f].flag, text_filters[f].flag);
             return -1;
         }
         if (!bm_utf8_valid(v, strlen(v)) || bm_blank(v)) {
-            snprintf(err, errlen, "%s needs a value (UTF-8 text)", text_filters[f].flag);
+            snprintf(err, errlen, "缺少值 / %s needs a value (UTF-8 text)", text_filters[f].flag);
             return -1;
         }
-        if (f == 0 && !known_status(v)) {
-            snprintf(err, errlen,
-                     "--status must be one of open, claimed, done, escalated, resolved, "
-                     "cancelled, not \"%.40s\"",
-                     v);
+        /* Enumerated filters: a typo would only match nothing ("no requests"). */
+        const char *field = text_filters[f].field;
+        cli_choice_t kind = strcmp(field, "status") == 0     ? CLI_CHOICE_STATUS
+                            : strcmp(field, "category") == 0 ? CLI_CHOICE_CATEGORY
+                            : strcmp(field, "channel") == 0  ? CLI_CHOICE_CHANNEL
+                                                             : (cli_choice_t)-1;
+        if (kind != (cli_choice_t)-1 &&
+            !(v = cli_check_choice(kind, text_filters[f].flag, v, err, errlen)))
             return -1;
-        }
         cJSON_AddStringToObject(body, text_filters[f].field, v);
     }
     if (args->all && !limit_given)
@@ -239,7 +228,7 @@ int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size
     memset(args, 0, sizeof *args);
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     if (parse_into(argc, argv, args, err, errlen) != 0) {
@@ -280,7 +269,7 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
     cJSON *out = cJSON_CreateObject();
     cJSON *all = out ? cJSON_AddArrayToObject(out, "requests") : NULL;
     if (!page || !all) {
-        fputs("bianmin: out of memory\n", stderr);
+        fputs("bianmin: 内存不足 / out of memory\n", stderr);
         rc = CLI_EXIT_UNREACHABLE;
         goto out;
     }
@@ -385,9 +374,9 @@ bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *n
     if (page->n > 0)
         return true;
     if (page->total == 0)
-        fprintf(out, "no %s match (showing 0 of 0)\n", noun);
+        fprintf(out, "没有符合条件的记录 / no %s match (showing 0 of 0)\n", noun);
     else
-        fprintf(out, "showing none of %ld (--offset %ld is past the end)\n", page->total,
+        fprintf(out, "超出范围 / showing none of %ld (--offset %ld is past the end)\n", page->total,
                 page->offset);
     return false;
 }
@@ -395,9 +384,10 @@ bool cli_page_read(FILE *out, const cJSON *reply, const char *key, const char *n
 void cli_page_footer(FILE *out, const cli_page_t *page, bool next_hint)
 {
     long end = page->offset + page->n;
-    fprintf(out, "showing %ld-%ld of %ld", page->offset + 1, end, page->total);
+    fprintf(out, "第 %ld-%ld 条，共 %ld 条 / showing %ld-%ld of %ld", page->offset + 1, end,
+            page->total, page->offset + 1, end, page->total);
     if (next_hint && end < page->total)
-        fprintf(out, " (next page: --offset %ld)", end);
+        fprintf(out, " (下一页 next page: --offset %ld)", end);
     fputc('\n', out);
 }
 

@@ -2,9 +2,10 @@
  * the office: global options, then one subcommand from the table in
  * common.c. */
 #include "cli.h"
-#include "config.h"
-#include "util.h"
 #include "version.h"
+#include "config.h"
+#include "suggest.h"
+#include "util.h"
 #include "width.h"
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
+            "用法：全局选项可写在命令前或命令后 / global options go before or after the command\n"
             "\n"
             "便民 bianmin: submit and follow residents' requests and record the residents'\n"
             "ratings; for the office, the queue, the volunteers, acting on requests\n"
@@ -25,13 +27,14 @@ static void usage(FILE *out)
     fprintf(out,
             "  (bianmin COMMAND --help for each command's options)\n"
             "\n"
-            "global options (before the command):\n"
+            "global options (before or after the command):\n"
             "  --broker ENDPOINT  the broker's client socket (default %s,\n"
             "                     or the environment variable %s)\n"
             "  --key FILE         钥匙文件 / your key file (default: $BIANMIN_KEY, else\n"
             "                     " CLI_DEFAULT_KEY " if present; it also says where the station is)\n"
             "  --timeout MS       how long to wait for an answer (default %d)\n"
-            "  --json             machine output: replies and errors as one JSON line on stdout\n"
+            "  --json             machine output: one JSON line on stdout per result and per\n"
+            "                     error (usage errors too: {\"code\", \"message\", \"exit\"})\n"
             "  --version          版本 the version and the database schema version\n"
             "  --help             this text\n"
             "\n"
@@ -56,48 +59,83 @@ static void usage(FILE *out)
             "Times are shown in local time (the TZ environment variable); dates given to\n"
             "list --since/--until and deliveries --since as YYYY-MM-DD mean local midnight.\n"
             "\n"
-            "exit codes:\n"
-            "  0  success\n"
-            "  1  usage error (bad command line)\n"
-            "  2  the broker refused (an error reply, printed as \"error (code, field f): ...\",\n"
+            "退出码 exit codes (the same for every bianmin program; docs/cli.md):\n"
+            "  0  成功 success\n"
+            "  1  用法错误 usage error (bad command line)\n"
+            "  2  被拒绝 refused (an error reply, printed as \"error (code, field f): ...\",\n"
             "     e.g. not_found, bad_transition, forbidden, too_late)\n"
-            "  3  the broker is unreachable or did not answer in time\n"
+            "  3  连不上 the broker is unreachable or did not answer in time\n"
+            "  4  配置错误 the config file is missing or invalid\n"
+            "  5  文件错误 a local file or the database could not be read or written\n"
+            "  6  内部错误 internal error (out of memory)\n"
             "  submit --stdin: 0 all lines accepted, 2 some refused, 3 some got no answer\n",
             BM_DEFAULT_CLIENT_ENDPOINT, CLI_ENV_BROKER, CLI_DEFAULT_TIMEOUT_MS);
 }
 
+/* The global options, also accepted after the command. */
+static const char *const global_options[] = {"--broker", "--key", "--timeout", "--json",
+                                             "--help"};
+
+/* Reports a usage error of the global options or the command name. */
+static int global_error(const char *zh, const char *en, const char *what, const char *near)
+{
+    char msg[512];
+    if (near)
+        snprintf(msg, sizeof msg, "%s \"%.60s\" / %s \"%.60s\"；您是不是要 / did you mean: %s?", zh,
+                 what, en, what, near);
+    else
+        snprintf(msg, sizeof msg, "%s \"%.60s\" / %s \"%.60s\"", zh, what, en, what);
+    int rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", NULL, msg);
+    if (rc == CLI_EXIT_USAGE && !cli_errors_are_json())
+        fputs("见 / see: bianmin --help\n", stderr);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (bm_version_asked(argc, argv)) {
+        bm_version_print(stdout, "bianmin");
+        return CLI_EXIT_OK;
+    }
     bm_width_init(); /* Chinese text in tables: columns from the terminal's locale */
     cli_ctx_t ctx = {.endpoint = BM_DEFAULT_CLIENT_ENDPOINT, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
     const char *env = getenv(CLI_ENV_BROKER);
     if (env && *env)
         ctx.endpoint = env;
 
-    const char *key_path = NULL;
-    bool endpoint_given = env && *env;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
+    /* --json anywhere: every error from here on is a JSON line too. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            ctx.json = true;
+    }
+    cli_errors_json(ctx.json);
+
+    /* Global options may come before or after the command: they are taken
+     * out, and the command gets the rest. */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest)
+        return cli_fail(NULL, BM_EXIT_INTERNAL, "internal", NULL, "内存不足 / out of memory");
+    int n = 0, rc = CLI_EXIT_USAGE;
+    const char *name = NULL, *key_path = NULL;
+    bool help = false, endpoint_given = env && *env;
+    bm_key_t key;
+    memset(&key, 0, sizeof key);
+    for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         char err[128];
         int m;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            bm_version_print(stdout, "bianmin");
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctx.json = true;
+        if (strcmp(argv[i], "--json") == 0)
+            continue;
+        if (!name && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+            help = true;
             continue;
         }
         if ((m = cli_opt_value(argc, argv, &i, "--broker", &v, err, sizeof err)) != 0) {
             if (m < 0 || !*v) {
-                fprintf(stderr, "bianmin: --broker needs an endpoint, e.g. %s\n",
-                        BM_DEFAULT_CLIENT_ENDPOINT);
-                return CLI_EXIT_USAGE;
+                snprintf(err, sizeof err, "--broker 需要地址 / needs an endpoint, e.g. %s",
+                         BM_DEFAULT_CLIENT_ENDPOINT);
+                rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", "broker", err);
+                goto out;
             }
             ctx.endpoint = v;
             endpoint_given = true;
@@ -105,8 +143,9 @@ int main(int argc, char **argv)
         }
         if ((m = cli_opt_value(argc, argv, &i, "--key", &v, err, sizeof err)) != 0) {
             if (m < 0 || !*v) {
-                fprintf(stderr, "bianmin: --key 需要钥匙文件 / --key needs a key file\n");
-                return CLI_EXIT_USAGE;
+                rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", "key",
+                              "--key 需要钥匙文件 / --key needs a key file");
+                goto out;
             }
             key_path = v;
             continue;
@@ -114,52 +153,72 @@ int main(int argc, char **argv)
         if ((m = cli_opt_value(argc, argv, &i, "--timeout", &v, err, sizeof err)) != 0) {
             long ms = 0;
             if (m < 0 || bm_parse_long(v, 1, CLI_MAX_TIMEOUT_MS, &ms) != 0) {
-                fprintf(stderr, "bianmin: --timeout needs milliseconds from 1 to %d\n",
-                        CLI_MAX_TIMEOUT_MS);
-                return CLI_EXIT_USAGE;
+                snprintf(err, sizeof err, "--timeout 需要 1 到 %d 毫秒 / needs milliseconds from 1 to %d",
+                         CLI_MAX_TIMEOUT_MS, CLI_MAX_TIMEOUT_MS);
+                rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", "timeout", err);
+                goto out;
             }
             ctx.timeout_ms = (int)ms;
             continue;
         }
-        fprintf(stderr, "bianmin: unknown option %s (global options go before the command)\n"
-                        "see: bianmin --help\n",
-                argv[i]);
-        return CLI_EXIT_USAGE;
+        if (!name && argv[i][0] == '-') {
+            rc = global_error("未知选项", "unknown option", argv[i],
+                              bm_suggest(argv[i], global_options,
+                                         sizeof global_options / sizeof global_options[0]));
+            goto out;
+        }
+        if (!name)
+            name = argv[i];
+        rest[n++] = argv[i];
     }
-    if (i >= argc) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+    if (help) {
+        usage(stdout);
+        rc = CLI_EXIT_OK;
+        goto out;
+    }
+    if (!name) {
+        if (ctx.json)
+            rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", NULL, "缺少命令 / missing command");
+        else
+            usage(stderr);
+        goto out;
     }
     /* The key: --key, else $BIANMIN_KEY, else the office key of `make run`
      * if it is there; none means development mode (a broker with "auth":
      * "none"). A key file also says where the station is. */
-    bm_key_t key;
     if (!key_path)
         key_path = bm_key_default_path(CLI_DEFAULT_KEY);
     if (key_path) {
         bm_error_t kerr = {0};
         if (bm_key_load(key_path, &key, &kerr) != 0) {
-            fprintf(stderr, "bianmin: %s\n", kerr.message);
-            return CLI_EXIT_USAGE;
+            rc = cli_fail(NULL, CLI_EXIT_USAGE, kerr.code, "key", kerr.message);
+            goto out;
         }
         if (!key.broker_key[0]) {
-            fprintf(stderr, "bianmin: 钥匙文件 %s 里没有服务站公钥 / key file %s has no station key "
-                            "(\"broker\")\n",
-                    key_path, key_path);
-            return CLI_EXIT_USAGE;
+            char msg[1200];
+            snprintf(msg, sizeof msg,
+                     "钥匙文件 %s 里没有服务站公钥 / key file %s has no station key (\"broker\")",
+                     key_path, key_path);
+            rc = cli_fail(NULL, CLI_EXIT_USAGE, "usage", "key", msg);
+            goto out;
         }
         ctx.key = &key;
         if (!endpoint_given && key.client_endpoint[0])
             ctx.endpoint = key.client_endpoint;
     }
-    const cli_command_t *cmd = cli_command_find(argv[i]);
+    const cli_command_t *cmd = cli_command_find(name);
     if (!cmd) {
-        fprintf(stderr, "bianmin: unknown command \"%s\"\nsee: bianmin --help\n", argv[i]);
-        return CLI_EXIT_USAGE;
+        const char *names[64];
+        size_t k = 0;
+        for (const cli_command_t *c = cli_commands; c->name && k < 64; c++)
+            names[k++] = c->name;
+        rc = global_error("未知命令", "unknown command", name, bm_suggest(name, names, k));
+        goto out;
     }
-    int rc = cmd->run(&ctx, argc - i, argv + i);
+    rc = cmd->run(&ctx, n, rest);
+out:
     bm_rpc_destroy(&ctx.rpc);
-    if (ctx.key)
-        memset(&key, 0, sizeof key);
+    memset(&key, 0, sizeof key);
+    free(rest);
     return rc;
 }

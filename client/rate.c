@@ -70,7 +70,7 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
         } else if ((m = cli_opt_value(argc, argv, &i, "--comment", &v, err, errlen)) != 0) {
             slot = &comment, flag = "--comment";
         } else if (arg[0] == '-' && arg[1] != '\0') {
-            snprintf(err, errlen, "unknown option %.60s", arg);
+            snprintf(err, errlen, "未知选项 / unknown option %.60s", arg);
             return -1;
         } else if (!ticket_arg) {
             ticket_arg = arg;
@@ -80,7 +80,7 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
             continue;
         } else {
             snprintf(err, errlen,
-                     "unexpected argument \"%.60s\" (a comment with spaces goes in quotes "
+                     "多余的参数 / unexpected argument \"%.60s\" (a comment with spaces goes in quotes "
                      "after --comment, e.g. --comment \"师傅很快\")",
                      arg);
             return -1;
@@ -90,33 +90,38 @@ int cli_rate_parse(int argc, char **argv, cli_op_args_t *args, char *err, size_t
     }
     long ticket = 0, score = 0;
     if (!ticket_arg || !score_arg) {
-        snprintf(err, errlen, "which ticket and what score? e.g. bianmin rate 42 5 --channel "
+        snprintf(err, errlen, "哪张工单、几分？/ which ticket and what score? e.g. bianmin rate 42 5 --channel "
                               "building_leader");
         return -1;
     }
     if (cli_parse_ticket(ticket_arg, &ticket) != 0) {
-        snprintf(err, errlen, "\"%.40s\" is not a ticket number (a whole number such as 42)",
+        snprintf(err, errlen, "不是工单号 / \"%.40s\" is not a ticket number (a whole number such as 42)",
                  ticket_arg);
         return -1;
     }
     if (bm_parse_long(score_arg, SCORE_MIN, SCORE_MAX, &score) != 0) {
-        snprintf(err, errlen, "the score must be a whole number from %d to %d, not \"%.40s\"",
-                 SCORE_MIN, SCORE_MAX, score_arg);
+        snprintf(err, errlen, "评分须为 %d 到 %d 的整数 / the score must be a whole number from %d to %d, not "
+                 "\"%.40s\"",
+                 SCORE_MIN, SCORE_MAX, SCORE_MIN, SCORE_MAX, score_arg);
         return -1;
     }
     if (!channel || bm_blank(channel)) {
-        snprintf(err, errlen, "missing --channel (who is recording the rating, e.g. "
+        snprintf(err, errlen, "缺少 --channel（谁记录评价）/ missing --channel (who is recording the rating, e.g. "
                               "--channel building_leader)");
         return -1;
     }
+    if (!(channel = cli_check_choice(CLI_CHOICE_CHANNEL, "--channel", channel, err, errlen)))
+        return -1;
     if (comment && strlen(comment) > BM_MAX_COMMENT) {
-        snprintf(err, errlen, "--comment is longer than %d bytes", BM_MAX_COMMENT);
+        snprintf(err, errlen, "--comment 超过 %d 字节（约%d个汉字）/ --comment is longer than %d bytes (about %d "
+                 "Chinese characters)",
+                 BM_MAX_COMMENT, BM_MAX_COMMENT / 3, BM_MAX_COMMENT, BM_MAX_COMMENT / 3);
         return -1;
     }
     args->cmd = BM_CMD_RATE;
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     cJSON_AddNumberToObject(args->body, "ticket", (double)ticket);

@@ -30,14 +30,16 @@ void cli_stats_help(FILE *out)
           "\n"
           "options:\n"
           "  --month YYYY-MM  the month (required)\n"
-          "  --tz ZONE        the office's time zone for month and day boundaries, e.g.\n"
-          "                   Asia/Shanghai (default: the TZ environment variable, else\n"
-          "                   the system's zone)\n"
+          "  --tz ZONE        the office's time zone for month and day boundaries: an\n"
+          "                   IANA name (Asia/Shanghai) or an offset (+08:00 = UTC+8, east;\n"
+          "                   \"UTC+8\" is refused: POSIX reads it as UTC-8). Default: the\n"
+          "                   config's time_zone, else TZ, else the system's zone; a bad\n"
+          "                   zone is an error, never UTC\n"
           "  --db PATH        the database file (default: $" CLI_ENV_DB ", else the\n"
           "                   config's database, else " BM_DEFAULT_DATABASE ")\n"
           "  --config FILE    the broker's config, for categories' labels and deadlines\n"
           "                   (default: the built-in categories)\n"
-          "  --json           one JSON object (stable keys) on stdout\n"
+          "  --json           one JSON object (stable keys) on stdout, on one line\n"
           "  --csv            CSV on stdout (UTF-8 with BOM; section,key,value rows)\n"
           "  --html FILE      one self-contained HTML page with charts, written to FILE\n"
           "\n"
@@ -71,7 +73,7 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if (!is_export && (m = cli_opt_value(argc, argv, &i, "--html", &v, err, errlen)) != 0) {
             if (m < 0 || !*v) {
-                snprintf(err, errlen, "--html needs a file name");
+                snprintf(err, errlen, "需要文件名 / --html needs a file name");
                 return -1;
             }
             args->fmt = CLI_REPORT_HTML;
@@ -80,7 +82,7 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if ((m = cli_opt_value(argc, argv, &i, "--month", &v, err, errlen)) != 0) {
             if (m < 0 || bm_stats_parse_month(v, &args->year, &args->month) != 0) {
-                snprintf(err, errlen, "--month needs a month as YYYY-MM, e.g. 2026-11");
+                snprintf(err, errlen, "--month 需要年月 YYYY-MM，如 2026-11 / --month needs a month as YYYY-MM, e.g. 2026-11");
                 return -1;
             }
             have_month = true;
@@ -104,29 +106,29 @@ int cli_report_parse(int argc, char **argv, bool is_export, bool json, cli_repor
         }
         if (slot) {
             if (m < 0 || !*v) {
-                snprintf(err, errlen, "%s needs a value", name);
+                snprintf(err, errlen, "%s 缺少值 / %s needs a value", name, name);
                 return -1;
             }
             *slot = v;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            snprintf(err, errlen, "unknown option %s", argv[i]);
+            snprintf(err, errlen, "未知选项 / unknown option %s", argv[i]);
             return -1;
         }
         if (is_export && !args->out) {
             args->out = argv[i];
             continue;
         }
-        snprintf(err, errlen, "unexpected argument %s", argv[i]);
+        snprintf(err, errlen, "多余的参数 / unexpected argument %s", argv[i]);
         return -1;
     }
     if (!have_month) {
-        snprintf(err, errlen, "--month YYYY-MM is required");
+        snprintf(err, errlen, "缺少 --month YYYY-MM / --month YYYY-MM is required");
         return -1;
     }
     if (is_export && !args->out) {
-        snprintf(err, errlen, "export needs the folder to write to (DIR)");
+        snprintf(err, errlen, "缺少输出文件夹 DIR / export needs the folder to write to (DIR)");
         return -1;
     }
     if (!args->db) {
@@ -142,7 +144,7 @@ int cli_report_config(const cli_report_args_t *args, bm_config_t *cfg)
     if (args->config) {
         bm_error_t err = {0};
         if (bm_config_load(cfg, args->config, &err) != 0) {
-            fprintf(stderr, "bianmin: %s\n", err.message);
+            cli_fail(NULL, CLI_EXIT_CONFIG, err.code, err.field, err.message);
             return -1;
         }
     }
@@ -158,8 +160,7 @@ int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
     char err[256];
     *cfg = NULL;
     if (cli_report_parse(argc, argv, is_export, ctx->json, args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin %s: %s\nsee: bianmin %s --help\n", name, err, name);
-        return CLI_EXIT_USAGE;
+        return cli_usage_error(name, err);
     }
     if (args->help) {
         if (is_export)
@@ -170,9 +171,10 @@ int cli_report_start(cli_ctx_t *ctx, int argc, char **argv, bool is_export,
     }
     *cfg = malloc(sizeof **cfg);
     if (!*cfg || cli_report_config(args, *cfg) != 0) {
+        int rc = *cfg ? CLI_EXIT_CONFIG : BM_EXIT_INTERNAL;
         free(*cfg);
         *cfg = NULL;
-        return CLI_EXIT_USAGE;
+        return rc;
     }
     return CLI_EXIT_OK;
 }
@@ -274,7 +276,17 @@ void cli_format_stats(FILE *out, const cJSON *report)
             bm_stats_fmt(at(report, "open_at_end.ge_7d"), BM_FMT_COUNT, b[3], 32),
             bm_stats_fmt(at(report, "open_at_end.total"), BM_FMT_COUNT, b[4], 32)};
         cli_table_add(t, cells);
-        print_table(out, "月末未完成（已等待）open at month end, by age", t);
+        /* The month still running: open requests are aged now, not at its end. */
+        const cJSON *as_of = at(report, "as_of_local"), *until = at(report, "until_local");
+        bool running = cJSON_IsString(as_of) && cJSON_IsString(until) &&
+                       strcmp(as_of->valuestring, until->valuestring) != 0;
+        char title[160];
+        if (running)
+            snprintf(title, sizeof title, "截至 %s 未完成（已等待）open now (%s), by age",
+                     as_of->valuestring, as_of->valuestring);
+        else
+            snprintf(title, sizeof title, "月末未完成（已等待）open at month end, by age");
+        print_table(out, title, t);
         cli_table_destroy(&t);
     }
 
@@ -382,39 +394,47 @@ int cli_stats_run(cli_ctx_t *ctx, int argc, char **argv)
     bm_error_t e = {0};
     cJSON *report = NULL;
     sqlite3 *db = bm_stats_open(cfg->database, &e);
-    if (!db || bm_stats_compute(db, cfg, args.year, args.month, args.tz, &report, &e) != 0) {
-        fprintf(stderr, "bianmin stats: %s\n", e.message);
+    if (!db || bm_stats_compute(db, cfg, args.year, args.month,
+                                 args.tz && *args.tz ? args.tz : cfg->time_zone, &report,
+                                 &e) != 0) {
         rc = e.code && strcmp(e.code, BM_ERR_INVALID) == 0 && strcmp(e.field, "tz") == 0
                  ? CLI_EXIT_USAGE
                  : CLI_EXIT_REFUSED;
+        cli_fail("stats", rc, e.code, e.field, e.message);
         goto out;
     }
     switch (args.fmt) {
-    case CLI_REPORT_JSON: {
-        char *text = cJSON_Print(report);
-        if (text) {
-            fputs(text, stdout);
-            fputc('\n', stdout);
-            cJSON_free(text);
-        }
+    case CLI_REPORT_JSON: /* one JSON line, like every --json result */
+        cli_print_json_line(stdout, report);
         rc = CLI_EXIT_OK;
         break;
-    }
     case CLI_REPORT_CSV:
         rc = bm_stats_write_csv(stdout, report) == 0 ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
         break;
     case CLI_REPORT_HTML: {
         FILE *f = fopen(args.out, "w");
         if (!f) {
-            fprintf(stderr, "bianmin stats: cannot write %s: %s\n", args.out, strerror(errno));
+            char msg[1200];
+            snprintf(msg, sizeof msg, "无法写入 / cannot write %s: %s", args.out, strerror(errno));
+            rc = cli_fail("stats", CLI_EXIT_IO, "io", NULL, msg);
             break;
         }
         int w = bm_stats_write_html(f, report);
         if (fclose(f) != 0 || w != 0) {
-            fprintf(stderr, "bianmin stats: writing %s failed\n", args.out);
+            char msg[1200];
+            snprintf(msg, sizeof msg, "写入失败 / writing %s failed", args.out);
+            rc = cli_fail("stats", CLI_EXIT_IO, "io", NULL, msg);
             break;
         }
-        fprintf(stderr, "bianmin stats: wrote %s\n", args.out);
+        if (ctx->json) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddBoolToObject(j, "ok", true);
+            cJSON_AddStringToObject(j, "html", args.out);
+            cli_print_json_line(stdout, j);
+            cJSON_Delete(j);
+        } else {
+            fprintf(stderr, "bianmin stats: 已写入 / wrote %s\n", args.out);
+        }
         rc = CLI_EXIT_OK;
         break;
     }

@@ -96,8 +96,50 @@ static void time_line(FILE *out, const char *label, const cJSON *req, const char
     fprintf(out, "  %s%s\n", label, cli_local_time(iso, buf, sizeof buf));
 }
 
-static void format_request(FILE *out, const cJSON *req)
+/* Where the current attempt starts: after the last reopen. */
+typedef struct {
+    int reopens;            /* reopened events */
+    const cJSON *reopened;  /* the last one, or NULL */
+    const cJSON *claimed;   /* the last claim after it (or ever, without a reopen) */
+    const cJSON *rated;     /* the last rating */
+    const cJSON *rated_for; /* the completion (completed/resolved) that rating is about */
+    bool rated_earlier;     /* that completion is before the last reopen */
+} attempt_t;
+
+static bool kind_is(const cJSON *ev, const char *kind)
 {
+    const char *k = cli_json_str(ev, "kind");
+    return k && strcmp(k, kind) == 0;
+}
+
+static void read_attempt(const cJSON *events, attempt_t *a)
+{
+    memset(a, 0, sizeof *a);
+    const cJSON *ev, *last_done = NULL;
+    cJSON_ArrayForEach(ev, events)
+    {
+        if (kind_is(ev, "reopened")) {
+            a->reopens++;
+            a->reopened = ev;
+            a->claimed = NULL;
+            if (a->rated_for)
+                a->rated_earlier = true;
+        } else if (kind_is(ev, "claimed")) {
+            a->claimed = ev;
+        } else if (kind_is(ev, "completed") || kind_is(ev, "resolved")) {
+            last_done = ev;
+        } else if (kind_is(ev, "rated")) {
+            a->rated = ev;
+            a->rated_for = last_done;
+            a->rated_earlier = false;
+        }
+    }
+}
+
+static void format_request(FILE *out, const cJSON *req, const cJSON *events)
+{
+    attempt_t att;
+    read_attempt(events, &att);
     const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(req, "ticket");
     const char *category = cli_json_str(req, "category");
     const char *label = cli_json_str(req, "category_label");
@@ -150,8 +192,18 @@ static void format_request(FILE *out, const cJSON *req)
         fputc('\n', out);
     }
     time_line(out, "受理 created:   ", req, "created_at", true);
+    if (att.reopened) {
+        /* The row's times are the current attempt's; say which one it is. */
+        char when[MAX_TIME_TEXT];
+        fprintf(out, "  本次 attempt:   第 %d 次处理，重开于 %s / attempt %d, reopened %s\n",
+                att.reopens + 1, cli_local_time(cli_json_str(att.reopened, "at"), when, sizeof when),
+                att.reopens + 1, when);
+    }
     time_line(out, "期限 deadline:  ", req, "deadline_at", false);
-    time_line(out, "接单 claimed:   ", req, "claimed_at", false);
+    if (att.reopened && !att.claimed)
+        fputs("  接单 claimed:   本次尚未接单 / not claimed in this attempt\n", out);
+    else
+        time_line(out, "接单 claimed:   ", req, "claimed_at", false);
     time_line(out, "完成 done:      ", req, "done_at", false);
     time_line(out, "上报 escalated: ", req, "escalated_at", false);
     field_line(out, "部门 department: ", cli_json_str(req, "department"), false);
@@ -164,6 +216,25 @@ static void format_request(FILE *out, const cJSON *req)
      * "not rated" is news only once the request can be rated. */
     const cJSON *rating = cJSON_GetObjectItemCaseSensitive(req, "rating");
     bool finished = status && (strcmp(status, "done") == 0 || strcmp(status, "resolved") == 0);
+    if (att.rated && att.rated_earlier) {
+        /* The rating is about an earlier completion, not this attempt. */
+        char stars[64], when[MAX_TIME_TEXT];
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(att.rated, "detail"), "score");
+        if (finished)
+            fputs("  评分 rating:    本次未评分 / this attempt not rated\n", out);
+        fprintf(out, "  上次评分 earlier rating: %s，", cli_rating_text(score ? score : rating, stars,
+                                                                        sizeof stars));
+        fprintf(out, "评的是 %s ",
+                cli_local_time(att.rated_for ? cli_json_str(att.rated_for, "at") : NULL, when,
+                               sizeof when));
+        cli_put_text(out, att.rated_for && cli_json_str(att.rated_for, "actor")
+                              ? cli_json_str(att.rated_for, "actor")
+                              : "?",
+                     0);
+        fprintf(out, " 的完成 / for the completion at %s\n", when);
+        return;
+    }
     if (rating && (finished || cJSON_IsNumber(rating))) {
         char stars[64];
         fprintf(out, "  评分 rating:    %s\n", cli_rating_text(rating, stars, sizeof stars));
@@ -327,7 +398,7 @@ static void format_deliveries(FILE *out, const cJSON *deliveries)
         fprintf(out, "  attempts %ld",
                 cJSON_IsNumber(attempts) ? (long)attempts->valuedouble : 0L);
         if (last) {
-            fputs("  last error: ", out);
+            fputs("  最近错误 last error: ", out);
             cli_put_text(out, last, DETAIL_MAX);
         }
         fputc('\n', out);
@@ -336,7 +407,8 @@ static void format_deliveries(FILE *out, const cJSON *deliveries)
 
 void cli_format_get(FILE *out, const cJSON *reply)
 {
-    format_request(out, cJSON_GetObjectItemCaseSensitive(reply, "request"));
+    format_request(out, cJSON_GetObjectItemCaseSensitive(reply, "request"),
+                   cJSON_GetObjectItemCaseSensitive(reply, "events"));
     format_events(out, cJSON_GetObjectItemCaseSensitive(reply, "events"));
     format_photos(out, cJSON_GetObjectItemCaseSensitive(reply, "attachments"));
     format_deliveries(out, cJSON_GetObjectItemCaseSensitive(reply, "deliveries"));
@@ -357,23 +429,23 @@ int cli_status_run(cli_ctx_t *ctx, int argc, char **argv)
             return CLI_EXIT_OK;
         }
         if (arg || strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "bianmin %s: unexpected argument \"", argv[0]);
-            cli_put_text(stderr, argv[i], 40);
-            fprintf(stderr, "\"\nsee: bianmin %s --help\n", argv[0]);
-            return CLI_EXIT_USAGE;
+            char err[160];
+            snprintf(err, sizeof err, "多余的参数 / unexpected argument \"%.40s\"", argv[i]);
+            return cli_usage_error(argv[0], err);
         }
         arg = argv[i];
     }
     long ticket = 0;
+    char err[200];
     if (!arg) {
-        fprintf(stderr, "bianmin %s: which ticket? e.g. bianmin %s 42\n", argv[0], argv[0]);
-        return CLI_EXIT_USAGE;
+        snprintf(err, sizeof err, "哪张工单？/ which ticket? e.g. bianmin %s 42", argv[0]);
+        return cli_usage_error(argv[0], err);
     }
     if (cli_parse_ticket(arg, &ticket) != 0) {
-        fprintf(stderr, "bianmin %s: \"", argv[0]);
-        cli_put_text(stderr, arg, 40);
-        fputs("\" is not a ticket number (a whole number such as 42)\n", stderr);
-        return CLI_EXIT_USAGE;
+        snprintf(err, sizeof err,
+                 "不是工单号 / \"%.40s\" is not a ticket number (a whole number such as 42)",
+                 arg);
+        return cli_usage_error(argv[0], err);
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "ticket", (double)ticket);

@@ -38,10 +38,21 @@ void cli_submit_help(FILE *out)
     for (size_t i = 0; i < FIELD_COUNT; i++)
         fprintf(out, "  %-12s %s%s\n", fields[i].flag, fields[i].help,
                 fields[i].required ? " (required)" : "");
-    fputs("\nchannels:\n", out);
+    /* Limits in characters: a Chinese character is 3 bytes of UTF-8. */
+    fprintf(out,
+            "\n长度上限 limits (UTF-8 bytes; a Chinese character is 3):\n"
+            "  --text      %d 字节，约%d个汉字 / %d bytes, about %d Chinese characters\n"
+            "  --building  %d 字节，约%d个汉字 / %d bytes\n"
+            "  --contact   %d 字节，约%d个汉字 / %d bytes\n"
+            "  --unit      %d 字节 / bytes\n",
+            BM_MAX_TEXT, BM_MAX_TEXT / 3, BM_MAX_TEXT, BM_MAX_TEXT / 3, BM_MAX_BUILDING,
+            BM_MAX_BUILDING / 3, BM_MAX_BUILDING, BM_MAX_CONTACT, BM_MAX_CONTACT / 3,
+            BM_MAX_CONTACT, BM_MAX_UNIT);
+    fputs("\nchannels (name or Chinese label):\n", out);
     for (const cli_label_t *l = cli_channels; l->name; l++)
         fprintf(out, "  %-16s %s (%s)\n", l->name, l->label, l->note);
-    fputs("\ncategories (the broker may be configured with others):\n", out);
+    fputs("\ncategories (name or Chinese label; the broker may be configured with others,\n"
+          "set BIANMIN_CONFIG to its config file to check against those):\n", out);
     for (const cli_label_t *l = cli_categories; l->name; l++)
         fprintf(out, "  %-16s %s%s%s\n", l->name, l->label, l->note ? " " : "",
                 l->note ? l->note : "");
@@ -85,8 +96,8 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
             if (m < 0)
                 return -1;
             if (bm_parse_long(v, 1, CLI_MAX_WINDOW, &n) != 0) {
-                snprintf(err, errlen, "--window must be a number from 1 to %d, not \"%s\"",
-                         CLI_MAX_WINDOW, v);
+                snprintf(err, errlen, "须为 1 到 %d / --window must be a number from 1 to %d, not \"%s\"",
+                         CLI_MAX_WINDOW, CLI_MAX_WINDOW, v);
                 return -1;
             }
             args->window = (int)n;
@@ -103,19 +114,27 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
             return -1;
         if (f == FIELD_COUNT) {
             if (arg[0] == '-')
-                snprintf(err, errlen, "unknown option %s", arg);
+                snprintf(err, errlen, "未知选项 / unknown option %s", arg);
             else
                 snprintf(err, errlen,
-                         "unexpected argument \"%s\" (text with spaces goes in quotes after a "
-                         "flag, e.g. --text \"厨房下水道堵了\")",
+                         "多余的参数 / unexpected argument \"%s\" (带空格的文字请加引号放在选项后 / "
+                         "text with spaces goes in quotes after a flag, e.g. --text \"厨房下水道堵了\")",
                          arg);
             return -1;
         }
         if (cli_take_text(fields[f].flag, v, &values[f], err, errlen) != 0)
             return -1;
+        /* Enumerated fields: a Chinese label becomes the name; a typo is caught. */
+        if (strcmp(fields[f].field, "category") == 0 || strcmp(fields[f].field, "channel") == 0) {
+            values[f] = cli_check_choice(fields[f].field[1] == 'a' ? CLI_CHOICE_CATEGORY
+                                                                   : CLI_CHOICE_CHANNEL,
+                                         fields[f].flag, v, err, errlen);
+            if (!values[f])
+                return -1;
+        }
     }
     if (window_given && !args->from_stdin) {
-        snprintf(err, errlen, "--window only applies with --stdin");
+        snprintf(err, errlen, "--window 只用于 --stdin / --window only applies with --stdin");
         return -1;
     }
     if (!args->from_stdin) {
@@ -130,7 +149,7 @@ int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, 
     }
     args->body = cJSON_CreateObject();
     if (!args->body) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "内存不足 / out of memory");
         return -1;
     }
     for (size_t f = 0; f < FIELD_COUNT; f++) {
@@ -153,15 +172,16 @@ static int run_batch(cli_ctx_t *ctx, const cli_submit_args_t *args)
     char err[256];
     int rc = cli_batch_run(&opts, STDIN_FILENO, stdout, &st, err, sizeof err);
     fflush(stdout);
-    fprintf(stderr, "bianmin: %ld accepted", st.accepted);
+    fprintf(stderr, "bianmin: 受理 %ld / %ld accepted", st.accepted, st.accepted);
     if (st.duplicates > 0)
-        fprintf(stderr, " (%ld duplicates)", st.duplicates);
-    fprintf(stderr, ", %ld rejected", st.rejected);
+        fprintf(stderr, "（重复 %ld / %ld duplicates）", st.duplicates, st.duplicates);
+    fprintf(stderr, ", 拒绝 %ld / %ld rejected", st.rejected, st.rejected);
     if (st.timed_out > 0)
-        fprintf(stderr, ", %ld without answer (resend them with the same ref)", st.timed_out);
+        fprintf(stderr, ", 无应答 %ld（用同一 ref 重发）/ %ld without answer (resend them with the same ref)",
+                st.timed_out, st.timed_out);
     fputc('\n', stderr);
     if (rc != 0) {
-        fprintf(stderr, "bianmin: submit --stdin stopped: %s\n", err);
+        fprintf(stderr, "bianmin: submit --stdin 中止 / stopped: %s\n", err);
         return CLI_EXIT_UNREACHABLE;
     }
     return cli_batch_exit_code(&st);
@@ -183,8 +203,7 @@ int cli_submit_run(cli_ctx_t *ctx, int argc, char **argv)
     cli_submit_args_t args;
     char err[512];
     if (cli_submit_parse(argc, argv, &args, err, sizeof err) != 0) {
-        fprintf(stderr, "bianmin submit: %s\nsee: bianmin submit --help\n", err);
-        return CLI_EXIT_USAGE;
+        return cli_usage_error("submit", err);
     }
     if (args.help) {
         cli_submit_help(stdout);

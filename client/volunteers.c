@@ -95,7 +95,7 @@ void cli_format_volunteers(FILE *out, const cJSON *reply)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "volunteers");
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     if (n == 0) {
-        fputs("no volunteers yet (a volunteer appears once bianmin-worker has said hello)\n",
+        fputs("还没有志愿者 / no volunteers yet (a volunteer appears once bianmin-worker has said hello)\n",
               out);
         return;
     }
@@ -128,10 +128,9 @@ int cli_volunteers_run(cli_ctx_t *ctx, int argc, char **argv)
             cli_volunteers_help(stdout);
             return CLI_EXIT_OK;
         }
-        fputs("bianmin volunteers: unexpected argument \"", stderr);
-        cli_put_text(stderr, argv[i], 40);
-        fputs("\"\nsee: bianmin volunteers --help\n", stderr);
-        return CLI_EXIT_USAGE;
+        char err[160];
+        snprintf(err, sizeof err, "多余的参数 / unexpected argument \"%.40s\"", argv[i]);
+        return cli_usage_error("volunteers", err);
     }
     cJSON *body = cJSON_CreateObject();
     int rc = cli_call_print(ctx, BM_CMD_VOLUNTEERS, body, print_volunteers);

@@ -345,6 +345,15 @@ void demo_rows_sort(demo_rows_t *r)
         qsort(r->rows, r->n, sizeof *r->rows, by_created);
 }
 
+void demo_rows_spread(demo_rows_t *r, size_t n)
+{
+    if (n == 0 || n >= r->n)
+        return;
+    for (size_t k = 0; k < n; k++)
+        r->rows[k] = r->rows[k * r->n / n]; /* k * n_all / n >= k: never overwritten before read */
+    r->n = n;
+}
+
 int64_t demo_schedule(const demo_row_t *rows, size_t n, int64_t max_gap_s, int64_t *offsets)
 {
     int64_t at = 0;

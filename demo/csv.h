@@ -69,6 +69,11 @@ void demo_rows_free(demo_rows_t *r);
 /* Sorts by created time, then key (the arrival order). */
 void demo_rows_sort(demo_rows_t *r);
 
+/* Keeps n rows of a sorted trace evenly spaced over all of it (every
+ * (r->n / n)-th), in order, so a sample has the trace's spread over days
+ * rather than only its first hours. n 0 or >= r->n keeps all. */
+void demo_rows_spread(demo_rows_t *r, size_t n);
+
 /* The replay schedule: the first n rows of a sorted trace, with every quiet
  * stretch between arrivals longer than max_gap_s shortened to max_gap_s.
  * Writes each row's arrival offset in trace seconds from the first to

@@ -43,12 +43,14 @@ typedef struct {
     bool other;
     double max_seconds;
     demo_progress_mode_t progress;
+    bool earliest;       /* --earliest: the first rows, not a sample spread over the trace */
+    const char *timemap; /* --timemap FILE: where to write the run's time map (retime.h) */
 } demo_opts_t;
 
 /* Runs the replay: rows[0..n) arrive at offsets[i] / speed seconds after the
  * start. Prints the summary on stdout. Returns 0 when every request ended,
  * 2 if stopped early (signal or max_seconds), 1 on an error (printed). */
 int demo_run(const demo_opts_t *o, const demo_row_t *rows, size_t n, const int64_t *offsets,
-             double speed, volatile sig_atomic_t *stop);
+             double speed, volatile sig_atomic_t *stop, int64_t *wall_start_ms);
 
 #endif

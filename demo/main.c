@@ -4,6 +4,7 @@
 #include "csv.h"
 #include "demo.h"
 #include "log.h"
+#include "retime.h"
 #include "util.h"
 #include "version.h"
 
@@ -53,6 +54,12 @@ static void usage(FILE *out)
             "  --progress MODE        auto, tty, plain or off (default auto)\n"
             "  --log-level LEVEL      error, warn (default), info, debug\n"
             "      --version          版本 the version and the database schema version\n"
+            "  --earliest             replay the earliest --limit rows (default: --limit rows\n"
+            "                         spread evenly over the whole trace, so its days show)\n"
+            "  --timemap FILE         write the run's time map (run time -> trace time) to FILE\n"
+            "  --retime DB            after a run, with the broker stopped: rewrite every time\n"
+            "                         in DB onto the trace's clock with --timemap FILE, and\n"
+            "                         print the month most requests fall in (YYYY-MM)\n"
             "  -h, --help             this help\n",
             DEMO_DEFAULT_DATA, BM_DEFAULT_CLIENT_ENDPOINT, BM_DEFAULT_WORKER_ENDPOINT,
             DEMO_DEFAULT_LIMIT, DEMO_DEFAULT_TARGET_S, DEMO_DEFAULT_MAX_GAP_S,
@@ -107,7 +114,7 @@ int main(int argc, char **argv)
     enum {
         OPT_DATA = 256, OPT_CLIENT, OPT_WORKER, OPT_LIMIT, OPT_SPEED, OPT_TARGET, OPT_GAP,
         OPT_VOLS, OPT_MAXJOBS, OPT_MAXJOB_S, OPT_CANTFIX, OPT_ESCALATE, OPT_RATE, OPT_OTHER,
-        OPT_SEED, OPT_MAXSEC, OPT_PROGRESS, OPT_LOG
+        OPT_SEED, OPT_MAXSEC, OPT_PROGRESS, OPT_LOG, OPT_EARLIEST, OPT_TIMEMAP, OPT_RETIME
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, OPT_DATA},
@@ -128,6 +135,9 @@ int main(int argc, char **argv)
         {"max-seconds", required_argument, NULL, OPT_MAXSEC},
         {"progress", required_argument, NULL, OPT_PROGRESS},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"earliest", no_argument, NULL, OPT_EARLIEST},
+        {"timemap", required_argument, NULL, OPT_TIMEMAP},
+        {"retime", required_argument, NULL, OPT_RETIME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -143,6 +153,7 @@ int main(int argc, char **argv)
         .progress = DEMO_PROGRESS_AUTO,
     };
     bm_log_level_t level = BM_LOG_WARN;
+    const char *retime_db = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         long v = 0;
@@ -195,6 +206,9 @@ int main(int argc, char **argv)
                 bad = 1;
             break;
         case OPT_LOG: bad = bm_log_level_parse(optarg, &level); break;
+        case OPT_EARLIEST: o.earliest = true; break;
+        case OPT_TIMEMAP: o.timemap = optarg; break;
+        case OPT_RETIME: retime_db = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -209,6 +223,20 @@ int main(int argc, char **argv)
         return 1;
     }
     bm_log_init("bianmin-demo", level);
+    if (retime_db) {
+        /* After a run, with the broker stopped: the trace's clock. */
+        char month[16], err[512];
+        if (!o.timemap) {
+            fprintf(stderr, "bianmin-demo: --retime needs --timemap FILE (written by the run)\n");
+            return 1;
+        }
+        if (demo_retime(retime_db, o.timemap, month, sizeof month, err, sizeof err) != 0) {
+            fprintf(stderr, "bianmin-demo: %s\n", err);
+            return 1;
+        }
+        printf("%s\n", month);
+        return 0;
+    }
     if (o.min_job_s > o.max_job_s)
         o.min_job_s = o.max_job_s;
 
@@ -231,6 +259,8 @@ int main(int argc, char **argv)
         return 1;
     }
     demo_rows_sort(&rows);
+    if (!o.earliest && o.limit > 0)
+        demo_rows_spread(&rows, (size_t)o.limit);
     size_t n = rows.n;
     if (o.limit > 0 && (size_t)o.limit < n)
         n = (size_t)o.limit;
@@ -250,10 +280,11 @@ int main(int argc, char **argv)
     bm_time_iso(last * 1000, to, sizeof to);
     from[16] = to[16] = '\0'; /* minutes are enough */
     from[10] = to[10] = ' ';
-    printf("Replaying the %zu earliest rows (created %s .. %s, %.1f h of trace, quiet\n"
+    printf("Replaying %zu rows %s (created %s .. %s, %.1f h of trace, quiet\n"
            "stretches over %ld s cut) in about %.0f s: speed %.0fx. A volunteer takes the row's\n"
            "real resolution time / %.0f, softly capped at %.0f s.\n",
-           n, from, to, (double)span / 3600.0, o.max_gap_s, (double)span / speed, speed, speed,
+           n, o.earliest || o.limit <= 0 ? "(the earliest)" : "spread evenly over the trace", from,
+           to, (double)span / 3600.0, o.max_gap_s, (double)span / speed, speed, speed,
            o.max_job_s);
     fflush(stdout);
 
@@ -265,7 +296,18 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    rc = demo_run(&o, rows.rows, n, offsets, speed, &stop_flag);
+    int64_t wall_start = 0;
+    rc = demo_run(&o, rows.rows, n, offsets, speed, &stop_flag, &wall_start);
+    if (o.timemap && wall_start > 0) {
+        int64_t *created = malloc(n * sizeof *created);
+        for (size_t i = 0; created && i < n; i++)
+            created[i] = rows.rows[i].created;
+        if (!created || demo_timemap_write(o.timemap, wall_start, speed, offsets, created, n) != 0) {
+            fprintf(stderr, "bianmin-demo: cannot write the time map %s\n", o.timemap);
+            rc = rc ? rc : 1;
+        }
+        free(created);
+    }
     free(offsets);
     demo_rows_free(&rows);
     return rc;

@@ -891,7 +891,7 @@ static int greet(demo_t *d, int64_t deadline, volatile sig_atomic_t *stop)
 }
 
 int demo_run(const demo_opts_t *o, const demo_row_t *rows, size_t n, const int64_t *offsets,
-             double speed, volatile sig_atomic_t *stop)
+             double speed, volatile sig_atomic_t *stop, int64_t *wall_start_ms)
 {
     demo_t d = {.o = o, .rows = rows, .offsets = offsets, .n = n, .speed = speed,
                 .rng = o->seed, .heartbeat_ms = 2000};
@@ -911,6 +911,7 @@ int demo_run(const demo_opts_t *o, const demo_row_t *rows, size_t n, const int64
     fflush(stdout);
 
     d.start = bm_mono_ms();
+    *wall_start_ms = bm_now_ms(); /* the same instant on the wall clock, for the time map */
     d.last_rx = d.start;
     d.rate_at = d.start;
     int64_t now = d.start;

@@ -1,5 +1,7 @@
 /* config.c - see config.h. */
 #include "config.h"
+#include "suggest.h"
+#include "tz.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -15,6 +17,13 @@ static const bm_category_t default_categories[] = {
     {"pipe",   "管道疏通", 3,  false, 3600, 4 * 3600, 48 * 3600, 0, 0},
     {"repair", "水电维修", 3,  false, 3600, 4 * 3600, 72 * 3600, 0, 0},
     {"other",  "其他",     1,  false, 7200, 4 * 3600, 7 * 24 * 3600, 0, 0},
+};
+static const bm_department_t default_departments[] = {
+    {"water_company", "自来水公司", ""},
+    {"power_company", "供电公司", ""},
+    {"gas_company", "燃气公司", ""},
+    {"housing_bureau", "住建局", ""},
+    {"street_office", "街道办事处", ""},
 };
 static const char *const default_channels[] = {"building_leader", "council", "forum", "office"};
 static const int default_retries[] = {0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400};
@@ -58,6 +67,17 @@ void bm_config_defaults(bm_config_t *cfg)
     cfg->channel_count = (int)(sizeof default_channels / sizeof default_channels[0]);
     for (int i = 0; i < cfg->channel_count; i++)
         bm_strlcpy(cfg->channels[i], default_channels[i], sizeof cfg->channels[i]);
+    cfg->department_count = (int)(sizeof default_departments / sizeof default_departments[0]);
+    memcpy(cfg->departments, default_departments, sizeof default_departments);
+}
+
+const bm_department_t *bm_config_department(const bm_config_t *cfg, const char *id)
+{
+    for (int i = 0; id && i < cfg->department_count; i++) {
+        if (strcmp(cfg->departments[i].id, id) == 0)
+            return &cfg->departments[i];
+    }
+    return NULL;
 }
 
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name)
@@ -171,6 +191,172 @@ static int get_int(const cJSON *root, const char *key, int *dst, int min, int ma
     return 0;
 }
 
+int bm_config_check_department(const bm_config_t *cfg, const char *id, bm_error_t *err)
+{
+    if (bm_config_department(cfg, id))
+        return 0;
+    const char *ids[BM_MAX_DEPARTMENTS];
+    for (int i = 0; i < cfg->department_count; i++)
+        ids[i] = cfg->departments[i].id;
+    size_t n = (size_t)cfg->department_count;
+    const char *near = id ? bm_suggest(id, ids, n) : NULL;
+    char list[160];
+    bm_choices_text(ids, n, list, sizeof list);
+    if (near)
+        bm_error_set(err, BM_ERR_UNKNOWN_DEPARTMENT, "department",
+                     "未知部门 / unknown department \"%.40s\"; 您是不是要 / did you mean \"%s\"? "
+                     "(%s)",
+                     id ? id : "", near, list);
+    else
+        bm_error_set(err, BM_ERR_UNKNOWN_DEPARTMENT, "department",
+                     "未知部门 / unknown department \"%.40s\"; 可选 / known: %s", id ? id : "",
+                     list);
+    return -1;
+}
+
+cJSON *bm_config_departments_json(const bm_config_t *cfg)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "departments");
+    for (int i = 0; arr && i < cfg->department_count; i++) {
+        const bm_department_t *d = &cfg->departments[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", d->id);
+        cJSON_AddStringToObject(o, "name", d->name);
+        /* the subscription that tells it: its own, or one with "department" */
+        const char *sub = d->subscription[0] ? d->subscription : NULL;
+        for (int k = 0; !sub && k < cfg->subscription_count; k++) {
+            if (strcmp(cfg->subscriptions[k].department, d->id) == 0)
+                sub = cfg->subscriptions[k].name;
+        }
+        if (sub)
+            cJSON_AddStringToObject(o, "subscription", sub);
+        else
+            cJSON_AddNullToObject(o, "subscription");
+        cJSON_AddItemToArray(arr, o);
+    }
+    return root;
+}
+
+/* The keys a config file may hold, at the top and inside each list item. */
+static const char *const top_keys[] = {
+    "client_endpoint", "worker_endpoint", "database",      "callback_secret", "log_level",
+    "heartbeat_ms",    "offer_window",    "delivery_lease_s", "batch_max",    "max_attempts",
+    "reopen_days",     "rotation_overlap_s", "rate_days",  "archive_dir",     "subscriptions",
+    "retry_schedule_s", "categories",     "channels",      "channel_secrets", "time_zone",
+    "departments",     "auth",            "key_dir",       "max_open_files",  "peer_queue",
+    "submit_per_min",  "submit_per_day",  "photos_per_request", "photos_per_volunteer_day",
+    "disk_reserve_mb", "allow_new_database", "metrics_listen", "log_format",
+};
+static const char *const category_keys[] = {"name",     "label",   "priority",  "urgent",
+                                             "offer_timeout_s", "lease_s", "deadline_s",
+                                             "offer_fanout", "offer_step_s"};
+static const char *const subscription_keys[] = {"name", "url", "secret", "events", "department"};
+static const char *const department_keys[] = {"id", "name", "subscription"};
+
+/* Refuses a key of obj not in known (n of them): a mistyped key would
+ * otherwise be ignored silently (a "callback_secrt" signs nothing). where
+ * is the path of obj in the file ("" at the top, "categories[2]."). */
+static int check_keys(const cJSON *obj, const char *const *known, size_t n, const char *where,
+                      const char *path, bm_error_t *err)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, obj) {
+        size_t i = 0;
+        while (i < n && strcmp(known[i], c->string) != 0)
+            i++;
+        if (i < n)
+            continue;
+        const char *near = bm_suggest(c->string, known, n);
+        char list[256];
+        if (near)
+            bm_error_set(err, BM_ERR_INVALID, "config",
+                         "%s: 未知设置 / unknown key %s%.40s; 您是不是要写 / did you mean \"%s\"?",
+                         path, where, c->string, near);
+        else
+            bm_error_set(err, BM_ERR_INVALID, "config",
+                         "%s: 未知设置 / unknown key %s%.40s; 可用 / known: %s", path, where,
+                         c->string, bm_choices_text(known, n, list, sizeof list));
+        return -1;
+    }
+    return 0;
+}
+
+#define CHECK_KEYS(obj, table, where) \
+    check_keys((obj), (table), sizeof(table) / sizeof(table)[0], (where), path, err)
+
+static int load_departments(bm_config_t *cfg, const cJSON *arr, const char *path, bm_error_t *err)
+{
+    int n = cJSON_GetArraySize(arr);
+    if (!cJSON_IsArray(arr) || n > BM_MAX_DEPARTMENTS) {
+        bm_error_set(err, BM_ERR_INVALID, "departments",
+                     "%s: \"departments\" 须为至多 %d 项的数组 / must be an array of at most %d "
+                     "objects {\"id\", \"name\", \"subscription\"}",
+                     path, BM_MAX_DEPARTMENTS, BM_MAX_DEPARTMENTS);
+        return -1;
+    }
+    int i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, arr) {
+        bm_department_t *dep = &cfg->departments[i];
+        char where[48];
+        memset(dep, 0, sizeof *dep);
+        snprintf(where, sizeof where, "departments[%d].", i);
+        if (cJSON_IsObject(d) && CHECK_KEYS(d, department_keys, where) != 0)
+            return -1;
+        if (!cJSON_IsObject(d) || get_str(d, "id", dep->id, sizeof dep->id, path, err) ||
+            get_str(d, "name", dep->name, sizeof dep->name, path, err) ||
+            get_str(d, "subscription", dep->subscription, sizeof dep->subscription, path, err) ||
+            !dep->id[0] || !dep->name[0]) {
+            if (!err->code || !dep->id[0] || !dep->name[0])
+                bm_error_set(err, BM_ERR_INVALID, "departments",
+                             "%s: departments[%d] 需要 \"id\" 和中文 \"name\" / needs \"id\" and "
+                             "\"name\"", path, i);
+            return -1;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(cfg->departments[k].id, dep->id) == 0) {
+                bm_error_set(err, BM_ERR_INVALID, "departments",
+                             "%s: 部门重复 / two departments have the id \"%s\"", path, dep->id);
+                return -1;
+            }
+        }
+        i++;
+    }
+    cfg->department_count = n;
+    return 0;
+}
+
+/* Every department's subscription names a configured subscription. */
+static int check_department_subscriptions(const bm_config_t *cfg, const char *path,
+                                          bm_error_t *err)
+{
+    for (int k = 0; k < cfg->subscription_count; k++) {
+        const char *dep = cfg->subscriptions[k].department;
+        if (dep[0] && !bm_config_department(cfg, dep)) {
+            bm_error_set(err, BM_ERR_INVALID, "subscriptions",
+                         "%s: 订阅 %s 的部门 %s 不在 departments 中 / subscription \"%s\": "
+                         "department \"%s\" is not in \"departments\"",
+                         path, cfg->subscriptions[k].name, dep, cfg->subscriptions[k].name, dep);
+            return -1;
+        }
+    }
+    for (int i = 0; i < cfg->department_count; i++) {
+        const char *sub = cfg->departments[i].subscription;
+        int k = 0;
+        while (sub[0] && k < cfg->subscription_count && strcmp(cfg->subscriptions[k].name, sub) != 0)
+            k++;
+        if (sub[0] && k == cfg->subscription_count) {
+            bm_error_set(err, BM_ERR_INVALID, "departments",
+                         "%s: 部门 %s 的订阅 %s 不存在 / department \"%s\": no subscription named "
+                         "\"%s\"",
+                         path, cfg->departments[i].id, sub, cfg->departments[i].id, sub);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path, bm_error_t *err)
 {
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
@@ -185,7 +371,11 @@ static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path,
     const cJSON *c;
     cJSON_ArrayForEach(c, arr) {
         bm_category_t *cat = &next.categories[next.category_count];
+        char where[48];
         memset(cat, 0, sizeof *cat);
+        snprintf(where, sizeof where, "categories[%d].", next.category_count);
+        if (cJSON_IsObject(c) && CHECK_KEYS(c, category_keys, where) != 0)
+            return -1;
         /* Start from the built-in defaults of a category with that name. */
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
         if (cJSON_IsString(name)) {
@@ -210,10 +400,19 @@ static int load_categories(bm_config_t *cfg, const cJSON *arr, const char *path,
             get_int(c, "offer_fanout", &cat->offer_fanout, 0, BM_MAX_OFFER_FANOUT, path, err) ||
             get_int(c, "offer_step_s", &cat->offer_step_s, 1, 86400, path, err) ||
             (urgent && !cJSON_IsBool(urgent))) {
-            if (!err || !err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent)))
+            if (!err || !err->code || !cat->name[0] || (urgent && !cJSON_IsBool(urgent))) {
                 bm_error_set(err, BM_ERR_INVALID, "categories",
-                             "%s: each category needs a \"name\" string; \"urgent\" is true or false",
-                             path);
+                             "%s: categories[%d]: 每个类别需要 \"name\"，\"urgent\" 为 true 或 "
+                             "false / each category needs a \"name\" string; \"urgent\" is true "
+                             "or false",
+                             path, next.category_count);
+            } else if (cat->name[0]) {
+                /* Say which category the bad value is in. */
+                char msg[sizeof err->message], field[sizeof err->field];
+                bm_strlcpy(msg, err->message, sizeof msg);
+                bm_strlcpy(field, err->field, sizeof field);
+                bm_error_set(err, err->code, field, "类别 / category \"%s\": %s", cat->name, msg);
+            }
             return -1;
         }
         if (urgent)
@@ -240,7 +439,11 @@ static int load_subscriptions(bm_config_t *cfg, const cJSON *arr, const char *pa
     const cJSON *sub;
     cJSON_ArrayForEach(sub, arr) {
         bm_subscription_t *s = &cfg->subscriptions[i];
+        char where[48];
         memset(s, 0, sizeof *s);
+        snprintf(where, sizeof where, "subscriptions[%d].", i);
+        if (cJSON_IsObject(sub) && CHECK_KEYS(sub, subscription_keys, where) != 0)
+            return -1;
         if (!cJSON_IsObject(sub) || get_str(sub, "name", s->name, sizeof s->name, path, err) ||
             get_str(sub, "url", s->url, sizeof s->url, path, err) ||
             get_str(sub, "secret", s->secret, sizeof s->secret, path, err) ||
@@ -313,6 +516,22 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         goto out;
     }
     bm_config_t next = *cfg;
+    if (CHECK_KEYS(root, top_keys, "") != 0)
+        goto out;
+    if (get_str(root, "time_zone", next.time_zone, sizeof next.time_zone, path, err))
+        goto out;
+    if (next.time_zone[0]) {
+        char tzval[BM_TZ_MAX + 16];
+        bm_error_t tzerr = {0};
+        if (bm_tz_resolve(next.time_zone, tzval, sizeof tzval, &tzerr) != 0) {
+            bm_error_set(err, BM_ERR_INVALID, "time_zone", "%s: time_zone: %s", path,
+                         tzerr.message);
+            goto out;
+        }
+    }
+    const cJSON *deps = cJSON_GetObjectItemCaseSensitive(root, "departments");
+    if (deps && load_departments(&next, deps, path, err) != 0)
+        goto out;
     if (get_str(root, "client_endpoint", next.client_endpoint, sizeof next.client_endpoint, path, err) ||
         get_str(root, "worker_endpoint", next.worker_endpoint, sizeof next.worker_endpoint, path, err) ||
         get_str(root, "database", next.database, sizeof next.database, path, err) ||
@@ -428,6 +647,8 @@ int bm_config_load(bm_config_t *cfg, const char *path, bm_error_t *err)
         }
         next.auth_none = strcmp(auth->valuestring, "none") == 0;
     }
+    if (check_department_subscriptions(&next, path, err) != 0)
+        goto out;
     *cfg = next;
     rc = 0;
 out:

@@ -12,6 +12,7 @@
 #define BM_MAX_CHANNELS   16
 #define BM_MAX_RETRIES    32
 #define BM_MAX_SUBSCRIPTIONS 32
+#define BM_MAX_DEPARTMENTS   32
 
 /* Named defaults. */
 #define BM_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:5570"
@@ -63,6 +64,13 @@ typedef struct {
     char department[64];  /* set for a department: gets escalations to it */
 } bm_subscription_t;
 
+/* A higher-level department (上级职能部门) requests can be escalated to. */
+typedef struct {
+    char id[64];           /* wire name, e.g. water_company */
+    char name[64];         /* for people, e.g. 自来水公司 */
+    char subscription[64]; /* the subscription that tells it; "" if none (the office calls) */
+} bm_department_t;
+
 typedef struct {
     char client_endpoint[256];
     char worker_endpoint[256];
@@ -89,6 +97,9 @@ typedef struct {
     int disk_reserve_mb;
     int fault_zap;          /* testing only (--fault-zap): 1 no handler bound, 2 a handler that never answers */
     bool allow_new_database; /* start on an empty database beside traces of an old one */
+    char time_zone[64];     /* the office's zone as written ("Asia/Shanghai", "+08:00"); "" = TZ/system */
+    bm_department_t departments[BM_MAX_DEPARTMENTS];
+    int department_count;
     bm_subscription_t subscriptions[BM_MAX_SUBSCRIPTIONS];
     int subscription_count;
     int retry_schedule_s[BM_MAX_RETRIES];
@@ -126,6 +137,14 @@ const char *bm_config_callback_secret(const bm_config_t *cfg, const char *channe
 
 /* Lookups; return NULL / false if unknown. */
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);
+const bm_department_t *bm_config_department(const bm_config_t *cfg, const char *id);
+/* Checks that id names a configured department. Returns 0, or -1 with err
+ * set: code unknown_department, field "department", a bilingual message with
+ * the closest id ("did you mean") and the valid ones. */
+int bm_config_check_department(const bm_config_t *cfg, const char *id, bm_error_t *err);
+/* The departments as {"departments": [{"id", "name", "subscription"}]}
+ * (subscription null if none). Caller owns the result (cJSON_Delete). */
+cJSON *bm_config_departments_json(const bm_config_t *cfg);
 bool bm_config_channel(const bm_config_t *cfg, const char *name);
 
 #endif

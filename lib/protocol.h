@@ -53,6 +53,7 @@
 #define BM_CMD_KEYS       "keys"
 #define BM_CMD_KEY_ADD    "key_add"
 #define BM_CMD_KEY_REVOKE "key_revoke"
+#define BM_CMD_DEPARTMENTS "departments"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"
@@ -81,6 +82,7 @@
 #define BM_ERR_INVALID         "invalid"          /* a field is missing or wrong; see "field" */
 #define BM_ERR_UNKNOWN_CATEGORY "unknown_category"
 #define BM_ERR_UNKNOWN_CHANNEL "unknown_channel"
+#define BM_ERR_UNKNOWN_DEPARTMENT "unknown_department"
 #define BM_ERR_NOT_FOUND       "not_found"
 #define BM_ERR_HELLO_REQUIRED  "hello_required"   /* worker command before hello */
 #define BM_ERR_TAKEN           "taken"            /* someone else claimed it first */

@@ -15,14 +15,21 @@ void bm_csv_field(FILE *out, const char *s)
     if (!s)
         return;
     size_t n = strlen(s);
+    /* A spreadsheet runs a cell starting with one of these as a formula
+     * (CSV injection): a leading ' makes it text (OWASP). */
+    bool formula = n > 0 && strchr("=+-@\t\r", s[0]) != NULL;
     bool quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
     if (strpbrk(s, ",\"\r\n"))
         quote = true;
     if (!quote) {
+        if (formula)
+            fputc('\'', out);
         fputs(s, out);
         return;
     }
     fputc('"', out);
+    if (formula)
+        fputc('\'', out);
     for (const char *p = s; *p; p++) {
         if (*p == '"')
             fputc('"', out);

@@ -223,9 +223,17 @@ static void chart_daily(FILE *out, const cJSON *report)
     fputs("</div>\n", out);
 }
 
+/* v's text, or "" if it is not a string. */
+static const char *str(const cJSON *v)
+{
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
 static void chart_hist(FILE *out, const cJSON *report)
 {
-    const cJSON *bins = at(report, "time_to_done_hist.bins");
+    const cJSON *bins = at(report, "time_to_done_hist.labels");
+    if (!cJSON_IsArray(bins))
+        bins = at(report, "time_to_done_hist.bins");
     const cJSON *counts = at(report, "time_to_done_hist.counts");
     int n = cJSON_GetArraySize(bins);
     if (n <= 0)
@@ -363,10 +371,17 @@ int bm_stats_write_html(FILE *out, const cJSON *report)
     fputs("</h1>\n<div class=\"sub\">时区 ", out);
     bm_html_escape(out, cJSON_IsString(at(report, "tz")) ? at(report, "tz")->valuestring : "");
     fputs("，统计区间 ", out);
-    bm_html_escape(out, cJSON_IsString(at(report, "from")) ? at(report, "from")->valuestring : "");
+    bm_html_escape(out, str(at(report, "from_local")));
     fputs(" 至 ", out);
-    bm_html_escape(out, cJSON_IsString(at(report, "until")) ? at(report, "until")->valuestring : "");
-    fputs("（UTC）。“—”表示无数据（例如本月没有评价），不是 0。</div>\n", out);
+    bm_html_escape(out, str(at(report, "until_local")));
+    fputs("（当地时间）", out);
+    if (str(at(report, "as_of_local"))[0] && strcmp(str(at(report, "as_of_local")),
+                                                      str(at(report, "until_local"))) != 0) {
+        fputs("；本月尚未结束，未完成的请求按截至 ", out);
+        bm_html_escape(out, str(at(report, "as_of_local")));
+        fputs(" 计算", out);
+    }
+    fputs("。“—”表示无数据（例如本月没有评价），不是 0。</div>\n", out);
 
     fputs("<h2>概览</h2>\n<div class=\"cards\">\n", out);
     card(out, "受理", at(report, "received.total"), BM_FMT_COUNT, NULL);

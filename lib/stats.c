@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "stats.h"
 #include "jsonx.h"
+#include "tz.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -41,6 +42,8 @@ static const char *const channel_labels[][2] = {
 static const int64_t hist_upper[] = {HOUR_MS, 4 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 3 * DAY_MS,
                                      7 * DAY_MS};
 static const char *const hist_labels[] = {"<1h", "1-4h", "4-12h", "12-24h", "1-3d", "3-7d", ">=7d"};
+static const char *const hist_labels_zh[] = {"不到1小时", "1–4小时", "4–12小时", "12–24小时",
+                                             "1–3天",     "3–7天",   "7天及以上"};
 #define HIST_BINS 7
 
 typedef struct {
@@ -115,12 +118,12 @@ sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
 {
     sqlite3 *db = NULL;
     if (access(path, R_OK) != 0) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "db", "no database at %s", path);
+        bm_error_set(err, BM_ERR_NOT_FOUND, "db", "找不到数据库 / no database at %s", path);
         return NULL;
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        bm_error_set(err, BM_ERR_STORAGE, "db", "cannot open %s: %s", path,
-                     db ? sqlite3_errmsg(db) : "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, "db", "无法打开 / cannot open %s: %s", path,
+                     db ? sqlite3_errmsg(db) : "内存不足 / out of memory");
         sqlite3_close(db);
         return NULL;
     }
@@ -132,7 +135,7 @@ sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
              sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 3;
     sqlite3_finalize(s);
     if (!ok) {
-        bm_error_set(err, BM_ERR_INVALID, "db", "%s is not a bianmin database", path);
+        bm_error_set(err, BM_ERR_INVALID, "db", "不是便民数据库 / %s is not a bianmin database", path);
         sqlite3_close(db);
         return NULL;
     }
@@ -289,7 +292,7 @@ bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
 {
     bm_stats_data_t *d = calloc(1, sizeof *d);
     if (!d) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
     /* One read transaction: the three reads see the same snapshot. */
@@ -300,7 +303,7 @@ bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
     if (rc == 0)
         rc = load_volunteers(db, d);
     if (rc != 0)
-        bm_error_set(err, BM_ERR_STORAGE, "db", "reading the database: %s", sqlite3_errmsg(db));
+        bm_error_set(err, BM_ERR_STORAGE, "db", "读取数据库失败 / reading the database: %s", sqlite3_errmsg(db));
     if (in_tx)
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != 0)
@@ -336,63 +339,20 @@ int bm_stats_parse_month(const char *s, int *year, int *month)
     return 0;
 }
 
-/* Holds the previous TZ while another one is in force. */
-typedef struct {
-    char *old;
-    bool had;
-} tz_saved_t;
-
-/* A zone name is accepted if tzdata has it, or if it looks like a POSIX TZ
- * string ("CST-8"); glibc silently takes an unknown name as UTC. */
-static bool tz_known(const char *tz)
+/* Puts the office's zone (spec, else TZ; see bm_tz_office) in force. */
+static int tz_push(const char *spec, bm_tz_saved_t *saved, char *name, size_t namelen,
+                   bm_error_t *err)
 {
-    if (tz[0] == ':')
-        tz++;
-    if (strcmp(tz, "UTC") == 0 || strcmp(tz, "GMT") == 0)
-        return true;
-    if (strstr(tz, ".."))
-        return false;
-    for (const char *p = tz; *p; p++) {
-        if (isdigit((unsigned char)*p))
-            return true;
-    }
-    const char *dir = getenv("TZDIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    return tz[0] == '/' ? access(tz, R_OK) == 0 : access(path, R_OK) == 0;
-}
-
-static int tz_push(const char *tz, tz_saved_t *saved)
-{
+    char val[BM_TZ_MAX + 16];
+    saved->pushed = false;
     saved->old = NULL;
-    saved->had = false;
-    if (!tz || !*tz) {
-        tzset();
-        return 0;
-    }
-    if (!tz_known(tz))
+    if (bm_tz_office(spec, val, sizeof val, name, namelen, err) != 0)
         return -1;
-    const char *old = getenv("TZ");
-    if (old) {
-        saved->old = strdup(old);
-        saved->had = true;
+    if (bm_tz_push(val, saved) != 0) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
+        return -1;
     }
-    setenv("TZ", tz, 1);
-    tzset();
     return 0;
-}
-
-static void tz_pop(const char *tz, tz_saved_t *saved)
-{
-    if (!tz || !*tz)
-        return;
-    if (saved->had && saved->old)
-        setenv("TZ", saved->old, 1);
-    else
-        unsetenv("TZ");
-    free(saved->old);
-    saved->old = NULL;
-    tzset();
 }
 
 /* Local midnight starting the given day (month may be 13: next year's
@@ -426,12 +386,13 @@ static int days_in_month(int year, int month)
 
 int bm_stats_month_range(const char *tz, int year, int month, int64_t *from, int64_t *until)
 {
-    tz_saved_t saved;
-    if (month < 1 || month > 12 || tz_push(tz, &saved) != 0)
+    bm_tz_saved_t saved;
+    bm_error_t err = {0};
+    if (month < 1 || month > 12 || tz_push(tz, &saved, NULL, 0, &err) != 0)
         return -1;
     *from = local_midnight(year, month, 1);
     *until = local_midnight(year, month + 1, 1);
-    tz_pop(tz, &saved);
+    bm_tz_pop(&saved);
     return 0;
 }
 
@@ -489,6 +450,7 @@ static void groups_free(groups_t *gs)
 
 typedef struct {
     int64_t from, until;
+    int64_t as_of; /* open requests are aged at min(until, now) */
     int ndays;
     int64_t day_start[32]; /* day_start[ndays] == until */
     long received, done, completed, resolved, escalated, cancelled, reopened;
@@ -601,6 +563,7 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
 
     /* Events in the month. */
     int64_t done_in = -1, completed_in = -1;
+    size_t completed_idx = 0;
     bool esc_in = false, cancel_in = false, reopen_in = false, resolved_in = false;
     for (size_t i = 0; i < n; i++) {
         const ev_t *e = &ev[i];
@@ -608,8 +571,10 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
             continue;
         switch (e->kind) {
         case K_COMPLETED:
-            if (completed_in < 0)
+            if (completed_in < 0) {
                 completed_in = e->at;
+                completed_idx = i;
+            }
             if (done_in < 0)
                 done_in = e->at;
             if (e->vol) {
@@ -625,10 +590,6 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
                             a->oom = true;
                         break;
                     }
-                }
-                if (latest_score) {
-                    v->ratings++;
-                    v->score_sum += latest_score;
                 }
             }
             break;
@@ -650,6 +611,27 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
             break;
         }
     }
+    /* The latest rating is about the completion before it: it counts once,
+     * for that completion's volunteer, if that completion is in the month. */
+    for (size_t i = n; latest_score && i-- > 0;) {
+        if (ev[i].kind != K_RATED || !ev[i].score)
+            continue;
+        for (size_t j = i; j-- > 0;) {
+            if (ev[j].kind != K_COMPLETED && ev[j].kind != K_RESOLVED)
+                continue;
+            if (ev[j].kind == K_COMPLETED && ev[j].vol && in_month(a, ev[j].at)) {
+                group_t *v = group_get(&a->volunteers, ev[j].vol);
+                if (!v) {
+                    a->oom = true;
+                    return;
+                }
+                v->ratings++;
+                v->score_sum += ev[i].score;
+            }
+            break;
+        }
+        break;
+    }
     a->escalated += esc_in;
     a->cancelled += cancel_in;
     a->reopened += reopen_in;
@@ -660,8 +642,9 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
         if (!any_setback && claims == 1)
             a->ftf_n++;
         a->reopen_of++;
-        for (size_t i = 0; i < n; i++) {
-            if (ev[i].kind == K_REOPENED && ev[i].at > completed_in) {
+        /* After it in (at, id) order: a reopen in the same millisecond counts. */
+        for (size_t i = completed_idx + 1; i < n; i++) {
+            if (ev[i].kind == K_REOPENED) {
                 a->reopen_n++;
                 break;
             }
@@ -694,14 +677,14 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
     }
 
     /* Still unfinished at the end of the month: status as of then. */
-    if (r->created_at < a->until) {
+    if (r->created_at < a->as_of) {
         int st = S_OPEN;
-        for (size_t i = 0; i < n && ev[i].at < a->until; i++) {
+        for (size_t i = 0; i < n && ev[i].at < a->as_of; i++) {
             if (ev[i].to != S_NONE)
                 st = ev[i].to;
         }
         if (st == S_OPEN || st == S_CLAIMED || st == S_ESCALATED) {
-            int64_t age = a->until - r->created_at;
+            int64_t age = a->as_of - r->created_at;
             int bucket = age < DAY_MS ? 0 : age < 3 * DAY_MS ? 1 : age < 7 * DAY_MS ? 2 : 3;
             a->open_total++;
             a->open_age[bucket]++;
@@ -711,7 +694,7 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
 }
 
 static void acc_month(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg, int year,
-                      int month)
+                      int month, int64_t now)
 {
     memset(a, 0, sizeof *a);
     a->ndays = days_in_month(year, month);
@@ -720,6 +703,7 @@ static void acc_month(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg
     a->day_start[a->ndays] = local_midnight(year, month + 1, 1);
     a->from = a->day_start[0];
     a->until = a->day_start[a->ndays];
+    a->as_of = now < a->until ? now : a->until;
     /* Configured categories and channels come first, in config order, so a
      * quiet month still has every key. */
     for (int i = 0; i < cfg->category_count; i++) {
@@ -811,17 +795,32 @@ static void month_name(int year, int month, char *buf, size_t len)
     snprintf(buf, len, "%04d-%02d", year, month);
 }
 
+/* Adds obj[key] = t (UTC ms) as local "YYYY-MM-DD HH:MM" in the zone in force. */
+static void add_local(cJSON *obj, const char *key, int64_t t)
+{
+    time_t sec = (time_t)(t / 1000);
+    struct tm tm;
+    char buf[32];
+    if (localtime_r(&sec, &tm) && strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm) > 0)
+        cJSON_AddStringToObject(obj, key, buf);
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
 static cJSON *build_report(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg, int year,
-                           int month, const char *tz)
+                           int month, const char *tzname_used)
 {
     cJSON *root = cJSON_CreateObject();
     char buf[64];
     month_name(year, month, buf, sizeof buf);
     cJSON_AddStringToObject(root, "month", buf);
-    const char *tzname_used = tz && *tz ? tz : getenv("TZ");
-    cJSON_AddStringToObject(root, "tz", tzname_used && *tzname_used ? tzname_used : "localtime");
+    cJSON_AddStringToObject(root, "tz", tzname_used);
     bm_json_add_time(root, "from", a->from);
     bm_json_add_time(root, "until", a->until);
+    bm_json_add_time(root, "as_of", a->as_of);
+    add_local(root, "from_local", a->from);
+    add_local(root, "until_local", a->until);
+    add_local(root, "as_of_local", a->as_of);
 
     cJSON *labels = cJSON_AddObjectToObject(root, "labels");
     cJSON *lc = cJSON_AddObjectToObject(labels, "categories");
@@ -935,9 +934,11 @@ static cJSON *build_report(acc_t *a, const bm_stats_data_t *d, const bm_config_t
 
     cJSON *hist = cJSON_AddObjectToObject(root, "time_to_done_hist");
     cJSON *hb = cJSON_AddArrayToObject(hist, "bins");
+    cJSON *hl = cJSON_AddArrayToObject(hist, "labels");
     cJSON *hc = cJSON_AddArrayToObject(hist, "counts");
     for (int i = 0; i < HIST_BINS; i++) {
         cJSON_AddItemToArray(hb, cJSON_CreateString(hist_labels[i]));
+        cJSON_AddItemToArray(hl, cJSON_CreateString(hist_labels_zh[i]));
         cJSON_AddItemToArray(hc, cJSON_CreateNumber((double)a->hist[i]));
     }
     return root;
@@ -946,20 +947,25 @@ static cJSON *build_report(acc_t *a, const bm_stats_data_t *d, const bm_config_t
 cJSON *bm_stats_month(const bm_stats_data_t *data, const bm_config_t *cfg, int year, int month,
                       const char *tz, bm_error_t *err)
 {
+    return bm_stats_month_asof(data, cfg, year, month, tz, bm_now_ms(), err);
+}
+
+cJSON *bm_stats_month_asof(const bm_stats_data_t *data, const bm_config_t *cfg, int year,
+                           int month, const char *tz, int64_t now, bm_error_t *err)
+{
     if (month < 1 || month > 12 || year < 1970) {
-        bm_error_set(err, BM_ERR_INVALID, "month", "month must be YYYY-MM");
+        bm_error_set(err, BM_ERR_INVALID, "month", "月份须为 YYYY-MM / month must be YYYY-MM");
         return NULL;
     }
-    tz_saved_t saved;
-    if (tz_push(tz, &saved) != 0) {
-        bm_error_set(err, BM_ERR_INVALID, "tz", "unknown time zone %s (e.g. Asia/Shanghai)", tz);
+    bm_tz_saved_t saved;
+    char tzname_used[BM_TZ_MAX + 1];
+    if (tz_push(tz, &saved, tzname_used, sizeof tzname_used, err) != 0)
         return NULL;
-    }
     cJSON *root = NULL;
     acc_t a;
-    acc_month(&a, data, cfg, year, month);
+    acc_month(&a, data, cfg, year, month, now);
     if (!a.oom)
-        root = build_report(&a, data, cfg, year, month, tz);
+        root = build_report(&a, data, cfg, year, month, tzname_used);
     acc_free(&a);
 
     /* The trend: the twelve months ending with this one. */
@@ -971,7 +977,7 @@ cJSON *bm_stats_month(const bm_stats_data_t *data, const bm_config_t *cfg, int y
             y--;
         }
         acc_t t;
-        acc_month(&t, data, cfg, y, m);
+        acc_month(&t, data, cfg, y, m, now);
         cJSON *o = cJSON_CreateObject();
         char name[16];
         month_name(y, m, name, sizeof name);
@@ -994,9 +1000,9 @@ cJSON *bm_stats_month(const bm_stats_data_t *data, const bm_config_t *cfg, int y
         }
         acc_free(&t);
     }
-    tz_pop(tz, &saved);
+    bm_tz_pop(&saved);
     if (!root)
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
     return root;
 }
 

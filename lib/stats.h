@@ -44,11 +44,17 @@ typedef struct bm_stats_data bm_stats_data_t;
 bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err);
 void bm_stats_data_destroy(bm_stats_data_t **self_p);
 
-/* The report for one month in time zone tz (see bm_stats_month_range); cfg
- * gives categories (labels, deadline_s). Caller owns the result and frees it
+/* The report for one month in time zone tz (an IANA name or an offset such
+ * as "+08:00", see tz.h; NULL or "": TZ, else the system's zone; a bad zone
+ * is an error with field "tz"); cfg gives categories (labels, deadline_s). Caller owns the result and frees it
  * with cJSON_Delete; NULL with err set on failure. */
 cJSON *bm_stats_month(const bm_stats_data_t *data, const bm_config_t *cfg, int year, int month,
                       const char *tz, bm_error_t *err);
+
+/* The same as of the time now (UTC ms): in the month that holds now, open
+ * requests are counted and aged at now, not at the month's end. */
+cJSON *bm_stats_month_asof(const bm_stats_data_t *data, const bm_config_t *cfg, int year,
+                           int month, const char *tz, int64_t now, bm_error_t *err);
 
 /* Convenience: load + bm_stats_month. Returns 0 with *out owned by the
  * caller, or -1 with err set. */
@@ -77,7 +83,9 @@ char *bm_stats_fmt(const cJSON *v, bm_fmt_t how, char *buf, size_t len);
 /* Writes the UTF-8 byte order mark (so Excel reads Chinese correctly). */
 void bm_csv_bom(FILE *out);
 /* Writes one RFC 4180 field: quoted (with "" for ") if it holds a comma,
- * quote, CR or LF, or starts/ends with a space; NULL is an empty field. */
+ * quote, CR or LF, or starts/ends with a space; NULL is an empty field. Text
+ * starting with =, +, -, @, tab or CR is written after a single quote so a
+ * spreadsheet shows it instead of running it as a formula (OWASP). */
 void bm_csv_field(FILE *out, const char *s);
 /* Writes the report as CSV sections (docs/stats.md): BOM, then blocks of
  * "section,key,value..." rows. Returns 0 or -1 on a write error. */

@@ -1845,7 +1845,7 @@ int store_report(store_t *self, const store_result_t *r, const char *taker, int6
             goto out;
         sqlite3_bind_int64(s, 1, r->id);
         sqlite3_bind_int64(s, 2, now);
-    } else if (r->gone || attempts >= self->cfg->retry_count) {
+    } else if (r->gone || r->permanent || attempts >= self->cfg->retry_count) {
         if (r->gone) {
             s = stmt(self, Q_ENDPOINT_DISABLE);
             if (!s)

@@ -195,6 +195,7 @@ typedef struct {
     const char *error;  /* may be NULL */
     int64_t retry_after_s; /* -1 if none */
     bool gone;        /* 410: the endpoint asked never to be called again */
+    bool permanent;   /* the notifier cannot ever send it (refused address): dead at once */
 } store_result_t;
 
 /* Records one attempt and decides: delivered, due again per the retry

@@ -267,5 +267,7 @@ cJSON *nt_result_json(const nt_result_t *r)
     if (r->retry_after_s >= 0)
         cJSON_AddNumberToObject(o, "retry_after_s", (double)r->retry_after_s);
     cJSON_AddBoolToObject(o, "gone", r->gone);
+    if (r->permanent)
+        cJSON_AddBoolToObject(o, "permanent", true);
     return o;
 }

@@ -71,6 +71,7 @@ typedef struct {
     char error[NT_ERROR_LEN]; /* empty when ok */
     long retry_after_s;    /* -1 if the response had no (valid) Retry-After */
     bool gone;             /* 410: the receiver says this endpoint is gone */
+    bool permanent;        /* the guard refused the address: retrying cannot help */
 } nt_result_t;
 
 /* What curl told about a finished transfer. */

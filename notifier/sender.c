@@ -249,8 +249,10 @@ static int collect(nt_sender_t *self, nt_done_fn done, void *arg)
         };
         nt_result_classify(&r, &o);
         /* Never connected, and the guard refused at least one address. */
-        if (!r.ok && !o.connected && t->refused[0])
+        if (!r.ok && !o.connected && t->refused[0]) {
             bm_strlcpy(r.error, t->refused, sizeof r.error);
+            r.permanent = true; /* the same address is refused next time too */
+        }
 
         curl_multi_remove_handle(self->multi, e);
         unlink_transfer(self, t);

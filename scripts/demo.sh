@@ -2,8 +2,10 @@
 # The office's view of a month, in about two minutes: starts bianmin-broker on
 # a fresh database in var/demo-<timestamp>/ (ipc:// sockets, nothing on the
 # network), replays the NYC 311 sample through it with bianmin-demo (simulated
-# volunteers and ratings), then prints `bianmin stats` for the month and
-# writes the HTML report. Everything it starts is stopped on exit.
+# volunteers and ratings), stops the broker, puts the database's times on the
+# trace's clock (simulated times: bianmin-demo --retime, see demo/retime.h),
+# then prints `bianmin stats` for the trace's busiest month and writes the
+# HTML report. Everything it starts is stopped on exit.
 # Called by `make demo` (which builds first); BUILD is the build directory.
 # Extra bianmin-demo flags can be passed in DEMO_FLAGS, e.g.
 #   make demo DEMO_FLAGS="--limit 500"      (or: scripts/demo.sh build --limit 500)
@@ -47,6 +49,7 @@ cat > "$CONFIG" <<JSON
   "callback_secret": "$SECRET",
   "retry_schedule_s": [0, 1, 2, 5],
   "auth": "none",
+  "time_zone": "Asia/Shanghai",
   "log_level": "info"
 }
 JSON
@@ -87,7 +90,7 @@ echo
 # 0: every request ended; 2: stopped at the time cap (the stats still show what happened).
 set +e
 "$BIN/bianmin-demo" --data "$DATA" --client "$CLIENT" --worker "$WORKER" \
-    --max-seconds 300 ${DEMO_FLAGS:-} "$@"
+    --max-seconds 300 --timemap "$DIR/timemap.txt" ${DEMO_FLAGS:-} "$@"
 RC=$?
 set -e
 if [ $RC -eq 1 ]; then
@@ -95,13 +98,19 @@ if [ $RC -eq 1 ]; then
     exit 1
 fi
 
-MONTH=$(date +%Y-%m)
+# Simulated times: the run took minutes; the office should see the trace's
+# days and durations. With the broker stopped, every time in the database is
+# mapped back onto the trace's clock (read in the office's zone).
+stop
+MONTH=$(TZ=Asia/Shanghai "$BIN/bianmin-demo" --retime "$DB" --timemap "$DIR/timemap.txt")
+echo
+echo "Times rewritten onto the trace's clock (simulated times; see demo/retime.h)."
 REPORT="$DIR/report.html"
 echo
 if "$BIN/bianmin" stats --help >/dev/null 2>&1; then
     echo "== bianmin stats --month $MONTH =="
-    "$BIN/bianmin" stats --month "$MONTH" --db "$DB" || echo "stats: failed (exit $?)"
-    if "$BIN/bianmin" stats --month "$MONTH" --db "$DB" --html "$REPORT"; then
+    "$BIN/bianmin" stats --month "$MONTH" --config "$CONFIG" || echo "stats: failed (exit $?)"
+    if "$BIN/bianmin" stats --month "$MONTH" --config "$CONFIG" --html "$REPORT"; then
         echo
         echo "The month's report: $REPORT"
     else
@@ -110,5 +119,5 @@ if "$BIN/bianmin" stats --help >/dev/null 2>&1; then
 else
     echo "stats: not available in this build"
 fi
-echo "Database: $DB  (try: $BIN/bianmin stats --month $MONTH --db $DB)"
+echo "Database: $DB  (try: $BIN/bianmin stats --month $MONTH --config $CONFIG)"
 exit 0

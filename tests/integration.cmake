@@ -9,3 +9,4 @@ set_tests_properties(report_html PROPERTIES SKIP_RETURN_CODE 77) # no chromium: 
 bm_integration_test(full_disk test_full_disk.py)
 set_tests_properties(full_disk PROPERTIES SKIP_RETURN_CODE 77) # not root: the tmpfs part is skipped
 bm_integration_test(worker_term test_worker_term.py)
+bm_integration_test(cli_convention test_cli_convention.py)

@@ -66,6 +66,13 @@ static void test_escalate(void **state)
                               "\"water_company\",\"reason\":\"小区主管道破裂\"}");
     cJSON_free(body);
 
+    /* The department's Chinese name is its id; an unknown one goes to the
+     * broker, which refuses it with did you mean (tests/test_lifecycle.c). */
+    char *zh[] = {"escalate", "42", "--department", "自来水公司", "--reason", "r"};
+    body = ct_parse_ok(cli_act_parse, ARGC(zh), zh, &cmd);
+    assert_non_null(strstr(body, "\"department\":\"water_company\""));
+    cJSON_free(body);
+
     /* Another channel is sent as given: the broker answers forbidden. */
     char *b[] = {"escalate", "42", "--department", "d", "--reason", "r", "--channel", "forum"};
     body = ct_parse_ok(cli_act_parse, ARGC(b), b, &cmd);

@@ -65,7 +65,7 @@ static void test_submit_missing(void **state)
     char err[256] = "";
     assert_int_equal(cli_submit_parse(ARGC(argv), argv, &a, err, sizeof err), -1);
     /* Every missing flag is named at once; a blank value counts as missing. */
-    assert_string_equal(err, "missing --category, --contact, --text");
+    assert_string_equal(err, "缺少 / missing --category, --contact, --text");
     assert_null(a.body);
 }
 
@@ -75,11 +75,11 @@ static void test_submit_usage_errors(void **state)
     char err[256];
     char *twice[] = {"submit", "--text", "a", "--text", "b"};
     assert_int_equal(cli_submit_parse(ARGC(twice), twice, &a, err, sizeof err), -1);
-    assert_string_equal(err, "--text given twice");
+    assert_string_equal(err, "--text 重复给出 / --text given twice");
 
     char *unknown[] = {"submit", "--colour", "red"};
     assert_int_equal(cli_submit_parse(ARGC(unknown), unknown, &a, err, sizeof err), -1);
-    assert_string_equal(err, "unknown option --colour");
+    assert_string_equal(err, "未知选项 / unknown option --colour");
 
     char *stray[] = {"submit", "--text", "厨房", "下水道堵了"};
     assert_int_equal(cli_submit_parse(ARGC(stray), stray, &a, err, sizeof err), -1);
@@ -87,7 +87,7 @@ static void test_submit_usage_errors(void **state)
 
     char *novalue[] = {"submit", "--channel", "forum", "--building"};
     assert_int_equal(cli_submit_parse(ARGC(novalue), novalue, &a, err, sizeof err), -1);
-    assert_string_equal(err, "--building needs a value");
+    assert_string_equal(err, "--building 缺少值 / --building needs a value");
 
     char gbk[] = {'\xc2', 'x', '\0'}; /* not UTF-8 */
     char *bad[] = {"submit", "--building", gbk};
@@ -96,7 +96,20 @@ static void test_submit_usage_errors(void **state)
 
     char *window[] = {"submit", "--window", "8"};
     assert_int_equal(cli_submit_parse(ARGC(window), window, &a, err, sizeof err), -1);
-    assert_string_equal(err, "--window only applies with --stdin");
+    assert_string_equal(err, "--window 只用于 --stdin / --window only applies with --stdin");
+
+    char *cat[] = {"submit", "--category", "pipes"};
+    assert_int_equal(cli_submit_parse(ARGC(cat), cat, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--category: 未知类别 \"pipes\" / unknown category \"pipes\""));
+    assert_non_null(strstr(err, "did you mean: pipe 管道疏通?"));
+    char *chan[] = {"submit", "--channel", "buidling_leader"};
+    assert_int_equal(cli_submit_parse(ARGC(chan), chan, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "did you mean: building_leader 楼栋长?"));
+    char *label[] = {"submit", "--stdin", "--category", "漏水抢修", "--channel", "小区论坛"};
+    assert_int_equal(cli_submit_parse(ARGC(label), label, &a, err, sizeof err), 0);
+    assert_string_equal(cli_json_str(a.body, "category"), "leak");
+    assert_string_equal(cli_json_str(a.body, "channel"), "forum");
+    cJSON_Delete(a.body);
 
     char *badwin[] = {"submit", "--stdin", "--window", "0"};
     assert_int_equal(cli_submit_parse(ARGC(badwin), badwin, &a, err, sizeof err), -1);
@@ -179,7 +192,7 @@ static void test_opt_value(void **state)
     assert_int_equal(cli_opt_value(6, argv, &i, "--broker", &v, err, sizeof err), 0);
     i = 5;
     assert_int_equal(cli_opt_value(6, argv, &i, "--broker", &v, err, sizeof err), -1);
-    assert_string_equal(err, "--broker needs a value");
+    assert_string_equal(err, "--broker 缺少值 / --broker needs a value");
 }
 
 static void test_command_table(void **state)

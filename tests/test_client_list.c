@@ -114,7 +114,23 @@ static void test_parse_errors(void **state)
 {
     (void)state;
     char *a[] = {"list", "--status", "pending"};
-    parse_fails(ARGC(a), a, "--status must be one of open, claimed");
+    parse_fails(ARGC(a), a, "unknown status \"pending\"；可选 / choices: open 待接单, claimed");
+    /* a likely typo: did you mean, and the Chinese labels --help prints are accepted */
+    char *typo[] = {"list", "--category", "pipes"};
+    parse_fails(ARGC(typo), typo, "未知类别 \"pipes\" / unknown category \"pipes\"；您是不是要 / "
+                                  "did you mean: pipe 管道疏通?");
+    char *chan[] = {"list", "--channel", "form"};
+    parse_fails(ARGC(chan), chan, "did you mean: forum 小区论坛?");
+    char *st[] = {"list", "--status", "opne"};
+    parse_fails(ARGC(st), st, "did you mean: open 待接单?");
+    char *zh[] = {"list", "--category", "管道疏通", "--status", "处理中", "--channel", "楼栋长"};
+    cli_list_args_t ok;
+    char zerr[512];
+    assert_int_equal(cli_list_parse(ARGC(zh), zh, &ok, zerr, sizeof zerr), 0);
+    assert_string_equal(cli_json_str(ok.body, "category"), "pipe");
+    assert_string_equal(cli_json_str(ok.body, "status"), "claimed");
+    assert_string_equal(cli_json_str(ok.body, "channel"), "building_leader");
+    cJSON_Delete(ok.body);
     char *b[] = {"list", "--since", "2026-11-31"};
     parse_fails(ARGC(b), b, "--since needs a date such as 2026-11-01");
     char *c[] = {"list", "--until", "next week"};
@@ -200,7 +216,7 @@ static void check_list_table(void)
         " 123  open 待接单       漏水抢修 急  市政小区 3栋 2-301        -        2026-11-29 06:20  超时 overdue\n"
         " 122  claimed 处理中    管道疏通     Garden Rd 12              袁建成   2026-11-29 05:00\n"
         "   9  escalated 已上报  水电维修     幸福里小区东区 10栋 某…   Li Ming  2026-11-28 23:59\n"
-        "showing 1-3 of 123 (next page: --offset 3)\n";
+        "第 1-3 条，共 123 条 / showing 1-3 of 123 (下一页 next page: --offset 3)\n";
     if (strcmp(out, want) != 0)
         fail_msg("got:\n%s\nwant:\n%s", out, want);
     /* Whatever the bytes, the columns start at the same terminal column. */
@@ -244,7 +260,7 @@ static void test_list_footer(void **state)
     /* Last page: no hint. */
     snprintf(json, sizeof json, "{\"requests\": [%s], \"total\": 101, \"limit\": 50, \"offset\": 100}", one);
     char *out = format_list(json, true);
-    assert_non_null(strstr(out, "\nshowing 101-101 of 101\n"));
+    assert_non_null(strstr(out, "\n第 101-101 条，共 101 条 / showing 101-101 of 101\n"));
     assert_non_null(strstr(out, "done 已完成"));
     assert_non_null(strstr(out, "开锁修锁")); /* label from our table when the reply has none */
     assert_null(strstr(out, "超时"));
@@ -253,16 +269,16 @@ static void test_list_footer(void **state)
     /* A middle page without the hint (what --all prints). */
     snprintf(json, sizeof json, "{\"requests\": [%s], \"total\": 300, \"limit\": 1, \"offset\": 49}", one);
     out = format_list(json, false);
-    assert_non_null(strstr(out, "\nshowing 50-50 of 300\n"));
+    assert_non_null(strstr(out, "\n第 50-50 条，共 300 条 / showing 50-50 of 300\n"));
     free(out);
     out = format_list(json, true);
-    assert_non_null(strstr(out, "\nshowing 50-50 of 300 (next page: --offset 50)\n"));
+    assert_non_null(strstr(out, "\n第 50-50 条，共 300 条 / showing 50-50 of 300 (下一页 next page: --offset 50)\n"));
     free(out);
     out = format_list("{\"requests\": [], \"total\": 0, \"limit\": 50, \"offset\": 0}", true);
-    assert_string_equal(out, "no requests match (showing 0 of 0)\n");
+    assert_string_equal(out, "没有符合条件的记录 / no requests match (showing 0 of 0)\n");
     free(out);
     out = format_list("{\"requests\": [], \"total\": 7, \"limit\": 50, \"offset\": 50}", true);
-    assert_string_equal(out, "showing none of 7 (--offset 50 is past the end)\n");
+    assert_string_equal(out, "超出范围 / showing none of 7 (--offset 50 is past the end)\n");
     free(out);
 }
 

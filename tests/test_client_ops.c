@@ -236,7 +236,7 @@ static void check_deliveries_table(void)
                 "            2  HTTP 503                        2026-11-29 07:00\n"
                 "      9            -  request.overdue    office                delivered 已送达  "
                 "            1  -                               -\n"
-                "showing 1-3 of 30 (next page: --offset 3)\n"
+                "第 1-3 条，共 30 条 / showing 1-3 of 30 (下一页 next page: --offset 3)\n"
                 "1 dead 投递失败: see why with bianmin deliveries show 12; send again with\n"
                 "bianmin deliveries replay ID (or --dead-since DATE for all since then)\n");
     free(out);
@@ -258,17 +258,17 @@ static void test_deliveries_table(void **state)
 
     char *out = ct_format_with(format_deliveries_hint,
                             "{\"deliveries\": [], \"total\": 0, \"limit\": 50, \"offset\": 0}");
-    ct_expect_text(out, "no deliveries match (showing 0 of 0)\n");
+    ct_expect_text(out, "没有符合条件的记录 / no deliveries match (showing 0 of 0)\n");
     free(out);
     out = ct_format_with(format_deliveries_hint,
                       "{\"deliveries\": [], \"total\": 4, \"limit\": 50, \"offset\": 50}");
-    ct_expect_text(out, "showing none of 4 (--offset 50 is past the end)\n");
+    ct_expect_text(out, "超出范围 / showing none of 4 (--offset 50 is past the end)\n");
     free(out);
     /* Garbage does not crash, and peers' control characters stay out. */
     out = ct_format_with(format_deliveries_hint,
                       "{\"deliveries\": [1, {\"last_error\": \"a\\u001b[2Jb\", \"state\": 5}]}");
     assert_null(strchr(out, '\x1b'));
-    assert_non_null(strstr(out, "showing 1-2 of 2\n"));
+    assert_non_null(strstr(out, "共 2 条 / showing 1-2 of 2\n"));
     free(out);
 }
 
@@ -315,7 +315,7 @@ static void test_delivery_show(void **state)
                      "    }\n"
                      "  }\n"
                      "\n"
-                     "send it again: bianmin deliveries replay 12\n");
+                     "重新发送 / send it again: bianmin deliveries replay 12\n");
     free(out);
 
     /* Pending, never tried, a body that is not JSON: shown as text; no replay hint. */
@@ -327,7 +327,7 @@ static void test_delivery_show(void **state)
     assert_non_null(strstr(out, "[pending 待发送]\n"));
     assert_non_null(strstr(out, "  接收 endpoint:    1 office\n"));
     assert_non_null(strstr(out, "  下次 next:        2026-11-29 06:20\n"));
-    assert_non_null(strstr(out, "尝试记录 attempt log:\n  (none yet)\n"));
+    assert_non_null(strstr(out, "尝试记录 attempt log:\n  （暂无 none yet）\n"));
     assert_non_null(strstr(out, "内容 body:\n  not json  [2J\n"));
     assert_null(strstr(out, "replay"));
     assert_null(strchr(out, '\x1b'));
@@ -373,7 +373,8 @@ static void test_endpoints_table(void **state)
                 "      3  callback 回调      -           http://127.0.0.1:9/x        "
                 "停用 disabled             4          2                 0  2026-11-30 06:20\n"
                 "2 endpoints, 1 disabled\n"
-                "a disabled endpoint's notices wait as pending: bianmin endpoints enable ID\n"
+                "停用的接收端的通知保持待发送 / a disabled endpoint's notices wait as pending: "
+                "bianmin endpoints enable ID\n"
                 "2 dead 投递失败 at 1 endpoint: bianmin deliveries --state dead [--endpoint ID]\n");
     free(out);
     out = ct_format_with(cli_format_endpoints, "{\"endpoints\": []}");

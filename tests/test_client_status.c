@@ -65,7 +65,7 @@ static void test_format_sample(void **state)
         "  2026-11-29 07:02  volunteer:v01  done 完成  claimed → done  疏通完毕，已试水\n",
         "\n通知 deliveries:\n"
         "  #7  request.received  delivered 已送达  attempts 1\n"
-        "  #9  request.completed  pending 待发送  attempts 2  last error: HTTP 503\n",
+        "  #9  request.completed  pending 待发送  attempts 2  最近错误 last error: HTTP 503\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(out, want[i]))
@@ -137,6 +137,64 @@ static void test_format_rating_photos(void **state)
     out = format("{\"request\": {\"ticket\": 4, \"status\": \"open\", \"rating\": null}}");
     assert_null(strstr(out, "评分"));
     free(out);
+}
+
+/* After a reopen: the current attempt, and the earlier rating shown as
+ * belonging to the earlier completion. */
+static void test_format_reopened(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    static const char *const events =
+        "\"events\": ["
+        "{\"at\": \"2026-11-10T00:00:00.000Z\", \"actor\": \"channel:forum\", \"kind\": \"received\"},"
+        "{\"at\": \"2026-11-10T01:00:00.000Z\", \"actor\": \"volunteer:v01\", \"kind\": \"claimed\"},"
+        "{\"at\": \"2026-11-10T02:00:00.000Z\", \"actor\": \"volunteer:v01\", \"kind\": \"completed\"},"
+        "{\"at\": \"2026-11-10T03:00:00.000Z\", \"actor\": \"channel:forum\", \"kind\": \"rated\","
+        " \"detail\": {\"score\": 5}},"
+        "{\"at\": \"2026-11-11T00:00:00.000Z\", \"actor\": \"channel:forum\", \"kind\": \"reopened\"}";
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"request\": {\"ticket\": 3, \"status\": \"open\", \"rating\": 5,"
+             " \"claimed_at\": \"2026-11-10T01:00:00.000Z\"}, %s]}",
+             events);
+    char *out = format(buf);
+    const char *want[] = {
+        "  本次 attempt:   第 2 次处理，重开于 2026-11-11 00:00 / attempt 2, reopened 2026-11-11 00:00\n",
+        "  接单 claimed:   本次尚未接单 / not claimed in this attempt\n",
+        "  上次评分 earlier rating: ★★★★★ 5/5，评的是 2026-11-10 02:00 volunteer:v01 的完成",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(out, want[i]))
+            fail_msg("missing %s\n--- in ---\n%s", want[i], out);
+    }
+    assert_null(strstr(out, "  评分 rating:    ★")); /* not shown as this attempt's */
+    free(out);
+    /* refixed and rated again: the new rating is this attempt's */
+    snprintf(buf, sizeof buf,
+             "{\"request\": {\"ticket\": 3, \"status\": \"done\", \"rating\": 2}, %s,"
+             "{\"at\": \"2026-11-11T01:00:00.000Z\", \"actor\": \"volunteer:v02\", \"kind\": \"claimed\"},"
+             "{\"at\": \"2026-11-11T02:00:00.000Z\", \"actor\": \"volunteer:v02\", \"kind\": \"completed\"},"
+             "{\"at\": \"2026-11-11T03:00:00.000Z\", \"actor\": \"channel:forum\", \"kind\": \"rated\","
+             " \"detail\": {\"score\": 2}}]}",
+             events);
+    out = format(buf);
+    assert_non_null(strstr(out, "  评分 rating:    ★★☆☆☆ 2/5\n"));
+    assert_null(strstr(out, "上次评分"));
+    assert_null(strstr(out, "本次尚未接单"));
+    free(out);
+    /* refixed, not rated again: this attempt is not rated; 5 was for v01 */
+    snprintf(buf, sizeof buf,
+             "{\"request\": {\"ticket\": 3, \"status\": \"done\", \"rating\": 5}, %s,"
+             "{\"at\": \"2026-11-11T02:00:00.000Z\", \"actor\": \"volunteer:v02\", \"kind\": \"completed\"}]}",
+             events);
+    out = format(buf);
+    assert_non_null(strstr(out, "  评分 rating:    本次未评分 / this attempt not rated\n"));
+    assert_non_null(strstr(out, "volunteer:v01 的完成"));
+    free(out);
+    unsetenv("TZ");
+    tzset();
 }
 
 static void test_rating_text(void **state)
@@ -242,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_format_garbage_reply),
         cmocka_unit_test(test_format_rating_photos),
         cmocka_unit_test(test_rating_text),
+        cmocka_unit_test(test_format_reopened),
         cmocka_unit_test(test_put_text),
         cmocka_unit_test(test_local_time),
     };

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#define MAX_FILES 64
+#define MAX_FILES 128
 
 static char tmp_dir[512];
 static char written[MAX_FILES][600];
@@ -389,12 +389,67 @@ static void test_bad_categories(void **state)
     expect_bad("cat-urgent.json", "{\"categories\": [{\"name\": \"pipe\", \"urgent\": \"yes\"}]}",
                BM_ERR_INVALID, "categories", "urgent", NULL);
     expect_bad("cat-priority.json", "{\"categories\": [{\"name\": \"pipe\", \"priority\": 101}]}",
-               BM_ERR_INVALID, "priority", "\"priority\"", NULL);
+               BM_ERR_INVALID, "priority", "\"priority\"", "category \"pipe\"");
     expect_bad("cat-lease.json", "{\"categories\": [{\"name\": \"pipe\", \"lease_s\": 0}]}",
                BM_ERR_INVALID, "lease_s", "\"lease_s\"", NULL);
     expect_bad("cat-name-long.json",
                "{\"categories\": [{\"name\": \"a_category_name_over_thirty_two_bytes\"}]}",
                BM_ERR_INVALID, NULL, "name", NULL);
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    /* a mistyped key is refused with its path and the closest known key */
+    expect_bad("typo.json", "{\"callback_secrt\": \"x\"}", BM_ERR_INVALID, "config",
+               "callback_secrt", "did you mean \"callback_secret\"");
+    expect_bad("typo-cn.json", "{\"time_zoen\": \"+08:00\"}", BM_ERR_INVALID, "config",
+               "未知设置", "\"time_zone\"");
+    expect_bad("nothing-near.json", "{\"colour\": 3}", BM_ERR_INVALID, "config", "colour",
+               "known: client_endpoint");
+    expect_bad("cat-typo.json", "{\"categories\": [{\"name\": \"pipe\", \"deadline\": 5}]}",
+               BM_ERR_INVALID, "config", "categories[0].deadline", "deadline_s");
+    expect_bad("sub-typo.json",
+               "{\"subscriptions\": [{\"name\": \"o\", \"url\": \"http://127.0.0.1/\", "
+               "\"secret\": \"whsec_Y291bmNpbC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==\", "
+               "\"event\": []}]}",
+               BM_ERR_INVALID, "config", "subscriptions[0].event", "\"events\"");
+    expect_bad("dep-typo.json", "{\"departments\": [{\"id\": \"w\", \"nmae\": \"水\"}]}",
+               BM_ERR_INVALID, "config", "departments[0].nmae", "\"name\"");
+}
+
+static void test_time_zone_and_departments(void **state)
+{
+    (void)state;
+    bm_config_t cfg;
+    bm_config_defaults(&cfg);
+    assert_string_equal(cfg.time_zone, "");
+    assert_non_null(bm_config_department(&cfg, "water_company"));
+    assert_null(bm_config_department(&cfg, "water_compnay"));
+    bm_error_t err = {0};
+    const char *path = write_config("tz-deps.json",
+                                    "{\"time_zone\": \"+08:00\", \"departments\": ["
+                                    "{\"id\": \"water_company\", \"name\": \"自来水公司\"},"
+                                    "{\"id\": \"grid\", \"name\": \"网格站\"}]}");
+    assert_int_equal(bm_config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.time_zone, "+08:00");
+    assert_int_equal(cfg.department_count, 2);
+    assert_string_equal(bm_config_department(&cfg, "grid")->name, "网格站");
+    assert_null(bm_config_department(&cfg, "power_company")); /* the list replaces the defaults */
+    expect_bad("tz-posix.json", "{\"time_zone\": \"UTC+8\"}", BM_ERR_INVALID, "time_zone",
+               "time_zone", "+08:00");
+    expect_bad("tz-unknown.json", "{\"time_zone\": \"Asia/Shangai\"}", BM_ERR_INVALID,
+               "time_zone", "未知时区", NULL);
+    expect_bad("dep-dup.json",
+               "{\"departments\": [{\"id\": \"a\", \"name\": \"甲\"}, {\"id\": \"a\", "
+               "\"name\": \"乙\"}]}",
+               BM_ERR_INVALID, "departments", "\"a\"", NULL);
+    expect_bad("dep-noname.json", "{\"departments\": [{\"id\": \"a\"}]}", BM_ERR_INVALID,
+               "departments", "departments[0]", NULL);
+    expect_bad("dep-sub.json",
+               "{\"departments\": [{\"id\": \"a\", \"name\": \"甲\", \"subscription\": "
+               "\"nobody\"}]}",
+               BM_ERR_INVALID, "departments", "nobody", NULL);
 }
 
 static void test_channel_secrets(void **state)
@@ -433,6 +488,8 @@ int main(void)
         cmocka_unit_test(test_secret_check),
         cmocka_unit_test(test_bad_categories),
         cmocka_unit_test(test_channel_secrets),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_time_zone_and_departments),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -117,11 +117,12 @@ static void test_export_november(void **state)
     free(csv);
 
     char *evs = slurp(out, "events.csv", NULL);
-    assert_memory_equal(evs, "\xEF\xBB\xBFticket,at,actor,kind,", 22);
-    assert_non_null(strstr(evs, "1,2026-11-02 10:00:00,volunteer:v01,completed,完成,claimed,done,"
-                                "已疏通，<b>换了</b>存水弯\r\n"));
-    assert_non_null(strstr(evs, "4,2026-11-14 08:00:00,channel:office,resolved,解决,escalated,"
-                                "resolved,自来水公司已更换主管道\r\n"));
+    assert_memory_equal(evs, "\xEF\xBB\xBFticket,at,actor,actor_name,kind,", 33);
+    /* actors as people: the volunteer's name, the channel's label */
+    assert_non_null(strstr(evs, "1,2026-11-02 10:00:00,volunteer:v01,袁建成（志愿者 v01）,completed,"
+                                "完成,claimed,done,已疏通，<b>换了</b>存水弯\r\n"));
+    assert_non_null(strstr(evs, "4,2026-11-14 08:00:00,channel:office,社区办公室,resolved,解决,"
+                                "escalated,resolved,自来水公司已更换主管道\r\n"));
     assert_non_null(strstr(evs, ",rated,评价,,,4分\r\n"));
     free(evs);
 

@@ -343,6 +343,18 @@ static void test_escalate_and_resolve(void **state)
     int64_t t = submit(fx, "building_leader", "leak", "小区主管道破裂");
     expect_ok(call(a, "claim", &ok, "{\"ticket\":%lld}", (long long)t), &ok);
     expect_code(call(a, "escalate", &ok, "{\"ticket\":%lld,\"reason\":\"x\"}", (long long)t), &ok, "invalid");
+    /* A department that is not configured: refused with did you mean, nothing changes. */
+    cJSON *bad = call(a, "escalate", &ok,
+                      "{\"ticket\":%lld,\"department\":\"water_compnay\",\"reason\":\"x\"}",
+                      (long long)t);
+    assert_false(ok);
+    assert_string_equal(tu_str(bad, "code"), "unknown_department");
+    assert_string_equal(tu_str(bad, "field"), "department");
+    assert_non_null(strstr(tu_str(bad, "message"), "未知部门"));
+    assert_non_null(strstr(tu_str(bad, "message"), "did you mean \"water_company\""));
+    cJSON_Delete(bad);
+    assert_int_equal(sql(fx, "SELECT count(*) FROM requests WHERE id = %lld AND status = 'claimed'",
+                         (long long)t), 1);
     expect_ok(call(a, "escalate", &ok, "{\"ticket\":%lld,\"department\":\"water_company\",\"reason\":\"需自来水公司\"}",
                    (long long)t), &ok);
     /* The department's subscription got the escalation; the office did not (filter). */
@@ -368,6 +380,17 @@ static void test_escalate_and_resolve(void **state)
     expect_code(call(fx->client, "escalate", &ok,
                      "{\"ticket\":%lld,\"channel\":\"forum\",\"department\":\"street_office\",\"reason\":\"x\"}",
                      (long long)t2), &ok, "forbidden");
+    expect_code(call(fx->client, "escalate", &ok,
+                     "{\"ticket\":%lld,\"channel\":\"office\",\"department\":\"streetoffice\",\"reason\":\"x\"}",
+                     (long long)t2), &ok, "unknown_department");
+    /* The departments command lists them with their Chinese names and subscriptions. */
+    cJSON *deps = call(fx->client, "departments", &ok, "{}");
+    assert_true(ok);
+    const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(deps, "departments"), 0);
+    assert_string_equal(tu_str(d0, "id"), "water_company");
+    assert_string_equal(tu_str(d0, "name"), "自来水公司");
+    assert_string_equal(tu_str(d0, "subscription"), "water_company");
+    cJSON_Delete(deps);
     expect_ok(call(fx->client, "escalate", &ok,
                    "{\"ticket\":%lld,\"channel\":\"office\",\"department\":\"street_office\",\"reason\":\"路灯归街道\"}",
                    (long long)t2), &ok);

@@ -622,6 +622,10 @@ static void test_guard_refuses_and_allows(void **state)
     for (int i = 0; i < 2; i++) {
         assert_false(c.r[i].ok);
         assert_false(c.r[i].gone);
+        assert_true(c.r[i].permanent); /* no retry can help: the broker marks it dead at once */
+        cJSON *j = nt_result_json(&c.r[i]);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "permanent")));
+        cJSON_Delete(j);
         assert_int_equal(c.r[i].status, 0);
         if (c.r[i].id == 7)
             assert_string_equal(c.r[i].error, "refused: destination 127.0.0.1 is a loopback "

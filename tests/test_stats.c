@@ -407,6 +407,162 @@ static void test_tz_restored(void **state)
     unsetenv("TZ");
 }
 
+/* ---- time-zone forms, the current month, rating attribution -------------- */
+
+static void test_tz_forms(void **state)
+{
+    (void)state;
+    int64_t from, until;
+    /* +08:00 and its short forms mean eight hours EAST of UTC, like Shanghai */
+    static const char *const east8[] = {"+08:00", "+0800", "+08", "+8", "Asia/Shanghai"};
+    for (size_t i = 0; i < sizeof east8 / sizeof east8[0]; i++) {
+        if (bm_stats_month_range(east8[i], 2026, 11, &from, &until) != 0)
+            fail_msg("%s refused", east8[i]);
+        if (from != fx_ms("2026-10-31T16:00:00Z"))
+            fail_msg("%s: November starts at %lld", east8[i], (long long)from);
+    }
+    assert_int_equal(bm_stats_month_range("-05:30", 2026, 11, &from, &until), 0);
+    assert_true(from == fx_ms("2026-11-01T05:30:00Z"));
+    assert_int_equal(bm_stats_month_range("UTC", 2026, 11, &from, &until), 0);
+    assert_true(from == fx_ms("2026-11-01T00:00:00Z"));
+    /* UTC+8 would be UTC-8 for POSIX: refused, with what to write */
+    bm_config_t cfg;
+    bm_config_defaults(&cfg);
+    bm_error_t err = {0};
+    sqlite3 *db = bm_stats_open(g_db, &err);
+    assert_non_null(db);
+    bm_stats_data_t *d = bm_stats_load(db, &err);
+    assert_non_null(d);
+    static const char *const bad[][2] = {{"UTC+8", "+08:00"}, {"GMT-3", "-03:00"},
+                                         {"Asia/Shangai", "Asia/Shanghai"}, {"+15:00", NULL},
+                                         {"+08:61", NULL}, {"CST-8", NULL}, {"../etc", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        cJSON *r = bm_stats_month(d, &cfg, 2026, 11, bad[i][0], &err);
+        if (r)
+            fail_msg("%s accepted", bad[i][0]);
+        assert_string_equal(err.code, "invalid");
+        assert_string_equal(err.field, "tz");
+        if (!strstr(err.message, "时区"))
+            fail_msg("%s: not Chinese first: %s", bad[i][0], err.message);
+        if (bad[i][1] && !strstr(err.message, bad[i][1]))
+            fail_msg("%s: no suggestion %s: %s", bad[i][0], bad[i][1], err.message);
+    }
+    /* a bad TZ in the environment is an error, not UTC */
+    setenv("TZ", "Mars/Olympus", 1);
+    memset(&err, 0, sizeof err);
+    assert_null(bm_stats_month(d, &cfg, 2026, 11, NULL, &err));
+    assert_string_equal(err.field, "tz");
+    assert_non_null(strstr(err.message, "TZ"));
+    assert_int_equal(bm_stats_month_range(NULL, 2026, 11, &from, &until), -1);
+    /* but a good --tz wins over it, and TZ is left as it was */
+    cJSON *r = bm_stats_month(d, &cfg, 2026, 11, "+08:00", &err);
+    assert_non_null(r);
+    assert_string_equal(bm_json_path(r, "tz")->valuestring, "+08:00");
+    assert_string_equal(bm_json_path(r, "from_local")->valuestring, "2026-11-01 00:00");
+    expect_int(r, "received.total", 9); /* as in Asia/Shanghai: 10 is in, 7 is not */
+    cJSON_Delete(r);
+    assert_string_equal(getenv("TZ"), "Mars/Olympus");
+    unsetenv("TZ");
+    bm_stats_data_destroy(&d);
+    sqlite3_close(db);
+}
+
+/* A database of its own: September 2026 (UTC) with
+ *  11  claim v01, done 02:00, reopened IN THE SAME MILLISECOND, claim v02,
+ *      done 04:00, rated 5 at 05:00: the rating is about v02's fix
+ *  12  claim v01, done, rated 4, reopened, claim v02, done, never rated
+ *      again: the rating is about v01's fix
+ *  13  received 09-20 00:00, never touched */
+static const char *const sept_sql =
+    "INSERT INTO requests(id, channel, category, priority, building, unit, contact, text, status,"
+    " deadline_at, created_at, updated_at) VALUES"
+    " (11, 'forum', 'pipe', 3, 'A栋', '1', 'x', 't', 'done', 0, 1788220800000, 0),"
+    " (12, 'forum', 'pipe', 3, 'A栋', '1', 'x', 't', 'done', 0, 1788307200000, 0),"
+    " (13, 'forum', 'pipe', 3, 'A栋', '1', 'x', 't', 'open', 0, 1789862400000, 0);"
+    "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail) VALUES"
+    " (11, 1788220800000, 'channel:forum', 'received', NULL, 'open', '{}'),"
+    " (11, 1788224400000, 'volunteer:v01', 'claimed', 'open', 'claimed', '{}'),"
+    " (11, 1788228000000, 'volunteer:v01', 'completed', 'claimed', 'done', '{}'),"
+    " (11, 1788228000000, 'channel:forum', 'reopened', 'done', 'open', '{}'),"
+    " (11, 1788231600000, 'volunteer:v02', 'claimed', 'open', 'claimed', '{}'),"
+    " (11, 1788235200000, 'volunteer:v02', 'completed', 'claimed', 'done', '{}'),"
+    " (11, 1788238800000, 'channel:forum', 'rated', NULL, NULL, '{\"score\":5}'),"
+    " (12, 1788307200000, 'channel:forum', 'received', NULL, 'open', '{}'),"
+    " (12, 1788310800000, 'volunteer:v01', 'claimed', 'open', 'claimed', '{}'),"
+    " (12, 1788314400000, 'volunteer:v01', 'completed', 'claimed', 'done', '{}'),"
+    " (12, 1788318000000, 'channel:forum', 'rated', NULL, NULL, '{\"score\":4}'),"
+    " (12, 1788321600000, 'channel:forum', 'reopened', 'done', 'open', '{}'),"
+    " (12, 1788325200000, 'volunteer:v02', 'claimed', 'open', 'claimed', '{}'),"
+    " (12, 1788328800000, 'volunteer:v02', 'completed', 'claimed', 'done', '{}'),"
+    " (13, 1789862400000, 'channel:forum', 'received', NULL, 'open', '{}');";
+
+static cJSON *sept_report(int64_t now)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/sept.db", g_dir);
+    remove(path);
+    if (fx_create(path) != 0 || fx_exec(path, sept_sql) != 0)
+        fail_msg("fixture");
+    bm_config_t cfg;
+    bm_config_defaults(&cfg);
+    bm_error_t err = {0};
+    sqlite3 *db = bm_stats_open(path, &err);
+    assert_non_null(db);
+    bm_stats_data_t *d = bm_stats_load(db, &err);
+    assert_non_null(d);
+    cJSON *r = bm_stats_month_asof(d, &cfg, 2026, 9, "UTC", now, &err);
+    if (!r)
+        fail_msg("month: %s", err.message);
+    bm_stats_data_destroy(&d);
+    sqlite3_close(db);
+    return r;
+}
+
+static void test_rating_attribution(void **state)
+{
+    (void)state;
+    assert_true(fx_ms("2026-09-01T00:00:00Z") == 1788220800000LL); /* the literals above */
+    cJSON *r = sept_report(fx_ms("2027-01-01T00:00:00Z"));
+    const cJSON *v = bm_json_path(r, "volunteers");
+    assert_int_equal(cJSON_GetArraySize(v), 2);
+    const cJSON *v1 = cJSON_GetArrayItem(v, 0), *v2 = cJSON_GetArrayItem(v, 1);
+    assert_string_equal(bm_json_path(v1, "id")->valuestring, "v01");
+    expect_int(v1, "completed", 2);
+    expect_int(v1, "rated", 1); /* 12's rating only: 11's failed fix inherits nothing */
+    expect_real(v1, "mean_rating", 4.0);
+    expect_int(v2, "completed", 2);
+    expect_int(v2, "rated", 1); /* 11's rating; 12's refix was never rated */
+    expect_real(v2, "mean_rating", 5.0);
+    /* each request's latest rating once: 11 (5) and 12 (4) */
+    expect_int(r, "satisfaction.rated", 2);
+    /* 11's reopen has the same millisecond as its completion: it counts */
+    expect_ratio(r, "reopen", 2, 2);
+    cJSON_Delete(r);
+}
+
+static void test_current_month(void **state)
+{
+    (void)state;
+    /* September seen on the 20th at 01:00: 13 is an hour old, not 11 days */
+    cJSON *r = sept_report(fx_ms("2026-09-20T01:00:00Z"));
+    expect_int(r, "open_at_end.total", 1);
+    expect_int(r, "open_at_end.lt_1d", 1);
+    expect_int(r, "open_at_end.ge_7d", 0);
+    assert_string_equal(bm_json_path(r, "as_of")->valuestring, "2026-09-20T01:00:00.000Z");
+    cJSON_Delete(r);
+    /* the same month once it is over: aged at its end */
+    r = sept_report(fx_ms("2026-12-01T00:00:00Z"));
+    expect_int(r, "open_at_end.total", 1);
+    expect_int(r, "open_at_end.ge_7d", 1);
+    assert_string_equal(bm_json_path(r, "as_of")->valuestring, "2026-10-01T00:00:00.000Z");
+    cJSON_Delete(r);
+    /* before 13 was received: nothing open */
+    r = sept_report(fx_ms("2026-09-10T00:00:00Z"));
+    expect_int(r, "open_at_end.total", 0);
+    cJSON_Delete(r);
+}
+
 /* ---- pure helpers -------------------------------------------------------- */
 
 static void test_percentile(void **state)
@@ -487,6 +643,25 @@ static void test_csv_field(void **state)
     free(s);
     s = capture(bm_csv_field, NULL);
     assert_string_equal(s, "");
+    free(s);
+    /* a spreadsheet must not run a cell as a formula: a leading ' (OWASP) */
+    static const char *const risky[][2] = {
+        {"=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
+        {"+86 138", "'+86 138"},
+        {"-1+2", "'-1+2"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"\tx", "'\tx"},
+        {"\rx", "\"'\rx\""},
+        {"=1,2", "\"'=1,2\""},
+    };
+    for (size_t i = 0; i < sizeof risky / sizeof risky[0]; i++) {
+        s = capture(bm_csv_field, risky[i][0]);
+        if (strcmp(s, risky[i][1]) != 0)
+            fail_msg("csv of %s: got %s, want %s", risky[i][0], s, risky[i][1]);
+        free(s);
+    }
+    s = capture(bm_csv_field, "a=b"); /* only a leading sign matters */
+    assert_string_equal(s, "a=b");
     free(s);
 }
 
@@ -598,6 +773,9 @@ int main(void)
         cmocka_unit_test(test_timezone_edge),
         cmocka_unit_test(test_month_range_dst),
         cmocka_unit_test(test_tz_restored),
+        cmocka_unit_test(test_tz_forms),
+        cmocka_unit_test(test_rating_attribution),
+        cmocka_unit_test(test_current_month),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_parse_month),
         cmocka_unit_test(test_json_path),

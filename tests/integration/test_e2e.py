@@ -69,10 +69,17 @@ def test_request_travels_whole_path(bindir):
 def test_bad_input_clear_error_nothing_written(bindir):
     with System(bindir) as s:
         s.broker()
+        # The CLI catches an unknown category itself (a usage error, exit 1, one
+        # JSON line with --json); the broker refuses it too (a bridge's line).
         code, out, err = s.cli_json("submit", "--channel", "building_leader", "--category", "gas",
                                     "--building", "1栋", "--contact", "x", "--text", "y")
+        assert code == 1, (code, out, err)
+        assert out["code"] == "usage" and out["exit"] == 1, out
+        assert "未知类别" in out["message"] and "unknown category" in out["message"], out
+        code, out, err = s.cli("submit", "--stdin", stdin='{"channel":"building_leader",'
+                               '"category":"gas","building":"1栋","contact":"x","text":"y"}\n')
         assert code == 2, (code, out, err)
-        assert "unknown_category" in (err + str(out)), (out, err)
+        assert "unknown_category" in out, (out, err)
         code, out, err = s.cli("submit", "--channel", "building_leader", "--category", "pipe",
                                "--building", "1栋", "--contact", "x", "--text", "y" * 5000)
         assert code == 2 and "too_large" in out + err, (code, out, err)

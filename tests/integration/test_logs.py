@@ -39,10 +39,11 @@ def test_json_logs_without_personal_data(bindir):
         w.event(lambda e: e.get("event") == "done")
         rx.wait_for(lambda r: any(x["body"]["type"] == "request.completed" for x in r))
         # A refused submit (unknown category) carrying the same data.
-        code, out, err = s.cli_json("submit", "--channel", "building_leader", "--category", "nope",
-                                    "--building", "市政小区 3栋", "--unit", UNIT,
-                                    "--contact", f"{CONTACT} {PHONE}", "--text", TEXT)
-        assert code == 2, (code, out, err)
+        # (through --stdin, so that the broker itself refuses it, not the CLI's own check)
+        line = json.dumps({"channel": "building_leader", "category": "nope", "building": "市政小区 3栋",
+                           "unit": UNIT, "contact": f"{CONTACT} {PHONE}", "text": TEXT}, ensure_ascii=False)
+        code, out, err = s.cli("submit", "--stdin", stdin=line + "\n")
+        assert code == 2 and "unknown_category" in out, (code, out, err)
         assert offer  # the offer was seen
         broker.stop()
         notifier.stop()

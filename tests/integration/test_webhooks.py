@@ -191,14 +191,19 @@ def test_loopback_refused_without_allow_host(bindir):
                              "--key", s.key("notifier"), "--log-level", "debug"])
         t = submit(s, rx.url())
         d = delivery_of(s, t)
-        rows = wait_sql(s, "SELECT status, error FROM delivery_attempts WHERE delivery_id = ?",
-                        (d,), lambda r: len(r) >= 2, timeout=15)
+        # No retry can help (the notifier reports it permanent): dead after one
+        # attempt, not retried for days; the endpoint stays enabled.
+        dead = wait_sql(s, "SELECT state, last_error, attempts FROM deliveries WHERE id = ?", (d,),
+                        lambda r: r[0][0] == "dead", timeout=15)
+        assert dead[0][2] == 1 and "refused" in dead[0][1], dead
+        rows = s.sql("SELECT status, error FROM delivery_attempts WHERE delivery_id = ?", d)
+        assert len(rows) == 1, rows
         for status, error in rows:
             assert status is None
             assert error == ("refused: destination 127.0.0.1 is a loopback address "
                              "(allow it with --allow-host)"), error
         assert rx.received == [], rx.received
-        assert s.sql("SELECT state FROM deliveries WHERE id = ?", d) != [("delivered",)]
+        assert s.sql("SELECT enabled FROM endpoints WHERE url = ?", rx.url()) == [(1,)]
 
 
 def test_notices_of_one_request_in_order(bindir):
