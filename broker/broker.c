@@ -7,6 +7,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
+#include "users.h"
 #include "store_keys.h"
 #include "util.h"
 #include "zap.h"
@@ -1366,6 +1367,53 @@ fail:
     reply_err(b, SOCK_CLIENT, env, msg, &err);
 }
 
+/* ---- users (broker/users.c does the work) -------------------------------- */
+
+typedef enum { USER_ADD, USER_PASSWD, USER_DISABLE, USER_LIST, USER_LOGIN } user_op_t;
+
+static void user_cmd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg, user_op_t op)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    char actor[BM_MAX_ROLE + 1];
+    caller_actor(b, actor, sizeof actor);
+    int64_t now = bm_now_ms();
+    int rc = op == USER_ADD      ? users_add(b->store, &b->cfg, msg->body, actor, now, &reply, &err)
+             : op == USER_PASSWD ? users_passwd(b->store, msg->body, actor, now, &reply, &err)
+             : op == USER_DISABLE ? users_disable(b->store, msg->body, actor, now, &reply, &err)
+             : op == USER_LIST   ? users_list(b->store, &reply, &err)
+                                 : users_login(b->store, msg->body, now, &reply, &err);
+    if (rc != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, op != USER_LIST);
+}
+
+static void cmd_user_add(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_ADD);
+}
+
+static void cmd_user_passwd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_PASSWD);
+}
+
+static void cmd_user_disable(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_DISABLE);
+}
+
+static void cmd_users(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_LIST);
+}
+
+static void cmd_login(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_LOGIN);
+}
+
 /* ---- the permission table ------------------------------------------------- */
 
 typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
@@ -1405,6 +1453,11 @@ static const struct {
     {BM_CMD_KEYS,        SOCK_CLIENT, OFFICE, cmd_keys, NULL},
     {BM_CMD_KEY_ADD,     SOCK_CLIENT, OFFICE, cmd_key_add, NULL},
     {BM_CMD_KEY_REVOKE,  SOCK_CLIENT, OFFICE, cmd_key_revoke, NULL},
+    {BM_CMD_USERS,       SOCK_CLIENT, OFFICE, cmd_users, NULL},
+    {BM_CMD_USER_ADD,    SOCK_CLIENT, OFFICE, cmd_user_add, NULL},
+    {BM_CMD_USER_PASSWD, SOCK_CLIENT, OFFICE, cmd_user_passwd, NULL},
+    {BM_CMD_USER_DISABLE, SOCK_CLIENT, OFFICE, cmd_user_disable, NULL},
+    {BM_CMD_LOGIN,       SOCK_CLIENT, ROLE_GATEWAY | OFFICE, cmd_login, NULL}, /* the gateway as itself */
     {BM_CMD_TAKE,        SOCK_CLIENT, NOTIFIER, cmd_take, NULL},           /* holds the webhook secrets */
     {BM_CMD_REPORT,      SOCK_CLIENT, NOTIFIER, cmd_report, NULL},         /* only deliveries it holds */
     {BM_CMD_HELLO,       SOCK_WORKER, VOLUNTEER, NULL, NULL},              /* as the key's volunteer */

@@ -32,6 +32,8 @@ const cli_command_t cli_commands[] = {
      cli_export_run, cli_export_help},
     {"keys", "钥匙：列出、新建、吊销 / keys: list, new (for a volunteer, channel, notifier, gateway), revoke",
      cli_keys_run, cli_keys_help},
+    {"users", "网页登录用户：列出、添加、改密码、停用 / gateway logins: list, add, passwd, disable",
+     cli_users_run, cli_users_help},
     {NULL, NULL, NULL, NULL},
 };
 

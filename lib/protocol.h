@@ -53,6 +53,12 @@
 #define BM_CMD_KEYS       "keys"
 #define BM_CMD_KEY_ADD    "key_add"
 #define BM_CMD_KEY_REVOKE "key_revoke"
+/* Users who log in through the gateway (office; login: the gateway). */
+#define BM_CMD_USERS        "users"
+#define BM_CMD_USER_ADD     "user_add"
+#define BM_CMD_USER_PASSWD  "user_passwd"
+#define BM_CMD_USER_DISABLE "user_disable"
+#define BM_CMD_LOGIN        "login"
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"
