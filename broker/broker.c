@@ -340,6 +340,9 @@ static bool url_ok(const char *url)
     return true;
 }
 
+static int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
+                         bm_blob_t *blobs, bm_error_t *err);
+
 static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
@@ -374,6 +377,12 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
     }
     if (submit_allowed(b, &err, &retry_ms) != 0)
         goto fail;
+    store_attach_t attach[BM_MAX_ATTACH];
+    bm_blob_t blobs[BM_MAX_ATTACH];
+    if (msg->n_attach > 0 && accept_photos(b, msg, attach, blobs, &err) != 0)
+        goto fail;
+    in.attach = attach;
+    in.n_attach = msg->n_attach;
     int64_t ticket = 0;
     bool dup = false;
     if (store_submit(b->store, &in, bm_now_ms(), &ticket, &dup, &err) != 0)

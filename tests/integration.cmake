@@ -6,3 +6,5 @@ bm_integration_test(webhooks test_webhooks.py)
 bm_integration_test(worker_flow test_worker_flow.py)
 bm_integration_test(report_html test_report_html.py)
 set_tests_properties(report_html PROPERTIES SKIP_RETURN_CODE 77) # no chromium: skipped, not passed
+bm_integration_test(open311 test_open311.py)
+bm_integration_test(gateway_pages test_gateway_pages.py)
