@@ -48,7 +48,8 @@ static void form_page(gw_req_t *r, gw_resp_t *resp, int status, const char *erro
     }
     buf_puts(o, "<form method=\"post\" action=\"/submit\" enctype=\"multipart/form-data\" class=\"card\">");
     html_csrf(o, r);
-    buf_puts(o, "<label for=\"category\">类别 <small>Category</small></label><select id=\"category\" name=\"category\">");
+    buf_puts(o, "<label for=\"category\">类别 <small>Category</small></label><select id=\"category\" name=\"category\" required>"
+                "<option value=\"\">请选择 / choose</option>");
     const char *const *names, *const *labels;
     const bool *urgent;
     int nc = gw_categories(r->gw, &names, &labels, &urgent);

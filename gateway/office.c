@@ -234,6 +234,20 @@ void html_request(gw_buf_t *o, const cJSON *got, bool office)
     buf_puts(o, "</ol>");
 }
 
+static const char *const dept_labels[][2] = {
+    {"water_company", "自来水公司"}, {"power_company", "供电公司"},
+    {"housing_bureau", "房管局"},     {"street_office", "街道办"},
+};
+
+static const char *dept_label(const char *d)
+{
+    for (size_t i = 0; i < sizeof dept_labels / sizeof dept_labels[0]; i++) {
+        if (strcmp(d, dept_labels[i][0]) == 0)
+            return dept_labels[i][1];
+    }
+    return "";
+}
+
 static void action_form(gw_buf_t *o, gw_req_t *r, long t, const char *act, const char *zh,
                         const char *en, const char *field, bool departments)
 {
@@ -245,14 +259,18 @@ static void action_form(gw_buf_t *o, gw_req_t *r, long t, const char *act, const
             buf_puts(o, "<option value=\"");
             buf_html(o, r->cfg->departments[i]);
             buf_puts(o, "\">");
+            buf_html(o, dept_label(r->cfg->departments[i]));
+            buf_puts(o, " ");
             buf_html(o, r->cfg->departments[i]);
             buf_puts(o, "</option>");
         }
         buf_puts(o, "</select>");
     }
+    bool answer = strcmp(field, "answer") == 0;
     buf_printf(o, "<label for=\"%s-text\">%s <small>%s</small></label><textarea id=\"%s-text\" name=\"%s\"></textarea>"
                   "<p><button name=\"go\" value=\"%s\">%s / %s</button></p></form>",
-               act, zh, en, act, field, act, zh, en);
+               act, answer ? "部门的答复" : "原因", answer ? "The department's answer" : "Reason", act, field,
+               act, zh, en);
 }
 
 static void request_page(gw_req_t *r, gw_resp_t *resp, long t)

@@ -206,6 +206,10 @@ static void route(gw_req_t *r, gw_resp_t *resp)
         resp->ctype = css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
         return;
     }
+    if (strcmp(p, "/favicon.ico") == 0) {
+        resp->status = 204;
+        return;
+    }
     if (strncmp(p, "/open311/v2/", 12) == 0) {
         open311_handle(r, resp);
         return;

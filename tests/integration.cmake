@@ -8,3 +8,5 @@ bm_integration_test(report_html test_report_html.py)
 set_tests_properties(report_html PROPERTIES SKIP_RETURN_CODE 77) # no chromium: skipped, not passed
 bm_integration_test(open311 test_open311.py)
 bm_integration_test(gateway_pages test_gateway_pages.py)
+bm_integration_test(browser test_browser.py)
+set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77) # no chromium / playwright-core: skipped
