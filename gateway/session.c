@@ -128,12 +128,16 @@ void csrf_token(const unsigned char *secret, const char *nonce, char *out)
 {
     char msg[64];
     int n = snprintf(msg, sizeof msg, "csrf:%s", nonce);
-    hmac_hex(secret, msg, n > 0 ? (size_t)n : 0, out);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof msg) /* a longer nonce was cut: csrf_ok refuses those anyway */
+        n = (int)sizeof msg - 1;
+    hmac_hex(secret, msg, (size_t)n, out);
 }
 
 bool csrf_ok(const unsigned char *secret, const char *nonce, const char *token)
 {
-    if (!token || !nonce || !nonce[0] || strlen(token) != 64)
+    if (!token || !nonce || !nonce[0] || strlen(nonce) > 40 || strlen(token) != 64)
         return false;
     char want[65];
     csrf_token(secret, nonce, want);

@@ -3,7 +3,8 @@
  * cookies and CSRF tokens, HTML escaping. Known cases first, then a bounded
  * random fuzz of every parser (mutated valid inputs and pure noise), which
  * under ASan+UBSan checks that no input reads out of bounds or leaks.
- * BM_FUZZ_ITERS sets the number of rounds (default 20000). */
+ * BM_FUZZ_ITERS sets the number of rounds (default 20000), BM_FUZZ_SEED the
+ * random sequence (default fixed, so a failure repeats). */
 #include "gw.h"
 #include "util.h"
 
@@ -218,6 +219,10 @@ static void test_fuzz(void **state)
     const char *env = getenv("BM_FUZZ_ITERS");
     if (env)
         bm_parse_long(env, 1, 1000000000L, &iters);
+    long seed = 0;
+    env = getenv("BM_FUZZ_SEED");
+    if (env && bm_parse_long(env, 1, 0x7fffffffL, &seed) == 0)
+        rng ^= (uint64_t)seed * 0x2545F4914F6CDD1Dull;
     unsigned char secret[GW_SECRET_LEN] = {1};
     long accepted = 0;
     for (long i = 0; i < iters; i++) {
