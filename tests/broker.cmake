@@ -9,3 +9,4 @@ bm_unit_test(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS bm_testuti
 bm_unit_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c LIBS bm_testutil)
 bm_unit_test(test_garbage ${CMAKE_CURRENT_LIST_DIR}/test_garbage.c LIBS bm_testutil)
 bm_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c LIBS bm_testutil)
+bm_unit_test(test_users ${CMAKE_CURRENT_LIST_DIR}/test_users.c LIBS bm_testutil)
