@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import System, main  # noqa: E402
-from test_open311 import PNG  # noqa: E402
+from test_open311 import PNG, clean_exit  # noqa: E402
 
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,10 +25,10 @@ def test_leader_and_office_in_chromium(bindir):
     out = os.path.join(bindir, "..", "browser-artifacts")
     shutil.rmtree(out, ignore_errors=True)
     with System(bindir) as s:
-        s.broker()
+        b = s.broker()
         rec = s.receive()
         s.notifier()
-        s.gateway({}, {"channel_callbacks": {"building_leader": rec.url("/leader")}})
+        g = s.gateway({}, {"channel_callbacks": {"building_leader": rec.url("/leader")}})
         s.user("wang", "office", "office-pass-123", "王主任")
         s.user("ld3", "channel:building_leader", "leader-pass-456", "3栋楼栋长")
         photo = os.path.join(s.dir, "kitchen.png")
@@ -60,6 +60,7 @@ def test_leader_and_office_in_chromium(bindir):
         assert all(x["valid"] and x["path"] == "/leader" for x in got), got
         shots = sorted(os.listdir(out))
         assert len(shots) == 10 and all(os.path.getsize(os.path.join(out, x)) > 1000 for x in shots), shots
+        clean_exit(g, b)  # under ASan: no leak, no error in either
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import System, main  # noqa: E402
-from test_open311 import PNG  # noqa: E402
+from test_open311 import PNG, clean_exit  # noqa: E402
 
 OFFICE_PW = "office-pass-123"
 LEADER_PW = "leader-pass-456"
@@ -73,12 +73,12 @@ class Browser:
 
 
 def setup(s, receiver=False, extra_cfg=None):
-    s.broker()
+    s.broker_proc = s.broker()
     rec = s.receive() if receiver else None
     cfg = dict(extra_cfg or {})
     if rec:
         cfg["channel_callbacks"] = {"building_leader": rec.url("/leader")}
-    s.gateway({}, cfg)
+    s.gateway_proc = s.gateway({}, cfg)
     s.user("wang", "office", OFFICE_PW, "王主任")
     s.user("ld3", "channel:building_leader", LEADER_PW, "3栋楼栋长")
     return rec
@@ -205,6 +205,7 @@ def test_leader_to_office_flow(bindir):
         assert office.open("/office/volunteers") == 200 and "志愿者" in office.page
         assert office.open("/office/deliveries") == 200 and "投递失败" in office.page
         assert office.open("/office/request/999") == 404
+        clean_exit(s.gateway_proc, s.broker_proc)
 
 
 def test_oversize_and_bad_uploads(bindir):

@@ -3,6 +3,8 @@ bianmin-gateway: every endpoint, every error the spec names (400/403/404,
 plus 405/413/503), no personal data in any GET, nothing written on a refusal."""
 import json
 import os
+import ssl
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -52,14 +54,21 @@ GOOD = {"api_key": KEY, "service_code": "pipe", "description": "厨房下水道�
         "phone": PHONE}
 
 
+def clean_exit(*procs):
+    """Stops each process and checks it exited 0 (under ASan: no leak, no error)."""
+    for p in procs:
+        code = p.stop()
+        assert code == 0, (p.name, code, p.err_lines[-20:])
+
+
 def requests_in_db(s):
     return s.sql("SELECT count(*) FROM requests")[0][0]
 
 
 def test_services_and_definitions(bindir):
     with System(bindir) as s:
-        s.broker()
-        s.gateway({KEY: "forum"})
+        b = s.broker()
+        g = s.gateway({KEY: "forum"})
         services, hdrs, _ = get_json(s, "/open311/v2/services.json")
         assert "application/json" in hdrs["Content-Type"]
         byc = {x["service_code"]: x for x in services}
@@ -73,6 +82,29 @@ def test_services_and_definitions(bindir):
         code, _, body = http(s.gateway_url + "/open311/v2/services.json", "DELETE")
         assert code == 405, code
         spec_error(json.loads(body), 405)
+        clean_exit(g, b)
+
+
+def test_tls(bindir):
+    with System(bindir) as s:
+        s.broker()
+        cert, key = os.path.join(s.dir, "cert.pem"), os.path.join(s.dir, "key.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        g = s.gateway({KEY: "forum"}, {}, "--tls-cert", cert, "--tls-key", key)
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+        url = s.gateway_url.replace("http://", "https://") + "/open311/v2/services.json"
+        with urllib.request.urlopen(url, context=ctx, timeout=15) as resp:
+            assert resp.status == 200 and json.loads(resp.read())
+        try:  # plain HTTP is not served
+            code = http(s.gateway_url + "/open311/v2/services.json")[0]
+        except (ConnectionError, urllib.error.URLError):
+            code = None
+        assert code != 200, code
+        clean_exit(g)
 
 
 def test_post_errors_write_nothing(bindir):
@@ -106,8 +138,8 @@ def test_post_errors_write_nothing(bindir):
 
 def test_post_get_and_search(bindir):
     with System(bindir) as s:
-        s.broker()
-        s.gateway({KEY: "forum"})
+        b = s.broker()
+        g = s.gateway({KEY: "forum"})
         made = post(s, dict(GOOD, ref="app-1"), 201)
         rid = made[0]["service_request_id"]
         assert rid == "1" and made[0]["service_notice"], made
@@ -164,6 +196,7 @@ def test_post_get_and_search(bindir):
         spec_error(get_json(s, "/open311/v2/requests.json?page_size=0", 400)[0], 400)
         spec_error(get_json(s, "/open311/v2/requests.json?service_code=nope", 400)[0], 400)
         spec_error(get_json(s, "/open311/v2/requests.json?service_request_id=1,x", 400)[0], 400)
+        clean_exit(g, b)
 
 
 def test_broker_gone_is_503(bindir):
@@ -196,5 +229,5 @@ def test_key_rate_limit(bindir):
 
 
 if __name__ == "__main__":
-    main([test_services_and_definitions, test_post_errors_write_nothing, test_post_get_and_search,
+    main([test_services_and_definitions, test_tls, test_post_errors_write_nothing, test_post_get_and_search,
           test_broker_gone_is_503, test_key_rate_limit])
