@@ -7,6 +7,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
+#include "photos.h"
 #include "users.h"
 #include "store_keys.h"
 #include "util.h"
@@ -1418,6 +1419,19 @@ static void cmd_users(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
     user_cmd(b, env, msg, USER_LIST);
 }
 
+/* One photo of a request, base64 (for the gateway's pages); a channel only
+ * of its own requests. */
+static void cmd_photo(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    const char *channel = (b->caller.kind & ROLE_CHANNEL) ? b->caller.principal : NULL;
+    if (photos_get(b->store, &b->cfg, msg->body, channel, &reply, &err) != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
 static void cmd_login(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     user_cmd(b, env, msg, USER_LOGIN);
@@ -1462,6 +1476,7 @@ static const struct {
     {BM_CMD_KEYS,        SOCK_CLIENT, OFFICE, cmd_keys, NULL},
     {BM_CMD_KEY_ADD,     SOCK_CLIENT, OFFICE, cmd_key_add, NULL},
     {BM_CMD_KEY_REVOKE,  SOCK_CLIENT, OFFICE, cmd_key_revoke, NULL},
+    {BM_CMD_PHOTO,       SOCK_CLIENT, OFFICE | CHANNEL, cmd_photo, NULL},  /* a channel: its own */
     {BM_CMD_USERS,       SOCK_CLIENT, OFFICE, cmd_users, NULL},
     {BM_CMD_USER_ADD,    SOCK_CLIENT, OFFICE, cmd_user_add, NULL},
     {BM_CMD_USER_PASSWD, SOCK_CLIENT, OFFICE, cmd_user_passwd, NULL},

@@ -221,6 +221,8 @@ const char *gw_jstr(const cJSON *obj, const char *key);
 void html_time(gw_buf_t *b, const char *iso);
 /* A request's details, photos and timeline from a `get` reply (office.c). */
 void html_request(gw_buf_t *o, const cJSON *got, bool office);
+/* Serves a request's photo: tail is "TICKET/SHA256"; acts as act_as. */
+void gw_photo(gw_req_t *r, gw_resp_t *resp, const char *tail, const char *act_as);
 /* The stylesheet and the refresh script (served as /static/...). */
 extern const char gw_css[];
 extern const char gw_js[];

@@ -288,6 +288,12 @@ void leader_handle(gw_req_t *r, gw_resp_t *resp)
         mine(r, resp);
         return;
     }
+    if (strncmp(r->path, "/my/photo/", 10) == 0 && get) {
+        char as[96];
+        act_as(r, as, sizeof as);
+        gw_photo(r, resp, r->path + 10, as);
+        return;
+    }
     char tail[64];
     long t = 0;
     if (strncmp(r->path, "/my/", 4) != 0 || bm_strlcpy(tail, r->path + 4, sizeof tail) != 0) {

@@ -203,9 +203,16 @@ void html_request(gw_buf_t *o, const cJSON *got, bool office)
     buf_puts(o, "</p></div><h2>照片 <small>Photos</small></h2><ul>");
     const cJSON *a;
     int photos = 0;
+    long t = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(req, "ticket"));
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(got, "attachments")) {
+        const char *sha = gw_jstr(a, "sha256");
         buf_puts(o, "<li>");
-        buf_html(o, gw_jstr(a, "name")[0] ? gw_jstr(a, "name") : gw_jstr(a, "sha256"));
+        if (strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64) {
+            buf_printf(o, "<img class=\"photo\" src=\"/%s/photo/%ld/%s\" alt=\"", office ? "office" : "my", t, sha);
+            buf_html(o, gw_jstr(a, "name"));
+            buf_puts(o, "\"><br>");
+        }
+        buf_html(o, gw_jstr(a, "name")[0] ? gw_jstr(a, "name") : sha);
         buf_printf(o, " (%s, %.0f KB)</li>", gw_jstr(a, "type"),
                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "size")) / 1024);
         photos++;
@@ -464,6 +471,8 @@ void office_handle(gw_req_t *r, gw_resp_t *resp)
             buf_puts(&resp->body, v);
         else
             resp->status = 503;
+    } else if (strncmp(p, "/photo/", 7) == 0 && get) {
+        gw_photo(r, resp, p + 7, "office");
     } else if (strcmp(p, "/volunteers") == 0 && get) {
         volunteers(r, resp);
     } else if (strcmp(p, "/deliveries") == 0 && get) {
@@ -492,4 +501,50 @@ void office_handle(gw_req_t *r, gw_resp_t *resp)
     } else {
         html_error(r, resp, 404, "找不到这个页面", "no such page");
     }
+}
+
+void gw_photo(gw_req_t *r, gw_resp_t *resp, const char *tail, const char *act_as)
+{
+    char sha[65];
+    long t = 0;
+    const char *slash = strchr(tail, '/');
+    char num[24];
+    if (!slash || (size_t)(slash - tail) >= sizeof num || strlen(slash + 1) != 64 ||
+        bm_strlcpy(sha, slash + 1, sizeof sha) != 0) {
+        html_error(r, resp, 404, "没有这张照片", "no such photo");
+        return;
+    }
+    memcpy(num, tail, (size_t)(slash - tail));
+    num[slash - tail] = '\0';
+    if (bm_parse_long(num, 1, 9007199254740991L, &t) != 0) {
+        html_error(r, resp, 404, "没有这张照片", "no such photo");
+        return;
+    }
+    cJSON *b = cJSON_CreateObject(), *reply = NULL;
+    cJSON_AddNumberToObject(b, "ticket", (double)t);
+    cJSON_AddStringToObject(b, "sha256", sha);
+    bm_error_t err = {0};
+    bm_rpc_result_t rc = gw_call(r->gw, BM_CMD_PHOTO, act_as, b, NULL, 0, &reply, &err);
+    cJSON_Delete(b);
+    const char *type = gw_jstr(reply, "type"), *data = gw_jstr(reply, "data");
+    static const char *const types[] = {"image/jpeg", "image/png", "image/webp"};
+    const char *ctype = NULL;
+    for (size_t i = 0; rc == BM_RPC_OK && i < 3; i++) {
+        if (strcmp(type, types[i]) == 0)
+            ctype = types[i];
+    }
+    size_t cap = strlen(data) / 4 * 3 + 3;
+    unsigned char *bytes = ctype ? malloc(cap) : NULL;
+    int n = bytes ? bm_base64_decode(data, bytes, cap) : -1;
+    if (rc != BM_RPC_OK) {
+        gw_broker_page(r, resp, rc, &err);
+    } else if (n < 0) {
+        html_error(r, resp, 502, "照片读不了", "the photo could not be read");
+    } else {
+        resp->ctype = ctype;
+        resp->body.len = 0;
+        buf_put(&resp->body, (const char *)bytes, (size_t)n);
+    }
+    free(bytes);
+    cJSON_Delete(reply);
 }

@@ -175,6 +175,16 @@ def test_leader_to_office_flow(bindir):
         assert re.search(r"/my/1\?new=1$", leader.url), leader.url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in leader.page and "<script>alert" not in leader.page
         assert "kitchen.png" in leader.page
+        src = re.search(r'<img class="photo" src="(/my/photo/1/[0-9a-f]{64})"', leader.page).group(1)
+        page = leader.page
+        assert leader.open(src) == 200 and leader.headers["Content-Type"] == "image/png"
+        leader.page = page
+        assert leader.open(src.replace("/photo/1/", "/photo/1/0")) == 404
+        assert leader.open(src[:-1] + ("0" if src[-1] != "0" else "1")) == 404  # not this request's photo
+        s.user("fm", "channel:forum", "forum-pass-789")
+        other = Browser(s.gateway_url)
+        assert other.login("fm", "forum-pass-789") == 200
+        assert other.open(src) == 403 and other.open("/my/1") in (403, 404)  # another channel's request
         assert s.sql("SELECT count(*) FROM attachments WHERE request_id = 1")[0][0] == 1
         rec.wait_for(lambda got: any(g["body"]["type"] == "request.received" for g in got))
         office = Browser(s.gateway_url)
@@ -183,6 +193,11 @@ def test_leader_to_office_flow(bindir):
         m = re.search(r'data-version="([0-9a-f]+)"', office.page)
         assert m and office.open("/office/version") == 200 and office.page == m.group(1)
         assert office.open("/office/request/1") == 200 and "罗女士" in office.page
+        osrc = re.search(r'<img class="photo" src="(/office/photo/1/[0-9a-f]{64})"', office.page).group(1)
+        req = urllib.request.Request(s.gateway_url + osrc)
+        with office.opener.open(req, timeout=10) as r:
+            assert r.read() == PNG and r.headers["Content-Type"] == "image/png"
+        assert office.open("/office/request/1") == 200
         # escalate without a reason: a page saying what to fix, nothing changes
         assert office.post("/office/request/1/escalate", {"department": "water_company", "reason": ""}) == 400
         assert s.sql("SELECT status FROM requests WHERE id = 1")[0][0] == "open"
