@@ -8,6 +8,7 @@
 #include "registry.h"
 #include "store.h"
 #include "photos.h"
+#include "reports.h"
 #include "users.h"
 #include "store_keys.h"
 #include "util.h"
@@ -1432,6 +1433,17 @@ static void cmd_photo(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
         reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
 }
 
+/* The monthly figures for the office (the gateway's report page). */
+static void cmd_stats(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    if (reports_month(&b->cfg, msg->body, &reply, &err) != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
 static void cmd_login(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     user_cmd(b, env, msg, USER_LOGIN);
@@ -1477,6 +1489,7 @@ static const struct {
     {BM_CMD_KEY_ADD,     SOCK_CLIENT, OFFICE, cmd_key_add, NULL},
     {BM_CMD_KEY_REVOKE,  SOCK_CLIENT, OFFICE, cmd_key_revoke, NULL},
     {BM_CMD_PHOTO,       SOCK_CLIENT, OFFICE | CHANNEL, cmd_photo, NULL},  /* a channel: its own */
+    {BM_CMD_STATS,       SOCK_CLIENT, OFFICE, cmd_stats, NULL},
     {BM_CMD_USERS,       SOCK_CLIENT, OFFICE, cmd_users, NULL},
     {BM_CMD_USER_ADD,    SOCK_CLIENT, OFFICE, cmd_user_add, NULL},
     {BM_CMD_USER_PASSWD, SOCK_CLIENT, OFFICE, cmd_user_passwd, NULL},

@@ -160,6 +160,7 @@ typedef struct {
     char cookie[2][1024];   /* Set-Cookie values */
     int retry_after;        /* seconds; 0 none */
     long total;             /* > 0: X-Total-Count (Open311 paging) */
+    const char *csp;        /* another Content-Security-Policy (the report); NULL: the strict one */
 } gw_resp_t;
 
 /* The query argument name of the request, or NULL. */

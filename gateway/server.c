@@ -243,7 +243,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, gw_resp_t *resp)
     if (!mr)
         return MHD_NO;
     MHD_add_response_header(mr, "Content-Type", resp->ctype ? resp->ctype : "text/html; charset=utf-8");
-    MHD_add_response_header(mr, "Content-Security-Policy",
+    MHD_add_response_header(mr, "Content-Security-Policy", resp->csp ? resp->csp :
                             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                             "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                             "base-uri 'none'");

@@ -55,6 +55,7 @@
 #define BM_CMD_KEY_REVOKE "key_revoke"
 /* Users who log in through the gateway (office; login: the gateway). */
 #define BM_CMD_PHOTO        "photo"      /* one archived photo, base64 (gateway pages) */
+#define BM_CMD_STATS        "stats"      /* the monthly figures (office) */
 #define BM_CMD_USERS        "users"
 #define BM_CMD_USER_ADD     "user_add"
 #define BM_CMD_USER_PASSWD  "user_passwd"

@@ -108,6 +108,9 @@ try {
   found.csrfMissingStatus = forged;
   await office.goto(`${base}/office/deliveries`);
   await shot(office, '10-deliveries-390');
+  await office.goto(`${base}/office/report`);
+  found.reportTitle = await office.locator('h1').first().innerText();
+  await shot(office, '11-report-390');
 } finally {
   await browser.close();
 }

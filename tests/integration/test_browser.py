@@ -59,7 +59,8 @@ def test_leader_and_office_in_chromium(bindir):
                                          x["body"]["data"]["ticket"] == t for x in g))
         assert all(x["valid"] and x["path"] == "/leader" for x in got), got
         shots = sorted(os.listdir(out))
-        assert len(shots) == 10 and all(os.path.getsize(os.path.join(out, x)) > 1000 for x in shots), shots
+        assert "月度统计" in found["reportTitle"], found
+        assert len(shots) == 11 and all(os.path.getsize(os.path.join(out, x)) > 1000 for x in shots), shots
         clean_exit(g, b)  # under ASan: no leak, no error in either
 
 

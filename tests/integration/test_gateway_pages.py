@@ -220,6 +220,11 @@ def test_leader_to_office_flow(bindir):
         assert office.open("/office/volunteers") == 200 and "志愿者" in office.page
         assert office.open("/office/deliveries") == 200 and "投递失败" in office.page
         assert office.open("/office/request/999") == 404
+        assert office.open("/office/report") == 200 and "便民服务月度统计" in office.page
+        assert "unsafe-inline" in office.headers["Content-Security-Policy"] and "<script" not in office.page
+        assert "script-src" not in office.headers["Content-Security-Policy"]
+        assert office.open("/office/report?month=2026-13") == 400
+        assert leader.open("/office/report") == 403
         clean_exit(s.gateway_proc, s.broker_proc)
 
 
