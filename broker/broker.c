@@ -1380,7 +1380,7 @@ fail:
 
 /* ---- users (broker/users.c does the work) -------------------------------- */
 
-typedef enum { USER_ADD, USER_PASSWD, USER_DISABLE, USER_LIST, USER_LOGIN } user_op_t;
+typedef enum { USER_ADD, USER_PASSWD, USER_DISABLE, USER_LIST, USER_LOGIN, USER_CHECK } user_op_t;
 
 static void user_cmd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg, user_op_t op)
 {
@@ -1393,11 +1393,12 @@ static void user_cmd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg,
              : op == USER_PASSWD ? users_passwd(b->store, msg->body, actor, now, &reply, &err)
              : op == USER_DISABLE ? users_disable(b->store, msg->body, actor, now, &reply, &err)
              : op == USER_LIST   ? users_list(b->store, &reply, &err)
+             : op == USER_CHECK  ? users_check(b->store, msg->body, &reply, &err)
                                  : users_login(b->store, msg->body, now, &reply, &err);
     if (rc != 0)
         reply_err(b, SOCK_CLIENT, env, msg, &err);
     else
-        reply_ok(b, SOCK_CLIENT, env, msg, reply, op != USER_LIST);
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, op != USER_LIST && op != USER_CHECK);
 }
 
 static void cmd_user_add(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
@@ -1442,6 +1443,11 @@ static void cmd_stats(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg
         reply_err(b, SOCK_CLIENT, env, msg, &err);
     else
         reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+static void cmd_user_check(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_CHECK);
 }
 
 static void cmd_login(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
@@ -1495,6 +1501,7 @@ static const struct {
     {BM_CMD_USER_PASSWD, SOCK_CLIENT, OFFICE, cmd_user_passwd, NULL},
     {BM_CMD_USER_DISABLE, SOCK_CLIENT, OFFICE, cmd_user_disable, NULL},
     {BM_CMD_LOGIN,       SOCK_CLIENT, ROLE_GATEWAY | OFFICE, cmd_login, NULL}, /* the gateway as itself */
+    {BM_CMD_USER_CHECK,  SOCK_CLIENT, ROLE_GATEWAY | OFFICE, cmd_user_check, NULL}, /* the gateway as itself */
     {BM_CMD_TAKE,        SOCK_CLIENT, NOTIFIER, cmd_take, NULL},           /* holds the webhook secrets */
     {BM_CMD_REPORT,      SOCK_CLIENT, NOTIFIER, cmd_report, NULL},         /* only deliveries it holds */
     {BM_CMD_HELLO,       SOCK_WORKER, VOLUNTEER, NULL, NULL},              /* as the key's volunteer */

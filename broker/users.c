@@ -235,3 +235,22 @@ int users_login(store_t *st, const cJSON *body, int64_t now, cJSON **reply, bm_e
     *reply = user_reply(u.login, u.name, u.role);
     return 0;
 }
+
+int users_check(store_t *st, const cJSON *body, cJSON **reply, bm_error_t *err)
+{
+    const char *login = NULL;
+    store_user_t u;
+    if (read_login(body, &login, err) != 0)
+        return -1;
+    int found = store_user_get(st, login, &u);
+    if (found != 0) {
+        if (found < 0)
+            bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库读取失败 / the database could not be read");
+        else
+            bm_error_set(err, BM_ERR_NOT_FOUND, "user", "没有这个用户 / no such user");
+        return -1;
+    }
+    *reply = user_reply(u.login, u.name, u.role);
+    cJSON_AddBoolToObject(*reply, "disabled", u.disabled);
+    return 0;
+}

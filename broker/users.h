@@ -42,6 +42,11 @@ int users_list(store_t *st, cJSON **reply, bm_error_t *err);
  * not used: the message says it). Counters are written even on failure. */
 int users_login(store_t *st, const cJSON *body, int64_t now, cJSON **reply, bm_error_t *err);
 
+/* Reads {user}: *reply = {user, name, role, disabled} (never the hash), so
+ * that the gateway can end the sessions of a disabled or changed user at
+ * once. Errors: not_found. */
+int users_check(store_t *st, const cJSON *body, cJSON **reply, bm_error_t *err);
+
 /* Seconds a user with n failures in a row is locked for (0: not locked). */
 int users_lock_seconds(int failed);
 

@@ -285,6 +285,21 @@ static void peer_addr(struct MHD_Connection *conn, char *out, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
+/* A signed session stays valid only while its user is enabled with the same
+ * role: disabling someone ends their sessions at once (one cheap broker call). */
+static bool user_still_valid(gw_t *gw, const gw_session_t *s)
+{
+    cJSON *b = cJSON_CreateObject(), *reply = NULL;
+    cJSON_AddStringToObject(b, "user", s->user);
+    bm_error_t err = {0};
+    bm_rpc_result_t rc = gw_call(gw, BM_CMD_USER_CHECK, NULL, b, NULL, 0, &reply, &err);
+    cJSON_Delete(b);
+    bool ok = rc == BM_RPC_OK && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "disabled")) &&
+              strcmp(gw_jstr(reply, "role"), s->role) == 0;
+    cJSON_Delete(reply);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -319,8 +334,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     char sess[2100];
     if (cookie_get(cookies, GW_COOKIE_SESSION, sess, sizeof sess) == 0 &&
-        session_check(gw->cfg.secret, sess, bm_now_ms() / 1000, &r.sess) == 0)
-        r.logged_in = true;
+        session_check(gw->cfg.secret, sess, bm_now_ms() / 1000, &r.sess) == 0 &&
+        strncmp(url, "/static/", 8) != 0 && strncmp(url, "/open311/", 9) != 0)
+        r.logged_in = user_still_valid(gw, &r.sess);
     if (!gw_rate_take(gw, r.addr, gw->cfg.addr_rate, gw->cfg.addr_burst)) {
         resp.retry_after = 1;
         if (strncmp(url, "/open311/", 9) == 0) {

@@ -61,6 +61,7 @@
 #define BM_CMD_USER_PASSWD  "user_passwd"
 #define BM_CMD_USER_DISABLE "user_disable"
 #define BM_CMD_LOGIN        "login"
+#define BM_CMD_USER_CHECK   "user_check" /* is a session's user still enabled, same role */
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"

@@ -120,6 +120,12 @@ static void test_lockout_passwd_disable(void **state)
     expect(fx, BM_CMD_USER_PASSWD, "{\"user\":\"ghost\",\"password\":\"other-5678\"}", BM_ERR_NOT_FOUND, "user");
     expect(fx, BM_CMD_USER_DISABLE, "{\"user\":\"wang\"}", NULL, NULL);
     expect(fx, BM_CMD_LOGIN, "{\"user\":\"wang\",\"password\":\"other-5678\"}", BM_ERR_BAD_LOGIN, NULL);
+    cJSON *chk = call(fx, BM_CMD_USER_CHECK, "{\"user\":\"wang\"}", c);
+    assert_string_equal(c, BM_REPLY_OK);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(chk, "disabled")));
+    assert_null(cJSON_GetObjectItem(chk, "hash"));
+    cJSON_Delete(chk);
+    expect(fx, BM_CMD_USER_CHECK, "{\"user\":\"ghost\"}", BM_ERR_NOT_FOUND, "user");
     expect(fx, BM_CMD_USER_DISABLE, "{\"user\":\"wang\",\"enable\":true}", NULL, NULL);
     expect(fx, BM_CMD_LOGIN, "{\"user\":\"wang\",\"password\":\"other-5678\"}", NULL, NULL);
     expect(fx, BM_CMD_USER_DISABLE, "{\"user\":\"wang\",\"enable\":\"yes\"}", BM_ERR_INVALID, "enable");

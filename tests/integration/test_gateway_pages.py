@@ -153,8 +153,12 @@ def test_login_backoff_and_user_admin(bindir):
         assert s.sql("SELECT hash FROM users WHERE login = 'wang'")[0][0].startswith("$argon2id$")
         time.sleep(2.5)  # the address's own backoff (2 s after the 6th failure) runs out
         assert b.login("wang", "new-pass-789") == 200 and b.url.endswith("/office/")
+        held = Browser(s.gateway_url)
+        assert held.login("ld3", LEADER_PW) == 200 and held.url.endswith("/submit")
         code, _, err = s.cli("users", "disable", "ld3")
         assert code == 0, err
+        # disabling ends the sessions already open, at once
+        assert held.open("/my") == 200 and held.url.endswith("/login"), held.url
         c = Browser(s.gateway_url)
         assert c.login("ld3", LEADER_PW) == 401
         code, _, err = s.cli("users", "add", "x", "--role", "channel:nowhere", "--password-stdin", stdin="abcdefgh12\n")
