@@ -9,6 +9,9 @@
 #include "proto.h"
 #include "registry.h"
 #include "store.h"
+#include "photos.h"
+#include "reports.h"
+#include "users.h"
 #include "store_keys.h"
 #include "util.h"
 #include "zap.h"
@@ -351,6 +354,9 @@ static bool url_ok(const char *url)
     return true;
 }
 
+static int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
+                         bm_blob_t *blobs, bm_error_t *err);
+
 static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     bm_error_t err = {0};
@@ -385,6 +391,12 @@ static void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
     }
     if (submit_allowed(b, &err, &retry_ms) != 0)
         goto fail;
+    store_attach_t attach[BM_MAX_ATTACH];
+    bm_blob_t blobs[BM_MAX_ATTACH];
+    if (msg->n_attach > 0 && accept_photos(b, msg, attach, blobs, &err) != 0)
+        goto fail;
+    in.attach = attach;
+    in.n_attach = msg->n_attach;
     int64_t ticket = 0;
     bool dup = false;
     if (store_submit(b->store, &in, bm_now_ms(), &ticket, &dup, &err) != 0)
@@ -1405,6 +1417,83 @@ fail:
     reply_err(b, SOCK_CLIENT, env, msg, &err);
 }
 
+/* ---- users (broker/users.c does the work) -------------------------------- */
+
+typedef enum { USER_ADD, USER_PASSWD, USER_DISABLE, USER_LIST, USER_LOGIN, USER_CHECK } user_op_t;
+
+static void user_cmd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg, user_op_t op)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    char actor[BM_MAX_ROLE + 1];
+    caller_actor(b, actor, sizeof actor);
+    int64_t now = bm_now_ms();
+    int rc = op == USER_ADD      ? users_add(b->store, &b->cfg, msg->body, actor, now, &reply, &err)
+             : op == USER_PASSWD ? users_passwd(b->store, msg->body, actor, now, &reply, &err)
+             : op == USER_DISABLE ? users_disable(b->store, msg->body, actor, now, &reply, &err)
+             : op == USER_LIST   ? users_list(b->store, &reply, &err)
+             : op == USER_CHECK  ? users_check(b->store, msg->body, &reply, &err)
+                                 : users_login(b->store, msg->body, now, &reply, &err);
+    if (rc != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, op != USER_LIST && op != USER_CHECK);
+}
+
+static void cmd_user_add(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_ADD);
+}
+
+static void cmd_user_passwd(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_PASSWD);
+}
+
+static void cmd_user_disable(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_DISABLE);
+}
+
+static void cmd_users(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_LIST);
+}
+
+/* One photo of a request, base64 (for the gateway's pages); a channel only
+ * of its own requests. */
+static void cmd_photo(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    const char *channel = (b->caller.kind & ROLE_CHANNEL) ? b->caller.principal : NULL;
+    if (photos_get(b->store, &b->cfg, msg->body, channel, &reply, &err) != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+/* The monthly figures for the office (the gateway's report page). */
+static void cmd_stats(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    bm_error_t err = {0};
+    cJSON *reply = NULL;
+    if (reports_month(&b->cfg, msg->body, &reply, &err) != 0)
+        reply_err(b, SOCK_CLIENT, env, msg, &err);
+    else
+        reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
+}
+
+static void cmd_user_check(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_CHECK);
+}
+
+static void cmd_login(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    user_cmd(b, env, msg, USER_LOGIN);
+}
+
 /* ---- the permission table ------------------------------------------------- */
 
 typedef void (*client_fn)(broker_t *, const bm_envelope_t *, const bm_msg_t *);
@@ -1445,6 +1534,14 @@ static const struct {
     {BM_CMD_KEYS,        SOCK_CLIENT, OFFICE, cmd_keys, NULL},
     {BM_CMD_KEY_ADD,     SOCK_CLIENT, OFFICE, cmd_key_add, NULL},
     {BM_CMD_KEY_REVOKE,  SOCK_CLIENT, OFFICE, cmd_key_revoke, NULL},
+    {BM_CMD_PHOTO,       SOCK_CLIENT, OFFICE | CHANNEL, cmd_photo, NULL},  /* a channel: its own */
+    {BM_CMD_STATS,       SOCK_CLIENT, OFFICE, cmd_stats, NULL},
+    {BM_CMD_USERS,       SOCK_CLIENT, OFFICE, cmd_users, NULL},
+    {BM_CMD_USER_ADD,    SOCK_CLIENT, OFFICE, cmd_user_add, NULL},
+    {BM_CMD_USER_PASSWD, SOCK_CLIENT, OFFICE, cmd_user_passwd, NULL},
+    {BM_CMD_USER_DISABLE, SOCK_CLIENT, OFFICE, cmd_user_disable, NULL},
+    {BM_CMD_LOGIN,       SOCK_CLIENT, ROLE_GATEWAY | OFFICE, cmd_login, NULL}, /* the gateway as itself */
+    {BM_CMD_USER_CHECK,  SOCK_CLIENT, ROLE_GATEWAY | OFFICE, cmd_user_check, NULL}, /* the gateway as itself */
     {BM_CMD_TAKE,        SOCK_CLIENT, NOTIFIER, cmd_take, NULL},           /* holds the webhook secrets */
     {BM_CMD_REPORT,      SOCK_CLIENT, NOTIFIER, cmd_report, NULL},         /* only deliveries it holds */
     {BM_CMD_HELLO,       SOCK_WORKER, VOLUNTEER, NULL, NULL},              /* as the key's volunteer */

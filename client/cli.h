@@ -49,6 +49,9 @@ typedef struct {
 /* `bianmin keys`: list, new, revoke. */
 int cli_keys_run(cli_ctx_t *ctx, int argc, char **argv);
 void cli_keys_help(FILE *out);
+/* `bianmin users`: list, add, passwd, disable (gateway logins). */
+int cli_users_run(cli_ctx_t *ctx, int argc, char **argv);
+void cli_users_help(FILE *out);
 
 /* A subcommand: run gets argv after the subcommand name (argv[0] is the name)
  * and returns a CLI_EXIT_* code. */

@@ -39,6 +39,8 @@ const cli_command_t cli_commands[] = {
      cli_backup_run, cli_backup_help},
     {"restore", "恢复 / check a backup and put it in place (broker stopped; on its host)",
      cli_restore_run, cli_restore_help},
+    {"users", "网页登录用户：列出、添加、改密码、停用 / gateway logins: list, add, passwd, disable",
+     cli_users_run, cli_users_help},
     {NULL, NULL, NULL, NULL},
 };
 

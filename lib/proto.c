@@ -14,7 +14,8 @@
 
 bool bm_cmd_takes_attachments(const char *cmd)
 {
-    return strcmp(cmd, BM_CMD_PROGRESS) == 0 || strcmp(cmd, BM_CMD_DONE) == 0;
+    return strcmp(cmd, BM_CMD_PROGRESS) == 0 || strcmp(cmd, BM_CMD_DONE) == 0 ||
+           strcmp(cmd, BM_CMD_SUBMIT) == 0; /* photos of the problem, from the gateway */
 }
 
 void bm_error_set(bm_error_t *err, const char *code, const char *field, const char *fmt, ...)
@@ -585,6 +586,13 @@ void bm_rpc_destroy(bm_rpc_t **self_p)
 bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, int timeout_ms,
                             cJSON **reply, bm_error_t *err)
 {
+    return bm_rpc_call_parts(self, cmd, body, NULL, 0, timeout_ms, reply, err);
+}
+
+bm_rpc_result_t bm_rpc_call_parts(bm_rpc_t *self, const char *cmd, const cJSON *body,
+                                  const bm_frame_t *attach, size_t n_attach, int timeout_ms,
+                                  cJSON **reply, bm_error_t *err)
+{
     *reply = NULL;
     if (!self->sock) {
         bm_sock_opts_t o = {.key = self->key, .mon = self->key ? &self->mon : NULL};
@@ -597,7 +605,7 @@ bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, 
     }
     char cid[32];
     snprintf(cid, sizeof cid, "%d-%lu", (int)getpid(), ++self->seq);
-    if (bm_send(self->sock, NULL, cmd, cid, strlen(cid), body) != 0) {
+    if (bm_send_parts(self->sock, NULL, cmd, cid, strlen(cid), body, attach, n_attach) != 0) {
         bm_error_set(err, BM_ERR_INVALID, NULL, "send failed: %s", zmq_strerror(errno));
         return BM_RPC_FAIL;
     }

@@ -149,5 +149,9 @@ typedef enum {
  * On BM_RPC_OK the caller owns *reply (cJSON_Delete). */
 bm_rpc_result_t bm_rpc_call(bm_rpc_t *self, const char *cmd, const cJSON *body, int timeout_ms,
                             cJSON **reply, bm_error_t *err);
+/* The same with n_attach photo frames after the body (submit, progress, done). */
+bm_rpc_result_t bm_rpc_call_parts(bm_rpc_t *self, const char *cmd, const cJSON *body,
+                                  const bm_frame_t *attach, size_t n_attach, int timeout_ms,
+                                  cJSON **reply, bm_error_t *err);
 
 #endif

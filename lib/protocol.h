@@ -54,6 +54,15 @@
 #define BM_CMD_KEY_ADD    "key_add"
 #define BM_CMD_KEY_REVOKE "key_revoke"
 #define BM_CMD_DEPARTMENTS "departments"
+/* Users who log in through the gateway (office; login: the gateway). */
+#define BM_CMD_PHOTO        "photo"      /* one archived photo, base64 (gateway pages) */
+#define BM_CMD_STATS        "stats"      /* the monthly figures (office) */
+#define BM_CMD_USERS        "users"
+#define BM_CMD_USER_ADD     "user_add"
+#define BM_CMD_USER_PASSWD  "user_passwd"
+#define BM_CMD_USER_DISABLE "user_disable"
+#define BM_CMD_LOGIN        "login"
+#define BM_CMD_USER_CHECK   "user_check" /* is a session's user still enabled, same role */
 /* Notifier commands (client socket). */
 #define BM_CMD_TAKE       "take"
 #define BM_CMD_REPORT     "report"

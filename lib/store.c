@@ -930,6 +930,9 @@ static int endpoint_for(store_t *self, const char *url, const char *channel, int
     return 0;
 }
 
+static int insert_attachment(store_t *self, int64_t ticket, int64_t event_id,
+                             const store_attach_t *at, int64_t now);
+
 int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
                  bool *duplicate, bm_error_t *err)
 {
@@ -984,6 +987,8 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
     snprintf(actor, sizeof actor, "channel:%s", in->channel);
     rc = record_event(self, *ticket, now, actor, "received", NULL, "open", NULL,
                       "request.received");
+    for (size_t i = 0; rc == 0 && i < in->n_attach; i++)
+        rc = insert_attachment(self, *ticket, self->last_event_id, &in->attach[i], now);
 out:
     if (rc != 0)
         db_error(self, err, "submit");

@@ -54,8 +54,11 @@ void store_fail_commits(store_t *self, int n);
 
 /* ---- requests ---------------------------------------------------------- */
 
+typedef struct store_attach store_attach_t;
 typedef struct {
     const char *channel, *category, *building, *unit, *contact, *text, *callback, *ref;
+    const store_attach_t *attach; /* photos of the problem, tied to the received event */
+    size_t n_attach;
 } store_submit_t;
 
 /* Records a new request with its "received" event and notices. With a ref the
@@ -65,10 +68,10 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
                  bool *duplicate, bm_error_t *err);
 
 /* A photo already stored in the archive, to be tied to the action's event. */
-typedef struct {
+struct store_attach {
     const char *sha256, *mime, *kind, *name;
     size_t size;
-} store_attach_t;
+};
 
 /* One lifecycle action on a request (see lifecycle.h). */
 typedef struct {

@@ -208,7 +208,10 @@ static const struct {
     {"deliveries", 0, "Y--------"}, {"delivery", 0, "Y--------"},  {"replay", 0, "Y--------"},
     {"endpoints", 0, "Y--------"}, {"endpoint", 0, "Y--------"},   {"keys", 0, "Y--------"},
     {"key_add", 0, "Y--------"},   {"key_revoke", 0, "Y--------"}, {"take", 0, "-----Y---"},
-    {"report", 0, "-----Y---"},    {"hello", 1, "---YY----"},      {"heartbeat", 1, "---YY----"},
+    {"report", 0, "-----Y---"},    {"departments", 0, "YYY---Y--"}, {"photo", 0, "YYY---Y--"},
+    {"stats", 0, "Y--------"},     {"users", 0, "Y--------"},      {"user_add", 0, "Y--------"},
+    {"user_passwd", 0, "Y--------"}, {"user_disable", 0, "Y--------"}, {"login", 0, "Y--------"},
+    {"user_check", 0, "Y--------"}, {"hello", 1, "---YY----"},      {"heartbeat", 1, "---YY----"},
     {"claim", 1, "---Y-----"},     {"done", 1, "---Y-----"},       {"progress", 1, "---Y-----"},
     {"decline", 1, "---YY----"},   {"cantfix", 1, "---Y-----"},    {"escalate", 1, "---Y-----"},
 };
@@ -256,7 +259,9 @@ static void body_for(const char *cmd, int sock, int role, char *body, size_t len
         snprintf(body, len, "{\"results\": []}");
     } else if (!strcmp(cmd, "delivery") || !strcmp(cmd, "replay") || !strcmp(cmd, "endpoint")) {
         snprintf(body, len, "{\"id\": 999, \"action\": \"disable\"%s}", as);
-    } else if (!strcmp(cmd, "list") || !strcmp(cmd, "volunteers") || !strcmp(cmd, "deliveries") ||
+    } else if (!strcmp(cmd, "photo")) {
+        snprintf(body, len, "{\"sha256\": \"%064d\"%s}", 0, as);
+    } else if (!strcmp(cmd, "list") || !strcmp(cmd, "departments") || !strcmp(cmd, "volunteers") || !strcmp(cmd, "deliveries") ||
                !strcmp(cmd, "endpoints") || !strcmp(cmd, "keys")) {
         snprintf(body, len, "{%s}", as[0] ? as + 2 : "");
     } else {
@@ -345,7 +350,13 @@ static void test_channel_acts_only_for_itself(void **state)
     r = call(GWA, 0, "volunteers", "{\"act_as\": \"office\"}", 5000, code, sizeof code);
     assert_string_equal(code, "forbidden");
     cJSON_Delete(r);
-    r = call(GWA, 0, "list", "{}", 5000, code, sizeof code); /* as itself: nothing yet */
+    r = call(GWA, 0, "list", "{}", 5000, code, sizeof code); /* as itself: only logins */
+    assert_string_equal(code, "forbidden");
+    cJSON_Delete(r);
+    r = call(GWA, 0, "login", "{\"user\": \"nobody\", \"password\": \"x\"}", 5000, code, sizeof code);
+    assert_string_equal(code, "bad_login");
+    cJSON_Delete(r);
+    r = call(CHA, 0, "login", "{\"user\": \"nobody\", \"password\": \"x\"}", 5000, code, sizeof code);
     assert_string_equal(code, "forbidden");
     cJSON_Delete(r);
 }

@@ -160,8 +160,8 @@ static void test_malformed_frames(void **state)
         expect_error(tu_raw(fx->client, f, l, 3, cmd, sizeof cmd), cmd, "bad_frame", NULL);
     }
     {
-        const char *f[] = {"BM1", "submit", "c2", "{}", "extra", "more"};
-        size_t l[] = {3, 6, 2, 2, 5, 4};
+        const char *f[] = {"BM1", "get", "c2", "{}", "extra", "more"}; /* get takes no photos */
+        size_t l[] = {3, 3, 2, 2, 5, 4};
         expect_error(tu_raw(fx->client, f, l, 6, cmd, sizeof cmd), cmd, "bad_frame", NULL);
     }
     {

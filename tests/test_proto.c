@@ -189,7 +189,7 @@ static void test_decode_valid_edges(void **state)
 static void test_decode_frame_count(void **state)
 {
     (void)state;
-    const char *parts[] = {"BM1", "submit", "c-7", "{}", "{}", "extra", "more", "x"};
+    const char *parts[] = {"BM1", "get", "c-7", "{}", "{}", "extra", "more", "x"};
     const size_t counts[] = {0, 1, 2, 3, 5, 6, 7, 8};
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
         frames_t fs = {0};
@@ -727,7 +727,7 @@ static void test_socket_bad_endpoint(void **state)
 static void test_recv_malformed_frame_counts(void **state)
 {
     pair_t *p = *state;
-    const char *parts[] = {"BM1", "submit", "cid-x", "{}", "{}", "six", "seven", "8", "9", "10",
+    const char *parts[] = {"BM1", "get", "cid-x", "{}", "{}", "six", "seven", "8", "9", "10",
                            "11", "12"};
 
     /* 2 frames: no cid to echo. */

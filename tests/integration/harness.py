@@ -278,6 +278,18 @@ class System:
         w.event(lambda e: e.get("event") == "connected")
         return w
 
+    def gateway(self, api_keys=None, extra_cfg=None, *extra):
+        """Starts bianmin-gateway on a free loopback port (with a key of role
+        gateway once auth is on); api_keys maps a plain api_key to a channel.
+        Returns the Proc; self.gateway_url is its base URL."""
+        return start_gateway(self, api_keys or {}, extra_cfg or {}, extra)
+
+    def user(self, login, role, password, name=""):
+        """Adds a gateway login through the office (`bianmin users add`)."""
+        args = ["users", "add", login, "--role", role, "--password-stdin"] + (["--name", name] if name else [])
+        code, out, err = self.cli(*args, stdin=password + "\n")
+        assert code == 0, (args, code, out, err)
+
     def receive(self):
         self.receiver = Receiver()
         return self.receiver
@@ -306,6 +318,35 @@ class System:
             return con.execute(query, params).fetchall()
         finally:
             con.close()
+
+
+def start_gateway(system, api_keys, extra_cfg, extra):
+    """bianmin-gateway for System.gateway(): config file, key, free port, ready check."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = {"listen": f"127.0.0.1:{port}", "broker": system.client_ep, "broker_config": system.config,
+           "secret_file": os.path.join(system.dir, "gateway.secret"),
+           "api_keys": [{"sha256": hashlib.sha256(k.encode()).hexdigest(), "channel": c}
+                        for k, c in api_keys.items()]}
+    cfg.update(extra_cfg)
+    if system.authenticated():
+        cfg["key"] = system.key("gateway", "网关", acts_for="office,channel:building_leader,"
+                                "channel:council,channel:forum")
+    path = os.path.join(system.dir, f"gateway-{port}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, ensure_ascii=False)
+    p = system.start("gateway", [system.prog("bianmin-gateway"), "--config", path, "--log-level", "debug",
+                                 *extra])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if p.p.poll() is not None:
+            raise AssertionError(f"gateway exited {p.p.returncode}: {p.err_lines[-5:]}")
+        if any("listening" in line for line in p.err_lines):
+            system.gateway_url = f"http://127.0.0.1:{port}"
+            return p
+        time.sleep(0.05)
+    raise AssertionError("gateway did not start")
 
 
 # ---- a minimal BM1 client (ZMTP 3.0, NULL mechanism, over an ipc:// socket): what a
