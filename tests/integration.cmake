@@ -14,3 +14,4 @@ bm_integration_test(open311 test_open311.py)
 bm_integration_test(gateway_pages test_gateway_pages.py)
 bm_integration_test(browser test_browser.py)
 set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77) # no chromium / playwright-core: skipped
+bm_integration_test(auth test_auth.py)

@@ -58,7 +58,6 @@ struct wk_session {
     bool reached;       /* the socket monitor saw a connection at least once */
     bool connected_before; /* a hello was answered at least once */
     void *mon;          /* PAIR reading the DEALER's monitor events */
-    unsigned mon_seq;
     wk_term_t *term;    /* line editor when interactive on a terminal */
     wk_remind_t *remind;
     int64_t next_remind_check;
@@ -103,8 +102,7 @@ void wk_session_destroy(wk_session_t **self_p)
         return;
     wk_session_t *self = *self_p;
     wk_term_destroy(&self->term);
-    if (self->mon)
-        zmq_close(self->mon);
+    bm_monitor_close(self->sock, &self->mon);
     if (self->sock)
         zmq_close(self->sock);
     if (self->ctx)
@@ -254,57 +252,21 @@ static void send_hello(wk_session_t *self)
     self->last_heard = bm_mono_ms();
 }
 
-/* Watches the new socket's connections, so that an outage can say whether
- * the station was ever reached. Without it (zmq refused) the hello's answer
- * alone tells. */
-static void open_monitor(wk_session_t *self)
-{
-    if (self->mon) {
-        zmq_close(self->mon);
-        self->mon = NULL;
-    }
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://wk-monitor-%u", ++self->mon_seq);
-    if (zmq_socket_monitor(self->sock, ep, ZMQ_EVENT_CONNECTED) != 0) {
-        log_debug("no socket monitor: %s", zmq_strerror(errno));
-        return;
-    }
-    self->mon = zmq_socket(self->ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (self->mon && (zmq_setsockopt(self->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-                      zmq_connect(self->mon, ep) != 0)) {
-        zmq_close(self->mon);
-        self->mon = NULL;
-    }
-}
-
-/* Reads the monitor's events (two frames each): any is a connection. */
+/* Reads the socket monitor's events (attached when the socket was made, so
+ * that an outage can say whether the station was ever reached, and a refused
+ * key is told as such instead of as silence). */
 static void read_monitor(wk_session_t *self)
 {
-    while (self->mon) {
-        zmq_msg_t part;
-        zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, self->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&part);
-            return;
-        }
-        if (zmq_msg_size(&part) >= 2) {
-            uint16_t event;
-            memcpy(&event, zmq_msg_data(&part), sizeof event);
-            if (event == ZMQ_EVENT_CONNECTED && !self->reached) {
-                self->reached = true;
-                log_info("reached %s", self->opts.broker);
-            }
-        }
-        bool more = zmq_msg_more(&part);
-        zmq_msg_close(&part);
-        while (more) { /* the endpoint frame */
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, self->mon, ZMQ_DONTWAIT) < 0)
-                more = false;
-            else
-                more = zmq_msg_more(&part);
-            zmq_msg_close(&part);
+    int event = 0, value = 0;
+    while (self->mon && bm_monitor_read(self->mon, &event, &value) == 1) {
+        if (event == ZMQ_EVENT_CONNECTED && !self->reached) {
+            self->reached = true;
+            log_info("reached %s", self->opts.broker);
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !self->fatal) {
+            char text[256];
+            bm_key_refusal_message(event, value, text, sizeof text);
+            emit_error(self, NULL, 0, NULL, "key_refused", "%s", text);
+            self->fatal = true; /* retrying with the same key cannot help */
         }
     }
 }
@@ -313,16 +275,15 @@ static void read_monitor(wk_session_t *self)
  * unusable (a fatal error, reported). */
 static int open_socket(wk_session_t *self)
 {
+    bm_monitor_close(self->sock, &self->mon);
     if (self->sock) {
         zmq_close(self->sock);
         self->sock = NULL;
     }
-    if (self->mon) {
-        zmq_close(self->mon);
-        self->mon = NULL;
-    }
-    self->sock = bm_socket_auth(self->ctx, ZMQ_DEALER, self->opts.broker, false,
-                                self->opts.has_key ? &self->opts.key : NULL, NULL);
+    bm_sock_opts_t o = {.key = self->opts.has_key ? &self->opts.key : NULL,
+                        .mon_events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
+                        .mon = &self->mon};
+    self->sock = bm_socket_ex(self->ctx, ZMQ_DEALER, self->opts.broker, false, &o);
     if (!self->sock) {
         emit_error(self, NULL, 0, NULL, "bad_endpoint",
                    "服务站地址不可用 cannot use the station's address %s: %s",
@@ -330,7 +291,6 @@ static int open_socket(wk_session_t *self)
         self->fatal = true;
         return -1;
     }
-    open_monitor(self);
     log_info("connecting to %s as %s", self->opts.broker, self->opts.id);
     send_hello(self);
     return 0;
