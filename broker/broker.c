@@ -508,7 +508,7 @@ static void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *ms
     }
     store_result_t *rs = calloc((size_t)count + 1, sizeof *rs);
     if (!rs) {
-        bm_error_set(&err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(&err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         goto fail;
     }
     int i = 0;
@@ -1823,7 +1823,7 @@ static void dispatch_one(broker_t *b, session_t *s, offer_cache_t *cache, int64_
         s->offered[s->n_offered++] = cand[q].ticket;
         s->last_offered = mono;
         if (offers_count(b->offers, cand[q].ticket, mono) != 0)
-            log_warn("out of memory counting offers; ticket %lld may go to more volunteers",
+            log_warn("内存不足，无法计数 / out of memory counting offers; ticket %lld may go to more volunteers",
                      (long long)cand[q].ticket);
         log_debug("offer ticket %lld to %s", (long long)cand[q].ticket, s->volunteer);
         if (bm_send(b->sock[SOCK_WORKER], &s->env, BM_CMD_OFFER, "", 0, body) != 0)
@@ -2182,7 +2182,7 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
 {
     broker_t *self = calloc(1, sizeof *self);
     if (!self) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
     self->cfg = *cfg;
@@ -2244,7 +2244,7 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
     }
     self->offers = offers_new();
     if (!self->offers) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         goto fail;
     }
     self->dispatch_dirty = true;

@@ -202,7 +202,7 @@ int main(int argc, char **argv)
     ensure_parent_dir(cfg.database);
     broker_t *broker = broker_new(&cfg, &err);
     if (!broker) {
-        log_error("cannot start: %s", err.message);
+        log_error("无法启动 / cannot start: %s", err.message);
         return 1;
     }
     if (fault > 0)
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     if (cfg.metrics_listen[0]) {
         metrics = metrics_new(cfg.metrics_listen, &cfg, &err);
         if (!metrics) {
-            log_error("cannot start: %s", err.message);
+            log_error("无法启动 / cannot start: %s", err.message);
             broker_destroy(&broker);
             return 1;
         }

@@ -430,7 +430,7 @@ metrics_t *metrics_new(const char *listen, const bm_config_t *cfg, bm_error_t *e
         return NULL;
     metrics_t *self = calloc(1, sizeof *self);
     if (!self) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);

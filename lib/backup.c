@@ -339,7 +339,7 @@ int bm_backup_run(const bm_backup_opts_t *o, bm_backup_result_t *res, bm_error_t
     cJSON *photos = cJSON_CreateArray();
     names_t backups = {0}, partial = {0};
     if (!photos) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         goto out;
     }
     if (bm_file_mkdirs(o->dir, 0700) != 0) {

@@ -392,6 +392,20 @@ static int sp_end(store_t *self, int rc, bm_error_t *err)
     return rc;
 }
 
+int store_op_begin(store_t *self, bm_error_t *err)
+{
+    return sp_begin(self, err);
+}
+
+int store_op_end(store_t *self, bool ok, bm_error_t *err)
+{
+    int rc = sp_end(self, ok ? 0 : -1, err);
+    if (rc != 0 && !err->code)
+        bm_error_set(err, BM_ERR_STORAGE, NULL,
+                     "数据库写入失败，什么也没有记下 / the database refused the write; nothing was recorded");
+    return rc;
+}
+
 /* A read transaction: many reads (the dispatcher's) share one snapshot and
  * one lock instead of taking and dropping it per query. */
 int store_read_begin(store_t *self)

@@ -32,6 +32,12 @@ void store_destroy(store_t **self_p);
 typedef struct sqlite3 sqlite3;
 sqlite3 *store_sqlite(store_t *self);
 
+/* For the store's sibling modules: one change as a unit inside the batch
+ * (a savepoint, with every failure checked as the store's own operations
+ * are). end keeps it if ok, else undoes it; returns 0, or -1 with err set. */
+int store_op_begin(store_t *self, bm_error_t *err);
+int store_op_end(store_t *self, bool ok, bm_error_t *err);
+
 /* The schema version of the open database (PRAGMA user_version). */
 int store_schema_version(store_t *self);
 

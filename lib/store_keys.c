@@ -63,33 +63,6 @@ int store_audit(store_t *self, const char *actor, const char *action, const char
     return rc;
 }
 
-/* Runs body's statements as one unit inside the batch: both rows or neither. */
-static int unit_begin(store_t *self, bm_error_t *err)
-{
-    if (store_batch_begin(self, err) != 0)
-        return -1;
-    if (sqlite3_exec(store_sqlite(self), "SAVEPOINT keyop", NULL, NULL, NULL) != SQLITE_OK) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库写入失败 / the database refused the write");
-        return -1;
-    }
-    return 0;
-}
-
-static int unit_end(store_t *self, bool ok, bm_error_t *err)
-{
-    sqlite3 *db = store_sqlite(self);
-    if (ok && sqlite3_exec(db, "RELEASE keyop", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    if (!sqlite3_get_autocommit(db)) {
-        sqlite3_exec(db, "ROLLBACK TO keyop", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE keyop", NULL, NULL, NULL);
-    }
-    if (!err->code)
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库写入失败，什么也没有记下 / the database refused "
-                                                "the write; nothing was recorded");
-    return -1;
-}
-
 int store_key_add(store_t *self, const store_key_t *key, const char *actor, int64_t now,
                   bm_error_t *err)
 {
@@ -108,7 +81,7 @@ int store_key_add(store_t *self, const store_key_t *key, const char *actor, int6
                              : "这把钥匙已经登记过 / this key is registered already");
         return -1;
     }
-    if (unit_begin(self, err) != 0)
+    if (store_op_begin(self, err) != 0)
         return -1;
     bool ok = false;
     sqlite3_stmt *s = prep(self, "INSERT INTO keys (public_key, role, name, skills, max_jobs, acts_for, "
@@ -138,13 +111,13 @@ int store_key_add(store_t *self, const store_key_t *key, const char *actor, int6
         ok = text && store_audit(self, actor, "key_registered", key->public_key, text, now) == 0;
         cJSON_free(text);
     }
-    return unit_end(self, ok, err);
+    return store_op_end(self, ok, err);
 }
 
 int store_key_revoke(store_t *self, const char *public_key, const char *actor, int64_t now,
                      bm_error_t *err)
 {
-    if (unit_begin(self, err) != 0)
+    if (store_op_begin(self, err) != 0)
         return -1;
     bool ok = false;
     sqlite3_stmt *s = prep(self, "UPDATE keys SET revoked_at = ?2, revoked_by = ?3 "
@@ -162,7 +135,7 @@ int store_key_revoke(store_t *self, const char *public_key, const char *actor, i
         sqlite3_finalize(s);
     }
     ok = ok && store_audit(self, actor, "key_revoked", public_key, NULL, now) == 0;
-    return unit_end(self, ok, err);
+    return store_op_end(self, ok, err);
 }
 
 cJSON *store_keys_list(store_t *self, bool all)

@@ -30,31 +30,6 @@ static void storage_failed(bm_error_t *err)
                      "数据库写入失败，什么也没有记下 / the database refused the write; nothing was recorded");
 }
 
-/* One change (the row and its audit line) as a unit inside the batch. */
-static int unit_begin(store_t *self, bm_error_t *err)
-{
-    if (store_batch_begin(self, err) != 0)
-        return -1;
-    if (sqlite3_exec(store_sqlite(self), "SAVEPOINT userop", NULL, NULL, NULL) != SQLITE_OK) {
-        storage_failed(err);
-        return -1;
-    }
-    return 0;
-}
-
-static int unit_end(store_t *self, bool ok, bm_error_t *err)
-{
-    sqlite3 *db = store_sqlite(self);
-    if (ok && sqlite3_exec(db, "RELEASE userop", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    if (!sqlite3_get_autocommit(db)) {
-        sqlite3_exec(db, "ROLLBACK TO userop", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE userop", NULL, NULL, NULL);
-    }
-    storage_failed(err);
-    return -1;
-}
-
 int store_user_get(store_t *self, const char *login, store_user_t *out)
 {
     sqlite3_stmt *s = prep(self, "SELECT login, name, role, hash, disabled, failed, locked_until "
@@ -107,7 +82,7 @@ int store_user_add(store_t *self, const store_user_t *u, const char *actor, int6
         bm_error_set(err, BM_ERR_INVALID, "user", "已有这个登录名 / that login name is taken");
         return -1;
     }
-    if (found < 0 || unit_begin(self, err) != 0) {
+    if (found < 0 || store_op_begin(self, err) != 0) {
         storage_failed(err);
         return -1;
     }
@@ -121,25 +96,25 @@ int store_user_add(store_t *self, const store_user_t *u, const char *actor, int6
         sqlite3_bind_int64(s, 5, now);
     }
     bool ok = step_changes(self, s) == 1 && audit(self, actor, "user_added", u->login, now) == 0;
-    return unit_end(self, ok, err);
+    return store_op_end(self, ok, err);
 }
 
 /* An UPDATE of one user's row plus its audit line; not_found if no row. */
 static int update_one(store_t *self, sqlite3_stmt *s, const char *login, const char *actor,
                       const char *action, int64_t now, bm_error_t *err)
 {
-    if (unit_begin(self, err) != 0) {
+    if (store_op_begin(self, err) != 0) {
         sqlite3_finalize(s);
         return -1;
     }
     int n = step_changes(self, s);
     if (n == 0) {
-        unit_end(self, true, err);
+        store_op_end(self, true, err);
         bm_error_set(err, BM_ERR_NOT_FOUND, "user", "没有这个用户 / no such user");
         return -1;
     }
     bool ok = n == 1 && (!action || audit(self, actor, action, login, now) == 0);
-    return unit_end(self, ok, err);
+    return store_op_end(self, ok, err);
 }
 
 int store_user_set_hash(store_t *self, const char *login, const char *hash, const char *actor,
