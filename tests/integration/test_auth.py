@@ -4,6 +4,7 @@ time-out; a peer without CURVE gets nothing; key files are owner-only."""
 import os
 import stat
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import System, bm1, main  # noqa: E402
@@ -44,6 +45,63 @@ def test_no_curve_gets_nothing(bindir):
         assert s.sql("SELECT count(*) FROM requests") == [(0,)]
 
 
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_no_spin(bindir):
+    """With every descriptor taken by idle connections, the broker stops accepting
+    for a while instead of spinning on accept(), and still serves the connections
+    it has."""
+    import socket
+
+    def free_port():
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            return t.getsockname()[1]
+    # TCP, as deployed: libzmq 4.3.4's ipc:// listener aborts on EMFILE (an upstream
+    # assertion), its TCP listener reports it, which the broker acts on.
+    client, worker = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    with System(bindir, {"max_open_files": 256, "client_endpoint": client,
+                         "worker_endpoint": worker}) as s:
+        s.client_ep, s.worker_ep = client, worker
+        b = s.broker()
+        # A connection that is already there (the notifier) and the office's.
+        s.notifier()
+        code, out, err = s.cli("volunteers")
+        assert code == 0, (code, out, err)
+        hogs = []
+        try:
+            for _ in range(400):
+                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                c.setblocking(False)
+                try:
+                    c.connect(("127.0.0.1", int(client.rsplit(":", 1)[1])))
+                except (BlockingIOError, ConnectionRefusedError, FileNotFoundError, OSError):
+                    pass
+                hogs.append(c)
+            time.sleep(1.0)
+            assert any("文件描述符用完了" in line for line in b.err_lines), b.err_lines[-5:]
+            before, t0 = _cpu_seconds(b.p.pid), time.monotonic()
+            time.sleep(3.0)
+            used = _cpu_seconds(b.p.pid) - before
+            elapsed = time.monotonic() - t0
+            # A busy accept loop burns a whole core (~elapsed); paused, it is near idle.
+            assert used < 0.5 * elapsed, (used, elapsed)
+        finally:
+            for c in hogs:
+                c.close()
+        # Descriptors back: new connections are accepted again.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            code, out, err = s.cli("volunteers", timeout=30)
+            if code == 0:
+                break
+        assert code == 0, (code, out, err)
+
+
 def test_dev_mode_only_on_loopback(bindir):
     with System(bindir, {"auth": "none", "worker_endpoint": "tcp://0.0.0.0:0"}) as s:
         p = s.start("broker", [s.prog("bianmin-broker"), "--config", s.config])
@@ -52,4 +110,5 @@ def test_dev_mode_only_on_loopback(bindir):
 
 
 if __name__ == "__main__":
-    main([test_revoked_key_is_told_not_timed_out, test_no_curve_gets_nothing, test_dev_mode_only_on_loopback])
+    main([test_revoked_key_is_told_not_timed_out, test_no_curve_gets_nothing, test_out_of_descriptors_no_spin,
+          test_dev_mode_only_on_loopback])
