@@ -12,27 +12,28 @@ int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, co
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!item || cJSON_IsNull(item)) {
         if (required) {
-            bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is required", key);
+            bm_error_set(err, BM_ERR_INVALID, key, "缺少字段 \"%s\" / field \"%s\" is required", key, key);
             return -1;
         }
         return 0;
     }
     if (!cJSON_IsString(item)) {
-        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must be a string", key);
+        bm_error_set(err, BM_ERR_INVALID, key, "字段 \"%s\" 应为文字 / field \"%s\" must be a string", key, key);
         return -1;
     }
     size_t len = strlen(item->valuestring);
     if (len > max) {
         bm_error_set(err, BM_ERR_TOO_LARGE, key,
-                     "field \"%s\" is %zu bytes; the limit is %zu bytes", key, len, max);
+                     "字段 \"%s\" 有 %zu 字节，上限为 %zu 字节（约%zu个汉字） / field \"%s\" is %zu bytes; the limit is %zu bytes",
+                     key, len, max, max / 3, key, len, max);
         return -1;
     }
     if (!bm_utf8_valid(item->valuestring, len)) {
-        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is not valid UTF-8", key);
+        bm_error_set(err, BM_ERR_INVALID, key, "字段 \"%s\" 含有无法识别的字符（不是有效的 UTF-8） / field \"%s\" is not valid UTF-8", key, key);
         return -1;
     }
     if (required && bm_blank(item->valuestring)) {
-        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must not be empty", key);
+        bm_error_set(err, BM_ERR_INVALID, key, "字段 \"%s\" 不能为空 / field \"%s\" must not be empty", key, key);
         return -1;
     }
     *out = item->valuestring;
@@ -45,7 +46,7 @@ int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, i
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!item || cJSON_IsNull(item)) {
         if (required) {
-            bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" is required", key);
+            bm_error_set(err, BM_ERR_INVALID, key, "缺少字段 \"%s\" / field \"%s\" is required", key, key);
             return -1;
         }
         return 0;
@@ -54,8 +55,8 @@ int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, i
     /* Range-check as a double before converting: 2^63 and beyond do not fit. */
     if (!cJSON_IsNumber(item) || v != floor(v) || v < -0x1p63 || v >= 0x1p63 ||
         (int64_t)v < min || (int64_t)v > max) {
-        bm_error_set(err, BM_ERR_INVALID, key, "field \"%s\" must be an integer from %lld to %lld",
-                     key, (long long)min, (long long)max);
+        bm_error_set(err, BM_ERR_INVALID, key, "字段 \"%s\" 应为 %lld 到 %lld 之间的整数 / field \"%s\" must be an integer from %lld to %lld",
+                     key, (long long)min, (long long)max, key, (long long)min, (long long)max);
         return -1;
     }
     *out = (int64_t)v;
