@@ -516,18 +516,18 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
         return NULL;
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
     self->cfg = cfg;
     if (bm_strlcpy(self->path, path, sizeof self->path) != 0) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "database path too long: %s", path);
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库路径太长：%s / database path too long: %s", path, path);
         goto fail;
     }
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot open database %s: %s", path,
-                     self->db ? sqlite3_errmsg(self->db) : "out of memory");
+                     self->db ? sqlite3_errmsg(self->db) : "内存不足 / out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(self->db, 5000);
@@ -953,8 +953,8 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
     *duplicate = false;
     const bm_category_t *cat = bm_config_category(self->cfg, in->category);
     if (!cat) {
-        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category", "unknown category \"%s\"",
-                     in->category);
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category", "未知类别 \"%s\" / unknown category \"%s\"",
+                     in->category, in->category);
         return -1;
     }
     if (in->ref) {
@@ -1132,17 +1132,17 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
             return -1;
         }
         if (strcmp(r->holder, a->volunteer) != 0) {
-            bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "ticket %lld is held by another volunteer",
+            bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "编号 %lld 的请求已由另一位志愿者负责 / ticket %lld is held by another volunteer", (long long)ticket,
                          (long long)ticket);
             return -1;
         }
     }
     if (a->act == BM_ACT_CLAIM && strcmp(r->status, "claimed") == 0) {
         if (strcmp(r->holder, a->volunteer) == 0)
-            bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "you already hold ticket %lld",
+            bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "您已经在负责编号 %lld 的请求 / you already hold ticket %lld", (long long)ticket,
                          (long long)ticket);
         else
-            bm_error_set(err, BM_ERR_TAKEN, "ticket", "ticket %lld was taken by another volunteer",
+            bm_error_set(err, BM_ERR_TAKEN, "ticket", "编号 %lld 的请求已被另一位志愿者接走 / ticket %lld was taken by another volunteer", (long long)ticket,
                          (long long)ticket);
         return -1;
     }
@@ -1155,7 +1155,7 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
     }
     if ((a->act == BM_ACT_RESOLVE || (a->act == BM_ACT_ESCALATE && !a->volunteer)) && a->channel &&
         strcmp(a->channel, "office") != 0) {
-        bm_error_set(err, BM_ERR_FORBIDDEN, "channel", "only the office may %s a request", name);
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel", "只有办公室可以对请求执行 %s / only the office may %s a request", name, name);
         return -1;
     }
     if (!bm_lifecycle_next(r->status, a->act)) {
@@ -1216,7 +1216,7 @@ int store_rate(store_t *self, int64_t ticket, const char *channel, int score, co
         if (found < 0)
             db_error(self, err, "rate");
         else
-            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
                          (long long)ticket);
         return -1;
     }
@@ -1276,7 +1276,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
         return -1;
     }
     if (found > 0) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
                      (long long)ticket);
         return -1;
     }
@@ -1398,7 +1398,7 @@ int store_decline(store_t *self, int64_t ticket, const char *volunteer, const ch
         if (found < 0)
             db_error(self, err, "decline");
         else
-            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
                          (long long)ticket);
         return -1;
     }
@@ -1522,7 +1522,7 @@ int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
     sqlite3_bind_int64(s, 1, ticket);
     int step = sqlite3_step(s);
     if (step == SQLITE_DONE) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "no request with ticket %lld",
+        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
                      (long long)ticket);
         return -1;
     }
@@ -2165,7 +2165,7 @@ int store_delivery(store_t *self, int64_t id, cJSON **out, bm_error_t *err)
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(a, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "no delivery with id %lld", (long long)id);
+        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "没有编号为 %lld 的投递记录 / no delivery with id %lld", (long long)id, (long long)id);
         goto out;
     }
     cJSON *o = cJSON_CreateObject();
@@ -2270,7 +2270,7 @@ int store_endpoint_set(store_t *self, int64_t id, const char *action, const char
         sql = "UPDATE endpoints SET old_secret = secret, old_until = ?3, secret = ?2"
               " WHERE id = ?1 AND kind = 'callback'";
     else {
-        bm_error_set(err, BM_ERR_INVALID, "action", "action must be disable, enable or rotate");
+        bm_error_set(err, BM_ERR_INVALID, "action", "操作只能是 disable（停用）、enable（启用）或 rotate（更换密钥） / action must be disable, enable or rotate");
         return -1;
     }
     if (sp_begin(self, err) != 0)
@@ -2294,7 +2294,7 @@ int store_endpoint_set(store_t *self, int64_t id, const char *action, const char
                      "changing it in the config: the old one is still signed with for a while)",
                      (long long)id);
     else if (changed == 0)
-        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "no endpoint with id %lld", (long long)id);
+        bm_error_set(err, BM_ERR_NOT_FOUND, "id", "没有编号为 %lld 的回调地址 / no endpoint with id %lld", (long long)id, (long long)id);
     if (sp_end(self, changed == 1 ? 0 : -1, err) != 0)
         return -1;
     return 0;
