@@ -218,7 +218,7 @@ int main(int argc, char **argv)
         log_info("metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
                  metrics_port(metrics));
         if (!metrics_loopback(metrics))
-            log_warn("metrics are served beyond this host (%s): allow only the Prometheus server "
+            log_warn("指标对外开放，请只允许监控服务器访问 / metrics are served beyond this host (%s): allow only the Prometheus server "
                      "in the firewall", cfg.metrics_listen);
         broker_set_metrics(broker, metrics);
     }
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
     log_info("database %s ready", cfg.database);
     /* broker_new has bound both sockets: clients can connect from now on. */
     if (bm_service_ready("serving clients and volunteers") != 0)
-        log_warn("could not tell systemd that the broker is ready (sd_notify)");
+        log_warn("无法通知 systemd 服务已就绪 / could not tell systemd that the broker is ready (sd_notify)");
     int rc = broker_run(broker, &stop_flag);
     bm_service_stopping();
     broker_destroy(&broker);

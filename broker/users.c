@@ -224,7 +224,7 @@ int users_login(store_t *st, const cJSON *body, int64_t now, cJSON **reply, bm_e
         int lock = users_lock_seconds(failed);
         if (store_user_login_result(st, login, false, failed, lock ? now + lock * 1000LL : 0, now,
                                     &werr) != 0)
-            log_warn("could not record a failed login for %s: %s", login, werr.message);
+            log_warn("无法记录失败的登录 / could not record a failed login for %s: %s", login, werr.message);
         if (!good)
             log_info("登录失败 / failed login for %s (%d in a row)", login, failed);
         bad_login(err);
