@@ -1,0 +1,160 @@
+/* store_int.h - private to the store's files (lib/store*.c): the
+ * connection's state, the prepared-statement ids, and the helpers every
+ * concept file uses. Nothing outside lib/store*.c includes it. */
+#ifndef BM_STORE_INT_H
+#define BM_STORE_INT_H
+
+#include "store.h"
+#include "jsonx.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+typedef enum {
+    Q_REF_LOOKUP,
+    Q_ENDPOINT_FIND,
+    Q_ENDPOINT_ADD,
+    Q_REQ_INSERT,
+    Q_EVENT_INSERT,
+    Q_REQ_NOTICE_INFO,
+    Q_DELIVERY_INSERT,
+    Q_ACT_ROW,
+    Q_ACT_UPDATE,
+    Q_HELD,
+    Q_EXCLUDED,
+    Q_LEASE_DUE,
+    Q_OFFER_OVERDUE,
+    Q_DEADLINE_OVERDUE,
+    Q_SET_OVERDUE,
+    Q_SUB_DISABLE_ALL,
+    Q_SUB_UPSERT,
+    Q_SUB_LIST,
+    Q_ATTACH_INSERT,
+    Q_SP_BEGIN,
+    Q_SP_ROLLBACK,
+    Q_SP_RELEASE,
+    Q_READ_BEGIN,
+    Q_READ_END,
+    Q_RATE,
+    Q_ATTACH_OF,
+    Q_VOL_UPSERT,
+    Q_VOL_SEEN,
+    Q_OPEN_QUEUE,
+    Q_CLAIMED_SINCE,
+    Q_REQ_ROW,
+    Q_EVENTS_OF,
+    Q_DELIVERIES_OF,
+    Q_VOL_JOBS,
+    Q_TAKE,
+    Q_LEASE,
+    Q_DELIVERY_STATE,
+    Q_ATTEMPT_INSERT,
+    Q_DELIVERED,
+    Q_RETRY,
+    Q_DEAD,
+    Q_ENDPOINT_DISABLE,
+    Q_NEXT_DUE,
+    Q_COUNT
+} query_id_t;
+
+/* A subscription as the notice fan-out needs it. */
+typedef struct {
+    int64_t id;
+    char events[512];
+    char department[64];
+} sub_t;
+
+struct store {
+    sqlite3 *db;
+    sub_t subs[BM_MAX_SUBSCRIPTIONS];
+    int n_subs;
+    const bm_config_t *cfg;
+    sqlite3_stmt *stmts[Q_COUNT];
+    bool in_batch;
+    bool batch_lost;  /* SQLite rolled the batch back under us: nothing more runs in it */
+    bool file_lost;   /* the database file was removed or replaced: nothing is acknowledged */
+    int64_t file_lost_logged; /* wall ms of the last loud log line about it */
+    char path[1024];
+    dev_t dev;
+    ino_t ino;
+    int wal_frames;   /* frames in the WAL after the last commit (from the WAL hook) */
+    int fail_commits;
+    int64_t last_event_id; /* of the latest record_event */
+    int sp_depth;
+};
+
+/* The cached prepared statement for q, reset and with bindings cleared;
+ * NULL (and nothing runs) once the batch is lost. */
+sqlite3_stmt *st_stmt(store_t *self, query_id_t q);
+/* Runs sql directly (BEGIN, COMMIT, pragmas); logs and returns -1 on failure. */
+int st_exec(store_t *self, const char *sql);
+/* Logs the connection's last error and sets err to storage_error. */
+void st_db_error(store_t *self, bm_error_t *err, const char *what);
+/* Sets err for a batch that was lost (rolled back, or the file gone). */
+void st_lost_error(store_t *self, bm_error_t *err);
+/* True if the batch is lost; notices a transaction SQLite rolled back. */
+bool st_batch_gone(store_t *self);
+/* One operation's savepoint inside the batch; end keeps it if rc == 0,
+ * else undoes it, and returns rc (or -1 with err set if that failed). */
+int st_sp_begin(store_t *self, bm_error_t *err);
+int st_sp_end(store_t *self, int rc, bm_error_t *err);
+
+/* Adds "category", "category_label" and "urgent" for a stored category name. */
+void st_add_category(store_t *self, cJSON *o, const char *category);
+/* Adds "volunteer": {"id", "name"}, or null when nobody holds the request. */
+void st_add_volunteer(cJSON *o, const char *id, const char *name);
+
+/* store_events.c: appends an event and, if notice is set, its webhooks. */
+int st_record_event(store_t *self, int64_t ticket, int64_t now, const char *actor, const char *kind,
+                    const char *from, const char *to, const cJSON *detail, const char *notice);
+/* store_events.c: writes the configured subscriptions and caches them. */
+int st_sync_subscriptions(store_t *self, bm_error_t *err);
+/* store_request.c: records one checked photo of an event. */
+int st_insert_attachment(store_t *self, int64_t ticket, int64_t event_id, const store_attach_t *at,
+                         int64_t now);
+/* store_dispatch.c: a job as its volunteer sees it (offer, unit, contact, lease). */
+cJSON *st_job_json(store_t *self, int64_t ticket);
+
+/* store_query.c: the paged listings' WHERE clause builder and runner. */
+/* A WHERE clause built from fixed fragments, each with at most one bound
+ * value: user input never becomes SQL text. */
+typedef struct {
+    char sql[1024];
+    struct {
+        const char *text; /* NULL: bind num */
+        int64_t num;
+    } vals[16];
+    int n;
+} st_where_t;
+void st_where_text(st_where_t *w, const char *frag, const char *v);
+void st_where_num(st_where_t *w, const char *frag, int64_t v);
+int st_paged(store_t *self, const char *what, const char *count_sql, const char *page_sql,
+             const char *page_tail, const st_where_t *w, int limit, int offset, const char *key,
+             void (*row)(store_t *, cJSON *, sqlite3_stmt *), cJSON **out, bm_error_t *err);
+
+static inline void st_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static inline const char *st_col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+static inline int64_t st_col_i64(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
+}
+
+#endif

@@ -1,0 +1,457 @@
+/* store_lifecycle.c - the request lifecycle: who may do what to a
+ * request and when (claim, progress, done, cancel, escalate, resolve,
+ * reopen, rate, decline), lease expiry and the overdue marks. */
+#include "store_int.h"
+
+/* The columns a transition reads and writes. */
+typedef struct {
+    char status[16];
+    char holder[BM_MAX_VOL_ID + 1];
+    char channel[32];
+    char category[32];
+    char department[BM_MAX_DEPARTMENT + 1];
+    int64_t lease_until, claimed_at, done_at, offer_due_at, deadline_at;
+    int attempts, overdue;
+} row_t;
+
+static void bind_i64_or_null(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Reads the request's lifecycle columns. Returns 0, 1 if not found, -1. */
+static int row_load(store_t *self, int64_t ticket, row_t *r)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_ACT_ROW);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        return 1;
+    if (step != SQLITE_ROW)
+        return -1;
+    memset(r, 0, sizeof *r);
+    bm_strlcpy(r->status, st_col_text(s, 0), sizeof r->status);
+    bm_strlcpy(r->holder, st_col_text(s, 1) ? st_col_text(s, 1) : "", sizeof r->holder);
+    bm_strlcpy(r->channel, st_col_text(s, 2), sizeof r->channel);
+    bm_strlcpy(r->category, st_col_text(s, 3), sizeof r->category);
+    r->lease_until = st_col_i64(s, 4);
+    r->claimed_at = st_col_i64(s, 5);
+    r->done_at = st_col_i64(s, 6);
+    r->offer_due_at = st_col_i64(s, 7);
+    r->deadline_at = st_col_i64(s, 8);
+    r->attempts = sqlite3_column_int(s, 9);
+    r->overdue = sqlite3_column_int(s, 10);
+    bm_strlcpy(r->department, st_col_text(s, 11) ? st_col_text(s, 11) : "", sizeof r->department);
+    sqlite3_reset(s);
+    return 0;
+}
+
+/* Writes r back, guarded by the status it was read with. */
+static int row_save(store_t *self, int64_t ticket, const row_t *r, const char *old_status,
+                    int64_t now)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_ACT_UPDATE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    st_bind_text(s, 2, r->status);
+    st_bind_text(s, 3, r->holder[0] ? r->holder : NULL);
+    bind_i64_or_null(s, 4, r->lease_until);
+    bind_i64_or_null(s, 5, r->claimed_at);
+    bind_i64_or_null(s, 6, r->done_at);
+    bind_i64_or_null(s, 7, r->offer_due_at);
+    sqlite3_bind_int64(s, 8, r->deadline_at);
+    sqlite3_bind_int(s, 9, r->attempts);
+    sqlite3_bind_int(s, 10, r->overdue);
+    st_bind_text(s, 11, r->department[0] ? r->department : NULL);
+    sqlite3_bind_int64(s, 12, now);
+    st_bind_text(s, 13, old_status);
+    return sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
+}
+
+
+static bool held_action(bm_action_t act)
+{
+    return act == BM_ACT_PROGRESS || act == BM_ACT_DONE || act == BM_ACT_CANTFIX;
+}
+
+/* Checks who may do what; returns 0 or -1 with err set. */
+static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const store_act_t *a,
+                       int64_t now, bm_error_t *err)
+{
+    const char *name = bm_action_name(a->act);
+    bool by_holder = held_action(a->act) || (a->act == BM_ACT_ESCALATE && a->volunteer);
+    if (by_holder) {
+        if (strcmp(r->status, "claimed") != 0) {
+            bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
+                         "ticket %lld is %s; only a claimed request allows %s", (long long)ticket,
+                         r->status, name);
+            return -1;
+        }
+        if (strcmp(r->holder, a->volunteer) != 0) {
+            bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "编号 %lld 的请求已由另一位志愿者负责 / ticket %lld is held by another volunteer", (long long)ticket,
+                         (long long)ticket);
+            return -1;
+        }
+    }
+    if (a->act == BM_ACT_CLAIM && strcmp(r->status, "claimed") == 0) {
+        if (strcmp(r->holder, a->volunteer) == 0)
+            bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "您已经在负责编号 %lld 的请求 / you already hold ticket %lld", (long long)ticket,
+                         (long long)ticket);
+        else
+            bm_error_set(err, BM_ERR_TAKEN, "ticket", "编号 %lld 的请求已被另一位志愿者接走 / ticket %lld was taken by another volunteer", (long long)ticket,
+                         (long long)ticket);
+        return -1;
+    }
+    if ((a->act == BM_ACT_CANCEL || a->act == BM_ACT_REOPEN) && a->channel &&
+        strcmp(a->channel, r->channel) != 0 && strcmp(a->channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
+                     "only the request's own channel (%s) or the office may %s it", r->channel,
+                     name);
+        return -1;
+    }
+    if ((a->act == BM_ACT_RESOLVE || (a->act == BM_ACT_ESCALATE && !a->volunteer)) && a->channel &&
+        strcmp(a->channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel", "只有办公室可以对请求执行 %s / only the office may %s a request", name, name);
+        return -1;
+    }
+    if (!bm_lifecycle_next(r->status, a->act)) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "ticket %lld is %s and cannot be %s",
+                     (long long)ticket, r->status,
+                     a->act == BM_ACT_CLAIM ? "claimed" : bm_action_event(a->act));
+        return -1;
+    }
+    if (a->act == BM_ACT_CLAIM) {
+        int held = store_volunteer_held(self, a->volunteer);
+        if (held < 0 || held >= a->max_jobs) {
+            bm_error_set(err, BM_ERR_TOO_MANY_JOBS, NULL,
+                         "you already hold %d job(s), the most allowed; finish one first", held);
+            return -1;
+        }
+    }
+    if (a->act == BM_ACT_REOPEN &&
+        now - r->done_at > (int64_t)self->cfg->reopen_days * 86400 * 1000) {
+        bm_error_set(err, BM_ERR_TOO_LATE, "ticket",
+                     "ticket %lld was done more than %d days ago; submit a new request instead",
+                     (long long)ticket, self->cfg->reopen_days);
+        return -1;
+    }
+    return 0;
+}
+
+static const bm_category_t *category_of(store_t *self, const char *name)
+{
+    static const bm_category_t fallback = {"other", "其他", 1, false, 3600, 4 * 3600, 72 * 3600,
+                                           BM_DEFAULT_OFFER_FANOUT, BM_DEFAULT_OFFER_STEP_S};
+    const bm_category_t *c = bm_config_category(self->cfg, name);
+    return c ? c : &fallback;
+}
+
+int store_rate(store_t *self, int64_t ticket, const char *channel, int score, const char *comment,
+               int64_t now, bm_error_t *err)
+{
+    row_t r;
+    int found = row_load(self, ticket, &r);
+    if (found != 0) {
+        if (found < 0)
+            st_db_error(self, err, "rate");
+        else
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
+                         (long long)ticket);
+        return -1;
+    }
+    if (strcmp(channel, r.channel) != 0 && strcmp(channel, "office") != 0) {
+        bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
+                     "only the request's own channel (%s) or the office may rate it", r.channel);
+        return -1;
+    }
+    if ((strcmp(r.status, "done") != 0 && strcmp(r.status, "resolved") != 0) || !r.done_at) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
+                     "ticket %lld is %s; only a done or resolved request can be rated",
+                     (long long)ticket, r.status);
+        return -1;
+    }
+    if (now - r.done_at > (int64_t)self->cfg->rate_days * 86400 * 1000) {
+        bm_error_set(err, BM_ERR_TOO_LATE, "ticket", "ticket %lld was completed more than %d days ago",
+                     (long long)ticket, self->cfg->rate_days);
+        return -1;
+    }
+    char actor[96];
+    snprintf(actor, sizeof actor, "channel:%s", channel);
+    cJSON *detail = cJSON_CreateObject();
+    cJSON_AddNumberToObject(detail, "score", score);
+    if (comment)
+        cJSON_AddStringToObject(detail, "comment", comment);
+    if (st_sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = -1;
+    sqlite3_stmt *s = st_stmt(self, Q_RATE);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        sqlite3_bind_int(s, 2, score);
+        sqlite3_bind_int64(s, 3, now);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    }
+    if (rc == 0)
+        rc = st_record_event(self, ticket, now, actor, "rated", NULL, NULL, detail, NULL);
+    cJSON_Delete(detail);
+    if (rc != 0)
+        st_db_error(self, err, "rate");
+    return st_sp_end(self, rc, err);
+}
+
+int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, cJSON **result,
+              char *prev_holder, size_t prev_len, bm_error_t *err)
+{
+    if (result)
+        *result = NULL;
+    if (prev_holder && prev_len)
+        prev_holder[0] = '\0';
+    row_t r;
+    int found = row_load(self, ticket, &r);
+    if (found < 0) {
+        st_db_error(self, err, bm_action_name(a->act));
+        return -1;
+    }
+    if (found > 0) {
+        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
+                     (long long)ticket);
+        return -1;
+    }
+    if (act_allowed(self, ticket, &r, a, now, err) != 0)
+        return -1;
+    if (prev_holder)
+        bm_strlcpy(prev_holder, r.holder, prev_len);
+
+    char old_status[16];
+    bm_strlcpy(old_status, r.status, sizeof old_status);
+    const bm_category_t *cat = category_of(self, r.category);
+    bm_strlcpy(r.status, bm_lifecycle_next(old_status, a->act), sizeof r.status);
+    switch (a->act) {
+    case BM_ACT_CLAIM:
+        bm_strlcpy(r.holder, a->volunteer, sizeof r.holder);
+        r.lease_until = now + (int64_t)cat->lease_s * 1000;
+        r.claimed_at = now;
+        r.offer_due_at = 0;
+        break;
+    case BM_ACT_PROGRESS:
+        r.lease_until = now + (int64_t)cat->lease_s * 1000;
+        break;
+    case BM_ACT_DONE:
+        r.lease_until = 0;
+        r.done_at = now;
+        break;
+    case BM_ACT_CANTFIX:
+    case BM_ACT_LEASE_EXPIRE:
+        r.holder[0] = '\0';
+        r.lease_until = 0;
+        r.attempts++;
+        r.offer_due_at = now + (int64_t)cat->offer_timeout_s * 1000;
+        r.overdue &= ~1;
+        break;
+    case BM_ACT_ESCALATE:
+        r.lease_until = 0;
+        r.offer_due_at = 0;
+        bm_strlcpy(r.department, a->department ? a->department : "", sizeof r.department);
+        break;
+    case BM_ACT_RESOLVE:
+        r.done_at = now; /* resolved by the department: the request is complete */
+        break;
+    case BM_ACT_CANCEL:
+        r.lease_until = 0;
+        r.offer_due_at = 0;
+        break;
+    case BM_ACT_REOPEN:
+        r.holder[0] = '\0';
+        r.done_at = 0;
+        r.offer_due_at = now + (int64_t)cat->offer_timeout_s * 1000;
+        r.deadline_at = now + (int64_t)cat->deadline_s * 1000;
+        r.overdue = 0;
+        break;
+    case BM_ACT_COUNT:
+        return -1;
+    }
+
+    char actor[96];
+    if (a->volunteer)
+        snprintf(actor, sizeof actor, "volunteer:%s", a->volunteer);
+    else if (a->channel)
+        snprintf(actor, sizeof actor, "channel:%s", a->channel);
+    else
+        snprintf(actor, sizeof actor, "system");
+    cJSON *detail = cJSON_CreateObject();
+    if (a->text) {
+        const char *key = (a->act == BM_ACT_DONE || a->act == BM_ACT_PROGRESS) ? "note"
+                          : a->act == BM_ACT_RESOLVE                          ? "answer"
+                                                                              : "reason";
+        cJSON_AddStringToObject(detail, key, a->text);
+    }
+    if (a->act == BM_ACT_ESCALATE && a->department)
+        cJSON_AddStringToObject(detail, "department", a->department);
+    if (a->act == BM_ACT_LEASE_EXPIRE || a->act == BM_ACT_CANTFIX)
+        cJSON_AddNumberToObject(detail, "attempts", r.attempts);
+
+    if (st_sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = row_save(self, ticket, &r, old_status, now);
+    if (rc == 0)
+        rc = st_record_event(self, ticket, now, actor, bm_action_event(a->act), old_status, r.status,
+                          detail, bm_action_notice(a->act));
+    for (size_t i = 0; rc == 0 && i < a->n_attach; i++)
+        rc = st_insert_attachment(self, ticket, self->last_event_id, &a->attach[i], now);
+    if (rc == 0 && (a->act == BM_ACT_CANTFIX || a->act == BM_ACT_LEASE_EXPIRE) &&
+        r.attempts >= self->cfg->max_attempts) {
+        cJSON *d2 = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d2, "attempts", r.attempts);
+        rc = st_record_event(self, ticket, now, "system", "needs_escalation", NULL, NULL, d2,
+                          "request.needs_escalation");
+        cJSON_Delete(d2);
+    }
+    cJSON_Delete(detail);
+    if (rc != 0)
+        st_db_error(self, err, bm_action_name(a->act));
+    rc = st_sp_end(self, rc, err);
+    if (rc == 0 && result) {
+        if (a->act == BM_ACT_CLAIM || a->act == BM_ACT_PROGRESS) {
+            *result = st_job_json(self, ticket);
+        } else {
+            *result = cJSON_CreateObject();
+            cJSON_AddNumberToObject(*result, "ticket", (double)ticket);
+            cJSON_AddStringToObject(*result, "status", r.status);
+            if (a->act == BM_ACT_CANTFIX)
+                cJSON_AddNumberToObject(*result, "attempts", r.attempts);
+        }
+    }
+    return rc;
+}
+
+int store_decline(store_t *self, int64_t ticket, const char *volunteer, const char *reason,
+                  int64_t now, bm_error_t *err)
+{
+    row_t r;
+    int found = row_load(self, ticket, &r);
+    if (found != 0) {
+        if (found < 0)
+            st_db_error(self, err, "decline");
+        else
+            bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
+                         (long long)ticket);
+        return -1;
+    }
+    if (strcmp(r.status, "open") != 0) {
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
+                     "ticket %lld is %s; only an open request's offer can be declined",
+                     (long long)ticket, r.status);
+        return -1;
+    }
+    char actor[96];
+    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
+    cJSON *detail = cJSON_CreateObject();
+    if (reason)
+        cJSON_AddStringToObject(detail, "reason", reason);
+    if (st_sp_begin(self, err) != 0) {
+        cJSON_Delete(detail);
+        return -1;
+    }
+    int rc = st_record_event(self, ticket, now, actor, "declined", NULL, NULL, detail, NULL);
+    cJSON_Delete(detail);
+    if (rc != 0)
+        st_db_error(self, err, "decline");
+    return st_sp_end(self, rc, err);
+}
+
+bool store_excluded(store_t *self, int64_t ticket, const char *volunteer)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_EXCLUDED);
+    if (!s)
+        return false;
+    char actor[96];
+    snprintf(actor, sizeof actor, "volunteer:%s", volunteer);
+    sqlite3_bind_int64(s, 1, ticket);
+    st_bind_text(s, 2, actor);
+    bool excluded = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    return excluded;
+}
+
+int store_expire_leases(store_t *self, int64_t now, store_expired_t *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_LEASE_DUE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW) {
+        out[n].ticket = sqlite3_column_int64(s, 0);
+        bm_strlcpy(out[n].volunteer, st_col_text(s, 1) ? st_col_text(s, 1) : "", sizeof out[n].volunteer);
+        n++;
+    }
+    sqlite3_reset(s);
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        store_act_t a = {.act = BM_ACT_LEASE_EXPIRE, .text = "lease expired without progress"};
+        bm_error_t err = {0};
+        if (store_act(self, out[i].ticket, &a, now, NULL, NULL, 0, &err) == 0)
+            out[done++] = out[i];
+    }
+    return done;
+}
+
+int store_mark_overdue(store_t *self, int64_t now)
+{
+    static const struct {
+        query_id_t select;
+        int bit;
+        const char *reason;
+    } sweeps[] = {
+        {Q_OFFER_OVERDUE, 1, "unclaimed past the offer timeout"},
+        {Q_DEADLINE_OVERDUE, 2, "not done by the service deadline"},
+    };
+    int marked = 0;
+    for (size_t k = 0; k < sizeof sweeps / sizeof sweeps[0]; k++) {
+        sqlite3_stmt *s = st_stmt(self, sweeps[k].select);
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, now);
+        int64_t ids[100];
+        int n = 0;
+        while (n < 100 && sqlite3_step(s) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        for (int i = 0; i < n; i++) {
+            bm_error_t err = {0};
+            if (st_sp_begin(self, &err) != 0)
+                return -1;
+            s = st_stmt(self, Q_SET_OVERDUE);
+            int rc = -1;
+            if (s) {
+                sqlite3_bind_int64(s, 1, ids[i]);
+                sqlite3_bind_int(s, 2, sweeps[k].bit);
+                sqlite3_bind_int64(s, 3, now);
+                rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+            }
+            cJSON *detail = cJSON_CreateObject();
+            cJSON_AddStringToObject(detail, "reason", sweeps[k].reason);
+            if (rc == 0)
+                rc = st_record_event(self, ids[i], now, "system", "overdue", NULL, NULL, detail,
+                                  "request.overdue");
+            cJSON_Delete(detail);
+            rc = st_sp_end(self, rc, &err);
+            if (rc == 0)
+                marked++;
+            else if (store_batch_failed(self))
+                return -1;
+        }
+    }
+    return marked;
+}

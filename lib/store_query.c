@@ -1,0 +1,287 @@
+/* store_query.c - the office's reads: one request with its
+ * timeline, the paged list with filters, the volunteers. */
+#include "store_int.h"
+#include "archive.h"
+
+int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    sqlite3_stmt *s = st_stmt(self, Q_REQ_ROW);
+    if (!s) {
+        st_db_error(self, err, "get");
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, ticket);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        bm_error_set(err, BM_ERR_NOT_FOUND, "ticket", "没有编号为 %lld 的请求 / no request with ticket %lld", (long long)ticket,
+                     (long long)ticket);
+        return -1;
+    }
+    if (step != SQLITE_ROW) {
+        st_db_error(self, err, "get");
+        return -1;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *req = cJSON_AddObjectToObject(root, "request");
+    cJSON_AddNumberToObject(req, "ticket", (double)sqlite3_column_int64(s, 0));
+    bm_json_add_str(req, "channel", st_col_text(s, 1));
+    bm_json_add_str(req, "ref", st_col_text(s, 16));
+    st_add_category(self, req, st_col_text(s, 2));
+    bm_json_add_str(req, "building", st_col_text(s, 3));
+    bm_json_add_str(req, "unit", st_col_text(s, 4));
+    bm_json_add_str(req, "contact", st_col_text(s, 5));
+    bm_json_add_str(req, "text", st_col_text(s, 6));
+    bm_json_add_str(req, "status", st_col_text(s, 7));
+    st_add_volunteer(req, st_col_text(s, 8), st_col_text(s, 9));
+    cJSON_AddNumberToObject(req, "attempts", sqlite3_column_int(s, 10));
+    bm_json_add_time(req, "created_at", sqlite3_column_int64(s, 11));
+    bm_json_add_time(req, "updated_at", sqlite3_column_int64(s, 12));
+    bm_json_add_time(req, "claimed_at", sqlite3_column_int64(s, 13));
+    bm_json_add_time(req, "done_at", sqlite3_column_int64(s, 14));
+    bm_json_add_time(req, "lease_until", sqlite3_column_int64(s, 15));
+    if (sqlite3_column_type(s, 17) == SQLITE_NULL)
+        cJSON_AddNullToObject(req, "rating");
+    else
+        cJSON_AddNumberToObject(req, "rating", sqlite3_column_int(s, 17));
+    bm_json_add_str(req, "department", st_col_text(s, 18));
+    cJSON_AddBoolToObject(req, "overdue", sqlite3_column_int(s, 19) != 0);
+    bm_json_add_time(req, "deadline_at", st_col_i64(s, 20));
+    sqlite3_reset(s);
+
+    cJSON *atts = cJSON_AddArrayToObject(root, "attachments");
+    s = st_stmt(self, Q_ATTACH_OF);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            cJSON *a = cJSON_CreateObject();
+            char rel[128];
+            const char *mime = st_col_text(s, 1);
+            const char *ext = strcmp(mime, "image/png") == 0    ? "png"
+                              : strcmp(mime, "image/webp") == 0 ? "webp"
+                                                                : "jpg";
+            bm_archive_relpath(st_col_text(s, 0), ext, rel, sizeof rel);
+            bm_json_add_str(a, "sha256", st_col_text(s, 0));
+            bm_json_add_str(a, "type", mime);
+            cJSON_AddNumberToObject(a, "size", (double)sqlite3_column_int64(s, 2));
+            bm_json_add_str(a, "kind", st_col_text(s, 3));
+            bm_json_add_str(a, "name", st_col_text(s, 4));
+            bm_json_add_time(a, "at", st_col_i64(s, 5));
+            bm_json_add_str(a, "event", st_col_text(s, 6));
+            bm_json_add_str(a, "actor", st_col_text(s, 7));
+            bm_json_add_str(a, "path", rel);
+            cJSON_AddItemToArray(atts, a);
+        }
+        sqlite3_reset(s);
+    }
+
+    cJSON *events = cJSON_AddArrayToObject(root, "events");
+    s = st_stmt(self, Q_EVENTS_OF);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            cJSON *ev = cJSON_CreateObject();
+            bm_json_add_time(ev, "at", sqlite3_column_int64(s, 0));
+            bm_json_add_str(ev, "actor", st_col_text(s, 1));
+            bm_json_add_str(ev, "kind", st_col_text(s, 2));
+            bm_json_add_str(ev, "from", st_col_text(s, 3));
+            bm_json_add_str(ev, "to", st_col_text(s, 4));
+            cJSON *detail = st_col_text(s, 5) ? cJSON_Parse(st_col_text(s, 5)) : NULL;
+            cJSON_AddItemToObject(ev, "detail", detail ? detail : cJSON_CreateObject());
+            cJSON_AddItemToArray(events, ev);
+        }
+        sqlite3_reset(s);
+    }
+    cJSON *dels = cJSON_AddArrayToObject(root, "deliveries");
+    s = st_stmt(self, Q_DELIVERIES_OF);
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddNumberToObject(d, "id", (double)sqlite3_column_int64(s, 0));
+            bm_json_add_str(d, "type", st_col_text(s, 1));
+            bm_json_add_str(d, "url", st_col_text(s, 2));
+            bm_json_add_str(d, "state", st_col_text(s, 3));
+            cJSON_AddNumberToObject(d, "attempts", sqlite3_column_int(s, 4));
+            bm_json_add_str(d, "last_error", st_col_text(s, 5));
+            cJSON_AddItemToArray(dels, d);
+        }
+        sqlite3_reset(s);
+    }
+    *out = root;
+    return 0;
+}
+
+/* ---- queries for the office --------------------------------------------- */
+
+static void where_add(st_where_t *w, const char *frag, const char *text, int64_t num, bool bound)
+{
+    if (!w->sql[0])
+        bm_strlcpy(w->sql, "WHERE 1", sizeof w->sql);
+    bm_strlcpy(w->sql + strlen(w->sql), frag, sizeof w->sql - strlen(w->sql));
+    if (bound && w->n < 16) {
+        w->vals[w->n].text = text;
+        w->vals[w->n].num = num;
+        w->n++;
+    }
+}
+
+/* Adds frag with a text value, if there is one. */
+void st_where_text(st_where_t *w, const char *frag, const char *v)
+{
+    if (v)
+        where_add(w, frag, v, 0, true);
+}
+
+/* Adds frag with a number value, if it is not 0. */
+void st_where_num(st_where_t *w, const char *frag, int64_t v)
+{
+    if (v)
+        where_add(w, frag, NULL, v, true);
+}
+
+/* Binds the clause's values from parameter 1 on; returns the next index. */
+static int where_bind(const st_where_t *w, sqlite3_stmt *s)
+{
+    for (int i = 0; i < w->n; i++) {
+        if (w->vals[i].text)
+            st_bind_text(s, i + 1, w->vals[i].text);
+        else
+            sqlite3_bind_int64(s, i + 1, w->vals[i].num);
+    }
+    return w->n + 1;
+}
+
+/* A filtered, paged listing: count_sql and page_sql are completed by the
+ * WHERE clause (page_sql also by page_tail, which holds the LIMIT ? OFFSET ?
+ * placeholders); row() turns each row into an object. *out becomes
+ * {key: [...], "total", "limit", "offset"}. */
+int st_paged(store_t *self, const char *what, const char *count_sql, const char *page_sql,
+             const char *page_tail, const st_where_t *w, int limit, int offset, const char *key,
+             void (*row)(store_t *, cJSON *, sqlite3_stmt *), cJSON **out, bm_error_t *err)
+{
+    *out = NULL;
+    const char *clause = w->sql[0] ? w->sql : "";
+    char sql[3072];
+    sqlite3_stmt *count = NULL, *rows = NULL;
+    cJSON *root = NULL;
+    int rc = -1;
+    snprintf(sql, sizeof sql, "%s %s", count_sql, clause);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
+        goto out;
+    snprintf(sql, sizeof sql, "%s %s %s", page_sql, clause, page_tail);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
+        goto out;
+    where_bind(w, count);
+    int next = where_bind(w, rows);
+    sqlite3_bind_int(rows, next, limit);
+    sqlite3_bind_int(rows, next + 1, offset);
+    if (sqlite3_step(count) != SQLITE_ROW)
+        goto out;
+    root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, key);
+    int step;
+    while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        row(self, o, rows);
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    cJSON_AddNumberToObject(root, "total", (double)sqlite3_column_int64(count, 0));
+    cJSON_AddNumberToObject(root, "limit", limit);
+    cJSON_AddNumberToObject(root, "offset", offset);
+    *out = root;
+    root = NULL;
+    rc = 0;
+out:
+    if (rc != 0)
+        st_db_error(self, err, what);
+    cJSON_Delete(root);
+    sqlite3_finalize(count);
+    sqlite3_finalize(rows);
+    return rc;
+}
+
+static void list_row(store_t *self, cJSON *o, sqlite3_stmt *rows)
+{
+    cJSON_AddNumberToObject(o, "ticket", (double)sqlite3_column_int64(rows, 0));
+    bm_json_add_str(o, "status", st_col_text(rows, 1));
+    st_add_category(self, o, st_col_text(rows, 2));
+    bm_json_add_str(o, "channel", st_col_text(rows, 3));
+    bm_json_add_str(o, "building", st_col_text(rows, 4));
+    bm_json_add_str(o, "unit", st_col_text(rows, 5));
+    bm_json_add_str(o, "text", st_col_text(rows, 6));
+    st_add_volunteer(o, st_col_text(rows, 7), st_col_text(rows, 8));
+    cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(rows, 9));
+    cJSON_AddBoolToObject(o, "overdue", sqlite3_column_int(rows, 10) != 0);
+    bm_json_add_time(o, "created_at", st_col_i64(rows, 11));
+    bm_json_add_time(o, "updated_at", st_col_i64(rows, 12));
+}
+
+int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    st_where_t w = {0};
+    st_where_text(&w, " AND r.status = ?", f->status);
+    st_where_text(&w, " AND r.category = ?", f->category);
+    st_where_text(&w, " AND r.channel = ?", f->channel);
+    st_where_text(&w, " AND r.volunteer_id = ?", f->volunteer);
+    st_where_text(&w, " AND instr(r.building, ?) > 0", f->building);
+    st_where_num(&w, " AND r.created_at >= ?", f->since);
+    st_where_num(&w, " AND r.created_at < ?", f->until);
+    if (f->overdue)
+        where_add(&w, " AND r.overdue != 0", NULL, 0, false);
+    /* The page's ids first (narrow index rows), then the wide rows. */
+    return st_paged(self, "list", "SELECT count(*) FROM requests r",
+                    "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
+                    " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
+                    " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
+                    " WHERE r.id IN (SELECT r.id FROM requests r",
+                    "ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
+                    " ORDER BY r.created_at DESC, r.id DESC",
+                    &w, f->limit, f->offset, "requests", list_row, out, err);
+}
+
+cJSON *store_volunteers(store_t *self)
+{
+    cJSON *arr = cJSON_CreateArray();
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT v.id, v.name, v.skills, v.max_jobs, v.last_seen,"
+                           " (SELECT group_concat(r.id) FROM requests r"
+                           "   WHERE r.volunteer_id = v.id AND r.status = 'claimed')"
+                           " FROM volunteers v ORDER BY v.id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return arr;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        bm_json_add_str(o, "id", st_col_text(s, 0));
+        bm_json_add_str(o, "name", st_col_text(s, 1));
+        cJSON *skills = cJSON_AddArrayToObject(o, "skills");
+        char buf[BM_MAX_CATEGORIES * 33];
+        bm_strlcpy(buf, st_col_text(s, 2) ? st_col_text(s, 2) : "", sizeof buf);
+        for (char *p = buf, *comma; *p; p = comma + 1) {
+            comma = strchr(p, ',');
+            if (comma)
+                *comma = '\0';
+            cJSON_AddItemToArray(skills, cJSON_CreateString(p));
+            if (!comma)
+                break;
+        }
+        cJSON_AddNumberToObject(o, "max_jobs", sqlite3_column_int(s, 3));
+        bm_json_add_time(o, "last_seen", st_col_i64(s, 4));
+        cJSON *jobs = cJSON_AddArrayToObject(o, "jobs");
+        const char *ids = st_col_text(s, 5);
+        for (const char *p = ids; p && *p;) {
+            char *end = NULL;
+            long long t = strtoll(p, &end, 10);
+            if (end == p)
+                break;
+            cJSON_AddItemToArray(jobs, cJSON_CreateNumber((double)t));
+            p = *end == ',' ? end + 1 : end;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    sqlite3_finalize(s);
+    return arr;
+}

@@ -1,0 +1,114 @@
+/* store_request.c - taking a request in: submit (with its ref,
+ * callback endpoint, received event and photos). */
+#include "store_int.h"
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* The callback endpoint for a URL as used by a channel: each channel's
+ * callbacks are signed with that channel's secret. */
+static int endpoint_for(store_t *self, const char *url, const char *channel, int64_t now,
+                        int64_t *id)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_ENDPOINT_FIND);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, url);
+    st_bind_text(s, 2, channel);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        return 0;
+    }
+    if (step != SQLITE_DONE)
+        return -1;
+    s = st_stmt(self, Q_ENDPOINT_ADD);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, url);
+    st_bind_text(s, 2, channel);
+    st_bind_text(s, 3, bm_config_callback_secret(self->cfg, channel));
+    sqlite3_bind_int64(s, 4, now);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return -1;
+    *id = sqlite3_last_insert_rowid(self->db);
+    return 0;
+}
+
+int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
+                 bool *duplicate, bm_error_t *err)
+{
+    *duplicate = false;
+    const bm_category_t *cat = bm_config_category(self->cfg, in->category);
+    if (!cat) {
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category", "未知类别 \"%s\" / unknown category \"%s\"",
+                     in->category, in->category);
+        return -1;
+    }
+    if (in->ref) {
+        sqlite3_stmt *s = st_stmt(self, Q_REF_LOOKUP);
+        if (!s) {
+            st_db_error(self, err, "ref lookup");
+            return -1;
+        }
+        st_bind_text(s, 1, in->channel);
+        st_bind_text(s, 2, in->ref);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *ticket = sqlite3_column_int64(s, 0);
+            *duplicate = true;
+            sqlite3_reset(s);
+            return 0;
+        }
+    }
+    if (st_sp_begin(self, err) != 0)
+        return -1;
+    int rc = -1;
+    int64_t endpoint = 0;
+    if (in->callback && endpoint_for(self, in->callback, in->channel, now, &endpoint) != 0)
+        goto out;
+    sqlite3_stmt *s = st_stmt(self, Q_REQ_INSERT);
+    if (!s)
+        goto out;
+    st_bind_text(s, 1, in->channel);
+    st_bind_text(s, 2, in->ref);
+    st_bind_text(s, 3, in->category);
+    sqlite3_bind_int(s, 4, cat->priority);
+    st_bind_text(s, 5, in->building);
+    st_bind_text(s, 6, in->unit ? in->unit : "");
+    st_bind_text(s, 7, in->contact);
+    st_bind_text(s, 8, in->text);
+    if (endpoint)
+        sqlite3_bind_int64(s, 9, endpoint);
+    sqlite3_bind_int64(s, 10, now);
+    sqlite3_bind_int64(s, 11, now + (int64_t)cat->offer_timeout_s * 1000);
+    sqlite3_bind_int64(s, 12, now + (int64_t)cat->deadline_s * 1000);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
+    *ticket = sqlite3_last_insert_rowid(self->db);
+    char actor[64];
+    snprintf(actor, sizeof actor, "channel:%s", in->channel);
+    rc = st_record_event(self, *ticket, now, actor, "received", NULL, "open", NULL,
+                      "request.received");
+    for (size_t i = 0; rc == 0 && i < in->n_attach; i++)
+        rc = st_insert_attachment(self, *ticket, self->last_event_id, &in->attach[i], now);
+out:
+    if (rc != 0)
+        st_db_error(self, err, "submit");
+    return st_sp_end(self, rc, err);
+}
+
+int st_insert_attachment(store_t *self, int64_t ticket, int64_t event_id,
+                         const store_attach_t *at, int64_t now)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_ATTACH_INSERT);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ticket);
+    sqlite3_bind_int64(s, 2, event_id);
+    st_bind_text(s, 3, at->sha256);
+    st_bind_text(s, 4, at->mime);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)at->size);
+    st_bind_text(s, 6, at->kind);
+    st_bind_text(s, 7, at->name);
+    sqlite3_bind_int64(s, 8, now);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+}
