@@ -3,6 +3,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "service.h"
+#include "store.h"
 #include "util.h"
 #include "version.h"
 
@@ -92,6 +93,7 @@ static void ensure_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
+    store_library_init();
     if (bm_version_asked(argc, argv)) {
         bm_version_print(stdout, "bianmin-broker");
         return 0;

@@ -253,6 +253,34 @@ void st_lost_error(store_t *self, bm_error_t *err)
                      "pass (disk full or I/O error?); nothing was recorded, please retry");
 }
 
+/* Operations without a savepoint, for writes whose checks beforehand
+ * guarantee that their statements succeed (submit). Nothing is undone
+ * statement by statement, so a failure half way would leave part of the
+ * operation in the batch: any failure gives up the whole batch instead (every
+ * acknowledgement of the pass becomes storage_error; nothing of it commits).
+ * Saves a savepoint's begin and release and the statement journal's copies of
+ * every page the operation touches. */
+int st_direct_begin(store_t *self, bm_error_t *err)
+{
+    if (!self->in_batch && store_batch_begin(self, err) != 0)
+        return -1;
+    if (st_batch_gone(self)) {
+        st_lost_error(self, err);
+        return -1;
+    }
+    return 0;
+}
+
+int st_direct_end(store_t *self, int rc, const char *what, bm_error_t *err)
+{
+    if (rc != 0 || st_batch_gone(self)) {
+        batch_lose(self, what);
+        st_lost_error(self, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Savepoints: each operation is all or nothing inside the batch. A
  * savepoint is only ever opened inside the batch's transaction. */
 int st_sp_begin(store_t *self, bm_error_t *err)
@@ -328,7 +356,7 @@ void store_read_end(store_t *self)
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
 
-static int migrate(store_t *self, bm_error_t *err)
+static int migrate(store_t *self, int *applied, bm_error_t *err)
 {
     int version = store_schema_version(self);
     if (version < 0) {
@@ -353,6 +381,7 @@ static int migrate(store_t *self, bm_error_t *err)
             return -1;
         }
         log_info("database migrated to schema %d (%s)", i + 1, bm_migrations[i].name);
+        (*applied)++;
     }
     return 0;
 }
@@ -412,6 +441,52 @@ static int check_new_database(const char *path, const bm_config_t *cfg, bm_error
     return -1;
 }
 
+/* Opens the connection and sets it up. WAL: readers (the CLI's exports)
+ * never block the broker; synchronous=FULL: a commit is on disk before
+ * anything is acknowledged. Returns 0 or -1 with err set. */
+static int connect_db(store_t *self, bm_error_t *err)
+{
+    const char *path = self->path;
+    /* NOMUTEX: only the broker's loop thread uses this connection (the metrics
+     * listener has its own), so SQLite's per-call mutexes are pure cost. */
+    if (sqlite3_open_v2(path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "无法打开数据库 %s：%s / cannot open database %s: %s", path,
+                     self->db ? sqlite3_errmsg(self->db) : "内存不足", path,
+                     self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        return -1;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    sqlite3_extended_result_codes(self->db, 1);
+    char *mode = NULL;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        mode = strdup(st_col_text(s, 0) ? st_col_text(s, 0) : "");
+    sqlite3_finalize(s);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "无法把 %s 切换到 WAL 模式（%s）/ cannot switch %s to WAL mode (%s)", path,
+                     sqlite3_errmsg(self->db), path, sqlite3_errmsg(self->db));
+        free(mode);
+        return -1;
+    }
+    free(mode);
+    if (st_exec(self, "PRAGMA synchronous = FULL") != 0 || st_exec(self, "PRAGMA foreign_keys = ON") != 0 ||
+        st_exec(self, "PRAGMA temp_store = MEMORY") != 0) {
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "无法设置 %s 的参数：%s / cannot set pragmas on %s: %s", path,
+                     sqlite3_errmsg(self->db), path, sqlite3_errmsg(self->db));
+        return -1;
+    }
+    return 0;
+}
+
+void store_library_init(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        log_debug("sqlite: already initialised; memory statistics stay on");
+}
+
 store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
 {
     if (check_new_database(path, cfg, err) != 0)
@@ -426,36 +501,18 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
         bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库路径太长：%s / database path too long: %s", path, path);
         goto fail;
     }
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot open database %s: %s", path,
-                     self->db ? sqlite3_errmsg(self->db) : "内存不足 / out of memory");
+    int applied = 0;
+    if (connect_db(self, err) != 0 || migrate(self, &applied, err) != 0)
         goto fail;
+    /* A migration may have rewritten a table's definition (005 does, through
+     * writable_schema), which this connection would not re-read by itself. */
+    if (applied > 0) {
+        sqlite3_close(self->db);
+        self->db = NULL;
+        if (connect_db(self, err) != 0)
+            goto fail;
     }
-    sqlite3_busy_timeout(self->db, 5000);
-    sqlite3_extended_result_codes(self->db, 1);
-    /* WAL: readers (the CLI's exports later) never block the broker;
-     * synchronous=FULL: a commit is on disk before anything is acknowledged. */
-    char *mode = NULL;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(self->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        mode = strdup(st_col_text(s, 0) ? st_col_text(s, 0) : "");
-    sqlite3_finalize(s);
-    if (!mode || strcmp(mode, "wal") != 0) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot switch %s to WAL mode (%s)", path,
-                     sqlite3_errmsg(self->db));
-        free(mode);
-        goto fail;
-    }
-    free(mode);
-    if (st_exec(self, "PRAGMA synchronous = FULL") != 0 || st_exec(self, "PRAGMA foreign_keys = ON") != 0 ||
-        st_exec(self, "PRAGMA temp_store = MEMORY") != 0) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot set pragmas on %s: %s", path,
-                     sqlite3_errmsg(self->db));
-        goto fail;
-    }
-    if (migrate(self, err) != 0 || st_sync_subscriptions(self, err) != 0)
+    if (st_sync_subscriptions(self, err) != 0)
         goto fail;
     struct stat st;
     if (stat(path, &st) != 0) {

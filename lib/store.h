@@ -18,6 +18,12 @@
 
 typedef struct store store_t;
 
+/* Process-wide SQLite settings for a program whose store is on its hot path
+ * (the broker): no memory statistics (each allocation would take a global
+ * mutex to count itself). Call before any other SQLite use; later it does
+ * nothing. */
+void store_library_init(void);
+
 /* Opens (creating if needed) the database at path, sets WAL,
  * synchronous=FULL and foreign keys, and applies pending migrations. A
  * database newer than this binary is refused, and so is a missing or empty

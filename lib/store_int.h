@@ -105,6 +105,11 @@ bool st_batch_gone(store_t *self);
  * else undoes it, and returns rc (or -1 with err set if that failed). */
 int st_sp_begin(store_t *self, bm_error_t *err);
 int st_sp_end(store_t *self, int rc, bm_error_t *err);
+/* An operation without a savepoint (its checks guarantee its statements
+ * succeed): end with rc != 0, or a transaction SQLite rolled back, gives up
+ * the whole batch. Returns 0, or -1 with err set. */
+int st_direct_begin(store_t *self, bm_error_t *err);
+int st_direct_end(store_t *self, int rc, const char *what, bm_error_t *err);
 
 /* Adds "category", "category_label" and "urgent" for a stored category name. */
 void st_add_category(store_t *self, cJSON *o, const char *category);

@@ -59,7 +59,7 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
             return 0;
         }
     }
-    if (st_sp_begin(self, err) != 0)
+    if (st_direct_begin(self, err) != 0)
         return -1;
     int rc = -1;
     int64_t endpoint = 0;
@@ -86,14 +86,14 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
     *ticket = sqlite3_last_insert_rowid(self->db);
     char actor[64];
     snprintf(actor, sizeof actor, "channel:%s", in->channel);
+    /* Without a callback or any subscription nobody is told: not even the
+     * notice's lookup runs. */
     rc = st_record_event(self, *ticket, now, actor, "received", NULL, "open", NULL,
-                      "request.received");
+                         endpoint || self->n_subs > 0 ? "request.received" : NULL);
     for (size_t i = 0; rc == 0 && i < in->n_attach; i++)
         rc = st_insert_attachment(self, *ticket, self->last_event_id, &in->attach[i], now);
 out:
-    if (rc != 0)
-        st_db_error(self, err, "submit");
-    return st_sp_end(self, rc, err);
+    return st_direct_end(self, rc, "submit", err);
 }
 
 int st_insert_attachment(store_t *self, int64_t ticket, int64_t event_id,

@@ -145,6 +145,116 @@ static void test_unknown_category_writes_nothing(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 0);
 }
 
+/* 005: the status CHECK is written as equalities (the IN list built a
+ * temporary b-tree on every insert and update of a request), still enforced,
+ * also on a database made before 005; the unused queue index is gone. */
+static void test_status_check_without_in_list(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    /* A database as the release before 005 left it. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
+    int before = 0;
+    for (int i = 0; i < bm_migration_count; i++) {
+        if (strncmp(bm_migrations[i].name, "005_", 4) == 0)
+            break;
+        assert_int_equal(sqlite3_exec(db, bm_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        before = i + 1;
+    }
+    char q[64];
+    snprintf(q, sizeof q, "PRAGMA user_version = %d", before);
+    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO requests(channel, category, priority, building, contact,"
+                                  " text, status, deadline_at, created_at, updated_at)"
+                                  " VALUES ('forum', 'pipe', 3, 'b', 'c', 't', 'open', 2, 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE name = 'requests'"
+                                        " AND sql LIKE '%status IN%'"),
+                     1);
+
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    /* The store's own connection uses the new definition at once. */
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "3栋", .contact = "c",
+                         .text = "堵了"};
+    int64_t ticket = 0;
+    bool dup = false;
+    assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_sqlite(s),
+                                        "EXPLAIN UPDATE requests SET status = ?2 WHERE id = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int ephemeral = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        ephemeral += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+    sqlite3_finalize(st);
+    assert_int_equal(ephemeral, 0);
+    store_destroy(&s);
+
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE name = 'requests'"
+                                        " AND sql LIKE '%status IN%'"),
+                     0);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE name = 'requests_queue'"), 0);
+    /* Still checked, by any connection. */
+    assert_int_equal(tu_sql_exec(fx->db, "UPDATE requests SET status = 'lost' WHERE id = 1"), -1);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests WHERE status = 'open'"), 2);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+}
+
+/* A submit runs without a savepoint: if one of its statements fails half way
+ * (here the event, after the request row was written), the whole pass is
+ * given up: its reply and every other reply of the pass are errors, nothing
+ * of it is committed, and the next pass works. */
+static void test_submit_failing_half_way_loses_the_pass(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_destroy(&s);
+    assert_int_equal(tu_sql_exec(fx->db, "CREATE TRIGGER fail_council BEFORE INSERT ON events"
+                                         " WHEN NEW.actor = 'channel:council'"
+                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t a = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                        .text = "堵了", .ref = "a-1"};
+    store_submit_t b = {.channel = "council", .category = "leak", .building = "2栋", .contact = "c",
+                        .text = "漏水"};
+    int64_t ticket = 0;
+    bool dup = false;
+    assert_int_equal(store_submit(s, &a, bm_now_ms(), &ticket, &dup, &err), 0);
+    bm_error_t err_b = {0};
+    assert_int_equal(store_submit(s, &b, bm_now_ms(), &ticket, &dup, &err_b), -1);
+    assert_string_equal(err_b.code, "storage_error");
+    assert_true(store_batch_failed(s));
+    /* Nothing else runs in the lost pass, and its commit says so. */
+    bm_error_t err_c = {0};
+    store_submit_t c = {.channel = "forum", .category = "lock", .building = "3栋", .contact = "c",
+                        .text = "锁坏了"};
+    assert_int_equal(store_submit(s, &c, bm_now_ms(), &ticket, &dup, &err_c), -1);
+    assert_string_equal(err_c.code, "storage_error");
+    assert_int_equal(store_batch_commit(s, &err), -1);
+    assert_false(store_in_batch(s));
+    /* The next pass: the same ref is new again (nothing of the pass was kept). */
+    memset(&err, 0, sizeof err);
+    dup = true;
+    assert_int_equal(store_submit(s, &a, bm_now_ms(), &ticket, &dup, &err), 0);
+    assert_false(dup);
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    store_destroy(&s);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 1);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests WHERE channel = 'council'"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +263,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_append_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_category_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_check_without_in_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,31 @@ static void test_utf8_valid_inputs(void **state)
     assert_true(bm_utf8_valid("市政\xFF", 6));
 }
 
+/* The eight-bytes-at-a-time ASCII path: a bad byte or a NUL at every position
+ * of a long ASCII run is found, and the length bound is kept exactly. */
+static void test_utf8_ascii_fast_path(void **state)
+{
+    (void)state;
+    char buf[80];
+    memset(buf, 'a', sizeof buf);
+    assert_true(bm_utf8_valid(buf, sizeof buf));
+    for (size_t at = 0; at < 40; at++) {
+        memset(buf, 'a', sizeof buf);
+        buf[at] = '\0';
+        assert_false(bm_utf8_valid(buf, sizeof buf));
+        assert_true(bm_utf8_valid(buf, at)); /* the NUL is past the end */
+        buf[at] = (char)0xFF;
+        assert_false(bm_utf8_valid(buf, sizeof buf));
+        buf[at] = (char)0x80; /* a lone continuation byte */
+        assert_false(bm_utf8_valid(buf, sizeof buf));
+        memcpy(buf + at, "\xE5\xB8\x82", 3); /* 市 inside the run */
+        assert_true(bm_utf8_valid(buf, sizeof buf));
+        assert_false(bm_utf8_valid(buf, at + 2)); /* cut inside it */
+        buf[at + 2] = 'a'; /* truncated sequence followed by ASCII */
+        assert_false(bm_utf8_valid(buf, sizeof buf));
+    }
+}
+
 static void test_utf8_invalid_inputs(void **state)
 {
     (void)state;
@@ -447,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_valid_inputs),
         cmocka_unit_test(test_utf8_invalid_inputs),
+        cmocka_unit_test(test_utf8_ascii_fast_path),
         cmocka_unit_test(test_blank),
         cmocka_unit_test(test_parse_long_ok),
         cmocka_unit_test(test_parse_long_rejects),
