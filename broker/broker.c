@@ -142,7 +142,7 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
         goto fail;
     self->ctx = zmq_ctx_new();
     if (!self->ctx) {
-        bm_error_set(err, BM_ERR_INVALID, NULL, "cannot create a ZeroMQ context");
+        bm_error_set(err, BM_ERR_INVALID, NULL, "不能建立 ZeroMQ 环境 / cannot create a ZeroMQ context");
         goto fail;
     }
     if (self->cfg.auth_none) {

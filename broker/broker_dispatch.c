@@ -77,7 +77,8 @@ void expire_leases(broker_t *b)
     store_expired_t expired[64];
     int n = store_expire_leases(b->store, bm_now_ms(), expired, 64);
     for (int i = 0; i < n; i++) {
-        log_info("ticket %lld: lease of %s expired; offered again", (long long)expired[i].ticket,
+        log_info("工单 %lld：%s 的接单期限已过，重新派出 / ticket %lld: lease of %s expired; offered again",
+                 (long long)expired[i].ticket, expired[i].volunteer, (long long)expired[i].ticket,
                  expired[i].volunteer);
         note_change(b, expired[i].ticket, expired[i].volunteer, true, "lease_expired");
         b->dispatch_dirty = true;
@@ -96,7 +97,8 @@ void sweep(broker_t *b)
         return;
     int marked = store_mark_overdue(b->store, bm_now_ms());
     if (marked > 0)
-        log_info("%d request(s) flagged overdue; the office is told", marked);
+        log_info("%d 件工单已超时，已通知办公室 / %d request(s) flagged overdue; the office is told", marked,
+                 marked);
 }
 
 /* ---- offers -------------------------------------------------------------- */

@@ -22,7 +22,7 @@ void queue_msg(broker_t *b, int sock, const bm_envelope_t *env, const char *cmd,
         size_t cap = b->cap_out ? b->cap_out * 2 : 256;
         outmsg_t *grown = realloc(b->out, cap * sizeof *grown);
         if (!grown) {
-            log_error("out of memory queueing a reply; it is dropped");
+            log_error("内存不足，一条回复被丢弃 / out of memory queueing a reply; it is dropped");
             cJSON_Delete(body);
             return;
         }
@@ -140,7 +140,7 @@ static int pass(broker_t *b, bool shutting_down)
             if (r == BM_RECV_FAIL) {
                 if (errno == EINTR)
                     continue;
-                log_error("receive failed: %s", zmq_strerror(errno));
+                log_error("接收失败 / receive failed: %s", zmq_strerror(errno));
                 return -1;
             }
             more = true;
@@ -149,7 +149,7 @@ static int pass(broker_t *b, bool shutting_down)
                 log_debug("malformed message: %s", err.message);
                 reply_err(b, k, &env, &msg, &err);
             } else if (shutting_down) {
-                bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "the broker is stopping; retry shortly");
+                bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "服务站正在停止，请稍后再试 / the broker is stopping; retry shortly");
                 reply_err(b, k, &env, &msg, &err);
             } else {
                 handle(b, k, &env, &msg);
@@ -167,7 +167,8 @@ static int pass(broker_t *b, bool shutting_down)
     int64_t commit_t0 = metrics_now_us();
     if (wrote && store_batch_commit(b->store, &cerr) != 0) {
         committed = false;
-        log_error("commit failed, %zu replies turned into errors: %s", b->n_out, cerr.message);
+        log_error("提交失败，%zu 条回复改为错误 / commit failed, %zu replies turned into errors: %s", b->n_out,
+                  b->n_out, cerr.message);
         undo_pass_sessions(b);
     }
     metrics_pass(b->metrics, wrote, committed, metrics_now_us() - commit_t0, handled, b->pass_submits,
@@ -214,7 +215,8 @@ static void watch_accepts(broker_t *b)
 
 int broker_run(broker_t *self, volatile sig_atomic_t *stop)
 {
-    log_info("listening: clients %s, workers %s", self->cfg.client_endpoint, self->cfg.worker_endpoint);
+    log_info("开始监听 / listening: clients %s, workers %s", self->cfg.client_endpoint,
+             self->cfg.worker_endpoint);
     while (!*stop) {
         zmq_pollitem_t items[5] = {
             {self->sock[SOCK_CLIENT], 0, ZMQ_POLLIN, 0},
@@ -233,7 +235,7 @@ int broker_run(broker_t *self, volatile sig_atomic_t *stop)
         if (zmq_poll(items, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
-            log_error("poll failed: %s", zmq_strerror(errno));
+            log_error("等待消息失败 / poll failed: %s", zmq_strerror(errno));
             return -1;
         }
         /* Handshakes first: a new peer waits at most one pass. */
@@ -247,6 +249,6 @@ int broker_run(broker_t *self, volatile sig_atomic_t *stop)
     }
     /* Answer what is already queued, then stop. */
     pass(self, true);
-    log_info("stopped; everything acknowledged is committed");
+    log_info("已停止，确认过的都已写入磁盘 / stopped; everything acknowledged is committed");
     return 0;
 }

@@ -24,7 +24,7 @@ void cmd_take(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
                        arr);
     if (n < 0) {
         cJSON_Delete(arr);
-        bm_error_set(&err, BM_ERR_STORAGE, NULL, "cannot read the outbox; try again");
+        bm_error_set(&err, BM_ERR_STORAGE, NULL, "读不了待发通知表，请再试 / cannot read the outbox; try again");
         reply_err(b, SOCK_CLIENT, env, msg, &err);
         return;
     }
@@ -50,8 +50,9 @@ void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(msg->body, "results");
     int count = cJSON_GetArraySize(results);
     if (!cJSON_IsArray(results) || count > BM_MAX_RESULTS) {
-        bm_error_set(&err, BM_ERR_INVALID, "results", "\"results\" must be an array of at most %d results",
-                     BM_MAX_RESULTS);
+        bm_error_set(&err, BM_ERR_INVALID, "results", "\"results\" 应为最多 %d 个结果的数组 / \"results\" must be an array of at most %d "
+                     "results",
+                     BM_MAX_RESULTS, BM_MAX_RESULTS);
         goto fail;
     }
     store_result_t *rs = calloc((size_t)count + 1, sizeof *rs);
@@ -75,7 +76,7 @@ void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
             (permanent && !cJSON_IsBool(permanent))) {
             if (!err.code)
                 bm_error_set(&err, BM_ERR_INVALID, "results",
-                             "each result needs \"id\" and a boolean \"ok\"");
+                             "每个结果都要有 \"id\" 和布尔值 \"ok\" / each result needs \"id\" and a boolean \"ok\"");
             free(rs);
             goto fail;
         }
@@ -129,7 +130,7 @@ void serve_takers(broker_t *b, bool shutting_down)
         m.cid_len = t->cid_len;
         if (shutting_down) {
             bm_error_t err = {0};
-            bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "the broker is stopping");
+            bm_error_set(&err, BM_ERR_SHUTTING_DOWN, NULL, "服务站正在停止 / the broker is stopping");
             reply_err(b, SOCK_CLIENT, &t->env, &m, &err);
             continue;
         }

@@ -52,11 +52,11 @@ void cmd_deliveries(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         goto fail;
     if (f.state && strcmp(f.state, "pending") != 0 && strcmp(f.state, "delivered") != 0 &&
         strcmp(f.state, "dead") != 0) {
-        bm_error_set(&err, BM_ERR_INVALID, "state", "state is pending, delivered or dead");
+        bm_error_set(&err, BM_ERR_INVALID, "state", "state 应为 pending（待发）、delivered（已送达）或 dead（已放弃） / state is pending, delivered or dead");
         goto fail;
     }
     if (since && bm_time_parse_iso(since, &f.since) != 0) {
-        bm_error_set(&err, BM_ERR_INVALID, "since", "since is an ISO 8601 time, e.g. 2026-11-01");
+        bm_error_set(&err, BM_ERR_INVALID, "since", "since 应为 ISO 8601 时间，例如 2026-11-01 / since is an ISO 8601 time, e.g. 2026-11-01");
         goto fail;
     }
     f.limit = (int)limit;
@@ -91,17 +91,17 @@ void cmd_replay(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         bm_json_str(msg->body, "dead_since", false, 40, &dead_since, &err))
         goto fail;
     if (!id == !dead_since) {
-        bm_error_set(&err, BM_ERR_INVALID, "id", "give either \"id\" or \"dead_since\"");
+        bm_error_set(&err, BM_ERR_INVALID, "id", "请给出 \"id\" 或 \"dead_since\" 之一 / give either \"id\" or \"dead_since\"");
         goto fail;
     }
     if (dead_since && bm_time_parse_iso(dead_since, &since) != 0) {
-        bm_error_set(&err, BM_ERR_INVALID, "dead_since", "dead_since is an ISO 8601 time");
+        bm_error_set(&err, BM_ERR_INVALID, "dead_since", "dead_since 应为 ISO 8601 时间 / dead_since is an ISO 8601 time");
         goto fail;
     }
     int n = store_replay(b->store, id, since, bm_now_ms(), &err);
     if (n < 0)
         goto fail;
-    log_info("replay: %d deliver%s due again", n, n == 1 ? "y" : "ies");
+    log_info("重发 %d 条通知 / replay: %d deliver%s due again", n, n, n == 1 ? "y" : "ies");
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddNumberToObject(reply, "replayed", n);
     reply_ok(b, SOCK_CLIENT, env, msg, reply, true);
@@ -130,7 +130,7 @@ void cmd_endpoint(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     if (strcmp(action, "rotate") == 0) {
         if (secret && bm_secret_check(secret) != 0) {
             bm_error_set(&err, BM_ERR_INVALID, "secret",
-                         "secret must be whsec_ followed by base64 of 24-64 bytes");
+                         "密钥应为 whsec_ 加上 24-64 字节的 base64 / secret must be whsec_ followed by base64 of 24-64 bytes");
             goto fail;
         }
         if (!secret) {
@@ -138,7 +138,7 @@ void cmd_endpoint(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
             char b64[64];
             if (bm_random_bytes(key, sizeof key) != 0 ||
                 bm_base64_encode(key, sizeof key, b64, sizeof b64) < 0) {
-                bm_error_set(&err, BM_ERR_STORAGE, NULL, "cannot generate a secret");
+                bm_error_set(&err, BM_ERR_STORAGE, NULL, "不能生成密钥 / cannot generate a secret");
                 goto fail;
             }
             snprintf(generated, sizeof generated, "whsec_%s", b64);
@@ -148,7 +148,7 @@ void cmd_endpoint(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     if (store_endpoint_set(b->store, id, action, secret, bm_now_ms(),
                            (int64_t)b->cfg.rotation_overlap_s * 1000, &err) != 0)
         goto fail;
-    log_info("endpoint %lld: %s", (long long)id, action);
+    log_info("接收地址 / endpoint %lld: %s", (long long)id, action);
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddNumberToObject(reply, "id", (double)id);
     cJSON_AddStringToObject(reply, "action", action);

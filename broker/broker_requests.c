@@ -97,19 +97,22 @@ void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         goto fail;
     if (!bm_config_category(&b->cfg, in.category)) {
         bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "category",
-                     "unknown category \"%s\" (known: lock, pipe, leak, repair, other, or as configured)",
-                     in.category);
+                     "未知类别 \"%s\"（默认有 lock 开锁修锁、pipe 管道疏通、leak 漏水抢修、repair 水电维修、"
+                     "other 其他，或按配置） / unknown category \"%s\" (known: lock, pipe, leak, repair, "
+                     "other, or as configured)",
+                     in.category, in.category);
         goto fail;
     }
     if (in.callback && !url_ok(in.callback)) {
         bm_error_set(&err, BM_ERR_INVALID, "callback",
-                     "callback must be an http:// or https:// URL with a host");
+                     "回调地址应为带主机名的 http:// 或 https:// 网址 / callback must be an http:// or https:// URL with a host");
         goto fail;
     }
     if (in.callback && !bm_config_callback_secret(&b->cfg, in.channel)[0]) {
         bm_error_set(&err, BM_ERR_INVALID, "callback",
+                     "服务站没有配置 callback_secret（或渠道 \"%s\" 的 channel_secrets），不能给回调签名 / "
                      "this broker has no callback_secret (or channel_secrets entry for \"%s\") "
-                     "configured, so it cannot sign callbacks", in.channel);
+                     "configured, so it cannot sign callbacks", in.channel, in.channel);
         goto fail;
     }
     if (submit_allowed(b, &err, &retry_ms) != 0)
@@ -125,7 +128,7 @@ void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     if (store_submit(b->store, &in, bm_now_ms(), &ticket, &dup, &err) != 0)
         goto fail;
     if (!dup) {
-        log_info("ticket %lld received from %s (%s)", (long long)ticket, in.channel, in.category);
+        log_info("收到工单 / ticket %lld received from %s (%s)", (long long)ticket, in.channel, in.category);
         b->dispatch_dirty = true;
     }
     cJSON *reply = cJSON_CreateObject();
@@ -198,7 +201,7 @@ void run_act(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *ms
         reply_err(b, sock, env, msg, &err);
         return;
     }
-    log_info("ticket %lld: %s by %s%s", (long long)ticket, bm_action_name(a->act),
+    log_info("工单 / ticket %lld: %s by %s%s", (long long)ticket, bm_action_name(a->act),
              a->volunteer ? "volunteer " : "channel ", a->volunteer ? a->volunteer : a->channel);
     switch (a->act) {
     case BM_ACT_CLAIM:
@@ -280,8 +283,9 @@ int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg->body, "attachments");
     if (meta && (!cJSON_IsArray(meta) || (size_t)cJSON_GetArraySize(meta) != msg->n_attach)) {
         bm_error_set(err, BM_ERR_INVALID, "attachments",
-                     "\"attachments\" must describe each of the %zu photo frames, in order",
-                     msg->n_attach);
+                     "\"attachments\" 应按顺序说明全部 %zu 张照片 / \"attachments\" must describe each of "
+                     "the %zu photo frames, in order",
+                     msg->n_attach, msg->n_attach);
         return -1;
     }
     for (size_t i = 0; i < msg->n_attach; i++) {
@@ -290,12 +294,12 @@ int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
         if ((m && !cJSON_IsObject(m)) || bm_json_str(m, "kind", false, 16, &kind, err) ||
             bm_json_str(m, "name", false, 200, &name, err)) {
             if (!err->code)
-                bm_error_set(err, BM_ERR_INVALID, "attachments", "each attachment is an object");
+                bm_error_set(err, BM_ERR_INVALID, "attachments", "每个附件说明应为一个对象 / each attachment is an object");
             return -1;
         }
         if (kind && strcmp(kind, "before") != 0 && strcmp(kind, "after") != 0 &&
             strcmp(kind, "other") != 0) {
-            bm_error_set(err, BM_ERR_INVALID, "attachments", "kind is before, after or other");
+            bm_error_set(err, BM_ERR_INVALID, "attachments", "kind 应为 before（修前）、after（修后）或 other（其他） / kind is before, after or other");
             return -1;
         }
         if (bm_archive_check(msg->attach[i].data, msg->attach[i].len, &blobs[i], err) != 0)
@@ -326,7 +330,7 @@ void cmd_rate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         goto fail;
     if (store_rate(b->store, ticket, channel, (int)score, comment, bm_now_ms(), &err) != 0)
         goto fail;
-    log_info("ticket %lld rated %lld by %s", (long long)ticket, (long long)score, channel);
+    log_info("工单已评价 / ticket %lld rated %lld by %s", (long long)ticket, (long long)score, channel);
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
     cJSON_AddNumberToObject(reply, "rating", (double)score);
@@ -396,13 +400,13 @@ void cmd_list(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
         goto fail;
     if (overdue && !cJSON_IsBool(overdue)) {
-        bm_error_set(&err, BM_ERR_INVALID, "overdue", "\"overdue\" must be true or false");
+        bm_error_set(&err, BM_ERR_INVALID, "overdue", "\"overdue\" 应为 true 或 false / \"overdue\" must be true or false");
         goto fail;
     }
     if ((since && bm_time_parse_iso(since, &f.since) != 0) ||
         (until && bm_time_parse_iso(until, &f.until) != 0)) {
         bm_error_set(&err, BM_ERR_INVALID, since && bm_time_parse_iso(since, &f.since) ? "since" : "until",
-                     "dates are ISO 8601 in UTC, e.g. 2026-11-01 or 2026-11-01T08:00:00Z");
+                     "日期应为 UTC 的 ISO 8601 格式，例如 2026-11-01 或 2026-11-01T08:00:00Z / dates are ISO 8601 in UTC, e.g. 2026-11-01 or 2026-11-01T08:00:00Z");
         goto fail;
     }
     if (b->caller.kind & ROLE_CHANNEL) {

@@ -113,22 +113,26 @@ void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     }
     if (!volunteer_id_ok(id)) {
         bm_error_set(&err, BM_ERR_INVALID, "volunteer",
-                     "volunteer id must be 1-%d characters of A-Z a-z 0-9 _ . -", BM_MAX_VOL_ID);
+                     "志愿者编号应为 1-%d 个字符（A-Z a-z 0-9 _ . -） / volunteer id must be 1-%d "
+                     "characters of A-Z a-z 0-9 _ . -",
+                     BM_MAX_VOL_ID, BM_MAX_VOL_ID);
         goto fail;
     }
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg->body, "skills");
     if (key && !arr) {
         skills = key->skills;
     } else if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
-        bm_error_set(&err, BM_ERR_INVALID, "skills", "\"skills\" must be a non-empty array of categories");
+        bm_error_set(&err, BM_ERR_INVALID, "skills", "\"skills\" 应为非空的类别数组 / \"skills\" must be a non-empty array of categories");
         goto fail;
     }
     const cJSON *sk;
     cJSON_ArrayForEach(sk, arr) {
         const bm_category_t *cat = cJSON_IsString(sk) ? bm_config_category(&b->cfg, sk->valuestring) : NULL;
         if (!cat) {
-            bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "skills", "unknown skill %s%s%s",
-                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? sk->valuestring : "(not a string)",
+            bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "skills", "未知技能 %s%s%s / unknown skill %s%s%s",
+                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? sk->valuestring : "（不是文字）",
+                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? "\"" : "",
+                         cJSON_IsString(sk) ? sk->valuestring : "(not a string)",
                          cJSON_IsString(sk) ? "\"" : "");
             goto fail;
         }
@@ -178,7 +182,7 @@ void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     slot->last_db_seen = bm_now_ms();
     slot->batch = b->batch;
     b->dispatch_dirty = true;
-    log_info("volunteer %s (%s) online, skills %s", id, name, skill_list);
+    log_info("志愿者上线 / volunteer %s (%s) online, skills %s", id, name, skill_list);
 
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddStringToObject(reply, "volunteer", id);

@@ -52,7 +52,7 @@ static int gen_secret(void)
     unsigned char key[32];
     char b64[64];
     if (bm_random_bytes(key, sizeof key) != 0 || bm_base64_encode(key, sizeof key, b64, sizeof b64) < 0) {
-        fprintf(stderr, "bianmin-broker: cannot generate a secret\n");
+        fprintf(stderr, "bianmin-broker: 不能生成密钥 / cannot generate a secret\n");
         return 1;
     }
     printf("whsec_%s\n", b64);
@@ -75,7 +75,7 @@ static void raise_fd_limit(int want)
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         log_warn("不能调整文件描述符上限 / cannot set the open-file limit to %d: %s", want, strerror(errno));
     else
-        log_info("open-file limit %llu", (unsigned long long)target);
+        log_info("文件描述符上限 / open-file limit %llu", (unsigned long long)target);
 }
 
 /* Creates the database's folder if it is missing (one level, like var/). */
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
         case OPT_ALLOW_NEW: allow_new = true; break;
         case OPT_FAULT:
             if (bm_parse_long(optarg, 0, 1000000, &fault) != 0) {
-                fprintf(stderr, "bianmin-broker: --fault-fail-commits needs a number\n");
+                fprintf(stderr, "bianmin-broker: --fault-fail-commits 后面要跟一个数 / --fault-fail-commits needs a number\n");
                 return 1;
             }
             break;
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "silent") == 0)
                 fault_zap = 2;
             else {
-                fprintf(stderr, "bianmin-broker: --fault-zap unbound|silent\n");
+                fprintf(stderr, "bianmin-broker: --fault-zap 应为 unbound 或 silent / --fault-zap unbound|silent\n");
                 return 1;
             }
             break;
@@ -153,7 +153,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "bianmin-broker: unexpected argument \"%s\"\n", argv[optind]);
+        fprintf(stderr, "bianmin-broker: 多余的参数 \"%s\" / unexpected argument \"%s\"\n", argv[optind],
+                argv[optind]);
         usage(stderr);
         return 1;
     }
@@ -162,7 +163,7 @@ int main(int argc, char **argv)
     bm_config_defaults(&cfg);
     bm_error_t err = {0};
     if (config && bm_config_load(&cfg, config, &err) != 0) {
-        fprintf(stderr, "bianmin-broker: bad config: %s\n", err.message);
+        fprintf(stderr, "bianmin-broker: 配置有误 / bad config: %s\n", err.message);
         return 1;
     }
     if (client)
@@ -182,19 +183,21 @@ int main(int argc, char **argv)
         bm_strlcpy(cfg.log_format, log_format, sizeof cfg.log_format);
     bm_log_level_t lvl;
     if (bm_log_level_parse(cfg.log_level, &lvl) != 0) {
-        fprintf(stderr, "bianmin-broker: unknown log level \"%s\" (error, warn, info, debug)\n",
-                cfg.log_level);
+        fprintf(stderr, "bianmin-broker: 未知日志级别 \"%s\"（error、warn、info、debug） / unknown log level "
+                "\"%s\" (error, warn, info, debug)\n",
+                cfg.log_level, cfg.log_level);
         return 1;
     }
     bool json_logs = false;
     if (bm_log_format_parse(cfg.log_format, &json_logs) != 0) {
-        fprintf(stderr, "bianmin-broker: unknown log format \"%s\" (text, json)\n", cfg.log_format);
+        fprintf(stderr, "bianmin-broker: 未知日志格式 \"%s\"（text、json） / unknown log format \"%s\" (text, json)\n",
+                cfg.log_format, cfg.log_format);
         return 1;
     }
     bm_log_init("bianmin-broker", lvl);
     bm_log_set_json(json_logs);
     if (!cfg.callback_secret[0])
-        log_warn("no callback_secret in the config: submits with a callback URL will be refused "
+        log_warn("配置里没有 callback_secret，带回调地址的提交会被拒绝 / no callback_secret in the config: submits with a callback URL will be refused "
                  "(bianmin-broker --gen-secret makes one)");
 
     /* Everything the broker creates (database, WAL, archive, keys) is the
@@ -217,7 +220,7 @@ int main(int argc, char **argv)
             broker_destroy(&broker);
             return 1;
         }
-        log_info("metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
+        log_info("指标开始监听 / metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
                  metrics_port(metrics));
         if (!metrics_loopback(metrics))
             log_warn("指标对外开放，请只允许监控服务器访问 / metrics are served beyond this host (%s): allow only the Prometheus server "
@@ -233,7 +236,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("database %s ready", cfg.database);
+    log_info("数据库已就绪 / database %s ready", cfg.database);
     /* broker_new has bound both sockets: clients can connect from now on. */
     if (bm_service_ready("serving clients and volunteers") != 0)
         log_warn("无法通知 systemd 服务已就绪 / could not tell systemd that the broker is ready (sd_notify)");

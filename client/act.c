@@ -198,7 +198,7 @@ int cli_act_parse(int argc, char **argv, cli_act_args_t *args, char *err, size_t
     return 0;
 }
 
-/* "ticket 42: cancelled 已取消". */
+/* "工单 ticket 42: cancelled 已取消". */
 static void print_acted(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)
 {
     (void)cmd;
@@ -206,7 +206,7 @@ static void print_acted(FILE *out, const char *cmd, const cJSON *sent, const cJS
     if (!s)
         s = "?";
     const char *label = cli_status_label(s);
-    fprintf(out, "ticket %ld: ", cli_json_long(reply, "ticket", cli_json_long(sent, "ticket", 0)));
+    fprintf(out, "工单 ticket %ld: ", cli_json_long(reply, "ticket", cli_json_long(sent, "ticket", 0)));
     cli_put_text(out, s, 0);
     if (label)
         fprintf(out, " %s", label);

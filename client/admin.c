@@ -96,14 +96,14 @@ int cli_admin_parse(int argc, char **argv, bool is_restore, cli_admin_args_t *ar
             if (k == 3) {
                 long keep = 0;
                 if (bm_parse_long(v, 0, 100000, &keep) != 0) {
-                    snprintf(err, errlen, "--keep needs a number of backups, 0 to 100000");
+                    snprintf(err, errlen, "--keep 后面要跟保留的备份数，0 到 100000 / --keep needs a number of backups, 0 to 100000");
                     return -1;
                 }
                 args->keep = (int)keep;
                 slot = &v;
             } else {
                 if (!*v) {
-                    snprintf(err, errlen, "%s needs a path", names[k]);
+                    snprintf(err, errlen, "%s 后面要跟路径 / %s needs a path", names[k], names[k]);
                     return -1;
                 }
                 *slots[k] = v;
@@ -113,22 +113,22 @@ int cli_admin_parse(int argc, char **argv, bool is_restore, cli_admin_args_t *ar
         if (slot)
             continue;
         if (argv[i][0] == '-') {
-            snprintf(err, errlen, "unknown option %s", argv[i]);
+            snprintf(err, errlen, "未知选项 / unknown option %s", argv[i]);
             return -1;
         }
         if (args->target) {
-            snprintf(err, errlen, "unexpected argument \"%s\"", argv[i]);
+            snprintf(err, errlen, "多余的参数 / unexpected argument \"%s\"", argv[i]);
             return -1;
         }
         args->target = argv[i];
     }
     if (!args->target) {
-        snprintf(err, errlen, is_restore ? "which backup? (a folder DIR/bianmin-...)"
-                                         : "where to? (the backups folder DIR)");
+        snprintf(err, errlen, is_restore ? "恢复哪个备份？（一个 DIR/bianmin-... 目录） / which backup? (a folder DIR/bianmin-...)"
+                                         : "备份到哪里？（备份目录 DIR） / where to? (the backups folder DIR)");
         return -1;
     }
     if (is_restore && !args->db && !args->config && !args->check_only) {
-        snprintf(err, errlen, "where to? --db PATH (or --config FILE) is required");
+        snprintf(err, errlen, "恢复到哪里？需要 --db PATH（或 --config FILE） / where to? --db PATH (or --config FILE) is required");
         return -1;
     }
     return 0;
@@ -205,10 +205,10 @@ static void print_result(cli_ctx_t *ctx, bool is_restore, const bm_backup_result
            (long long)r->requests, (long long)r->max_ticket, (long long)r->events,
            (long long)r->deliveries, (long long)r->photos, r->schema_version);
     if (db)
-        printf("  database %s; %lld photos copied into the archive\n", db,
+        printf("  数据库 database %s；%lld 张照片已复制到归档 photos copied into the archive\n", db,
                (long long)r->photos_copied);
     if (r->moved_aside[0])
-        printf("  the database it replaced is kept as %s\n", r->moved_aside);
+        printf("  被替换的数据库另存为 the database it replaced is kept as %s\n", r->moved_aside);
 }
 
 static int run(cli_ctx_t *ctx, int argc, char **argv, bool is_restore)

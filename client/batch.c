@@ -141,7 +141,7 @@ cli_batch_check_t cli_batch_check_line(const char *line, size_t len, const cJSON
         return CLI_BATCH_BLANK;
     if (!bm_utf8_valid(line, len)) {
         *code = BM_ERR_BAD_JSON;
-        snprintf(msg, msglen, "line is not valid UTF-8 (or holds a NUL byte)");
+        snprintf(msg, msglen, "这一行不是有效的 UTF-8（或含有 NUL 字节） / line is not valid UTF-8 (or holds a NUL byte)");
         return CLI_BATCH_REJECT;
     }
     const char *end = NULL;
@@ -149,21 +149,23 @@ cli_batch_check_t cli_batch_check_line(const char *line, size_t len, const cJSON
     if (!obj) {
         size_t at = (end && end >= line && end <= line + len) ? (size_t)(end - line) : 0;
         *code = BM_ERR_BAD_JSON;
-        snprintf(msg, msglen, "line is not valid JSON (at byte %zu)", at + 1);
+        snprintf(msg, msglen, "这一行不是有效的 JSON（第 %zu 字节） / line is not valid JSON (at byte %zu)", at + 1,
+                 at + 1);
         return CLI_BATCH_REJECT;
     }
     if (!cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
         *code = BM_ERR_BAD_JSON;
-        snprintf(msg, msglen, "line must be one JSON object {...}, one submit body per line");
+        snprintf(msg, msglen, "每行应为一个 JSON 对象 {...}，即一件提交 / line must be one JSON object {...}, one submit body per line");
         return CLI_BATCH_REJECT;
     }
     for (const char *p = end; p && p < line + len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
             cJSON_Delete(obj);
             *code = BM_ERR_BAD_JSON;
-            snprintf(msg, msglen, "trailing data after the JSON object (at byte %zu)",
-                     (size_t)(p - line) + 1);
+            snprintf(msg, msglen, "JSON 对象后面还有多余内容（第 %zu 字节） / trailing data after the JSON object (at "
+                     "byte %zu)",
+                     (size_t)(p - line) + 1, (size_t)(p - line) + 1);
             return CLI_BATCH_REJECT;
         }
     }
@@ -248,7 +250,7 @@ static void slot_ok(batch_t *b, slot_t *s, const cJSON *reply)
 {
     const cJSON *ticket = cJSON_GetObjectItemCaseSensitive(reply, "ticket");
     if (!cJSON_IsNumber(ticket)) {
-        slot_fail(b, s, "bad_reply", NULL, "the broker's reply has no ticket");
+        slot_fail(b, s, "bad_reply", NULL, "服务站的回复里没有工单编号 / the broker's reply has no ticket");
         return;
     }
     bool dup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate"));
@@ -287,7 +289,7 @@ static void handle_line(batch_t *b, long line, const char *text, size_t len)
 {
     cJSON *body = NULL;
     const char *code = NULL;
-    char msg[160];
+    char msg[400];
     cli_batch_check_t c =
         cli_batch_check_line(text, len, b->opts->defaults, &body, &code, msg, sizeof msg);
     if (c == CLI_BATCH_BLANK)
@@ -302,14 +304,15 @@ static void handle_line(batch_t *b, long line, const char *text, size_t len)
         s->ref = strdup(ref->valuestring);
     if (b->gave_up) {
         snprintf(msg, sizeof msg,
-                 "not sent: the broker at %s did not answer earlier lines within %d ms",
-                 b->opts->endpoint, b->opts->timeout_ms);
+                 "未发送：服务站 %s 在 %d 毫秒内没有回答前面的行 / not sent: the broker at %s did not "
+                 "answer earlier lines within %d ms",
+                 b->opts->endpoint, b->opts->timeout_ms, b->opts->endpoint, b->opts->timeout_ms);
         slot_fail(b, s, "timeout", NULL, msg);
     } else {
         char cid[24];
         snprintf(cid, sizeof cid, "%ld", b->next - 1);
         if (bm_send(b->sock, NULL, BM_CMD_SUBMIT, cid, strlen(cid), body) != 0) {
-            snprintf(msg, sizeof msg, "not sent: %s", zmq_strerror(errno));
+            snprintf(msg, sizeof msg, "未发送 / not sent: %s", zmq_strerror(errno));
             slot_fail(b, s, "timeout", NULL, msg);
         } else {
             s->deadline = bm_mono_ms() + b->opts->timeout_ms;
@@ -375,10 +378,11 @@ static void expire(batch_t *b, int64_t now)
             continue;
         if (s->deadline > now)
             break;
-        char msg[160];
+        char msg[400];
         snprintf(msg, sizeof msg,
-                 "no answer from the broker at %s within %d ms; resend with the same ref",
-                 b->opts->endpoint, b->opts->timeout_ms);
+                 "服务站 %s 在 %d 毫秒内没有回答，请用同一个 ref 重发 / no answer from the broker at %s "
+                 "within %d ms; resend with the same ref",
+                 b->opts->endpoint, b->opts->timeout_ms, b->opts->endpoint, b->opts->timeout_ms);
         slot_fail(b, s, "timeout", NULL, msg);
         /* Not one reply since this was sent: the broker is gone, stop feeding it. */
         if (b->replies == s->replies_at_send)
@@ -395,7 +399,7 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
     batch_t b = {.opts = opts, .stats = stats, .out = out};
     memset(stats, 0, sizeof *stats);
     if (opts->window < 1 || opts->timeout_ms < 1) {
-        snprintf(err, errlen, "window and timeout must be positive");
+        snprintf(err, errlen, "窗口和超时都应为正数 / window and timeout must be positive");
         return -1;
     }
     b.ring = calloc((size_t)opts->window, sizeof *b.ring);
@@ -407,7 +411,7 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
     }
     b.sock = bm_socket_auth(ctx, ZMQ_DEALER, opts->endpoint, false, opts->key, NULL);
     if (!b.sock) {
-        snprintf(err, errlen, "cannot connect to %s: %s", opts->endpoint, zmq_strerror(errno));
+        snprintf(err, errlen, "连不上 / cannot connect to %s: %s", opts->endpoint, zmq_strerror(errno));
         goto out;
     }
     /* A send that cannot be queued within the timeout is reported, never a hang. */
@@ -427,13 +431,13 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
                 handle_line(&b, lineno, text, len);
                 /* Take replies while sending, so they do not pile up at the broker. */
                 if (b.next % DRAIN_EVERY == 0 && drain_replies(&b) != 0) {
-                    snprintf(err, errlen, "receive failed: %s", zmq_strerror(errno));
+                    snprintf(err, errlen, "接收失败 / receive failed: %s", zmq_strerror(errno));
                     goto out;
                 }
             } else if (r == CLI_LINE_TOO_LONG) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "line is longer than %d bytes; not sent",
-                         CLI_MAX_LINE);
+                char msg[400];
+                snprintf(msg, sizeof msg, "这一行超过 %d 字节，未发送 / line is longer than %d bytes; not sent",
+                         CLI_MAX_LINE, CLI_MAX_LINE);
                 slot_fail(&b, slot_push(&b, lineno), BM_ERR_TOO_LARGE, NULL, msg);
             } else if (r == CLI_LINE_EOF) {
                 input_done = true;
@@ -457,17 +461,17 @@ int cli_batch_run(const cli_batch_opts_t *opts, int in_fd, FILE *out, cli_batch_
         zmq_pollitem_t items[2] = {{b.sock, 0, ZMQ_POLLIN, 0}, {NULL, in_fd, ZMQ_POLLIN, 0}};
         int n = zmq_poll(items, need_input ? 2 : 1, wait);
         if (n < 0 && errno != EINTR) {
-            snprintf(err, errlen, "poll failed: %s", zmq_strerror(errno));
+            snprintf(err, errlen, "等待回复失败 / poll failed: %s", zmq_strerror(errno));
             goto out;
         }
         if (need_input && n > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
             if (cli_lines_fill(lines) < 0) {
-                snprintf(err, errlen, "reading the input failed: %s", strerror(errno));
+                snprintf(err, errlen, "读取输入失败 / reading the input failed: %s", strerror(errno));
                 goto out;
             }
         }
         if (drain_replies(&b) != 0) {
-            snprintf(err, errlen, "receive failed: %s", zmq_strerror(errno));
+            snprintf(err, errlen, "接收失败 / receive failed: %s", zmq_strerror(errno));
             goto out;
         }
         expire(&b, bm_mono_ms());
@@ -478,7 +482,7 @@ out:
     for (long seq = b.head; b.ring && seq < b.next; seq++) {
         slot_t *s = slot_of(&b, seq);
         if (!s->done)
-            slot_fail(&b, s, "timeout", NULL, "not answered: the client stopped");
+            slot_fail(&b, s, "timeout", NULL, "未得到回答：客户端已停止 / not answered: the client stopped");
     }
     if (b.ring)
         flush_done(&b);

@@ -212,7 +212,7 @@ void cli_format_endpoints(FILE *out, const cJSON *reply)
     }
     cli_table_print(t, out);
     cli_table_destroy(&t);
-    fprintf(out, "%d endpoint%s, %d disabled\n", n, n == 1 ? "" : "s", disabled);
+    fprintf(out, "%d 个接收地址 endpoint%s，%d 个已停用 disabled\n", n, n == 1 ? "" : "s", disabled);
     if (disabled > 0)
         fputs("停用的接收端的通知保持待发送 / a disabled endpoint's notices wait as pending: "
               "bianmin endpoints enable ID\n",

@@ -300,7 +300,8 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
         offset += n;
         pages++;
         if (progress && (pages > 1 || offset < total))
-            fprintf(progress, "\rbianmin list: %d of %ld requests fetched",
+            fprintf(progress, "\rbianmin list: 已取 %d / %ld 件 / %d of %ld requests fetched",
+                    cJSON_GetArraySize(all), total > start ? total - start : 0,
                     cJSON_GetArraySize(all), total > start ? total - start : 0);
         if (n == 0 || offset >= total)
             break;

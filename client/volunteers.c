@@ -112,7 +112,7 @@ void cli_format_volunteers(FILE *out, const cJSON *reply)
     }
     cli_table_print(t, out);
     cli_table_destroy(&t);
-    fprintf(out, "%d volunteer%s, %d online\n", n, n == 1 ? "" : "s", online);
+    fprintf(out, "%d 位志愿者 volunteer%s，%d 位在线 online\n", n, n == 1 ? "" : "s", online);
 }
 
 static void print_volunteers(FILE *out, const char *cmd, const cJSON *sent, const cJSON *reply)

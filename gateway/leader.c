@@ -139,7 +139,7 @@ static void submit(gw_req_t *r, gw_resp_t *resp)
         snprintf(to, sizeof to, "/my/%.0f?new=1", cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(reply, "ticket")));
         resp_redirect(resp, to);
     } else if (rc == BM_RPC_ERROR) {
-        char msg[400];
+        char msg[BM_MAX_ERROR_MESSAGE + 64];
         snprintf(msg, sizeof msg, "没有提交成功，请改正后再提交：%s", err.message);
         form_page(r, resp, strcmp(err.code, BM_ERR_TOO_LARGE) == 0 ? 413 : 400, msg, &form);
     } else {

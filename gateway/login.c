@@ -129,10 +129,10 @@ void login_handle(gw_req_t *r, gw_resp_t *resp)
         gw_login_result(r->gw, r->addr, true);
         gw_set_session(r, resp, &s);
         resp_redirect(resp, strcmp(s.role, "office") == 0 ? "/office/" : "/submit");
-        log_info("login: %s (%s) from %s", s.user, s.role, r->addr);
+        log_info("登录 / login: %s (%s) from %s", s.user, s.role, r->addr);
     } else if (rc == BM_RPC_ERROR && strcmp(err.code, "bad_login") == 0) {
         gw_login_result(r->gw, r->addr, false);
-        log_info("failed login from %s", r->addr);
+        log_info("登录失败 / failed login from %s", r->addr);
         login_page(r, resp, 401, err.message);
     } else {
         gw_broker_page(r, resp, rc, &err);

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     }
     bm_log_level_t lvl;
     if (bm_log_level_parse(level, &lvl) != 0) {
-        fprintf(stderr, "bianmin-gateway: unknown log level %s\n", level);
+        fprintf(stderr, "bianmin-gateway: 未知日志级别 %s / unknown log level %s\n", level, level);
         return 1;
     }
     bm_log_init("bianmin-gateway", lvl);
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         log_error("%s", err.message);
         return 1;
     }
-    log_info("listening on %s%s (broker %s%s)", cfg.tls_cert[0] ? "https://" : "http://", cfg.listen,
+    log_info("开始监听 / listening on %s%s (broker %s%s)", cfg.tls_cert[0] ? "https://" : "http://", cfg.listen,
              cfg.broker[0] ? cfg.broker : "(from key)", cfg.key_file[0] ? ", with key" : ", no key: development mode");
     while (!stop_flag)
         pause();

@@ -449,7 +449,7 @@ gw_t *gw_new(const gw_config_t *cfg, bm_error_t *err)
 {
     gw_t *gw = calloc(1, sizeof *gw);
     if (!gw) {
-        bm_error_set(err, BM_ERR_INVALID, NULL, "out of memory");
+        bm_error_set(err, BM_ERR_INVALID, NULL, "内存不足 / out of memory");
         return NULL;
     }
     gw->cfg = *cfg;

@@ -37,19 +37,20 @@ int bm_archive_check(const void *data, size_t len, bm_blob_t *out, bm_error_t *e
     memset(out, 0, sizeof *out);
     if (len == 0 || len > BM_MAX_PHOTO) {
         bm_error_set(err, BM_ERR_TOO_LARGE, "attachments",
-                     "a photo must be 1 byte to %d MiB; this one is %zu bytes",
-                     BM_MAX_PHOTO / (1024 * 1024), len);
+                     "照片应为 1 字节到 %d MiB，这张有 %zu 字节 / a photo must be 1 byte to %d MiB; this "
+                     "one is %zu bytes",
+                     BM_MAX_PHOTO / (1024 * 1024), len, BM_MAX_PHOTO / (1024 * 1024), len);
         return -1;
     }
     if (bm_archive_sniff(data, len, &out->mime, &out->ext) != 0) {
         bm_error_set(err, BM_ERR_INVALID, "attachments",
-                     "attachments must be JPEG, PNG or WebP photos");
+                     "附件应为 JPEG、PNG 或 WebP 照片 / attachments must be JPEG, PNG or WebP photos");
         return -1;
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-        bm_error_set(err, BM_ERR_STORAGE, "attachments", "cannot hash the photo");
+        bm_error_set(err, BM_ERR_STORAGE, "attachments", "无法计算照片的校验值 / cannot hash the photo");
         return -1;
     }
     for (unsigned i = 0; i < mdlen; i++)
@@ -93,8 +94,8 @@ int bm_archive_put(const char *dir, const void *data, size_t len, const bm_blob_
     if (stat(path, &st) == 0 && (size_t)st.st_size == len)
         return 0; /* the same bytes are already there */
     if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || (mkdir(sub, 0750) != 0 && errno != EEXIST)) {
-        bm_error_set(err, BM_ERR_STORAGE, "attachments", "cannot create the archive folder %s: %s",
-                     sub, strerror(errno));
+        bm_error_set(err, BM_ERR_STORAGE, "attachments", "不能建立归档目录 %s（%s） / cannot create the archive folder %s: %s",
+                     sub, strerror(errno), sub, strerror(errno));
         return -1;
     }
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
@@ -118,8 +119,8 @@ int bm_archive_put(const char *dir, const void *data, size_t len, const bm_blob_
         goto fail;
     return 0;
 fail:
-    bm_error_set(err, BM_ERR_STORAGE, "attachments", "cannot store the photo in %s: %s", sub,
-                 strerror(errno));
+    bm_error_set(err, BM_ERR_STORAGE, "attachments", "照片存不进 %s（%s） / cannot store the photo in %s: %s",
+                 sub, strerror(errno), sub, strerror(errno));
     unlink(tmp);
     return -1;
 }

@@ -14,14 +14,19 @@
 #include <stddef.h>
 #include <zmq.h>
 
+/* Bytes of an error message: room for the Chinese and the English beside it. */
+#define BM_MAX_ERROR_MESSAGE 512
+
 /* An error to send back or show: a stable code, the field at fault (may be
  * empty) and a message for people. */
 typedef struct {
     const char *code; /* one of BM_ERR_*; NULL means no error */
     char field[32];
-    char message[256];
+    char message[BM_MAX_ERROR_MESSAGE];
 } bm_error_t;
 
+/* Sets err (NULL: nothing). A message too long for err->message is cut on a
+ * UTF-8 character boundary, so that it stays valid UTF-8. */
 void bm_error_set(bm_error_t *err, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -28,7 +28,7 @@ int nt_delivery_parse(const cJSON *obj, nt_delivery_t *d, bm_error_t *err)
 {
     memset(d, 0, sizeof *d);
     if (!cJSON_IsObject(obj)) {
-        bm_error_set(err, BM_ERR_INVALID, NULL, "a delivery must be a JSON object");
+        bm_error_set(err, BM_ERR_INVALID, NULL, "投递应为一个 JSON 对象 / a delivery must be a JSON object");
         return -1;
     }
     if (bm_json_int(obj, "id", true, 1, INT64_MAX, &d->id, err) != 0) {
@@ -43,12 +43,12 @@ int nt_delivery_parse(const cJSON *obj, nt_delivery_t *d, bm_error_t *err)
         return -1;
     if (!header_safe(d->msg_id)) {
         bm_error_set(err, BM_ERR_INVALID, "msg_id",
-                     "field \"msg_id\" must be printable ASCII without spaces");
+                     "字段 \"msg_id\" 应为不含空格的可打印 ASCII / field \"msg_id\" must be printable ASCII without spaces");
         return -1;
     }
     if (!header_safe(d->url)) {
         bm_error_set(err, BM_ERR_INVALID, "url",
-                     "field \"url\" must be printable ASCII without spaces");
+                     "字段 \"url\" 应为不含空格的可打印 ASCII / field \"url\" must be printable ASCII without spaces");
         return -1;
     }
     d->body_len = strlen(d->body);
@@ -57,15 +57,16 @@ int nt_delivery_parse(const cJSON *obj, nt_delivery_t *d, bm_error_t *err)
     int n = cJSON_IsArray(secrets) ? cJSON_GetArraySize(secrets) : -1;
     if (n < 1 || n > NT_MAX_SECRETS) {
         bm_error_set(err, BM_ERR_INVALID, "secrets",
-                     "field \"secrets\" must be an array of 1 to %d signing secrets",
-                     NT_MAX_SECRETS);
+                     "字段 \"secrets\" 应为 1 到 %d 个签名密钥的数组 / field \"secrets\" must be an array of 1 "
+                     "to %d signing secrets",
+                     NT_MAX_SECRETS, NT_MAX_SECRETS);
         return -1;
     }
     const cJSON *s;
     cJSON_ArrayForEach(s, secrets) {
         if (!cJSON_IsString(s)) {
             bm_error_set(err, BM_ERR_INVALID, "secrets",
-                         "field \"secrets\" must hold strings only");
+                         "字段 \"secrets\" 只能有文字 / field \"secrets\" must hold strings only");
             return -1;
         }
         d->secrets[d->secret_count++] = s->valuestring;
@@ -107,7 +108,7 @@ struct curl_slist *nt_build_headers(const nt_delivery_t *d, int64_t timestamp, b
     char sig[NT_MAX_SECRETS * BM_SIG_LEN];
     if (nt_signature_header(d->secrets, d->secret_count, d->msg_id, timestamp, d->body,
                             d->body_len, sig, sizeof sig) != 0) {
-        bm_error_set(err, BM_ERR_INVALID, "secrets", "a signing secret is not a valid whsec_ secret");
+        bm_error_set(err, BM_ERR_INVALID, "secrets", "签名密钥不是有效的 whsec_ 密钥 / a signing secret is not a valid whsec_ secret");
         return NULL;
     }
     char line[32 + NT_MAX_SECRETS * BM_SIG_LEN];
@@ -132,7 +133,7 @@ struct curl_slist *nt_build_headers(const nt_delivery_t *d, int64_t timestamp, b
         h = append(h, line);
     }
     if (!h)
-        bm_error_set(err, BM_ERR_INVALID, NULL, "out of memory building headers");
+        bm_error_set(err, BM_ERR_INVALID, NULL, "内存不足，无法生成请求头 / out of memory building headers");
     return h;
 }
 

@@ -151,7 +151,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     va_start(ap, fmt);
     fprintf(stderr, "bianmin-notifier: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'bianmin-notifier --help'.\n");
+    fprintf(stderr, "\n请看 / Try 'bianmin-notifier --help'.\n");
     va_end(ap);
     return 2;
 }
@@ -194,7 +194,7 @@ static void request_failed(notifier_t *n, int64_t now)
 static void request_answered(notifier_t *n)
 {
     if (n->broker_down)
-        log_info("the broker at %s answers again", n->endpoint);
+        log_info("服务站又有回应了 / the broker at %s answers again", n->endpoint);
     n->broker_down = false;
     n->backoff_ms = NT_BACKOFF_MIN_MS;
     n->req = REQ_NONE;
@@ -206,7 +206,7 @@ static void send_request(notifier_t *n, req_kind_t kind, const char *cmd, cJSON 
 {
     snprintf(n->cid, sizeof n->cid, "nt-%lu", ++n->seq);
     if (!body || bm_send(n->sock, NULL, cmd, n->cid, strlen(n->cid), body) != 0) {
-        log_warn("cannot send %s to the broker at %s: %s; retrying in %d ms", cmd, n->endpoint,
+        log_warn("发不到服务站，稍后重试 / cannot send %s to the broker at %s: %s; retrying in %d ms", cmd, n->endpoint,
                  body ? zmq_strerror(errno) : "out of memory", n->backoff_ms);
         request_failed(n, now);
         if (body) {
@@ -227,7 +227,7 @@ static void push_result(notifier_t *n, const nt_result_t *r)
         nt_result_t *grown = realloc(n->results, cap * sizeof *grown);
         if (!grown) {
             /* Not reported means taken again after the lease: late, not lost. */
-            log_error("out of memory: result of delivery %lld not kept; the broker will hand it "
+            log_error("内存不足，投递结果未保存，租期过后服务站会重发 / out of memory: result of delivery %lld not kept; the broker will hand it "
                       "out again after its lease", (long long)r->id);
             return;
         }
@@ -297,10 +297,10 @@ static void on_done(const nt_result_t *r, const char *host, void *arg)
         if (r->retry_after_s >= 0)
             snprintf(ra, sizeof ra, ", retry after %ld s", r->retry_after_s);
         if (r->gone)
-            log_warn("delivery %lld to %s: the receiver says the endpoint is gone (HTTP 410)",
+            log_warn("接收方说该地址已不存在 (HTTP 410) / delivery %lld to %s: the receiver says the endpoint is gone (HTTP 410)",
                      (long long)r->id, host);
         else
-            log_info("delivery %lld to %s failed: %s after %lld ms%s", (long long)r->id, host,
+            log_info("投递失败 / delivery %lld to %s failed: %s after %lld ms%s", (long long)r->id, host,
                      r->error, (long long)r->latency_ms, ra);
     }
     push_result(n, r);
@@ -310,7 +310,7 @@ static void start_deliveries(notifier_t *n, const cJSON *reply)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "deliveries");
     if (!cJSON_IsArray(list)) {
-        log_error("the broker's take reply has no \"deliveries\" array; ignoring it");
+        log_error("服务站的取件回复没有 deliveries 数组，已忽略 / the broker's take reply has no \"deliveries\" array; ignoring it");
         return;
     }
     int count = 0;
@@ -322,12 +322,12 @@ static void start_deliveries(notifier_t *n, const cJSON *reply)
         bm_error_t err = {0};
         if (nt_delivery_parse(item, &d, &err) != 0) {
             if (d.id == 0) {
-                log_error("the broker sent a delivery without a valid id (%s); skipping it",
+                log_error("服务站发来的投递没有有效编号，已跳过 / the broker sent a delivery without a valid id (%s); skipping it",
                           err.message);
                 continue;
             }
             nt_result_fail(&fail, d.id, "invalid delivery from the broker: %s", err.message);
-            log_warn("delivery %lld: %s", (long long)d.id, fail.error);
+            log_warn("投递有误 / delivery %lld: %s", (long long)d.id, fail.error);
             n->failed++;
             push_result(n, &fail);
             continue;
@@ -335,7 +335,7 @@ static void start_deliveries(notifier_t *n, const cJSON *reply)
         log_debug("delivery %lld (%s, attempt %lld) msg %s: POST %zu bytes", (long long)d.id,
                   d.type ? d.type : "?", (long long)d.attempt, d.msg_id, d.body_len);
         if (nt_sender_start(n->sender, &d, &fail) != 0) {
-            log_warn("delivery %lld not sent: %s", (long long)d.id, fail.error);
+            log_warn("投递未发送 / delivery %lld not sent: %s", (long long)d.id, fail.error);
             n->failed++;
             push_result(n, &fail);
         }
@@ -374,14 +374,14 @@ static void on_reply(notifier_t *n, const bm_msg_t *msg, int64_t now)
     const char *code = cJSON_IsString(c) ? c->valuestring : "error";
     const char *text = cJSON_IsString(m) ? m->valuestring : "(no message)";
     if (kind == REQ_REPORT && report_error_final(code)) {
-        log_error("the broker refused a report of %zu results (%s: %s); dropping them, the "
+        log_error("服务站拒收了结果报告，租期过后会重发这些投递 / the broker refused a report of %zu results (%s: %s); dropping them, the "
                   "broker hands those deliveries out again after its lease", k, code, text);
         request_answered(n);
         n->report_count = 0;
         drop_results(n, k);
         return;
     }
-    log_warn("the broker answered %s with %s: %s; retrying in %d ms",
+    log_warn("服务站回复了错误，稍后重试 / the broker answered %s with %s: %s; retrying in %d ms",
              kind == REQ_TAKE ? BM_CMD_TAKE : BM_CMD_REPORT, code, text, n->backoff_ms);
     n->broker_down = false;
     request_failed(n, now);
@@ -399,7 +399,7 @@ static void read_replies(notifier_t *n)
         if (r == BM_RECV_FAIL) {
             if (errno == EINTR)
                 continue;
-            log_warn("receiving from the broker failed: %s", zmq_strerror(errno));
+            log_warn("从服务站接收失败 / receiving from the broker failed: %s", zmq_strerror(errno));
             return;
         }
         int64_t now = bm_mono_ms();
@@ -408,12 +408,12 @@ static void read_replies(notifier_t *n)
         if (!mine) {
             log_debug("ignoring a reply that answers no outstanding request");
         } else if (r == BM_RECV_INVALID) {
-            log_error("cannot read the broker's answer to %s: %s",
+            log_error("读不了服务站的回复 / cannot read the broker's answer to %s: %s",
                       n->req == REQ_TAKE ? BM_CMD_TAKE : BM_CMD_REPORT, err.message);
             if (n->req == REQ_TAKE && err.code && strcmp(err.code, BM_ERR_TOO_LARGE) == 0 &&
                 n->take_cap > 1) {
                 n->take_cap /= 2;
-                log_warn("taking at most %ld deliveries at a time from now on", n->take_cap);
+                log_warn("从现在起每次最多取这么多投递 / taking at most %ld deliveries at a time from now on", n->take_cap);
             }
             request_failed(n, now);
         } else {
@@ -431,9 +431,9 @@ static void check_timeout(notifier_t *n, int64_t now)
     if (n->req == REQ_NONE || now < n->req_deadline_ms)
         return;
     if (n->stopping && n->req == REQ_TAKE)
-        log_info("no answer to the last take; stopping without it");
+        log_info("最后一次取件没有回复，直接停止 / no answer to the last take; stopping without it");
     else
-        log_warn("no answer from the broker at %s (is it running?); %s%zu results waiting, "
+        log_warn("服务站没有回应（它在运行吗？），稍后重试 / no answer from the broker at %s (is it running?); %s%zu results waiting, "
                  "retrying in %d ms", n->endpoint,
                  n->req == REQ_TAKE ? "" : "report unanswered, ", n->nresults, n->backoff_ms);
     n->broker_down = true;
@@ -449,7 +449,7 @@ static void next_request(notifier_t *n, int64_t now)
     if (n->req != REQ_NONE || now < n->next_req_ms)
         return;
     if (!n->sock && open_socket(n) != 0) {
-        log_error("cannot create a socket for %s: %s", n->endpoint, zmq_strerror(errno));
+        log_error("不能建立连接 / cannot create a socket for %s: %s", n->endpoint, zmq_strerror(errno));
         request_failed(n, now);
         return;
     }
@@ -503,7 +503,7 @@ static bool check_stop(notifier_t *n, int64_t now)
     if (stop_signals && !n->stopping) {
         n->stopping = true;
         n->stop_ms = now;
-        log_info("stopping: %zu transfers in flight (waiting up to %d ms), %zu results to report",
+        log_info("正在停止：等待进行中的发送并报告结果 / stopping: %zu transfers in flight (waiting up to %d ms), %zu results to report",
                  nt_sender_inflight(n->sender), NT_DRAIN_MS, n->nresults);
         /* A broker holding our take answers within its wait_ms; do not wait
          * the full grace for one that does not answer at all. */
@@ -515,7 +515,7 @@ static bool check_stop(notifier_t *n, int64_t now)
     bool drain_over = stop_signals > 1 || now - n->stop_ms >= NT_DRAIN_MS;
     if (drain_over && nt_sender_inflight(n->sender) > 0) {
         size_t k = nt_sender_abort_all(n->sender);
-        log_warn("gave up on %zu transfers still in flight; the broker hands those deliveries "
+        log_warn("放弃仍在进行的发送，租期过后服务站会重发 / gave up on %zu transfers still in flight; the broker hands those deliveries "
                  "out again after its lease", k);
     }
     if (nt_sender_inflight(n->sender) > 0)
@@ -526,7 +526,7 @@ static bool check_stop(notifier_t *n, int64_t now)
         return true;
     if (stop_signals > 1 || now - n->stop_ms >= NT_DRAIN_MS + NT_FINAL_REPORT_MS) {
         if (n->nresults > 0)
-            log_warn("could not report %zu results; the broker hands those deliveries out "
+            log_warn("有结果没能报告，租期过后服务站会重发 / could not report %zu results; the broker hands those deliveries out "
                      "again after its lease", n->nresults);
         return true;
     }
@@ -548,7 +548,7 @@ static int run(notifier_t *n)
         if (n->sock && broker_readable(n))
             wait = 0;
         if (nt_sender_run(n->sender, wait, n->sock ? n->sock_fd : -1, on_done, n) < 0) {
-            log_error("the transfer engine failed (curl); pausing");
+            log_error("发送引擎 (curl) 出错，暂停 / the transfer engine failed (curl); pausing");
             struct timespec ts = {0, NT_POLL_MS * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -559,9 +559,10 @@ static int parse_flag(const char *name, const char *arg, long min, long max, lon
 {
     if (bm_parse_long(arg, min, max, out) != 0) {
         fprintf(stderr,
-                "bianmin-notifier: --%s must be a whole number from %ld to %ld, not \"%s\"\n"
-                "Try 'bianmin-notifier --help'.\n",
-                name, min, max, arg);
+                "bianmin-notifier: --%s 应为 %ld 到 %ld 的整数，不是 \"%s\" / --%s must be a whole number "
+                "from %ld to %ld, not \"%s\"\n"
+                "请看 / Try 'bianmin-notifier --help'.\n",
+                name, min, max, arg, name, min, max, arg);
         return -1;
     }
     return 0;
@@ -634,7 +635,7 @@ int main(int argc, char **argv)
             break;
         case 'F':
             if (bm_log_format_parse(optarg, &json_logs) != 0)
-                return usage_error("--log-format must be text or json, not \"%s\"", optarg);
+                return usage_error("--log-format 应为 text 或 json / --log-format must be text or json, not \"%s\"", optarg);
             break;
         case 'l':
             level_name = optarg;
@@ -644,7 +645,7 @@ int main(int argc, char **argv)
             if (problem)
                 return usage_error("--allow-host \"%s\": %s", optarg, problem);
             if (n.sender_opts.guard.nhosts == NT_MAX_ALLOW_HOSTS)
-                return usage_error("--allow-host may be given at most %d times",
+                return usage_error("--allow-host 最多只能给这么多次 / --allow-host may be given at most %d times",
                                    NT_MAX_ALLOW_HOSTS);
             n.allow_hosts[n.sender_opts.guard.nhosts++] = optarg;
             break;
@@ -656,15 +657,15 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case ':':
-            return usage_error("%s needs a value", argv[optind - 1]);
+            return usage_error("缺少值 / %s needs a value", argv[optind - 1]);
         default:
-            return usage_error("unknown option %s", argv[optind - 1]);
+            return usage_error("未知选项 / unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument \"%s\"", argv[optind]);
+        return usage_error("多余的参数 / unexpected argument \"%s\"", argv[optind]);
     if (bm_log_level_parse(level_name, &level) != 0)
-        return usage_error("--log-level must be error, warn, info or debug, not \"%s\"",
+        return usage_error("--log-level 应为 error、warn、info 或 debug / --log-level must be error, warn, info or debug, not \"%s\"",
                            level_name);
     if (!key_path)
         key_path = bm_key_default_path(NT_DEFAULT_KEY);
@@ -680,14 +681,14 @@ int main(int argc, char **argv)
             n.endpoint = key.client_endpoint;
     }
     if (!*n.endpoint)
-        return usage_error("--broker needs an endpoint such as %s", NT_DEFAULT_BROKER);
+        return usage_error("--broker 后面要跟服务站地址 / --broker needs an endpoint such as %s", NT_DEFAULT_BROKER);
     n.sender_opts.parallel = n.parallel;
     n.sender_opts.guard.hosts = n.allow_hosts;
     n.take_cap = n.parallel;
     bm_log_init("bianmin-notifier", level);
     bm_log_set_json(json_logs);
     if (n.sender_opts.timeout_ms >= NT_LEASE_MS - NT_DRAIN_MS)
-        log_warn("--timeout-ms %ld is close to the broker's %d s delivery lease: a slow "
+        log_warn("--timeout-ms 接近服务站的投递租期，慢的发送可能被重发 / --timeout-ms %ld is close to the broker's %d s delivery lease: a slow "
                  "attempt may be handed out again while it runs", n.sender_opts.timeout_ms,
                  NT_LEASE_MS / 1000);
 
@@ -701,34 +702,34 @@ int main(int argc, char **argv)
 
     int rc = 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("cannot initialize libcurl");
+        log_error("不能初始化 libcurl / cannot initialize libcurl");
         return 1;
     }
     n.ctx = zmq_ctx_new();
     if (!n.ctx) {
-        log_error("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        log_error("不能建立 ZeroMQ 环境 / cannot create a ZeroMQ context: %s", zmq_strerror(errno));
         goto out;
     }
     if (open_socket(&n) != 0) {
-        log_error("cannot connect to the broker at \"%s\": %s", n.endpoint, zmq_strerror(errno));
+        log_error("连不上服务站 / cannot connect to the broker at \"%s\": %s", n.endpoint, zmq_strerror(errno));
         rc = 2;
         goto out;
     }
     n.sender = nt_sender_new(&n.sender_opts);
     if (!n.sender) {
-        log_error("cannot create the transfer engine (out of memory)");
+        log_error("不能建立发送引擎（内存不足） / cannot create the transfer engine (out of memory)");
         goto out;
     }
-    log_info("taking deliveries from %s: %ld in parallel, %ld per host, timeouts %ld/%ld ms",
+    log_info("开始从服务站取投递 / taking deliveries from %s: %ld in parallel, %ld per host, timeouts %ld/%ld ms",
              n.endpoint, n.parallel, n.sender_opts.per_host, n.sender_opts.connect_timeout_ms,
              n.sender_opts.timeout_ms);
     if (n.sender_opts.guard.allow_private)
-        log_warn("--allow-private: webhooks may reach any loopback or private address; use it "
+        log_warn("--allow-private：回调可以发往本机或内网任何地址，只在封闭网络里使用 / --allow-private: webhooks may reach any loopback or private address; use it "
                  "only on a closed network");
     for (size_t i = 0; i < n.sender_opts.guard.nhosts; i++)
-        log_info("webhooks may reach %s even if it is a local address", n.allow_hosts[i]);
+        log_info("允许发往本地地址 / webhooks may reach %s even if it is a local address", n.allow_hosts[i]);
     rc = run(&n);
-    log_info("stopped: %lu delivered, %lu failed attempts", n.delivered, n.failed);
+    log_info("已停止 / stopped: %lu delivered, %lu failed attempts", n.delivered, n.failed);
 out:
     nt_sender_destroy(&n.sender);
     free(n.results);

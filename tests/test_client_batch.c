@@ -186,7 +186,7 @@ static void test_check_line(void **state)
     check_reject("{\"a\":", BM_ERR_BAD_JSON, "not valid JSON");
     check_reject("[1,2]", BM_ERR_BAD_JSON, "one JSON object");
     check_reject("\"text\"", BM_ERR_BAD_JSON, "one JSON object");
-    check_reject("{\"a\":1} {\"b\":2}", BM_ERR_BAD_JSON, "trailing data after the JSON object (at byte 9)");
+    check_reject("{\"a\":1} {\"b\":2}", BM_ERR_BAD_JSON, "JSON 对象后面还有多余内容（第 9 字节） / trailing data after the JSON object (at byte 9)");
     check_reject("{\"a\":\"\xff\"}", BM_ERR_BAD_JSON, "not valid UTF-8");
 
     /* A NUL inside the line: the length counts, not the terminator. */
@@ -331,12 +331,13 @@ static void test_pipeline_fake_broker(void **state)
     size_t n = split_lines(out, lines, 80);
     assert_int_equal(n, 59); /* every line but the blank one, in input order */
     assert_string_equal(lines[0], "{\"line\":1,\"ok\":true,\"ticket\":1001,\"duplicate\":false,\"ref\":\"r1\"}");
-    assert_non_null(strstr(lines[1], "{\"line\":3,\"ok\":false,\"code\":\"bad_json\",\"message\":\"line is not valid JSON"));
+    assert_non_null(strstr(lines[1], "{\"line\":3,\"ok\":false,\"code\":\"bad_json\",\"message\":\"这一行不是有效的 JSON（第 "));
     assert_string_equal(lines[2], "{\"line\":4,\"ok\":false,\"code\":\"invalid\",\"message\":\"field \\\"building\\\" is required\",\"field\":\"building\"}");
-    assert_non_null(strstr(lines[3], "{\"line\":5,\"ok\":false,\"code\":\"timeout\",\"message\":\"no answer from the broker"));
+    assert_non_null(strstr(lines[3], "{\"line\":5,\"ok\":false,\"code\":\"timeout\",\"message\":\"服务站 "));
+    assert_non_null(strstr(lines[3], " / no answer from the broker at "));
     assert_non_null(strstr(lines[3], "\"ref\":\"r5\""));
     assert_string_equal(lines[4], "{\"line\":6,\"ok\":true,\"ticket\":1006,\"duplicate\":true,\"ref\":\"dup\"}");
-    assert_string_equal(lines[5], "{\"line\":7,\"ok\":false,\"code\":\"too_large\",\"message\":\"line is longer than 65536 bytes; not sent\"}");
+    assert_string_equal(lines[5], "{\"line\":7,\"ok\":false,\"code\":\"too_large\",\"message\":\"这一行超过 65536 字节，未发送 / line is longer than 65536 bytes; not sent\"}");
     assert_string_equal(lines[6], "{\"line\":8,\"ok\":false,\"code\":\"unknown_channel\",\"message\":\"unknown channel\",\"field\":\"channel\"}");
     for (int i = 9; i <= 60; i++) {
         char want[96];
@@ -391,10 +392,14 @@ static void test_pipeline_no_broker(void **state)
     size_t n = split_lines(out, lines, 16);
     assert_int_equal(n, 11);
     /* The first window waits its timeout; after that nothing more is sent. */
-    assert_non_null(strstr(lines[0], "\"code\":\"timeout\",\"message\":\"no answer from the broker"));
-    assert_non_null(strstr(lines[1], "\"code\":\"timeout\",\"message\":\"no answer from the broker"));
-    for (size_t i = 2; i < 10; i++)
-        assert_non_null(strstr(lines[i], "\"code\":\"timeout\",\"message\":\"not sent: the broker"));
+    assert_non_null(strstr(lines[0], "\"code\":\"timeout\",\"message\":\"服务站 "));
+    assert_non_null(strstr(lines[0], " / no answer from the broker at "));
+    assert_non_null(strstr(lines[1], "\"code\":\"timeout\",\"message\":\"服务站 "));
+    assert_non_null(strstr(lines[1], " / no answer from the broker at "));
+    for (size_t i = 2; i < 10; i++) {
+        assert_non_null(strstr(lines[i], "\"code\":\"timeout\",\"message\":\"未发送：服务站 "));
+        assert_non_null(strstr(lines[i], " / not sent: the broker at "));
+    }
     assert_non_null(strstr(lines[10], "{\"line\":11,\"ok\":false,\"code\":\"bad_json\""));
     assert_int_equal(st.accepted, 0);
     assert_int_equal(st.timed_out, 10);

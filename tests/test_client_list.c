@@ -299,7 +299,7 @@ static void test_volunteers_table(void **state)
         "编号 id  姓名 name  技能 skills         在线 online   接单 jobs    最近在线 last seen\n"
         "v01      袁建成     管道疏通、水电维修  在线 online   2/2 #42 #57  2026-11-29 14:00\n"
         "v10      Wang       garden              离线 offline  0/1          -\n"
-        "2 volunteers, 1 online\n";
+        "2 位志愿者 volunteers，1 位在线 online\n";
     if (strcmp(out, want) != 0)
         fail_msg("got:\n%s\nwant:\n%s", out, want);
     free(out);

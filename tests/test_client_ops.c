@@ -372,7 +372,7 @@ static void test_endpoints_table(void **state)
                 "启用 enabled              1          0                12\n"
                 "      3  callback 回调      -           http://127.0.0.1:9/x        "
                 "停用 disabled             4          2                 0  2026-11-30 06:20\n"
-                "2 endpoints, 1 disabled\n"
+                "2 个接收地址 endpoints，1 个已停用 disabled\n"
                 "停用的接收端的通知保持待发送 / a disabled endpoint's notices wait as pending: "
                 "bianmin endpoints enable ID\n"
                 "2 dead 投递失败 at 1 endpoint: bianmin deliveries --state dead [--endpoint ID]\n");

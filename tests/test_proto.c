@@ -3,6 +3,7 @@
  * bm_recv over a real inproc ROUTER/DEALER pair made with bm_socket,
  * including raw malformed multiparts sent with zmq_send. */
 #include "proto.h"
+#include "util.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -861,9 +862,32 @@ static void test_recv_malformed_on_dealer(void **state)
     bm_msg_clear(&msg);
 }
 
+/* A bilingual message longer than err->message is cut between characters,
+ * never inside one: what is sent stays valid UTF-8. */
+static void test_error_message_cut_on_character(void **state)
+{
+    (void)state;
+    char zh[3 * BM_MAX_ERROR_MESSAGE];
+    zh[0] = '\0';
+    for (int i = 0; i < BM_MAX_ERROR_MESSAGE; i++)
+        memcpy(zh + strlen(zh), "汉", 4); /* 3 bytes and the NUL */
+    for (int shift = 0; shift < 3; shift++) {
+        bm_error_t err = {0};
+        bm_error_set(&err, BM_ERR_INVALID, "text", "%.*s%s / too long", shift, "ab", zh);
+        size_t len = strlen(err.message);
+        assert_true(len > BM_MAX_ERROR_MESSAGE - 4 && len < BM_MAX_ERROR_MESSAGE);
+        assert_true(bm_utf8_valid(err.message, len));
+        assert_int_equal((len - (size_t)shift) % 3, 0);
+    }
+    bm_error_t ok = {0};
+    bm_error_set(&ok, BM_ERR_INVALID, NULL, "未知类别 \"%s\" / unknown category \"%s\"", "管道", "管道");
+    assert_string_equal(ok.message, "未知类别 \"管道\" / unknown category \"管道\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_message_cut_on_character),
         cmocka_unit_test(test_decode_valid),
         cmocka_unit_test(test_decode_valid_edges),
         cmocka_unit_test(test_decode_frame_count),

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 
     wk_session_t *session = wk_session_new(&opts, STDIN_FILENO, stdout);
     if (!session) {
-        log_error("cannot start the session (out of memory or zmq failure)");
+        log_error("无法开始会话（内存不足或 ZeroMQ 出错） / cannot start the session (out of memory or zmq failure)");
         return 1;
     }
     if (!opts.json)
@@ -90,6 +90,6 @@ int main(int argc, char **argv)
     int rc = wk_session_run(session, &stop_requested);
     wk_session_destroy(&session);
     if (stop_requested)
-        log_info("stopped by signal");
+        log_info("收到信号，已停止 / stopped by signal");
     return rc == 0 ? 0 : 1;
 }

@@ -63,7 +63,7 @@ static void base_name(const char *path, const char *ext, char *buf, size_t len)
 int wk_photo_load(const char *path, const char *kind, wk_photo_t *out, bm_error_t *err)
 {
     memset(out, 0, sizeof *out);
-    char size_text[64];
+    char size_text[128];
     /* O_NONBLOCK: a FIFO given by mistake must not hang the worker. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
@@ -81,8 +81,9 @@ int wk_photo_load(const char *path, const char *kind, wk_photo_t *out, bm_error_
         goto out;
     }
     if (st.st_size > (off_t)BM_MAX_PHOTO) {
-        snprintf(size_text, sizeof size_text, "%.1f MB; the limit is %d MB",
-                 (double)st.st_size / MiB, BM_MAX_PHOTO / (1024 * 1024));
+        snprintf(size_text, sizeof size_text, "%.1f MB，上限 %d MB / %.1f MB; the limit is %d MB",
+                 (double)st.st_size / MiB, BM_MAX_PHOTO / (1024 * 1024), (double)st.st_size / MiB,
+                 BM_MAX_PHOTO / (1024 * 1024));
         refuse(err, "照片太大 photo %.*s is too big: %s", shown(path), path, size_text);
         goto out;
     }
@@ -134,7 +135,7 @@ int wk_photo_load(const char *path, const char *kind, wk_photo_t *out, bm_error_
     const char *mime = NULL, *ext = NULL;
     if (bm_archive_sniff(data, len, &mime, &ext) != 0) {
         refuse(err, "不是照片 %.*s is not a photo: %s", shown(path), path,
-               "only JPEG, PNG or WebP images are taken (checked by content, not name)");
+               "只收 JPEG、PNG 或 WebP 图片（按内容判断，不看文件名） / only JPEG, PNG or WebP images are taken (checked by content, not name)");
         goto out;
     }
     out->data = data;

@@ -121,13 +121,13 @@ void wk_session_destroy(wk_session_t **self_p)
 static void emit(wk_session_t *self, cJSON *ev)
 {
     if (!ev) {
-        log_error("out of memory building an event");
+        log_error("内存不足，无法生成事件 / out of memory building an event");
         return;
     }
     char *text = wk_event_format(ev, self->opts.json);
     cJSON_Delete(ev);
     if (!text) {
-        log_error("out of memory formatting an event");
+        log_error("内存不足，无法显示事件 / out of memory formatting an event");
         return;
     }
     if (self->term) {
@@ -139,7 +139,7 @@ static void emit(wk_session_t *self, cJSON *ev)
     fputc('\n', self->out);
     free(text);
     if (fflush(self->out) != 0 || ferror(self->out)) {
-        log_syserr("cannot write events to the output; stopping");
+        log_syserr("事件写不出去，停止 / cannot write events to the output; stopping");
         self->fatal = true;
     }
 }
@@ -221,7 +221,7 @@ static int send_cmd(wk_session_t *self, const char *cmd, const char *cid, const 
     for (size_t i = 0; i < n && i < BM_MAX_ATTACH; i++)
         frames[i] = (bm_frame_t){.data = photos[i].data, .len = photos[i].len};
     if (bm_send_parts(self->sock, NULL, cmd, cid, strlen(cid), body, frames, n) != 0) {
-        log_warn("cannot send %s to the broker: %s", cmd, zmq_strerror(errno));
+        log_warn("发不出 %s / cannot send %s to the broker: %s", cmd, cmd, zmq_strerror(errno));
         return -1;
     }
     log_debug("sent %s (%s) with %zu photo(s)", cmd, cid, n);
@@ -305,7 +305,9 @@ static void tell_outage(wk_session_t *self, const char *reason)
     }
     self->outage_told = true;
     log_warn("%s, reconnecting: %s",
-             self->connected_before ? "lost the broker" : "cannot reach the broker", reason);
+             self->connected_before ? "与服务站断开，正在重连 / lost the broker"
+                                    : "连不上服务站，正在重连 / cannot reach the broker",
+             reason);
     cJSON *ev = wk_event_new(WK_EV_DISCONNECTED);
     if (ev) {
         cJSON_AddStringToObject(ev, "reason", reason);
@@ -319,12 +321,14 @@ static void tell_outage(wk_session_t *self, const char *reason)
 /* Nothing heard for LOST_AFTER intervals: start over on a new socket. */
 static void reconnect(wk_session_t *self)
 {
-    char reason[WK_MAX_ENDPOINT + 96];
+    char reason[2 * WK_MAX_ENDPOINT + 192];
     if (self->state == ST_CONNECTING)
-        snprintf(reason, sizeof reason, "no answer to hello from %s within %d ms",
-                 self->opts.broker, LOST_AFTER * self->hb_ms);
+        snprintf(reason, sizeof reason, "%s 在 %d 毫秒内没有回应报到 / no answer to hello from %s within %d ms",
+                 self->opts.broker, LOST_AFTER * self->hb_ms, self->opts.broker,
+                 LOST_AFTER * self->hb_ms);
     else
-        snprintf(reason, sizeof reason, "nothing heard from %s for %d ms", self->opts.broker,
+        snprintf(reason, sizeof reason, "%d 毫秒没有收到 %s 的消息 / nothing heard from %s for %d ms",
+                 LOST_AFTER * self->hb_ms, self->opts.broker, self->opts.broker,
                  LOST_AFTER * self->hb_ms);
     tell_outage(self, reason);
     /* Replies to these can no longer arrive on the new socket. */
@@ -353,8 +357,9 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
         if (cJSON_IsString(m))
             text = m->valuestring;
         if (strcmp(code, BM_ERR_SHUTTING_DOWN) == 0 || strcmp(code, BM_ERR_STORAGE) == 0) {
-            log_warn("the broker cannot take the hello now (%s): %s; will try again", code,
-                     text);
+            log_warn("服务站暂时不能接受报到，稍后重试 / the broker cannot take the hello now (%s): %s; "
+                     "will try again",
+                     code, text);
             return; /* the silence timer retries */
         }
         emit_error(self, NULL, 0, NULL, code, "服务站拒绝了登录 the station refused the hello: %s", text);
@@ -365,7 +370,9 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
     if (cJSON_IsNumber(hb) && hb->valuedouble >= MIN_HB_MS && hb->valuedouble <= MAX_HB_MS)
         self->hb_ms = (int)hb->valuedouble;
     else
-        log_warn("hello reply without a usable heartbeat_ms; using %d ms", self->hb_ms);
+        log_warn("报到回复里没有可用的 heartbeat_ms，改用 %d 毫秒 / hello reply without a usable "
+                 "heartbeat_ms; using %d ms",
+                 self->hb_ms, self->hb_ms);
     const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(msg->body, "jobs");
     cJSON *copy = cJSON_IsArray(jobs) ? cJSON_Duplicate(jobs, true) : cJSON_CreateArray();
     if (copy) {
@@ -376,7 +383,7 @@ static void on_hello_reply(wk_session_t *self, const bm_msg_t *msg)
     self->outage_told = false;
     self->connected_before = true;
     self->next_hb = bm_mono_ms() + self->hb_ms;
-    log_info("connected as %s, heartbeat every %d ms, %d job(s) held", self->opts.id,
+    log_info("已连上服务站 / connected as %s, heartbeat every %d ms, %d job(s) held", self->opts.id,
              self->hb_ms, cJSON_GetArraySize(self->jobs));
 
     cJSON *ev = wk_event_new(WK_EV_CONNECTED);
@@ -392,7 +399,7 @@ static void rehello(wk_session_t *self)
 {
     if (self->state == ST_CONNECTING)
         return; /* a hello is already on its way */
-    tell_outage(self, "the broker restarted and asks for hello again");
+    tell_outage(self, "服务站重启了，要求重新报到 / the broker restarted and asks for hello again");
     cJSON_Delete(self->offers);
     self->offers = cJSON_CreateArray();
     if (!self->offers)
@@ -436,7 +443,7 @@ static void on_reply(wk_session_t *self, const pending_t *p, const bm_msg_t *msg
             if (ticket_of(msg->body) == p->ticket)
                 upsert(self->jobs, msg->body, 0);
             else
-                log_warn("%s reply for #%lld does not carry the ticket", p->spec->name,
+                log_warn("回复里没有工单编号 / %s reply for #%lld does not carry the ticket", p->spec->name,
                          (long long)p->ticket);
         }
         if (flags & WK_RENEWS_JOB)
@@ -477,7 +484,7 @@ static void on_offer(wk_session_t *self, const bm_msg_t *msg)
 {
     int64_t ticket = ticket_of(msg->body);
     if (ticket <= 0) {
-        log_warn("offer without a valid ticket; ignored");
+        log_warn("派单没有有效的工单编号，已忽略 / offer without a valid ticket; ignored");
         return;
     }
     if (find_ticket(self->jobs, ticket) >= 0)
@@ -504,7 +511,7 @@ static void on_revoked(wk_session_t *self, const bm_msg_t *msg)
 {
     int64_t ticket = ticket_of(msg->body);
     if (ticket <= 0) {
-        log_warn("revoked without a valid ticket; ignored");
+        log_warn("收回通知没有有效的工单编号，已忽略 / revoked without a valid ticket; ignored");
         return;
     }
     drop_ticket(self->jobs, ticket);
@@ -518,7 +525,7 @@ static void on_revoked(wk_session_t *self, const bm_msg_t *msg)
         if (cJSON_IsString(note) && note->valuestring[0])
             cJSON_AddStringToObject(ev, "note", note->valuestring);
     }
-    log_info("job #%lld revoked (%s)", (long long)ticket,
+    log_info("工单 #%lld 已被收回 / job #%lld revoked (%s)", (long long)ticket, (long long)ticket,
              cJSON_IsString(r) ? r->valuestring : "no reason given");
     emit(self, ev);
 }
@@ -555,7 +562,7 @@ static void on_message(wk_session_t *self, const bm_msg_t *msg)
         on_reply(self, &p, msg);
     } else if (strcmp(msg->cmd, BM_REPLY_ERROR) == 0 && !is_code(msg, BM_ERR_HELLO_REQUIRED)) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg->body, "message");
-        log_warn("the broker answered an error to %s: %s", msg->cid,
+        log_warn("服务站回复了错误 / the broker answered an error to %s: %s", msg->cid,
                  cJSON_IsString(m) ? m->valuestring : "?");
     }
     if (strcmp(msg->cmd, BM_REPLY_ERROR) == 0 && is_code(msg, BM_ERR_HELLO_REQUIRED))
@@ -572,12 +579,12 @@ static void read_socket(wk_session_t *self)
             return;
         if (r == BM_RECV_FAIL) {
             if (errno != EINTR)
-                log_warn("receive from the broker failed: %s", zmq_strerror(errno));
+                log_warn("从服务站接收失败 / receive from the broker failed: %s", zmq_strerror(errno));
             return;
         }
         self->last_heard = bm_mono_ms();
         if (r == BM_RECV_INVALID)
-            log_warn("garbled message from the broker ignored: %s", err.message);
+            log_warn("服务站发来的消息有误，已忽略 / garbled message from the broker ignored: %s", err.message);
         else
             on_message(self, &msg);
         bm_msg_clear(&msg);
@@ -746,7 +753,8 @@ static void end_input(wk_session_t *self)
 {
     self->in_eof = true;
     self->drain_until = bm_mono_ms() + (int64_t)LOST_AFTER * self->hb_ms;
-    log_info("input ended%s", self->npending ? "; waiting for the broker's last answers" : "");
+    log_info("输入结束%s / input ended%s", self->npending ? "，等待服务站的最后回复" : "",
+             self->npending ? "; waiting for the broker's last answers" : "");
 }
 
 /* A line finished in the line editor (NULL: Ctrl-D on an empty line). */
@@ -779,7 +787,7 @@ static void read_input(wk_session_t *self)
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return;
-        log_syserr("reading commands failed");
+        log_syserr("读取命令失败 / reading commands failed");
         end_input(self);
         return;
     }
@@ -825,7 +833,7 @@ static void check_leases(wk_session_t *self)
     self->next_remind_check = mono + REMIND_TICK_MS;
     cJSON *due = wk_remind_due(self->remind, self->jobs, bm_now_ms(), self->opts.remind_before_s);
     if (!due) {
-        log_error("out of memory checking leases");
+        log_error("内存不足，无法检查接单期限 / out of memory checking leases");
         return;
     }
     while (cJSON_GetArraySize(due) > 0)
@@ -885,7 +893,7 @@ int wk_session_run(wk_session_t *self, volatile sig_atomic_t *stop)
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            log_error("poll failed: %s", zmq_strerror(errno));
+            log_error("等待消息失败 / poll failed: %s", zmq_strerror(errno));
             return -1;
         }
         if (items[0].revents & ZMQ_POLLIN)
