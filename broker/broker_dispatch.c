@@ -235,10 +235,6 @@ void dispatch(broker_t *b)
     b->last_dispatch = mono;
     b->next_widen = 0;
     offer_cache_t cache = {0};
-    cache.tickets = calloc(OFFER_CACHE, sizeof *cache.tickets);
-    cache.bodies = calloc(OFFER_CACHE, sizeof *cache.bodies);
-    if (cache.tickets && cache.bodies)
-        cache.cap = OFFER_CACHE;
     /* Who holds which offer now: claims and declines have taken some away. */
     offers_begin(b->offers);
     session_t *online[MAX_SESSIONS];
@@ -257,6 +253,14 @@ void dispatch(broker_t *b)
             s->claims_day = midnight;
         }
         online[n++] = s;
+    }
+    if (n > 0) {
+        /* Offer bodies are made once per ticket and shared by every
+         * volunteer offered it; nobody online, nothing to make. */
+        cache.tickets = calloc(OFFER_CACHE, sizeof *cache.tickets);
+        cache.bodies = calloc(OFFER_CACHE, sizeof *cache.bodies);
+        if (cache.tickets && cache.bodies)
+            cache.cap = OFFER_CACHE;
     }
     qsort(online, (size_t)n, sizeof online[0], by_fairness);
     for (int i = 0; i < n; i++)
