@@ -49,6 +49,7 @@ typedef struct {
     long open_requests;
     long scale_requests;
     int curve_rounds;      /* curve: runs per mode and client count */
+    long insns_requests;   /* insns: submits in the larger run (the smaller has a fifth) */
 } bench_opts_t;
 
 #define BENCH_MAX_ROUNDS 9
@@ -170,6 +171,13 @@ int broker_start_mode(const bench_opts_t *o, const char *dir, const char *extra_
  * as key (NULL: development mode): returns the time waited in seconds, or
  * -1 after timeout_ms. */
 double broker_wait_ready(const char *endpoint, const struct bm_key *key, int timeout_ms);
+/* Where valgrind is (the insns section). */
+#define BENCH_VALGRIND "/usr/bin/valgrind"
+#define BENCH_CALLGRIND_CONTROL "/usr/bin/callgrind_control"
+/* With a path, the brokers started from now on run under callgrind and
+ * write their instruction counts there when they stop (SIGTERM); NULL or ""
+ * turns it off. */
+void broker_set_callgrind(const char *out_path);
 /* Stops it (SIGTERM, or SIGKILL if kill9) and unmaps the counters. */
 void broker_stop(broker_proc_t *b, bool kill9);
 /* A snapshot of the shim's counters (zeros if no shim). */
@@ -245,6 +253,12 @@ int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
 int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_notifier(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_scale(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+int section_insns(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+/* One dispatch run (dispatch.c): o->dispatch_tickets submitted one at a time,
+ * nvol volunteers claiming and finishing them; prints its row. Returns 0 if
+ * every ticket was claimed and done. */
+int dispatch_measure(const bench_opts_t *o, const bench_rows_t *rows, int nvol, int claimers,
+                     bool targeted, double *offer_p50, double *claim_p50);
 
 /* Applies the embedded migrations (bm_schema) to an open database. */
 struct sqlite3;

@@ -173,8 +173,8 @@ static void on_worker_msg(vol_t *v, bm_msg_t *m, tix_t *tix, long n, int claimer
     " {\"name\": \"lock\", \"offer_fanout\": 0}, {\"name\": \"pipe\", \"offer_fanout\": 0},"  \
     " {\"name\": \"repair\", \"offer_fanout\": 0}, {\"name\": \"other\", \"offer_fanout\": 0}]"
 
-static int dispatch_once(const bench_opts_t *o, const bench_rows_t *rows, int nvol, int claimers,
-                         bool targeted, double *offer_p50, double *claim_p50)
+int dispatch_measure(const bench_opts_t *o, const bench_rows_t *rows, int nvol, int claimers,
+                     bool targeted, double *offer_p50, double *claim_p50)
 {
     char *dir = temp_dir(o, "dispatch");
     if (!dir)
@@ -362,10 +362,10 @@ int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_
     int runs = 0;
     for (int i = 0; i < o->n_volunteers; i++) {
         int v = o->volunteers[i];
-        if (dispatch_once(o, rows, v, v, false, &offer[runs], &claim[runs]) != 0)
+        if (dispatch_measure(o, rows, v, v, false, &offer[runs], &claim[runs]) != 0)
             rc = -1;
         runs++;
-        if (dispatch_once(o, rows, v, v, true, &offer[runs], &claim[runs]) != 0)
+        if (dispatch_measure(o, rows, v, v, true, &offer[runs], &claim[runs]) != 0)
             rc = -1;
         runs++;
     }

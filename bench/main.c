@@ -15,7 +15,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin-bench [options] submit|curve|floor|peers|dispatch|notifier|scale|all\n"
+            "usage: bianmin-bench [options] submit|curve|floor|peers|dispatch|notifier|scale|insns|all\n"
             "\n"
             "How fast bianmin's durable path is, against SQLite alone and against Redis and\n"
             "beanstalkd, on this machine. Starts the real programs on 127.0.0.1 in temp dirs\n"
@@ -37,6 +37,7 @@ static void usage(FILE *out)
             "  --open-requests N     open requests for the memory figure (100000)\n"
             "  --scale-requests N    requests in the generated database (1000000)\n"
             "  --curve-rounds N      curve: runs per mode and client count, medians shown (3)\n"
+            "  --insns-requests N    insns: submits in the larger callgrind run (2500)\n"
             "  --data PATH           the 311 sample (../shared/data/nyc311-sample.csv)\n"
             "  --bin DIR             where the bianmin programs are (this program's dir)\n"
             "  --tmp DIR             where temp dirs go, on a real disk ($TMPDIR or /tmp)\n"
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
     }
     enum {
         O_REQ = 256, O_CLIENTS, O_WINDOW, O_MAXS, O_GROUPS, O_FLOORS, O_VOL, O_TICKETS, O_HOOKS,
-        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_DATA, O_BIN, O_TMP, O_KEEP
+        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_INSNS, O_DATA, O_BIN, O_TMP, O_KEEP
     };
     static const struct option opts[] = {
         {"requests", required_argument, NULL, O_REQ},
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
         {"open-requests", required_argument, NULL, O_OPEN},
         {"scale-requests", required_argument, NULL, O_SCALE},
         {"curve-rounds", required_argument, NULL, O_ROUNDS},
+        {"insns-requests", required_argument, NULL, O_INSNS},
         {"data", required_argument, NULL, O_DATA},
         {"bin", required_argument, NULL, O_BIN},
         {"tmp", required_argument, NULL, O_TMP},
@@ -161,7 +163,7 @@ int main(int argc, char **argv)
         .max_seconds = 20, .groups = {1, 8, 64, 256}, .n_groups = 4, .floor_seconds = 3,
         .volunteers = {10, 100}, .n_volunteers = 2, .dispatch_tickets = 1000, .webhooks = 5000,
         .slow_webhooks = 2000, .slow_ms = 100, .dead_webhooks = 500, .open_requests = 100000,
-        .scale_requests = 1000000, .curve_rounds = 3,
+        .scale_requests = 1000000, .curve_rounds = 3, .insns_requests = 2500,
     };
     o.bin_dir = exe_dir();
     o.tmp_root = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -186,6 +188,7 @@ int main(int argc, char **argv)
         case O_OPEN: bad = bm_parse_long(optarg, 1, 10000000, &o.open_requests) != 0; break;
         case O_SCALE: bad = bm_parse_long(optarg, 1, 100000000, &o.scale_requests) != 0; break;
         case O_ROUNDS: bad = bm_parse_long(optarg, 1, BENCH_MAX_ROUNDS, &v) != 0; o.curve_rounds = (int)v; break;
+        case O_INSNS: bad = bm_parse_long(optarg, 25, 1000000, &o.insns_requests) != 0; break;
         case O_DATA: o.data = optarg; break;
         case O_BIN: o.bin_dir = optarg; break;
         case O_TMP: o.tmp_root = optarg; break;
@@ -208,7 +211,7 @@ int main(int argc, char **argv)
         {"submit", section_submit},     {"curve", section_curve},
         {"floor", section_floor},       {"peers", section_peers},
         {"dispatch", section_dispatch}, {"notifier", section_notifier},
-        {"scale", section_scale},
+        {"scale", section_scale},       {"insns", section_insns},
     };
     bool all = strcmp(what, "all") == 0;
     int which = -1;

@@ -214,6 +214,7 @@ void broker_destroy(broker_t **self_p)
     registry_destroy(&self->reg);
     memset(&self->key, 0, sizeof self->key);
     offers_destroy(&self->offers);
+    offer_cache_free(&self->offer_cache);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

@@ -103,31 +103,62 @@ void sweep(broker_t *b)
 
 /* ---- offers -------------------------------------------------------------- */
 
-/* Offer bodies built during one dispatch, each once, by ticket. */
-typedef struct {
-    int64_t *tickets;
-    cJSON **bodies;
-    size_t cap; /* a power of two */
-} offer_cache_t;
+/* Offer bodies built during one dispatch, each once, by ticket: an open
+ * addressing table, allocated once for the broker's lifetime; only the slots
+ * a dispatch filled are emptied after it. */
+_Static_assert((OFFER_CACHE & (OFFER_CACHE - 1)) == 0 && OFFER_CACHE <= 65536,
+               "OFFER_CACHE: a power of two that fits the uint16_t slot list");
+struct offer_cache {
+    int64_t tickets[OFFER_CACHE];
+    cJSON *bodies[OFFER_CACHE];
+    uint16_t used[OFFER_CACHE]; /* the filled slots, in order */
+    size_t n_used;
+};
+typedef struct offer_cache offer_cache_t;
 
 /* The offer body for ticket; *owned is set when the caller must free it
  * (the cache is missing or full). */
 static cJSON *offer_body(broker_t *b, offer_cache_t *c, int64_t ticket, bool *owned)
 {
     *owned = false;
-    size_t i = (size_t)ticket * 0x9E3779B97F4A7C15ull & (c->cap - 1);
-    for (size_t probes = 0; probes < c->cap; probes++, i = (i + 1) & (c->cap - 1)) {
-        if (c->tickets[i] == ticket)
-            return c->bodies[i];
-        if (c->tickets[i] == 0) {
-            c->bodies[i] = store_offer(b->store, ticket);
-            if (c->bodies[i])
-                c->tickets[i] = ticket;
-            return c->bodies[i];
+    if (c) {
+        size_t i = (size_t)ticket * 0x9E3779B97F4A7C15ull & (OFFER_CACHE - 1);
+        for (size_t probes = 0; probes < OFFER_CACHE; probes++, i = (i + 1) & (OFFER_CACHE - 1)) {
+            if (c->tickets[i] == ticket)
+                return c->bodies[i];
+            if (c->tickets[i] == 0) {
+                c->bodies[i] = store_offer(b->store, ticket);
+                if (c->bodies[i]) {
+                    c->tickets[i] = ticket;
+                    c->used[c->n_used++] = (uint16_t)i;
+                }
+                return c->bodies[i];
+            }
         }
     }
     *owned = true;
     return store_offer(b->store, ticket);
+}
+
+/* Empties the slots the last dispatch filled. */
+static void offer_cache_clear(offer_cache_t *c)
+{
+    for (size_t k = 0; c && k < c->n_used; k++) {
+        cJSON_Delete(c->bodies[c->used[k]]);
+        c->bodies[c->used[k]] = NULL;
+        c->tickets[c->used[k]] = 0;
+    }
+    if (c)
+        c->n_used = 0;
+}
+
+void offer_cache_free(offer_cache_t **c)
+{
+    if (c && *c) {
+        offer_cache_clear(*c);
+        free(*c);
+        *c = NULL;
+    }
 }
 
 static int by_urgency(const void *pa, const void *pb)
@@ -234,7 +265,6 @@ void dispatch(broker_t *b)
     b->dispatch_dirty = false;
     b->last_dispatch = mono;
     b->next_widen = 0;
-    offer_cache_t cache = {0};
     /* Who holds which offer now: claims and declines have taken some away. */
     offers_begin(b->offers);
     session_t *online[MAX_SESSIONS];
@@ -254,21 +284,12 @@ void dispatch(broker_t *b)
         }
         online[n++] = s;
     }
-    if (n > 0) {
-        /* Offer bodies are made once per ticket and shared by every
-         * volunteer offered it; nobody online, nothing to make. */
-        cache.tickets = calloc(OFFER_CACHE, sizeof *cache.tickets);
-        cache.bodies = calloc(OFFER_CACHE, sizeof *cache.bodies);
-        if (cache.tickets && cache.bodies)
-            cache.cap = OFFER_CACHE;
-    }
+    if (n > 0 && !b->offer_cache)
+        b->offer_cache = calloc(1, sizeof *b->offer_cache); /* NULL: bodies made per offer */
     qsort(online, (size_t)n, sizeof online[0], by_fairness);
     for (int i = 0; i < n; i++)
-        dispatch_one(b, online[i], &cache, mono);
+        dispatch_one(b, online[i], b->offer_cache, mono);
     store_read_end(b->store);
     offers_end(b->offers);
-    for (size_t i = 0; i < cache.cap; i++)
-        cJSON_Delete(cache.bodies[i]);
-    free(cache.tickets);
-    free(cache.bodies);
+    offer_cache_clear(b->offer_cache);
 }

@@ -135,6 +135,7 @@ struct broker {
     int64_t last_dispatch;
     int64_t next_widen; /* monotonic ms when a job's offer widens next; 0: none waiting */
     offers_t *offers;
+    struct offer_cache *offer_cache; /* dispatch's offer bodies, kept between dispatches */
     metrics_t *metrics; /* not owned; NULL: metrics off */
     int pass_submits;   /* submits accepted in this pass (for metrics) */
 };
@@ -221,6 +222,8 @@ void expire_leases(broker_t *b);
 void sweep(broker_t *b);
 /* Offers open requests to online volunteers (when something changed). */
 void dispatch(broker_t *b);
+/* Frees dispatch's offer cache (broker_destroy). */
+void offer_cache_free(struct offer_cache **c);
 
 /* ---- broker_notifier.c ---- */
 

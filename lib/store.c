@@ -47,7 +47,8 @@ static const char *const sql_text[Q_COUNT] = {
         "SELECT 1 FROM events WHERE request_id = ?1 AND actor = ?2 AND kind IN ('declined', 'failed')"
         " LIMIT 1",
     [Q_LEASE_DUE] =
-        "SELECT id, volunteer_id FROM requests WHERE status = 'claimed' AND lease_until <= ?1"
+        "SELECT id, volunteer_id FROM requests INDEXED BY requests_lease"
+        " WHERE status = 'claimed' AND lease_until <= ?1"
         " ORDER BY lease_until LIMIT ?2",
     [Q_OFFER_OVERDUE] =
         "SELECT id FROM requests INDEXED BY requests_offer_due"
