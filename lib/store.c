@@ -37,7 +37,8 @@ static const char *const sql_text[Q_COUNT] = {
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?7)",
     [Q_ACT_ROW] =
         "SELECT status, volunteer_id, channel, category, lease_until, claimed_at, done_at,"
-        " offer_due_at, deadline_at, attempts, overdue, department FROM requests WHERE id = ?1",
+        " offer_due_at, deadline_at, attempts, overdue, department, endpoint_id FROM requests"
+        " WHERE id = ?1",
     [Q_ACT_UPDATE] =
         "UPDATE requests SET status = ?2, volunteer_id = ?3, lease_until = ?4, claimed_at = ?5,"
         " done_at = ?6, offer_due_at = ?7, deadline_at = ?8, attempts = ?9, overdue = ?10,"

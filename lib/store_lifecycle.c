@@ -11,6 +11,7 @@ typedef struct {
     char category[32];
     char department[BM_MAX_DEPARTMENT + 1];
     int64_t lease_until, claimed_at, done_at, offer_due_at, deadline_at;
+    int64_t endpoint; /* the requester's callback, 0 if none */
     int attempts, overdue;
 } row_t;
 
@@ -47,8 +48,16 @@ static int row_load(store_t *self, int64_t ticket, row_t *r)
     r->attempts = sqlite3_column_int(s, 9);
     r->overdue = sqlite3_column_int(s, 10);
     bm_strlcpy(r->department, st_col_text(s, 11) ? st_col_text(s, 11) : "", sizeof r->department);
+    r->endpoint = st_col_i64(s, 12);
     sqlite3_reset(s);
     return 0;
+}
+
+/* The notice to queue for a request, or NULL when nobody would be told (no
+ * callback and no subscription): then not even the notice's lookup runs. */
+static const char *notice_for(const store_t *self, const row_t *r, const char *type)
+{
+    return type && (r->endpoint || self->n_subs > 0) ? type : NULL;
 }
 
 /* Writes r back, guarded by the status it was read with. */
@@ -305,7 +314,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     int rc = row_save(self, ticket, &r, old_status, now);
     if (rc == 0)
         rc = st_record_event(self, ticket, now, actor, bm_action_event(a->act), old_status, r.status,
-                          detail, bm_action_notice(a->act));
+                             detail, notice_for(self, &r, bm_action_notice(a->act)));
     for (size_t i = 0; rc == 0 && i < a->n_attach; i++)
         rc = st_insert_attachment(self, ticket, self->last_event_id, &a->attach[i], now);
     if (rc == 0 && (a->act == BM_ACT_CANTFIX || a->act == BM_ACT_LEASE_EXPIRE) &&
@@ -313,7 +322,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
         cJSON *d2 = cJSON_CreateObject();
         cJSON_AddNumberToObject(d2, "attempts", r.attempts);
         rc = st_record_event(self, ticket, now, "system", "needs_escalation", NULL, NULL, d2,
-                          "request.needs_escalation");
+                             notice_for(self, &r, "request.needs_escalation"));
         cJSON_Delete(d2);
     }
     cJSON_Delete(detail);
