@@ -180,6 +180,8 @@ static int pass(broker_t *b, bool shutting_down)
         announce_changes(b);
         dispatch(b);
     }
+    /* After the replies: a checkpoint never delays an acknowledgement. */
+    store_checkpoint(b->store, handled == 0);
     return handled;
 }
 

@@ -12,8 +12,11 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-/* WAL frames after which the broker checkpoints, after a commit (never inside it). */
+/* WAL frames after which the broker checkpoints when it is idle, and the
+ * size at which it checkpoints whatever the load (bounding the WAL: ~32 MiB).
+ * Never inside a commit, and never before a pass's replies are sent. */
 #define CHECKPOINT_FRAMES 1000
+#define CHECKPOINT_MAX_FRAMES 8000
 /* How often a broker whose database file is gone says so again in the log. */
 #define FILE_LOST_LOG_MS 60000
 
@@ -609,9 +612,9 @@ int store_batch_begin(store_t *self, bm_error_t *err)
     return 0;
 }
 
-/* Records the WAL's size after each commit; the checkpoint runs after the
- * commit has returned, so that its failure (a full disk) can never be taken
- * for a failed commit. */
+/* Records the WAL's size after each commit; the checkpoint runs outside the
+ * commit (store_checkpoint), so that its failure (a full disk) can never be
+ * taken for a failed commit, and its time never delays an acknowledgement. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)db;
@@ -620,10 +623,10 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-static void checkpoint(store_t *self)
+int store_checkpoint(store_t *self, bool idle)
 {
-    if (self->wal_frames < CHECKPOINT_FRAMES)
-        return;
+    if (self->in_batch || self->wal_frames < (idle ? CHECKPOINT_FRAMES : CHECKPOINT_MAX_FRAMES))
+        return 0;
     int log_frames = 0, done = 0;
     int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
     if (rc != SQLITE_OK)
@@ -632,6 +635,7 @@ static void checkpoint(store_t *self)
                  sqlite3_errmsg(self->db));
     else
         self->wal_frames = 0;
+    return rc == SQLITE_OK ? 1 : -1;
 }
 
 int store_batch_commit(store_t *self, bm_error_t *err)
@@ -660,7 +664,6 @@ int store_batch_commit(store_t *self, bm_error_t *err)
         st_lost_error(self, err);
         return -1;
     }
-    checkpoint(self);
     return 0;
 }
 

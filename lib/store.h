@@ -60,6 +60,13 @@ bool store_in_batch(store_t *self);
  * commit returns -1; the caller stops the pass and answers storage_error. */
 bool store_batch_failed(store_t *self);
 
+/* Copies the WAL back into the database (a passive checkpoint) once it has
+ * grown past 1,000 frames and the caller is idle, or past 8,000 whatever the
+ * load, so the WAL stays bounded. Call outside a batch, after the replies of
+ * a pass were sent. Returns 1 if it ran, 0 if not due, -1 if it failed (the
+ * WAL keeps the data; it is tried again later). */
+int store_checkpoint(store_t *self, bool idle);
+
 /* Fault injection for tests: the next n commits fail as if the disk had
  * refused them (through SQLite's commit hook, so the real rollback path runs). */
 void store_fail_commits(store_t *self, int n);

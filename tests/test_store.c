@@ -255,6 +255,42 @@ static void test_submit_failing_half_way_loses_the_pass(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests WHERE channel = 'council'"), 0);
 }
 
+/* Checkpoints run outside commits: when idle past 1,000 WAL frames, or past
+ * 8,000 whatever the load; never inside a batch. */
+static void test_checkpoint_when_idle_or_wal_too_big(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    int64_t ticket = 0;
+    bool dup = false;
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "3栋", .contact = "c",
+                         .text = "堵了"};
+    for (int i = 0; i < 200; i++) { /* one commit each: several frames each */
+        assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+        assert_int_equal(store_batch_commit(s, &err), 0);
+    }
+    assert_int_equal(store_checkpoint(s, false), 0); /* busy, WAL not too big yet */
+    assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+    assert_int_equal(store_checkpoint(s, true), 0); /* never inside a batch */
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    assert_int_equal(store_checkpoint(s, true), 1);  /* idle: due */
+    assert_int_equal(store_checkpoint(s, true), 0);  /* done: not due again */
+    /* Busy all the time: it still runs, once the WAL is too big. */
+    int commits = 0, ran = 0;
+    while (commits < 5000 && ran == 0) {
+        assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+        assert_int_equal(store_batch_commit(s, &err), 0);
+        commits++;
+        ran = store_checkpoint(s, false);
+    }
+    assert_int_equal(ran, 1);
+    assert_true(commits > 300); /* ...but not at 1,000 frames, as when idle */
+    store_destroy(&s);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 201 + commits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_category_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_check_without_in_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_when_idle_or_wal_too_big, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
