@@ -144,8 +144,9 @@ static const char *const sql_text[Q_COUNT] = {
 void st_db_error(store_t *self, bm_error_t *err, const char *what)
 {
     log_error("sqlite: %s: %s", what, sqlite3_errmsg(self->db));
-    bm_error_set(err, BM_ERR_STORAGE, NULL, "the database refused the change (%s); nothing was recorded",
-                 sqlite3_errmsg(self->db));
+    bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库拒绝了这次修改（%s），什么都没有记录 / the database refused the "
+                 "change (%s); nothing was recorded",
+                 sqlite3_errmsg(self->db), sqlite3_errmsg(self->db));
 }
 
 /* Returns the cached prepared statement for q, reset and with bindings cleared. */
@@ -157,7 +158,7 @@ sqlite3_stmt *st_stmt(store_t *self, query_id_t q)
     if (!s) {
         if (sqlite3_prepare_v3(self->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
             SQLITE_OK) {
-            log_error("sqlite: prepare %d: %s", (int)q, sqlite3_errmsg(self->db));
+            log_error("数据库语句准备失败 / sqlite: prepare %d: %s", (int)q, sqlite3_errmsg(self->db));
             return NULL;
         }
         self->stmts[q] = s;
@@ -370,9 +371,10 @@ static int migrate(store_t *self, int *applied, bm_error_t *err)
     }
     if (version > bm_migration_count) {
         bm_error_set(err, BM_ERR_STORAGE, NULL,
+                     "数据库的结构版本是 %d，比这个 bianmin 认识的 (%d) 新：它是新版本写的，请运行那个版本或更新的 / "
                      "the database has schema version %d, newer than this bianmin knows (%d): "
                      "it was written by a newer release; run that release or a newer one",
-                     version, bm_migration_count);
+                     version, bm_migration_count, version, bm_migration_count);
         return -1;
     }
     for (int i = version; i < bm_migration_count; i++) {
@@ -380,12 +382,12 @@ static int migrate(store_t *self, int *applied, bm_error_t *err)
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", i + 1);
         if (st_exec(self, "BEGIN IMMEDIATE") != 0 || st_exec(self, bm_migrations[i].sql) != 0 ||
             st_exec(self, pragma) != 0 || st_exec(self, "COMMIT") != 0) {
-            bm_error_set(err, BM_ERR_STORAGE, NULL, "migration %s failed: %s",
-                         bm_migrations[i].name, sqlite3_errmsg(self->db));
+            bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库升级 %s 失败 / migration %s failed: %s",
+                         bm_migrations[i].name, bm_migrations[i].name, sqlite3_errmsg(self->db));
             st_exec(self, "ROLLBACK");
             return -1;
         }
-        log_info("database migrated to schema %d (%s)", i + 1, bm_migrations[i].name);
+        log_info("数据库已升级 / database migrated to schema %d (%s)", i + 1, bm_migrations[i].name);
         (*applied)++;
     }
     return 0;
@@ -521,7 +523,8 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
         goto fail;
     struct stat st;
     if (stat(path, &st) != 0) {
-        bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot stat database %s: %s", path, strerror(errno));
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "读不到数据库 %s 的信息 / cannot stat database %s: %s", path, path,
+                     strerror(errno));
         goto fail;
     }
     self->dev = st.st_dev;

@@ -182,7 +182,7 @@ int st_sync_subscriptions(store_t *self, bm_error_t *err)
 fail_tx:
     st_exec(self, "ROLLBACK");
 fail:
-    bm_error_set(err, BM_ERR_STORAGE, NULL, "cannot record the subscriptions: %s",
+    bm_error_set(err, BM_ERR_STORAGE, NULL, "订阅记不下来 / cannot record the subscriptions: %s",
                  sqlite3_errmsg(self->db));
     return -1;
 }

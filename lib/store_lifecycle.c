@@ -98,8 +98,9 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
     if (by_holder) {
         if (strcmp(r->status, "claimed") != 0) {
             bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
-                         "ticket %lld is %s; only a claimed request allows %s", (long long)ticket,
-                         r->status, name);
+                         "编号 %lld 的请求状态是 %s，只有已接单的请求才能 %s / ticket %lld is %s; only a claimed "
+                         "request allows %s",
+                         (long long)ticket, r->status, name, (long long)ticket, r->status, name);
             return -1;
         }
         if (strcmp(r->holder, a->volunteer) != 0) {
@@ -120,8 +121,9 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
     if ((a->act == BM_ACT_CANCEL || a->act == BM_ACT_REOPEN) && a->channel &&
         strcmp(a->channel, r->channel) != 0 && strcmp(a->channel, "office") != 0) {
         bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
-                     "only the request's own channel (%s) or the office may %s it", r->channel,
-                     name);
+                     "只有提交这件请求的渠道（%s）或办公室可以 %s / only the request's own channel (%s) or "
+                     "the office may %s it",
+                     r->channel, name, r->channel, name);
         return -1;
     }
     if ((a->act == BM_ACT_RESOLVE || (a->act == BM_ACT_ESCALATE && !a->volunteer)) && a->channel &&
@@ -130,24 +132,29 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
         return -1;
     }
     if (!bm_lifecycle_next(r->status, a->act)) {
-        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "ticket %lld is %s and cannot be %s",
+        bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket", "编号 %lld 的请求状态是 %s，不能 %s / ticket %lld is %s and cannot be %s",
                      (long long)ticket, r->status,
-                     a->act == BM_ACT_CLAIM ? "claimed" : bm_action_event(a->act));
+                     a->act == BM_ACT_CLAIM ? "claimed" : bm_action_event(a->act), (long long)ticket,
+                     r->status, a->act == BM_ACT_CLAIM ? "claimed" : bm_action_event(a->act));
         return -1;
     }
     if (a->act == BM_ACT_CLAIM) {
         int held = store_volunteer_held(self, a->volunteer);
         if (held < 0 || held >= a->max_jobs) {
             bm_error_set(err, BM_ERR_TOO_MANY_JOBS, NULL,
-                         "you already hold %d job(s), the most allowed; finish one first", held);
+                         "你手上已有 %d 单，已到上限，请先完成一单 / you already hold %d job(s), the most "
+                         "allowed; finish one first",
+                         held, held);
             return -1;
         }
     }
     if (a->act == BM_ACT_REOPEN &&
         now - r->done_at > (int64_t)self->cfg->reopen_days * 86400 * 1000) {
         bm_error_set(err, BM_ERR_TOO_LATE, "ticket",
-                     "ticket %lld was done more than %d days ago; submit a new request instead",
-                     (long long)ticket, self->cfg->reopen_days);
+                     "编号 %lld 的请求完成已超过 %d 天，请重新提交 / ticket %lld was done more than %d days "
+                     "ago; submit a new request instead",
+                     (long long)ticket, self->cfg->reopen_days, (long long)ticket,
+                     self->cfg->reopen_days);
         return -1;
     }
     return 0;
@@ -176,18 +183,21 @@ int store_rate(store_t *self, int64_t ticket, const char *channel, int score, co
     }
     if (strcmp(channel, r.channel) != 0 && strcmp(channel, "office") != 0) {
         bm_error_set(err, BM_ERR_FORBIDDEN, "channel",
-                     "only the request's own channel (%s) or the office may rate it", r.channel);
+                     "只有提交这件请求的渠道（%s）或办公室可以评价 / only the request's own channel (%s) or "
+                     "the office may rate it",
+                     r.channel, r.channel);
         return -1;
     }
     if ((strcmp(r.status, "done") != 0 && strcmp(r.status, "resolved") != 0) || !r.done_at) {
         bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
-                     "ticket %lld is %s; only a done or resolved request can be rated",
-                     (long long)ticket, r.status);
+                     "编号 %lld 的请求状态是 %s，只有已完成或已解决的请求才能评价 / ticket %lld is %s; only a "
+                     "done or resolved request can be rated",
+                     (long long)ticket, r.status, (long long)ticket, r.status);
         return -1;
     }
     if (now - r.done_at > (int64_t)self->cfg->rate_days * 86400 * 1000) {
-        bm_error_set(err, BM_ERR_TOO_LATE, "ticket", "ticket %lld was completed more than %d days ago",
-                     (long long)ticket, self->cfg->rate_days);
+        bm_error_set(err, BM_ERR_TOO_LATE, "ticket", "编号 %lld 的请求完成已超过 %d 天 / ticket %lld was completed more than %d days ago",
+                     (long long)ticket, self->cfg->rate_days, (long long)ticket, self->cfg->rate_days);
         return -1;
     }
     char actor[96];
@@ -358,8 +368,9 @@ int store_decline(store_t *self, int64_t ticket, const char *volunteer, const ch
     }
     if (strcmp(r.status, "open") != 0) {
         bm_error_set(err, BM_ERR_BAD_TRANSITION, "ticket",
-                     "ticket %lld is %s; only an open request's offer can be declined",
-                     (long long)ticket, r.status);
+                     "编号 %lld 的请求状态是 %s，只有待接单的派单才能谢绝 / ticket %lld is %s; only an open "
+                     "request's offer can be declined",
+                     (long long)ticket, r.status, (long long)ticket, r.status);
         return -1;
     }
     char actor[96];

@@ -275,8 +275,9 @@ int store_replay(store_t *self, int64_t id, int64_t dead_since, int64_t now, bm_
         return -1;
     if (rc == 0 && id) {
         bm_error_set(err, BM_ERR_BAD_TRANSITION, "id",
-                     "delivery %lld does not exist or is still pending; only dead or delivered "
-                     "ones can be replayed", (long long)id);
+                     "通知 %lld 不存在或还在等待发送，只有已放弃或已送达的才能重发 / delivery %lld does not "
+                     "exist or is still pending; only dead or delivered ones can be replayed",
+                     (long long)id, (long long)id);
         return -1;
     }
     return rc;
@@ -346,9 +347,10 @@ int store_endpoint_set(store_t *self, int64_t id, const char *action, const char
         st_db_error(self, err, "endpoint");
     else if (changed == 0 && strcmp(action, "rotate") == 0)
         bm_error_set(err, BM_ERR_NOT_FOUND, "id",
-                     "no callback endpoint with id %lld (a subscription's secret is rotated by "
-                     "changing it in the config: the old one is still signed with for a while)",
-                     (long long)id);
+                     "没有编号 %lld 的回调地址（订阅的密钥在配置里改，旧密钥还会签一段时间） / no callback "
+                     "endpoint with id %lld (a subscription's secret is rotated by changing it in "
+                     "the config: the old one is still signed with for a while)",
+                     (long long)id, (long long)id);
     else if (changed == 0)
         bm_error_set(err, BM_ERR_NOT_FOUND, "id", "没有编号为 %lld 的回调地址 / no endpoint with id %lld", (long long)id, (long long)id);
     if (st_sp_end(self, changed == 1 ? 0 : -1, err) != 0)
