@@ -92,6 +92,7 @@ static const struct {
     {BM_CMD_RESOLVE,     SOCK_CLIENT, OFFICE, cmd_resolve, NULL},
     {BM_CMD_VOLUNTEERS,  SOCK_CLIENT, OFFICE, cmd_volunteers, NULL},
     {BM_CMD_DEPARTMENTS, SOCK_CLIENT, OFFICE | CHANNEL, cmd_departments, NULL}, /* no secrets */
+    {BM_CMD_CHOICES,     SOCK_CLIENT, OFFICE | CHANNEL, cmd_choices, NULL},     /* no secrets */
     {BM_CMD_DELIVERIES,  SOCK_CLIENT, OFFICE, cmd_deliveries, NULL},
     {BM_CMD_DELIVERY,    SOCK_CLIENT, OFFICE, cmd_delivery, NULL},
     {BM_CMD_REPLAY,      SOCK_CLIENT, OFFICE, cmd_replay, NULL},

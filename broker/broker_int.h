@@ -189,6 +189,7 @@ void cmd_escalate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
 void cmd_resolve(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
 void cmd_rate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
 void cmd_departments(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
+void cmd_choices(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
 void cmd_photo(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg);
 
 /* ---- broker_volunteers.c ---- */

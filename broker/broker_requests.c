@@ -8,6 +8,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "photos.h"
+#include "suggest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,37 @@
 #include <sys/statvfs.h>
 
 /* ---- submit, get ---------------------------------------------------------- */
+
+/* The name of this station's category that value names (its name or its
+ * Chinese label, e.g. 管道疏通), or NULL with unknown_category, the closest
+ * configured category if it is a likely typo, and the configured ones. */
+static const char *station_category(const bm_config_t *cfg, const char *value, bm_error_t *err)
+{
+    const char *names[BM_MAX_CATEGORIES];
+    char known[BM_MAX_CATEGORIES * 100] = "";
+    size_t used = 0;
+    for (int i = 0; i < cfg->category_count; i++) {
+        const bm_category_t *c = &cfg->categories[i];
+        if (strcmp(c->name, value) == 0 || (c->label[0] && strcmp(c->label, value) == 0))
+            return c->name;
+        names[i] = c->name;
+        int w = snprintf(known + used, sizeof known - used, "%s%s%s%s", i ? ", " : "", c->name,
+                         c->label[0] ? " " : "", c->label);
+        if (w > 0 && (size_t)w < sizeof known - used)
+            used += (size_t)w;
+    }
+    const char *near = bm_suggest(value, names, (size_t)cfg->category_count);
+    if (near)
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category",
+                     "未知类别 \"%.40s\"；您是不是要 / unknown category \"%.40s\"; did you mean "
+                     "\"%s\"? (可选 / known: %s)",
+                     value, value, near, known);
+    else
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category",
+                     "未知类别 \"%.40s\" / unknown category \"%.40s\" (可选 / known: %s)", value, value,
+                     known);
+    return NULL;
+}
 
 /* Per-key submit limits: a token bucket of submit_per_min (refilled
  * continuously, as large as a minute) and submit_per_day per UTC day.
@@ -95,14 +127,8 @@ void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         bm_json_str(body, "callback", false, BM_MAX_URL, &in.callback, &err) ||
         bm_json_str(body, "ref", false, BM_MAX_REF, &in.ref, &err))
         goto fail;
-    if (!bm_config_category(&b->cfg, in.category)) {
-        bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "category",
-                     "未知类别 \"%s\"（默认有 lock 开锁修锁、pipe 管道疏通、leak 漏水抢修、repair 水电维修、"
-                     "other 其他，或按配置） / unknown category \"%s\" (known: lock, pipe, leak, repair, "
-                     "other, or as configured)",
-                     in.category, in.category);
+    if (!(in.category = station_category(&b->cfg, in.category, &err)))
         goto fail;
-    }
     if (in.callback && !url_ok(in.callback)) {
         bm_error_set(&err, BM_ERR_INVALID, "callback",
                      "回调地址应为带主机名的 http:// 或 https:// 网址 / callback must be an http:// or https:// URL with a host");
@@ -403,6 +429,9 @@ void cmd_list(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         bm_json_int(msg->body, "limit", false, 1, BM_MAX_LIST, &limit, &err) ||
         bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
         goto fail;
+    /* An unknown category matches nothing: say so rather than "none match". */
+    if (f.category && !(f.category = station_category(&b->cfg, f.category, &err)))
+        goto fail;
     if (overdue && !cJSON_IsBool(overdue)) {
         bm_error_set(&err, BM_ERR_INVALID, "overdue", "\"overdue\" 应为 true 或 false / \"overdue\" must be true or false");
         goto fail;
@@ -437,6 +466,26 @@ fail:
 void cmd_departments(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
 {
     reply_ok(b, SOCK_CLIENT, env, msg, bm_config_departments_json(&b->cfg), false);
+}
+
+/* The station's configured categories (name, Chinese label, urgent),
+ * channels and departments, so that a client checks what a person types
+ * against what this broker accepts rather than against built-in defaults. */
+void cmd_choices(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
+{
+    cJSON *reply = bm_config_departments_json(&b->cfg);
+    cJSON *cats = cJSON_AddArrayToObject(reply, "categories");
+    for (int i = 0; cats && i < b->cfg.category_count; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", b->cfg.categories[i].name);
+        cJSON_AddStringToObject(c, "label", b->cfg.categories[i].label);
+        cJSON_AddBoolToObject(c, "urgent", b->cfg.categories[i].urgent);
+        cJSON_AddItemToArray(cats, c);
+    }
+    cJSON *chans = cJSON_AddArrayToObject(reply, "channels");
+    for (int i = 0; chans && i < b->cfg.channel_count; i++)
+        cJSON_AddItemToArray(chans, cJSON_CreateString(b->cfg.channels[i]));
+    reply_ok(b, SOCK_CLIENT, env, msg, reply, false);
 }
 
 /* One photo of a request, base64 (for the gateway's pages); a channel only

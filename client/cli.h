@@ -145,9 +145,14 @@ typedef enum {
  * kind it names (a Chinese label, e.g. 管道疏通, is accepted for it), or
  * NULL with a bilingual message in err: "unknown category", "did you mean"
  * the closest choice if it is a likely typo, and the valid choices. The
- * choices are the defaults, or those of the config in $BIANMIN_CONFIG. */
+ * choices are the defaults, or those of the config in $BIANMIN_CONFIG; without
+ * it, a value that is not a default is checked against the station's lists,
+ * asked once from the broker set with cli_choices_ask. */
 const char *cli_check_choice(cli_choice_t kind, const char *flag, const char *value, char *err,
                              size_t errlen);
+/* Sets whom cli_check_choice asks for the station's choices (ctx must
+ * outlive the checks; NULL: nobody, check against the defaults). */
+void cli_choices_ask(cli_ctx_t *ctx);
 
 /* ---- calls --------------------------------------------------------------- */
 

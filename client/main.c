@@ -215,7 +215,11 @@ int main(int argc, char **argv)
         rc = global_error("未知命令", "unknown command", name, bm_suggest(name, names, k));
         goto out;
     }
+    /* A category, channel or department that is not a default is checked
+     * against the station's own lists, asked from this broker. */
+    cli_choices_ask(&ctx);
     rc = cmd->run(&ctx, n, rest);
+    cli_choices_ask(NULL);
 out:
     bm_rpc_destroy(&ctx.rpc);
     memset(&key, 0, sizeof key);

@@ -54,6 +54,7 @@
 #define BM_CMD_KEY_ADD    "key_add"
 #define BM_CMD_KEY_REVOKE "key_revoke"
 #define BM_CMD_DEPARTMENTS "departments"
+#define BM_CMD_CHOICES     "choices"    /* the station's categories, channels, departments */
 /* Users who log in through the gateway (office; login: the gateway). */
 #define BM_CMD_PHOTO        "photo"      /* one archived photo, base64 (gateway pages) */
 #define BM_CMD_STATS        "stats"      /* the monthly figures (office) */

@@ -82,6 +82,46 @@ static void test_submit_and_get(void **state)
     expect_error(r, cmd, "not_found", "ticket");
 }
 
+/* `choices`: the config's categories (with labels), channels and departments. */
+static void test_choices(void **state)
+{
+    fx_t *fx = *state;
+    char cmd[16];
+    cJSON *r = tu_call(fx->client, "choices", "{}", cmd, sizeof cmd);
+    assert_non_null(r);
+    assert_string_equal(cmd, "ok");
+    cJSON *cats = cJSON_GetObjectItem(r, "categories");
+    assert_int_equal(cJSON_GetArraySize(cats), 5);
+    cJSON *pipe = cJSON_GetArrayItem(cats, 2); /* leak, lock, pipe, repair, other */
+    assert_string_equal(tu_str(pipe, "name"), "pipe");
+    assert_string_equal(tu_str(pipe, "label"), "管道疏通");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(pipe, "urgent")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cats, 0), "urgent"))); /* leak */
+    cJSON *chans = cJSON_GetObjectItem(r, "channels");
+    assert_string_equal(cJSON_GetArrayItem(chans, 0)->valuestring, "building_leader");
+    cJSON *deps = cJSON_GetObjectItem(r, "departments");
+    assert_string_equal(tu_str(cJSON_GetArrayItem(deps, 0), "id"), "water_company");
+    cJSON_Delete(r);
+    /* The same lists decide: a list by an unknown category is refused with
+     * the closest one, not answered with no requests; a Chinese label is the
+     * category it names, for list and submit alike. */
+    r = tu_call(fx->client, "list", "{\"category\":\"pipes\"}", cmd, sizeof cmd);
+    assert_non_null(strstr(tu_str(r, "message"), "did you mean \"pipe\"?"));
+    expect_error(r, cmd, "unknown_category", "category");
+    r = tu_call(fx->client, "submit",
+                "{\"channel\":\"forum\",\"category\":\"管道疏通\",\"building\":\"3栋\","
+                "\"contact\":\"罗女士\",\"text\":\"堵了\"}",
+                cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    cJSON_Delete(r);
+    r = tu_call(fx->client, "list", "{\"category\":\"管道疏通\"}", cmd, sizeof cmd);
+    assert_string_equal(cmd, "ok");
+    assert_int_equal(tu_num(r, "total"), 1);
+    assert_string_equal(tu_str(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "requests"), 0), "category"),
+                        "pipe");
+    cJSON_Delete(r);
+}
+
 static void test_validation_writes_nothing(void **state)
 {
     fx_t *fx = *state;
@@ -709,6 +749,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submit_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_choices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_ref, setup, teardown),

@@ -195,6 +195,7 @@ class System:
         self.env = dict(os.environ)
         self.env.pop("BIANMIN_BROKER", None)
         self.env.pop("BIANMIN_KEY", None)
+        self.env.pop("BIANMIN_CONFIG", None)  # the CLI asks the broker for its choices
         # The broker makes its own key and the first office key here on its
         # first start (unless the config says "auth": "none").
         self.keys = os.path.join(self.dir, "keys")

@@ -55,6 +55,43 @@ def test_words_suggestions_and_json_errors(bindir):
         assert code == 2 and json_lines(out)[0]["code"] == "not_found", (code, out, err)
 
 
+def test_station_choices(bindir):
+    """A station configured with its own categories and channels: the CLI, with
+    no BIANMIN_CONFIG, checks what is typed against the broker's lists (asked
+    with `choices`), not against the built-in defaults."""
+    cats = [{"name": "pipe", "label": "管道疏通"}, {"name": "gas", "label": "燃气维修", "urgent": True}]
+    with System(bindir, {"categories": cats, "channels": ["building_leader", "hotline"]}) as s:
+        s.broker()
+        # A category the defaults lack, by name and by its Chinese label.
+        t1 = submit(s, category="gas")
+        t2 = submit(s, category="燃气维修")
+        assert s.sql("SELECT category FROM requests WHERE id IN (?, ?)", t1, t2) == [("gas",), ("gas",)]
+        code, out, err = s.cli_json("list", "--category", "燃气维修")
+        assert code == 0 and sorted(r["ticket"] for r in out["requests"]) == [t1, t2], (code, out, err)
+        # A configured channel the defaults lack.
+        code, out, err = s.cli_json("list", "--channel", "hotline")
+        assert code == 0 and out["requests"] == [], (code, out, err)
+        # Typos are refused by the CLI with the station's choices and "did you mean".
+        code, out, err = s.cli("list", "--category", "gass")
+        assert code == 1, (code, out, err)
+        assert "未知类别 \"gass\" / unknown category \"gass\"" in err, err
+        assert "did you mean: gas 燃气维修?" in err and "可选 / choices: pipe 管道疏通, gas 燃气维修" in err, err
+        code, out, err = s.cli("list", "--channel", "hotlin")
+        assert code == 1 and "did you mean: hotline?" in err, (code, out, err)
+        # A default this station does not have is refused, not sent.
+        code, out, err = s.cli("submit", "--channel", "building_leader", "--category", "lock",
+                               "--building", "3栋", "--contact", "罗女士", "--text", "门锁坏了")
+        assert code == 2 and "unknown category \"lock\"" in err and "known: pipe 管道疏通, gas 燃气维修" in err, (code, out, err)
+        # A bridge (any client) sending a typo to the broker gets the station's suggestion,
+        # and a list filtered by an unknown category is refused, not "no requests match".
+        code, out, err = s.cli("submit", "--stdin", stdin=json.dumps(
+            {"channel": "building_leader", "category": "gass", "building": "3栋",
+             "contact": "罗女士", "text": "燃气味"}) + "\n")
+        assert "unknown_category" in out and "did you mean \\\"gas\\\"?" in out, (code, out, err)
+        code, out, err = s.cli_json("list", "--category", "pipe")
+        assert code == 0 and out["requests"] == [], (code, out, err)
+
+
 def test_exit_code_table(bindir):
     with System(bindir) as s:
         # 3: nobody listening.
@@ -196,5 +233,5 @@ def test_rating_of_a_refixed_request_and_csv(bindir):
 
 
 if __name__ == "__main__":
-    main([test_words_suggestions_and_json_errors, test_exit_code_table, test_departments,
+    main([test_words_suggestions_and_json_errors, test_station_choices, test_exit_code_table, test_departments,
           test_time_zones_and_current_month, test_rating_of_a_refixed_request_and_csv])
