@@ -6,7 +6,8 @@
  *   broker_loop.c       the loop: one pass, one commit, then the replies
  *   broker_commands.c   the one command table, handle(), who the caller is
  *   broker_requests.c   submit, get, list, cancel, reopen, escalate, resolve,
- *                       rate, photo, departments; lifecycle actions; photos in
+ *                       rate, photo, departments, choices; lifecycle actions;
+ *                       photos in
  *   broker_volunteers.c sessions; hello, heartbeat, claim, progress, done,
  *                       can't fix, escalate, decline
  *   broker_dispatch.c   offers, taken/revoked notices, lease and overdue sweep

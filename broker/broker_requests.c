@@ -1,6 +1,6 @@
 /* broker_requests.c - requests from channels and the office on the client
  * socket: submit (with the per-key submit limits), get, list, cancel, reopen,
- * escalate, resolve, rate, a request's photo and the departments; the
+ * escalate, resolve, rate, a request's photo, the departments and choices; the
  * lifecycle action they share with the volunteers' commands (run_act); and
  * the photos that come with a submit or a volunteer's report. */
 #include "broker_int.h"
