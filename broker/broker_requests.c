@@ -22,13 +22,17 @@
  * configured category if it is a likely typo, and the configured ones. */
 static const char *station_category(const bm_config_t *cfg, const char *value, bm_error_t *err)
 {
+    for (int i = 0; i < cfg->category_count; i++) {
+        const bm_category_t *c = &cfg->categories[i];
+        if (strcmp(c->name, value) == 0 || (c->label[0] && strcmp(c->label, value) == 0))
+            return c->name;
+    }
+    /* Not found (off the hot path from here): the closest and the list. */
     const char *names[BM_MAX_CATEGORIES];
     char known[BM_MAX_CATEGORIES * 100] = "";
     size_t used = 0;
     for (int i = 0; i < cfg->category_count; i++) {
         const bm_category_t *c = &cfg->categories[i];
-        if (strcmp(c->name, value) == 0 || (c->label[0] && strcmp(c->label, value) == 0))
-            return c->name;
         names[i] = c->name;
         int w = snprintf(known + used, sizeof known - used, "%s%s%s%s", i ? ", " : "", c->name,
                          c->label[0] ? " " : "", c->label);
