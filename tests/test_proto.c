@@ -867,7 +867,7 @@ static void test_recv_malformed_on_dealer(void **state)
 static void test_error_message_cut_on_character(void **state)
 {
     (void)state;
-    char zh[3 * BM_MAX_ERROR_MESSAGE];
+    char zh[3 * BM_MAX_ERROR_MESSAGE + 1];
     zh[0] = '\0';
     for (int i = 0; i < BM_MAX_ERROR_MESSAGE; i++)
         memcpy(zh + strlen(zh), "汉", 4); /* 3 bytes and the NUL */
