@@ -4,6 +4,7 @@
  * figure: docs/stats.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "stats.h"
+#include "stats_int.h"
 #include "jsonx.h"
 #include "tz.h"
 #include "util.h"
@@ -17,19 +18,6 @@
 
 #define DAY_MS  (86400LL * 1000)
 #define HOUR_MS (3600LL * 1000)
-
-/* Event kinds the figures use; others are not loaded. */
-enum { K_RECEIVED, K_CLAIMED, K_COMPLETED, K_FAILED, K_LEASE_EXPIRED, K_ESCALATED, K_RESOLVED,
-       K_CANCELLED, K_REOPENED, K_RATED, K_COUNT };
-static const char *const kind_names[K_COUNT] = {
-    "received",  "claimed",   "completed", "failed",   "lease_expired",
-    "escalated", "resolved",  "cancelled", "reopened", "rated",
-};
-
-/* Statuses as of a time (reconstructed from events' to_status). */
-enum { S_NONE = -1, S_OPEN, S_CLAIMED, S_DONE, S_ESCALATED, S_RESOLVED, S_CANCELLED, S_COUNT };
-static const char *const status_names[S_COUNT] = {"open",     "claimed",  "done",
-                                                  "escalated", "resolved", "cancelled"};
 
 /* The default channels' labels (the broker may be configured with others;
  * those are shown by name). */
@@ -46,25 +34,8 @@ static const char *const hist_labels_zh[] = {"不到1小时", "1–4小时", "4�
                                              "1–3天",     "3–7天",   "7天及以上"};
 #define HIST_BINS 7
 
-typedef struct {
-    int64_t at;
-    int kind;
-    int to;       /* S_* or S_NONE */
-    int score;    /* rated: 1..5; else 0 */
-    char *vol;    /* claimed / completed by a volunteer: their id (owned), else NULL */
-} ev_t;
-
-typedef struct {
-    int64_t id, created_at, deadline_at;
-    char *channel, *category, *building; /* owned */
-    size_t ev0, nev;                     /* its events: evs[ev0 .. ev0 + nev) */
-} req_t;
-
 struct bm_stats_data {
-    req_t *reqs;
-    size_t nreq;
-    ev_t *evs;
-    size_t nev;
+    sqlite3 *db; /* not owned */
     char **vol_ids, **vol_names;
     size_t nvol;
 };
@@ -74,26 +45,6 @@ struct bm_stats_data {
 static char *dup_text(const unsigned char *s)
 {
     return strdup(s ? (const char *)s : "");
-}
-
-static int kind_of(const char *s)
-{
-    for (int i = 0; i < K_COUNT; i++) {
-        if (strcmp(kind_names[i], s) == 0)
-            return i;
-    }
-    return -1;
-}
-
-static int status_of(const char *s)
-{
-    if (!s)
-        return S_NONE;
-    for (int i = 0; i < S_COUNT; i++) {
-        if (strcmp(status_names[i], s) == 0)
-            return i;
-    }
-    return S_NONE;
 }
 
 int64_t bm_stats_percentile(const int64_t *sorted, size_t n, int p)
@@ -121,7 +72,8 @@ sqlite3 *bm_stats_open(const char *path, bm_error_t *err)
         bm_error_set(err, BM_ERR_NOT_FOUND, "db", "找不到数据库 / no database at %s", path);
         return NULL;
     }
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    /* One thread uses the handle: no mutex around every call. */
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         bm_error_set(err, BM_ERR_STORAGE, "db", "无法打开 / cannot open %s: %s", path,
                      db ? sqlite3_errmsg(db) : "内存不足 / out of memory");
         sqlite3_close(db);
@@ -147,19 +99,10 @@ void bm_stats_data_destroy(bm_stats_data_t **self_p)
     if (!self_p || !*self_p)
         return;
     bm_stats_data_t *d = *self_p;
-    for (size_t i = 0; i < d->nreq; i++) {
-        free(d->reqs[i].channel);
-        free(d->reqs[i].category);
-        free(d->reqs[i].building);
-    }
-    for (size_t i = 0; i < d->nev; i++)
-        free(d->evs[i].vol);
     for (size_t i = 0; i < d->nvol; i++) {
         free(d->vol_ids[i]);
         free(d->vol_names[i]);
     }
-    free(d->reqs);
-    free(d->evs);
     free(d->vol_ids);
     free(d->vol_names);
     free(d);
@@ -178,92 +121,6 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     *arr = p;
     *cap = ncap;
     return 0;
-}
-
-static int score_of(const unsigned char *detail)
-{
-    if (!detail)
-        return 0;
-    cJSON *j = cJSON_Parse((const char *)detail);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "score");
-    int score = cJSON_IsNumber(s) && s->valuedouble >= 1 && s->valuedouble <= 5
-                    ? (int)s->valuedouble
-                    : 0;
-    cJSON_Delete(j);
-    return score;
-}
-
-static int load_requests(sqlite3 *db, bm_stats_data_t *d)
-{
-    sqlite3_stmt *s = NULL;
-    size_t cap = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, created_at, deadline_at, channel, category, building"
-                           " FROM requests ORDER BY id",
-                           -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (grow((void **)&d->reqs, &cap, d->nreq, sizeof *d->reqs) != 0)
-            break;
-        req_t *r = &d->reqs[d->nreq];
-        memset(r, 0, sizeof *r);
-        r->id = sqlite3_column_int64(s, 0);
-        r->created_at = sqlite3_column_int64(s, 1);
-        r->deadline_at = sqlite3_column_int64(s, 2);
-        r->channel = dup_text(sqlite3_column_text(s, 3));
-        r->category = dup_text(sqlite3_column_text(s, 4));
-        r->building = dup_text(sqlite3_column_text(s, 5));
-        d->nreq++;
-        if (!r->channel || !r->category || !r->building)
-            break;
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int load_events(sqlite3 *db, bm_stats_data_t *d)
-{
-    sqlite3_stmt *s = NULL;
-    size_t cap = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT request_id, at, kind, to_status, actor, detail FROM events"
-                           " WHERE kind IN ('received', 'claimed', 'completed', 'failed',"
-                           " 'lease_expired', 'escalated', 'resolved', 'cancelled', 'reopened',"
-                           " 'rated') ORDER BY request_id, at, id",
-                           -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    size_t ri = 0; /* requests and events are both ordered by request id */
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t rid = sqlite3_column_int64(s, 0);
-        while (ri < d->nreq && d->reqs[ri].id < rid)
-            ri++;
-        if (ri >= d->nreq || d->reqs[ri].id != rid)
-            continue; /* an event of an unknown request: not counted */
-        if (grow((void **)&d->evs, &cap, d->nev, sizeof *d->evs) != 0)
-            break;
-        ev_t *e = &d->evs[d->nev];
-        memset(e, 0, sizeof *e);
-        e->at = sqlite3_column_int64(s, 1);
-        e->kind = kind_of((const char *)sqlite3_column_text(s, 2));
-        e->to = status_of((const char *)sqlite3_column_text(s, 3));
-        const char *actor = (const char *)sqlite3_column_text(s, 4);
-        if ((e->kind == K_CLAIMED || e->kind == K_COMPLETED) && actor &&
-            strncmp(actor, "volunteer:", 10) == 0) {
-            e->vol = strdup(actor + 10);
-            if (!e->vol)
-                break;
-        }
-        if (e->kind == K_RATED)
-            e->score = score_of(sqlite3_column_text(s, 5));
-        if (d->reqs[ri].nev == 0)
-            d->reqs[ri].ev0 = d->nev;
-        d->reqs[ri].nev++;
-        d->nev++;
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int load_volunteers(sqlite3 *db, bm_stats_data_t *d)
@@ -295,29 +152,24 @@ bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err)
         bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
         return NULL;
     }
-    /* One read transaction: the three reads see the same snapshot. */
-    int in_tx = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-    int rc = load_requests(db, d);
-    if (rc == 0)
-        rc = load_events(db, d);
-    if (rc == 0)
-        rc = load_volunteers(db, d);
-    if (rc != 0)
+    d->db = db;
+    if (load_volunteers(db, d) != 0) {
         bm_error_set(err, BM_ERR_STORAGE, "db", "读取数据库失败 / reading the database: %s", sqlite3_errmsg(db));
-    if (in_tx)
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != 0)
         bm_stats_data_destroy(&d);
+    }
     return d;
 }
 
+static int cmp_str_p(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* The volunteer's name (vol_ids are sorted by id, bytewise), or NULL. */
 static const char *volunteer_name(const bm_stats_data_t *d, const char *id)
 {
-    for (size_t i = 0; i < d->nvol; i++) {
-        if (strcmp(d->vol_ids[i], id) == 0)
-            return d->vol_names[i];
-    }
-    return NULL;
+    char **p = d->nvol ? bsearch(id, d->vol_ids, d->nvol, sizeof *d->vol_ids, cmp_str_p) : NULL;
+    return p ? d->vol_names[p - d->vol_ids] : NULL;
 }
 
 /* ---- time zones and months ----------------------------------------------- */
@@ -419,22 +271,48 @@ typedef struct {
     long daily[31];
 } group_t;
 
+/* The rows of one table, found by key through a hash index. */
 typedef struct {
     group_t *g;
     size_t n, cap;
+    size_t *slots; /* open addressing: index + 1 into g, 0 = empty */
+    size_t nslots;
 } groups_t;
+
+static int groups_rehash(groups_t *gs)
+{
+    size_t nn = gs->nslots ? gs->nslots * 2 : 64;
+    size_t *ns = calloc(nn, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < gs->n; i++) {
+        size_t k = (size_t)stats_hash(gs->g[i].key) & (nn - 1);
+        while (ns[k])
+            k = (k + 1) & (nn - 1);
+        ns[k] = i + 1;
+    }
+    free(gs->slots);
+    gs->slots = ns;
+    gs->nslots = nn;
+    return 0;
+}
 
 static group_t *group_get(groups_t *gs, const char *key)
 {
-    for (size_t i = 0; i < gs->n; i++) {
-        if (strcmp(gs->g[i].key, key) == 0)
-            return &gs->g[i];
+    if (gs->n * 2 >= gs->nslots && groups_rehash(gs) != 0)
+        return NULL;
+    size_t k = (size_t)stats_hash(key) & (gs->nslots - 1);
+    for (; gs->slots[k]; k = (k + 1) & (gs->nslots - 1)) {
+        group_t *g = &gs->g[gs->slots[k] - 1];
+        if (g->key == key || strcmp(g->key, key) == 0)
+            return g;
     }
     if (grow((void **)&gs->g, &gs->cap, gs->n, sizeof *gs->g) != 0)
         return NULL;
     group_t *g = &gs->g[gs->n++];
     memset(g, 0, sizeof *g);
     g->key = key;
+    gs->slots[k] = gs->n;
     return g;
 }
 
@@ -445,6 +323,7 @@ static void groups_free(groups_t *gs)
         free(gs->g[i].todone.v);
     }
     free(gs->g);
+    free(gs->slots);
     memset(gs, 0, sizeof *gs);
 }
 
@@ -495,18 +374,20 @@ static int64_t deadline_of(const req_t *r, const bm_config_t *cfg)
 }
 
 /* Adds one request's contribution to the month. */
-static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, const bm_config_t *cfg)
+static void acc_request(acc_t *a, const stats_set_t *set, const req_t *r, const bm_config_t *cfg)
 {
-    const ev_t *ev = d->evs + r->ev0;
+    const ev_t *ev = set->evs + r->ev0;
     size_t n = r->nev;
     bool rec = in_month(a, r->created_at);
 
     /* Its whole history, once. */
     int64_t first_claim = -1, first_done = -1;
     int latest_score = 0, claims = 0;
-    bool any_escalated = false, any_setback = false;
+    bool any_escalated = false, any_setback = false, done_in_month = false;
     for (size_t i = 0; i < n; i++) {
         const ev_t *e = &ev[i];
+        if ((e->kind == K_COMPLETED || e->kind == K_RESOLVED) && in_month(a, e->at))
+            done_in_month = true;
         if (e->kind == K_CLAIMED) {
             claims++;
             if (first_claim < 0)
@@ -523,11 +404,16 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
             any_setback = true;
     }
 
-    group_t *cat = group_get(&a->categories, r->category);
-    group_t *chan = group_get(&a->channels, r->channel);
-    if (!cat || !chan) {
-        a->oom = true;
-        return;
+    /* Only a request received or done in the month adds its category and
+     * channel to the tables: the keys do not depend on the years around it. */
+    group_t *cat = NULL, *chan = NULL;
+    if (rec || done_in_month) {
+        cat = group_get(&a->categories, r->category);
+        chan = group_get(&a->channels, r->channel);
+        if (!cat || !chan) {
+            a->oom = true;
+            return;
+        }
     }
 
     /* Received in the month: volumes, times, escalation rate. */
@@ -693,8 +579,8 @@ static void acc_request(acc_t *a, const bm_stats_data_t *d, const req_t *r, cons
     }
 }
 
-static void acc_month(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg, int year,
-                      int month, int64_t now)
+/* Sets the month's bounds (in the zone in force) and its configured keys. */
+static void acc_init(acc_t *a, const bm_config_t *cfg, int year, int month, int64_t now)
 {
     memset(a, 0, sizeof *a);
     a->ndays = days_in_month(year, month);
@@ -714,8 +600,6 @@ static void acc_month(acc_t *a, const bm_stats_data_t *d, const bm_config_t *cfg
         if (!group_get(&a->channels, cfg->channels[i]))
             a->oom = true;
     }
-    for (size_t i = 0; i < d->nreq && !a->oom; i++)
-        acc_request(a, d, &d->reqs[i], cfg);
 }
 
 /* ---- the report as JSON -------------------------------------------------- */
@@ -963,45 +847,57 @@ cJSON *bm_stats_month_asof(const bm_stats_data_t *data, const bm_config_t *cfg, 
         return NULL;
     cJSON *root = NULL;
     acc_t a;
-    acc_month(&a, data, cfg, year, month, now);
-    if (!a.oom)
+    stats_set_t set = {0};
+    stats_trend_t trend[BM_STATS_TREND_MONTHS];
+    int64_t bounds[BM_STATS_TREND_MONTHS + 1];
+    /* The twelve months ending with this one, in the zone in force. */
+    for (int k = 0; k <= BM_STATS_TREND_MONTHS; k++)
+        bounds[k] = local_midnight(year, month - (BM_STATS_TREND_MONTHS - 1) + k, 1);
+    acc_init(&a, cfg, year, month, now);
+    /* One read transaction: every read sees the same snapshot. */
+    int in_tx = sqlite3_exec(data->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    bool read_ok = stats_set_load(data->db, a.from, a.until, a.as_of, &set) == 0;
+    /* The trend's last month is this one: counted below from the set. */
+    read_ok = read_ok && stats_trend_load(data->db, bounds, BM_STATS_TREND_MONTHS - 1, trend) == 0;
+    if (!read_ok)
+        bm_error_set(err, BM_ERR_STORAGE, "db", "读取数据库失败 / reading the database: %s",
+                     sqlite3_errmsg(data->db));
+    if (in_tx)
+        sqlite3_exec(data->db, "COMMIT", NULL, NULL, NULL);
+    for (size_t i = 0; read_ok && i < set.nreq && !a.oom; i++)
+        acc_request(&a, &set, &set.reqs[i], cfg);
+    if (read_ok && !a.oom)
         root = build_report(&a, data, cfg, year, month, tzname_used);
+    stats_trend_t *last = &trend[BM_STATS_TREND_MONTHS - 1];
+    last->received = a.received;
+    last->done = a.done;
+    last->rated = a.rated;
+    last->good = a.by_score[4] + a.by_score[5];
+    last->score_sum = a.score_sum;
     acc_free(&a);
+    stats_set_free(&set);
 
-    /* The trend: the twelve months ending with this one. */
-    cJSON *trend = root ? cJSON_AddArrayToObject(root, "trend") : NULL;
-    for (int k = BM_STATS_TREND_MONTHS - 1; trend && k >= 0; k--) {
-        int y = year, m = month - k;
-        while (m < 1) {
-            m += 12;
-            y--;
-        }
-        acc_t t;
-        acc_month(&t, data, cfg, y, m, now);
+    cJSON *tr = root ? cJSON_AddArrayToObject(root, "trend") : NULL;
+    for (int k = 0; tr && k < BM_STATS_TREND_MONTHS; k++) {
+        const stats_trend_t *t = &trend[k];
         cJSON *o = cJSON_CreateObject();
         char name[16];
-        month_name(y, m, name, sizeof name);
+        month_name(year, month - (BM_STATS_TREND_MONTHS - 1) + k, name, sizeof name);
         cJSON_AddStringToObject(o, "month", name);
-        cJSON_AddNumberToObject(o, "received", (double)t.received);
-        cJSON_AddNumberToObject(o, "done", (double)t.done);
-        cJSON_AddNumberToObject(o, "rated", (double)t.rated);
-        if (t.rated > 0) {
-            cJSON_AddNumberToObject(o, "csat", (double)(t.by_score[4] + t.by_score[5]) / (double)t.rated);
-            cJSON_AddNumberToObject(o, "mean", (double)t.score_sum / (double)t.rated);
+        cJSON_AddNumberToObject(o, "received", (double)t->received);
+        cJSON_AddNumberToObject(o, "done", (double)t->done);
+        cJSON_AddNumberToObject(o, "rated", (double)t->rated);
+        if (t->rated > 0) {
+            cJSON_AddNumberToObject(o, "csat", (double)t->good / (double)t->rated);
+            cJSON_AddNumberToObject(o, "mean", (double)t->score_sum / (double)t->rated);
         } else {
             cJSON_AddNullToObject(o, "csat");
             cJSON_AddNullToObject(o, "mean");
         }
-        cJSON_AddItemToArray(trend, o);
-        if (t.oom) {
-            cJSON_Delete(root);
-            root = NULL;
-            trend = NULL;
-        }
-        acc_free(&t);
+        cJSON_AddItemToArray(tr, o);
     }
     bm_tz_pop(&saved);
-    if (!root)
+    if (!root && read_ok)
         bm_error_set(err, BM_ERR_STORAGE, NULL, "内存不足 / out of memory");
     return root;
 }
