@@ -565,6 +565,113 @@ static void test_current_month(void **state)
 
 /* ---- pure helpers -------------------------------------------------------- */
 
+/* History around a month: requests that began and ended long before it
+ * (March 2025, May 2026, with a category and a channel no longer
+ * configured) and ones received after it (February 2027, still open). */
+static const char *const history_sql =
+    "INSERT INTO requests(id, channel, category, priority, building, unit, contact, text, status,"
+    " deadline_at, created_at, updated_at) VALUES"
+    " (101, 'wechat', 'garden', 1, '旧楼 9栋', '1', 'x', 't', 'done', 0, 1741132800000, 0),"
+    " (102, 'forum', 'pipe', 3, '市政小区 3栋', '2', 'x', 't', 'done', 0, 1778025600000, 0),"
+    " (103, 'office', 'lock', 5, '幸福里 1栋', '3', 'x', 't', 'cancelled', 0, 1778112000000, 0),"
+    " (104, 'forum', 'leak', 10, '市政小区 3栋', '4', 'x', 't', 'open', 0, 1801526400000, 0);"
+    "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail) VALUES"
+    " (101, 1741132800000, 'channel:wechat', 'received', NULL, 'open', '{}'),"
+    " (101, 1741136400000, 'volunteer:v01', 'claimed', 'open', 'claimed', '{}'),"
+    " (101, 1741140000000, 'volunteer:v01', 'completed', 'claimed', 'done', '{}'),"
+    " (101, 1741143600000, 'channel:wechat', 'rated', NULL, NULL, '{\"score\":2}'),"
+    " (102, 1778025600000, 'channel:forum', 'received', NULL, 'open', '{}'),"
+    " (102, 1778029200000, 'volunteer:v02', 'claimed', 'open', 'claimed', '{}'),"
+    " (102, 1778032800000, 'volunteer:v02', 'completed', 'claimed', 'done', '{}'),"
+    " (102, 1778036400000, 'channel:forum', 'reopened', 'done', 'open', '{}'),"
+    " (102, 1778040000000, 'volunteer:v01', 'claimed', 'open', 'claimed', '{}'),"
+    " (102, 1778043600000, 'volunteer:v01', 'completed', 'claimed', 'done', '{}'),"
+    " (102, 1778047200000, 'channel:forum', 'rated', NULL, NULL, '{\"score\":5}'),"
+    " (103, 1778112000000, 'channel:office', 'received', NULL, 'open', '{}'),"
+    " (103, 1778115600000, 'channel:office', 'cancelled', 'open', 'cancelled', '{}'),"
+    " (104, 1801526400000, 'channel:forum', 'received', NULL, 'open', '{}');";
+
+static cJSON *report_asof(const char *path, const char *tz, int year, int month, int64_t now)
+{
+    bm_config_t cfg;
+    bm_config_defaults(&cfg);
+    bm_error_t err = {0};
+    sqlite3 *db = bm_stats_open(path, &err);
+    if (!db)
+        fail_msg("open: %s", err.message);
+    bm_stats_data_t *d = bm_stats_load(db, &err);
+    if (!d)
+        fail_msg("load: %s", err.message);
+    cJSON *r = bm_stats_month_asof(d, &cfg, year, month, tz, now, &err);
+    if (!r)
+        fail_msg("month: %s", err.message);
+    bm_stats_data_destroy(&d);
+    sqlite3_close(db);
+    return r;
+}
+
+/* The month's figures are the same whatever history surrounds it: only the
+ * trend entry of a month that got requests changes (the stats read the
+ * month by index, not the years; docs/stats.md). */
+static void test_history_around_month(void **state)
+{
+    (void)state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/history.db", g_dir);
+    remove(path);
+    if (fx_create(path) != 0)
+        fail_msg("fixture");
+    int64_t now = fx_ms("2027-03-01T00:00:00Z");
+    static const char *const zones[] = {"Asia/Shanghai", "UTC", "America/New_York"};
+    cJSON *before[3];
+    for (int z = 0; z < 3; z++)
+        before[z] = report_asof(path, zones[z], 2026, 11, now);
+    if (fx_exec(path, history_sql) != 0)
+        fail_msg("history");
+    for (int z = 0; z < 3; z++) {
+        cJSON *after = report_asof(path, zones[z], 2026, 11, now);
+        cJSON *tb = cJSON_DetachItemFromObjectCaseSensitive(before[z], "trend");
+        cJSON *ta = cJSON_DetachItemFromObjectCaseSensitive(after, "trend");
+        char *jb = cJSON_PrintUnformatted(before[z]), *ja = cJSON_PrintUnformatted(after);
+        if (strcmp(jb, ja) != 0)
+            fail_msg("%s: the month changed with the history around it:\n%s\n%s", zones[z], jb, ja);
+        assert_null(strstr(ja, "garden")); /* an old category does not become a key */
+        assert_null(strstr(ja, "wechat"));
+        assert_int_equal(cJSON_GetArraySize(ta), 12);
+        for (int i = 0; i < 12; i++) {
+            const cJSON *b = cJSON_GetArrayItem(tb, i), *a = cJSON_GetArrayItem(ta, i);
+            const char *m = bm_json_path(a, "month")->valuestring;
+            if (strcmp(m, "2026-05") == 0) {
+                /* 102 (done twice in May, counted once, rated 5) and 103 */
+                expect_int(a, "received", 2);
+                expect_int(a, "done", 1);
+                expect_int(a, "rated", 1);
+                expect_real(a, "mean", 5.0);
+                continue;
+            }
+            char *xb = cJSON_PrintUnformatted(b), *xa = cJSON_PrintUnformatted(a);
+            if (strcmp(xb, xa) != 0)
+                fail_msg("%s: trend %s changed: %s -> %s", zones[z], m, xb, xa);
+            free(xb);
+            free(xa);
+        }
+        free(jb);
+        free(ja);
+        cJSON_Delete(tb);
+        cJSON_Delete(ta);
+        cJSON_Delete(after);
+        cJSON_Delete(before[z]);
+    }
+    /* The month of the old history itself is counted from it, keys and all. */
+    cJSON *mar = report_asof(path, "UTC", 2025, 3, now);
+    expect_int(mar, "received.total", 1);
+    expect_int(mar, "received.by_category.garden", 1);
+    expect_int(mar, "received.by_channel.wechat", 1);
+    expect_int(mar, "done.total", 1);
+    expect_int(mar, "satisfaction.rated", 1);
+    cJSON_Delete(mar);
+}
+
 static void test_percentile(void **state)
 {
     (void)state;
@@ -776,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_tz_forms),
         cmocka_unit_test(test_rating_attribution),
         cmocka_unit_test(test_current_month),
+        cmocka_unit_test(test_history_around_month),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_parse_month),
         cmocka_unit_test(test_json_path),
