@@ -121,7 +121,7 @@ static bool hex64(const char *s)
  * whole). Returns 0 or -1. */
 static int copy_file(const char *src, const char *dst)
 {
-    char tmp[2048];
+    char tmp[2048 + 8];
     snprintf(tmp, sizeof tmp, "%s.part", dst);
     FILE *in = fopen(src, "rb");
     if (!in)
@@ -239,20 +239,24 @@ static cJSON *timeline_of(sqlite3 *db, int64_t ticket, const cJSON *names)
     return arr;
 }
 
-/* Reads the month's requests with their timelines and photos. */
-static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
+typedef struct writer writer_t;
+static int emit_case(writer_t *w, cJSON *r);
+
+/* Reads the month's requests one by one, each with its timeline and photos,
+ * and hands each to the writer (only one case is in memory at a time).
+ * Returns the number of cases, or -1. */
+static long read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x,
+                       const bm_config_t *cfg, writer_t *w)
 {
-    cJSON *arr = cJSON_CreateArray();
     sqlite3_stmt *s = NULL;
+    long n = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, channel, ref, category, priority, building, unit, contact,"
                            " text, status, volunteer_id, department, rating, rated_at, created_at,"
                            " claimed_at, done_at, deadline_at, attempts FROM requests"
                            " WHERE created_at >= ?1 AND created_at < ?2 ORDER BY id",
-                           -1, &s, NULL) != SQLITE_OK) {
-        cJSON_Delete(arr);
-        return NULL;
-    }
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
     sqlite3_bind_int64(s, 1, from);
     sqlite3_bind_int64(s, 2, until);
     int rc;
@@ -289,15 +293,23 @@ static cJSON *read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x)
         cJSON_AddStringToObject(r, "done_local", lt);
         cJSON_AddItemToObject(r, "timeline", timeline_of(db, id, x->names));
         cJSON_AddItemToObject(r, "photos", photos_of(db, id, x));
-        cJSON_AddItemToArray(arr, r);
+        const bm_department_t *dep = bm_config_department(cfg, cli_json_str(r, "department"));
+        if (dep)
+            cJSON_AddStringToObject(r, "department_name", dep->name);
+        int e = emit_case(w, r);
+        cJSON_Delete(r);
+        if (e != 0) {
+            sqlite3_finalize(s);
+            return -1;
+        }
+        n++;
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
         fprintf(stderr, "bianmin export: 读取数据库失败 / reading the database: %s\n", sqlite3_errmsg(db));
-        cJSON_Delete(arr);
-        return NULL;
+        return -1;
     }
-    return arr;
+    return n;
 }
 
 /* The note of an event for people: note / reason / answer / department /
@@ -367,98 +379,77 @@ static int close_checked(FILE *f, const char *path)
     return 0;
 }
 
-static int write_csv(const char *dir, const cJSON *cases)
-{
-    char path[2048];
-    FILE *f = open_in(dir, "requests.csv", path, sizeof path);
-    if (!f)
-        return -1;
-    bm_csv_bom(f);
-    fputs("ticket,received_at,channel,category,category_label,building,unit,contact,text,status,"
-          "status_label,volunteer,volunteer_name,department,department_name,done_at,rating,events,"
-          "photos\r\n",
-          f);
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cases)
-    {
-        char n[32];
-        const cJSON *rating = cJSON_GetObjectItemCaseSensitive(r, "rating");
-        snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
-        const char *cells[] = {n,
-                               cli_json_str(r, "received_local"),
-                               cli_json_str(r, "channel"),
-                               cli_json_str(r, "category"),
-                               cli_category_label(cli_json_str(r, "category")),
-                               cli_json_str(r, "building"),
-                               cli_json_str(r, "unit"),
-                               cli_json_str(r, "contact"),
-                               cli_json_str(r, "text"),
-                               cli_json_str(r, "status"),
-                               cli_status_label(cli_json_str(r, "status")),
-                               cli_json_str(r, "volunteer"),
-                               cli_json_str(r, "volunteer_name"),
-                               cli_json_str(r, "department"),
-                               cli_json_str(r, "department_name"),
-                               cli_json_str(r, "done_local")};
-        for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
-            bm_csv_field(f, cells[i]);
-            fputc(',', f);
-        }
-        if (cJSON_IsNumber(rating))
-            fprintf(f, "%d", rating->valueint);
-        fprintf(f, ",%d,%d\r\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "timeline")),
-                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "photos")));
-    }
-    if (close_checked(f, path) != 0)
-        return -1;
+/* One page of the case pages: which cases it holds, for the contents. */
+typedef struct {
+    long first, last, count;
+    char from_local[32], to_local[32];
+} page_t;
 
-    f = open_in(dir, "events.csv", path, sizeof path);
-    if (!f)
-        return -1;
-    bm_csv_bom(f);
-    fputs("ticket,at,actor,actor_name,kind,kind_label,from,to,note\r\n", f);
-    cJSON_ArrayForEach(r, cases)
-    {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
-        {
-            char n[32], note[2048];
-            snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
-            event_note(e, note, sizeof note);
-            const char *cells[] = {n,
-                                   cli_json_str(e, "at_local"),
-                                   cli_json_str(e, "actor"),
-                                   cli_json_str(e, "actor_name"),
-                                   cli_json_str(e, "kind"),
-                                   cli_event_label(cli_json_str(e, "kind")),
-                                   cli_json_str(e, "from"),
-                                   cli_json_str(e, "to"),
-                                   note};
-            for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
-                if (i)
-                    fputc(',', f);
-                bm_csv_field(f, cells[i]);
-            }
-            fputs("\r\n", f);
-        }
+struct writer {
+    const char *dir, *month, *tz;
+    FILE *req_csv, *ev_csv, *json, *page;
+    char req_path[2048], ev_path[2048], json_path[2048], page_path[2048];
+    long cases;
+    page_t *pages;
+    size_t npages, cap;
+    int page_size;
+};
+
+static void csv_request(FILE *f, const cJSON *r)
+{
+    char n[32];
+    const cJSON *rating = cJSON_GetObjectItemCaseSensitive(r, "rating");
+    snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
+    const char *cells[] = {n,
+                           cli_json_str(r, "received_local"),
+                           cli_json_str(r, "channel"),
+                           cli_json_str(r, "category"),
+                           cli_category_label(cli_json_str(r, "category")),
+                           cli_json_str(r, "building"),
+                           cli_json_str(r, "unit"),
+                           cli_json_str(r, "contact"),
+                           cli_json_str(r, "text"),
+                           cli_json_str(r, "status"),
+                           cli_status_label(cli_json_str(r, "status")),
+                           cli_json_str(r, "volunteer"),
+                           cli_json_str(r, "volunteer_name"),
+                           cli_json_str(r, "department"),
+                           cli_json_str(r, "department_name"),
+                           cli_json_str(r, "done_local")};
+    for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        bm_csv_field(f, cells[i]);
+        fputc(',', f);
     }
-    return close_checked(f, path);
+    if (cJSON_IsNumber(rating))
+        fprintf(f, "%d", rating->valueint);
+    fprintf(f, ",%d,%d\r\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "timeline")),
+            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "photos")));
 }
 
-static int write_json(const char *dir, const cJSON *doc)
+static void csv_events(FILE *f, const cJSON *r)
 {
-    char path[2048];
-    FILE *f = open_in(dir, "requests.json", path, sizeof path);
-    if (!f)
-        return -1;
-    char *text = cJSON_Print(doc);
-    if (text) {
-        fputs(text, f);
-        fputc('\n', f);
-        cJSON_free(text);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
+    {
+        char n[32], note[2048];
+        snprintf(n, sizeof n, "%d", cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint);
+        event_note(e, note, sizeof note);
+        const char *cells[] = {n,
+                               cli_json_str(e, "at_local"),
+                               cli_json_str(e, "actor"),
+                               cli_json_str(e, "actor_name"),
+                               cli_json_str(e, "kind"),
+                               cli_event_label(cli_json_str(e, "kind")),
+                               cli_json_str(e, "from"),
+                               cli_json_str(e, "to"),
+                               note};
+        for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+            if (i)
+                fputc(',', f);
+            bm_csv_field(f, cells[i]);
+        }
+        fputs("\r\n", f);
     }
-    int rc = close_checked(f, path);
-    return text ? rc : -1;
 }
 
 static void html_field(FILE *f, const char *name, const char *value)
@@ -485,17 +476,17 @@ static const char *status_text(const cJSON *r)
     return label ? label : name;
 }
 
-static int write_html(const char *dir, const cJSON *doc)
+/* The top of a page: charset, title, the style every page shares. */
+static void html_head(FILE *f, const char *month, const char *title)
 {
-    char path[2048];
-    FILE *f = open_in(dir, "index.html", path, sizeof path);
-    if (!f)
-        return -1;
-    const char *month = cli_json_str(doc, "month");
     fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
           "便民服务案卷 ",
           f);
     bm_html_escape(f, month);
+    if (title) {
+        fputc(' ', f);
+        bm_html_escape(f, title);
+    }
     fputs("</title>\n<style>\nbody{font-family:\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\","
           "sans-serif;margin:24px;color:#222;max-width:980px}\n"
           "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px "
@@ -508,105 +499,258 @@ static int write_html(const char *dir, const cJSON *doc)
           "</style>\n</head>\n<body>\n<h1>便民服务案卷 ",
           f);
     bm_html_escape(f, month);
-    fputs("</h1>\n<div class=\"sub\">时区 ", f);
-    bm_html_escape(f, cli_json_str(doc, "tz"));
-    fputs("；本月受理的请求及其完整经过、备注和照片。时间为当地时间。</div>\n<h2>目录</h2>\n<ul>\n",
-          f);
-    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "requests");
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cases)
-    {
-        int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
-        fprintf(f, "<li><a href=\"#t%d\">#%d</a> ", t, t);
-        bm_html_escape(f, cli_json_str(r, "received_local"));
+    if (title) {
         fputc(' ', f);
-        bm_html_escape(f, category_text(r));
-        fputc(' ', f);
-        bm_html_escape(f, cli_json_str(r, "building"));
-        fputs(" — ", f);
-        bm_html_escape(f, status_text(r));
-        fputs("</li>\n", f);
+        bm_html_escape(f, title);
     }
-    if (cJSON_GetArraySize(cases) == 0)
-        fputs("<li>本月没有受理的请求。</li>\n", f);
-    fputs("</ul>\n", f);
+    fputs("</h1>\n", f);
+}
 
-    cJSON_ArrayForEach(r, cases)
+/* One case's section: its fields, its timeline with notes, its photos. */
+static void html_case(FILE *f, const cJSON *r)
+{
+    int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
+    fprintf(f, "<section id=\"t%d\">\n<h2>#%d</h2>\n<table>\n", t, t);
+    char rating[16] = "";
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "rating");
+    if (cJSON_IsNumber(rv))
+        snprintf(rating, sizeof rating, "%d分", rv->valueint);
+    html_field(f, "受理时间", cli_json_str(r, "received_local"));
+    html_field(f, "渠道", channel_label(cli_json_str(r, "channel")));
+    html_field(f, "类别", category_text(r));
+    html_field(f, "楼栋", cli_json_str(r, "building"));
+    html_field(f, "单元/房号", cli_json_str(r, "unit"));
+    html_field(f, "联系人", cli_json_str(r, "contact"));
+    html_field(f, "内容", cli_json_str(r, "text"));
+    html_field(f, "状态", status_text(r));
+    char vol[256];
+    html_field(f, "志愿者", volunteer_text(r, vol, sizeof vol));
+    html_field(f, "上报部门", cli_json_str(r, "department_name") ? cli_json_str(r, "department_name")
+                                                               : cli_json_str(r, "department"));
+    html_field(f, "完成时间", cli_json_str(r, "done_local"));
+    html_field(f, "评价", rating);
+    fputs("</table>\n<h3>经过</h3>\n<table><tr><th>时间</th><th>事件</th><th>操作者</th>"
+          "<th>备注</th></tr>\n",
+          f);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
     {
-        int t = cJSON_GetObjectItemCaseSensitive(r, "ticket")->valueint;
-        fprintf(f, "<section id=\"t%d\">\n<h2>#%d</h2>\n<table>\n", t, t);
-        char rating[16] = "";
-        const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "rating");
-        if (cJSON_IsNumber(rv))
-            snprintf(rating, sizeof rating, "%d分", rv->valueint);
-        html_field(f, "受理时间", cli_json_str(r, "received_local"));
-        html_field(f, "渠道", channel_label(cli_json_str(r, "channel")));
-        html_field(f, "类别", category_text(r));
-        html_field(f, "楼栋", cli_json_str(r, "building"));
-        html_field(f, "单元/房号", cli_json_str(r, "unit"));
-        html_field(f, "联系人", cli_json_str(r, "contact"));
-        html_field(f, "内容", cli_json_str(r, "text"));
-        html_field(f, "状态", status_text(r));
-        char vol[256];
-        html_field(f, "志愿者", volunteer_text(r, vol, sizeof vol));
-        html_field(f, "上报部门", cli_json_str(r, "department_name") ? cli_json_str(r, "department_name")
-                                                                   : cli_json_str(r, "department"));
-        html_field(f, "完成时间", cli_json_str(r, "done_local"));
-        html_field(f, "评价", rating);
-        fputs("</table>\n<h3>经过</h3>\n<table><tr><th>时间</th><th>事件</th><th>操作者</th>"
-              "<th>备注</th></tr>\n",
-              f);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "timeline"))
-        {
-            char note[2048];
-            event_note(e, note, sizeof note);
-            const char *kind = cli_json_str(e, "kind");
-            fputs("<tr><td>", f);
-            bm_html_escape(f, cli_json_str(e, "at_local"));
-            fputs("</td><td>", f);
-            bm_html_escape(f, cli_event_label(kind) ? cli_event_label(kind) : kind);
-            fputs("</td><td>", f);
-            bm_html_escape(f, cli_json_str(e, "actor_name"));
-            fputs("</td><td>", f);
-            bm_html_escape(f, note);
-            fputs("</td></tr>\n", f);
-        }
-        fputs("</table>\n", f);
-        const cJSON *photos = cJSON_GetObjectItemCaseSensitive(r, "photos");
-        if (cJSON_GetArraySize(photos) > 0) {
-            fputs("<h3>照片</h3>\n", f);
-            const cJSON *p;
-            cJSON_ArrayForEach(p, photos)
-            {
-                const char *file = cli_json_str(p, "file");
-                bool missing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "missing"));
-                fputs("<figure>", f);
-                if (file && !missing) {
-                    fputs("<a href=\"", f);
-                    bm_html_escape(f, file);
-                    fputs("\"><img src=\"", f);
-                    bm_html_escape(f, file);
-                    fputs("\" alt=\"", f);
-                    bm_html_escape(f, cli_json_str(p, "name") ? cli_json_str(p, "name") : "照片");
-                    fputs("\"></a>", f);
-                } else {
-                    fputs("<div class=\"missing\">照片缺失（归档中找不到）</div>", f);
-                }
-                fputs("<figcaption>", f);
-                const char *k = cli_json_str(p, "kind");
-                bm_html_escape(f, k && strcmp(k, "before") == 0  ? "处理前"
-                                  : k && strcmp(k, "after") == 0 ? "处理后"
-                                                                 : "照片");
-                if (cli_json_str(p, "name")) {
-                    fputc(' ', f);
-                    bm_html_escape(f, cli_json_str(p, "name"));
-                }
-                fputs("</figcaption></figure>\n", f);
-            }
-        }
-        fputs("</section>\n", f);
+        char note[2048];
+        event_note(e, note, sizeof note);
+        const char *kind = cli_json_str(e, "kind");
+        fputs("<tr><td>", f);
+        bm_html_escape(f, cli_json_str(e, "at_local"));
+        fputs("</td><td>", f);
+        bm_html_escape(f, cli_event_label(kind) ? cli_event_label(kind) : kind);
+        fputs("</td><td>", f);
+        bm_html_escape(f, cli_json_str(e, "actor_name"));
+        fputs("</td><td>", f);
+        bm_html_escape(f, note);
+        fputs("</td></tr>\n", f);
     }
+    fputs("</table>\n", f);
+    const cJSON *photos = cJSON_GetObjectItemCaseSensitive(r, "photos");
+    if (cJSON_GetArraySize(photos) > 0) {
+        fputs("<h3>照片</h3>\n", f);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, photos)
+        {
+            const char *file = cli_json_str(p, "file");
+            bool missing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "missing"));
+            fputs("<figure>", f);
+            if (file && !missing) {
+                fputs("<a href=\"", f);
+                bm_html_escape(f, file);
+                fputs("\"><img src=\"", f);
+                bm_html_escape(f, file);
+                fputs("\" alt=\"", f);
+                bm_html_escape(f, cli_json_str(p, "name") ? cli_json_str(p, "name") : "照片");
+                fputs("\"></a>", f);
+            } else {
+                fputs("<div class=\"missing\">照片缺失（归档中找不到）</div>", f);
+            }
+            fputs("<figcaption>", f);
+            const char *k = cli_json_str(p, "kind");
+            bm_html_escape(f, k && strcmp(k, "before") == 0  ? "处理前"
+                              : k && strcmp(k, "after") == 0 ? "处理后"
+                                                             : "照片");
+            if (cli_json_str(p, "name")) {
+                fputc(' ', f);
+                bm_html_escape(f, cli_json_str(p, "name"));
+            }
+            fputs("</figcaption></figure>\n", f);
+        }
+    }
+    fputs("</section>\n", f);
+}
+
+static void page_name(size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "cases-%04zu.html", i + 1);
+}
+
+static int grow_pages(writer_t *w)
+{
+    if (w->npages == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 32;
+        page_t *p = realloc(w->pages, ncap * sizeof *p);
+        if (!p)
+            return -1;
+        w->pages = p;
+        w->cap = ncap;
+    }
+    memset(&w->pages[w->npages++], 0, sizeof *w->pages);
+    return 0;
+}
+
+/* Ends the case page being written, if any, with links to the contents and
+ * the pages before and after it. */
+static int page_close(writer_t *w, bool has_next)
+{
+    if (!w->page)
+        return 0;
+    fputs("<p><a href=\"index.html\">目录 / contents</a>", w->page);
+    char name[32];
+    if (w->npages > 1) {
+        page_name(w->npages - 2, name, sizeof name);
+        fprintf(w->page, " · <a href=\"%s\">上一页 / previous</a>", name);
+    }
+    if (has_next) {
+        page_name(w->npages, name, sizeof name);
+        fprintf(w->page, " · <a href=\"%s\">下一页 / next</a>", name);
+    }
+    fputs("</p>\n</body>\n</html>\n", w->page);
+    FILE *f = w->page;
+    w->page = NULL;
+    return close_checked(f, w->page_path);
+}
+
+/* Writes one case to every file: a row of requests.csv, its rows of
+ * events.csv, an element of requests.json and a section of the case page
+ * (a new page every page_size cases). */
+static int emit_case(writer_t *w, cJSON *r)
+{
+    csv_request(w->req_csv, r);
+    csv_events(w->ev_csv, r);
+    char *js = cJSON_PrintUnformatted(r);
+    if (!js)
+        return -1;
+    fputs(w->cases ? ",\n" : "\n", w->json);
+    fputs(js, w->json);
+    cJSON_free(js);
+    if (w->cases % w->page_size == 0) {
+        if (page_close(w, true) != 0 || grow_pages(w) != 0)
+            return -1;
+        char name[32];
+        page_name(w->npages - 1, name, sizeof name);
+        w->page = open_in(w->dir, name, w->page_path, sizeof w->page_path);
+        if (!w->page)
+            return -1;
+        char title[64];
+        snprintf(title, sizeof title, "第 %zu 页", w->npages);
+        html_head(w->page, w->month, title);
+        fputs("<p><a href=\"index.html\">目录 / contents</a></p>\n", w->page);
+    }
+    page_t *pg = &w->pages[w->npages - 1];
+    long t = (long)cJSON_GetObjectItemCaseSensitive(r, "ticket")->valuedouble;
+    if (pg->count == 0) {
+        pg->first = t;
+        bm_strlcpy(pg->from_local, cli_json_str(r, "received_local"), sizeof pg->from_local);
+    }
+    pg->last = t;
+    bm_strlcpy(pg->to_local, cli_json_str(r, "received_local"), sizeof pg->to_local);
+    pg->count++;
+    html_case(w->page, r);
+    w->cases++;
+    return ferror(w->req_csv) || ferror(w->ev_csv) || ferror(w->json) || ferror(w->page) ? -1 : 0;
+}
+
+static int write_index(writer_t *w);
+
+/* Opens requests.csv, events.csv and requests.json and writes their heads. */
+static int writer_open(writer_t *w, int64_t from, int64_t until)
+{
+    w->req_csv = open_in(w->dir, "requests.csv", w->req_path, sizeof w->req_path);
+    w->ev_csv = open_in(w->dir, "events.csv", w->ev_path, sizeof w->ev_path);
+    w->json = open_in(w->dir, "requests.json", w->json_path, sizeof w->json_path);
+    if (!w->req_csv || !w->ev_csv || !w->json)
+        return -1;
+    bm_csv_bom(w->req_csv);
+    fputs("ticket,received_at,channel,category,category_label,building,unit,contact,text,status,"
+          "status_label,volunteer,volunteer_name,department,department_name,done_at,rating,events,"
+          "photos\r\n",
+          w->req_csv);
+    bm_csv_bom(w->ev_csv);
+    fputs("ticket,at,actor,actor_name,kind,kind_label,from,to,note\r\n", w->ev_csv);
+    /* The head of requests.json, then one request per line. */
+    cJSON *head = cJSON_CreateObject();
+    cJSON_AddStringToObject(head, "month", w->month);
+    cJSON_AddStringToObject(head, "tz", w->tz);
+    bm_json_add_time(head, "from", from);
+    bm_json_add_time(head, "until", until);
+    bm_json_add_time(head, "exported_at", bm_now_ms());
+    cJSON_AddArrayToObject(head, "requests");
+    char *text = cJSON_PrintUnformatted(head);
+    cJSON_Delete(head);
+    if (!text)
+        return -1;
+    /* everything but the empty array's closing "]}" */
+    size_t n = strlen(text);
+    fwrite(text, 1, n >= 2 ? n - 2 : n, w->json);
+    cJSON_free(text);
+    return 0;
+}
+
+/* Closes every file (all of them, also after a failure); then writes the
+ * contents page. Returns 0 or -1. */
+static int writer_finish(writer_t *w, bool ok)
+{
+    int rc = ok ? 0 : -1;
+    if (w->json)
+        fputs("\n]}\n", w->json);
+    FILE *fs[] = {w->req_csv, w->ev_csv, w->json};
+    const char *ps[] = {w->req_path, w->ev_path, w->json_path};
+    for (int i = 0; i < 3; i++) {
+        if (fs[i] && close_checked(fs[i], ps[i]) != 0)
+            rc = -1;
+    }
+    if (page_close(w, false) != 0)
+        rc = -1;
+    if (rc == 0 && write_index(w) != 0)
+        rc = -1;
+    free(w->pages);
+    return rc;
+}
+
+/* index.html: the contents, one line per case page (small whatever the
+ * month's size, so a browser opens it at once). */
+static int write_index(writer_t *w)
+{
+    char path[2048];
+    FILE *f = open_in(w->dir, "index.html", path, sizeof path);
+    if (!f)
+        return -1;
+    html_head(f, w->month, NULL);
+    fputs("<div class=\"sub\">时区 ", f);
+    bm_html_escape(f, w->tz);
+    fprintf(f, "；本月受理的请求共 %ld 件，及其完整经过、备注和照片，每页 %d 件。时间为当地时间。"
+               "</div>\n<h2>目录</h2>\n<table><tr><th>页</th><th>工单</th><th>受理时间</th>"
+               "<th>件数</th></tr>\n",
+            w->cases, w->page_size);
+    for (size_t i = 0; i < w->npages; i++) {
+        const page_t *pg = &w->pages[i];
+        char name[32];
+        page_name(i, name, sizeof name);
+        fprintf(f, "<tr><td><a href=\"%s\">第 %zu 页</a></td><td>#%ld – #%ld</td><td>", name,
+                i + 1, pg->first, pg->last);
+        bm_html_escape(f, pg->from_local);
+        fputs(" – ", f);
+        bm_html_escape(f, pg->to_local);
+        fprintf(f, "</td><td>%ld</td></tr>\n", pg->count);
+    }
+    fputs("</table>\n", f);
+    if (w->cases == 0)
+        fputs("<p>本月没有受理的请求。</p>\n", f);
     fputs("</body>\n</html>\n", f);
     return close_checked(f, path);
 }
@@ -629,7 +773,6 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
         return rc;
     rc = CLI_EXIT_REFUSED;
     sqlite3 *db = NULL;
-    cJSON *doc = NULL;
     char archive[1024], photos[2048];
     int64_t from = 0, until = 0;
     char tzval[BM_TZ_MAX + 16], tzname_used[BM_TZ_MAX + 1];
@@ -661,50 +804,34 @@ int cli_export_run(cli_ctx_t *ctx, int argc, char **argv)
         goto out;
 
     export_t x = {.dir = args.out, .archive = archive, .names = volunteer_names(db)};
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot for the whole export */
-    cJSON *cases = read_cases(db, from, until, &x);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    cJSON_Delete(x.names);
-    if (!cases)
-        goto out;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cases)
-    {
-        const bm_department_t *dep = bm_config_department(cfg, cli_json_str(r, "department"));
-        if (dep)
-            cJSON_AddStringToObject((cJSON *)r, "department_name", dep->name);
-    }
-    doc = cJSON_CreateObject();
     char month[16];
     snprintf(month, sizeof month, "%04d-%02d", args.year, args.month);
-    cJSON_AddStringToObject(doc, "month", month);
-    cJSON_AddStringToObject(doc, "tz", tzname_used);
-    bm_json_add_time(doc, "from", from);
-    bm_json_add_time(doc, "until", until);
-    bm_json_add_time(doc, "exported_at", bm_now_ms());
-    cJSON_AddItemToObject(doc, "requests", cases);
-    if (write_csv(args.out, cases) != 0 || write_json(args.out, doc) != 0 ||
-        write_html(args.out, doc) != 0)
+    writer_t w = {.dir = args.out, .month = month, .tz = tzname_used,
+                  .page_size = BM_DEFAULT_EXPORT_PAGE};
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot for the whole export */
+    long cases = writer_open(&w, from, until) == 0 ? read_cases(db, from, until, &x, cfg, &w) : -1;
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    cJSON_Delete(x.names);
+    if (writer_finish(&w, cases >= 0) != 0)
         goto out;
     if (ctx->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddBoolToObject(j, "ok", true);
         cJSON_AddStringToObject(j, "dir", args.out);
-        cJSON_AddNumberToObject(j, "requests", cJSON_GetArraySize(cases));
+        cJSON_AddNumberToObject(j, "requests", (double)cases);
         cJSON_AddNumberToObject(j, "photos", x.photos);
         cJSON_AddNumberToObject(j, "missing_photos", x.missing);
         cli_print_json_line(stdout, j);
         cJSON_Delete(j);
     }
-    fprintf(stderr, "bianmin export: %d 个请求、%d 张照片已写入 / %d requests, %d photos written to %s",
-            cJSON_GetArraySize(cases), x.photos, cJSON_GetArraySize(cases), x.photos, args.out);
+    fprintf(stderr, "bianmin export: %ld 个请求、%d 张照片已写入 / %ld requests, %d photos written to %s",
+            cases, x.photos, cases, x.photos, args.out);
     if (x.missing)
         fprintf(stderr, "；缺 %d 张照片 / %d photos MISSING from the archive %s", x.missing,
                 x.missing, archive);
     fputc('\n', stderr);
     rc = CLI_EXIT_OK;
 out:
-    cJSON_Delete(doc);
     sqlite3_close(db);
     free(cfg);
     return rc;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #define CLI_ENV_DB "BIANMIN_DB" /* the database file, if --db is not given */
+#define BM_DEFAULT_EXPORT_PAGE 200 /* cases per page of the exported archive (cases-NNNN.html) */
 
 typedef enum { CLI_REPORT_TEXT, CLI_REPORT_JSON, CLI_REPORT_CSV, CLI_REPORT_HTML } cli_report_fmt_t;
 

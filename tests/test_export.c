@@ -160,9 +160,21 @@ static void test_export_november(void **state)
     struct stat st;
     assert_int_not_equal(stat(missing, &st), 0);
 
-    /* index.html: each case, escaped text, relative photo links */
-    char *html = slurp(out, "index.html", NULL);
+    /* index.html: the contents, one line per page of cases (small, whatever
+     * the month's size); cases-0001.html: each case, escaped text, relative
+     * photo links */
+    char *idx = slurp(out, "index.html", NULL);
+    assert_non_null(strstr(idx, "<meta charset=\"utf-8\">"));
+    assert_non_null(strstr(idx, "<a href=\"cases-0001.html\">第 1 页</a></td><td>#1 – #10</td>"));
+    assert_non_null(strstr(idx, "<td>9</td>"));
+    assert_null(strstr(idx, "<section"));
+    free(idx);
+    char page2[900];
+    snprintf(page2, sizeof page2, "%s/cases-0002.html", out);
+    assert_int_not_equal(stat(page2, &st), 0); /* 9 cases: one page */
+    char *html = slurp(out, "cases-0001.html", NULL);
     assert_non_null(strstr(html, "<meta charset=\"utf-8\">"));
+    assert_non_null(strstr(html, "<a href=\"index.html\">"));
     assert_non_null(strstr(html, "<img src=\"photos/" SHA_JPG ".jpg\""));
     assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert_null(strstr(html, "<script"));
@@ -171,6 +183,59 @@ static void test_export_november(void **state)
     assert_int_equal(count(html, "<section id=\"t"), 9);
     assert_non_null(strstr(html, "自来水公司已更换主管道"));
     free(html);
+}
+
+/* A month bigger than a page: the cases are split over pages of
+ * BM_DEFAULT_EXPORT_PAGE, each linked to the next; the contents list has
+ * one line per page; every case is in the CSV and JSON files once. */
+static void test_export_pages(void **state)
+{
+    (void)state;
+    long n = 2 * BM_DEFAULT_EXPORT_PAGE + 50;
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %ld)"
+             " INSERT INTO requests(id, channel, category, priority, building, unit, contact, text,"
+             " status, deadline_at, created_at, updated_at) SELECT 1000 + i, 'forum', 'pipe', 3,"
+             " '大楼 ' || i, '', 'x', '第' || i || '件', 'open', 0,"
+             " 1748736000000 + i * 60000, 0 FROM k;"
+             "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail)"
+             " SELECT id, created_at, 'channel:forum', 'received', NULL, 'open', '{}' FROM requests"
+             " WHERE id > 1000;",
+             n);
+    assert_int_equal(fx_exec(g_db, sql), 0);
+    char out[700];
+    snprintf(out, sizeof out, "%s/out-pages", g_dir);
+    assert_int_equal(run_export(out, "UTC", "2025-06", true), CLI_EXIT_OK);
+    char *idx = slurp(out, "index.html", NULL);
+    assert_int_equal(count(idx, "<a href=\"cases-"), 3);
+    char line[200];
+    snprintf(line, sizeof line, "<a href=\"cases-0003.html\">第 3 页</a></td><td>#%ld – #%ld</td>",
+             1001 + 2L * BM_DEFAULT_EXPORT_PAGE, 1000 + n);
+    assert_non_null(strstr(idx, line));
+    free(idx);
+    char *p1 = slurp(out, "cases-0001.html", NULL);
+    assert_int_equal((long)count(p1, "<section id=\"t"), BM_DEFAULT_EXPORT_PAGE);
+    assert_non_null(strstr(p1, "<a href=\"cases-0002.html\">下一页"));
+    assert_null(strstr(p1, "上一页"));
+    free(p1);
+    char *p3 = slurp(out, "cases-0003.html", NULL);
+    assert_int_equal(count(p3, "<section id=\"t"), 50);
+    assert_non_null(strstr(p3, "<a href=\"cases-0002.html\">上一页"));
+    assert_null(strstr(p3, "下一页"));
+    free(p3);
+    char *csv = slurp(out, "requests.csv", NULL);
+    assert_int_equal((long)count(csv, "\r\n"), n + 1);
+    free(csv);
+    char *js = slurp(out, "requests.json", NULL);
+    cJSON *doc = cJSON_Parse(js);
+    free(js);
+    assert_non_null(doc);
+    const cJSON *reqs = cJSON_GetObjectItem(doc, "requests");
+    assert_int_equal(cJSON_GetArraySize(reqs), n);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(reqs, (int)n - 1), "ticket")->valueint,
+                     1000 + n);
+    cJSON_Delete(doc);
 }
 
 static void test_export_default_archive_and_utc(void **state)
@@ -308,6 +373,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_november),
+        cmocka_unit_test(test_export_pages),
         cmocka_unit_test(test_export_default_archive_and_utc),
         cmocka_unit_test(test_export_empty_month),
         cmocka_unit_test(test_export_refuses),
