@@ -1,9 +1,10 @@
 /* export.c - `bianmin export`: the month's case archive (案卷) as an
  * inspection reads it: requests.csv and events.csv (RFC 4180, UTF-8 with a
- * BOM), requests.json (each request with its timeline and photos), and
- * index.html (each case's timeline, notes and photos), with the photos
- * copied from the archive folder into DIR/photos/. Read-only on the database
- * file. */
+ * BOM), requests.json (each request with its timeline and photos),
+ * cases-NNNN.html (each case's timeline, notes and photos, a page per
+ * BM_DEFAULT_EXPORT_PAGE cases) and index.html (their contents), with the
+ * photos copied from the archive folder into DIR/photos/. Read-only on the
+ * database file; one case at a time is in memory. */
 #define _POSIX_C_SOURCE 200809L
 #include "archive.h"
 #include "jsonx.h"
@@ -30,7 +31,9 @@ void cli_export_help(FILE *out)
           "                 opens Chinese correctly)\n"
           "  events.csv     one row per event of those requests (the timelines)\n"
           "  requests.json  the same as JSON: requests with \"timeline\" and \"photos\"\n"
-          "  index.html     one page: each case's timeline, notes and photos\n"
+          "  index.html     the contents: one line per page of cases\n"
+          "  cases-0001.html ...  the cases, 200 per page: each case's timeline, notes\n"
+          "                 and photos\n"
           "  photos/        the photos, copied from the archive folder\n"
           "Times in the CSV files and the page are local times in the time zone given\n"
           "(requests.json has ISO 8601 UTC). It reads the database file read-only.\n"

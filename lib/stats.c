@@ -1,7 +1,7 @@
 /* stats.c - the office's monthly figures, computed from the database file
- * opened read-only. The data (requests, their lifecycle events, ratings) is
- * loaded once; each month is then one pass over it. Definitions of every
- * figure: docs/stats.md. */
+ * opened read-only. stats_load.c reads the requests that can count in the
+ * month (and the trend's counts); each is then counted here in one pass.
+ * Definitions of every figure: docs/stats.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "stats.h"
 #include "stats_int.h"

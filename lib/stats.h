@@ -35,11 +35,13 @@ int bm_stats_parse_month(const char *s, int *year, int *month);
  * Returns 0 or -1. */
 int bm_stats_month_range(const char *tz, int year, int month, int64_t *from, int64_t *until);
 
-/* Everything the figures are computed from, loaded once (requests, their
- * lifecycle events and ratings, volunteers' names). */
+/* The source of the figures: the database handle (not owned) and the
+ * volunteers' names. Each month's requests and events are read when that
+ * month is asked for, only those that can count in it. */
 typedef struct bm_stats_data bm_stats_data_t;
 
-/* Loads the data from db. Returns it (caller frees with
+/* Reads the volunteers' names from db and keeps db for the months asked
+ * later (db must outlive it). Returns it (caller frees with
  * bm_stats_data_destroy) or NULL with err set. */
 bm_stats_data_t *bm_stats_load(sqlite3 *db, bm_error_t *err);
 void bm_stats_data_destroy(bm_stats_data_t **self_p);

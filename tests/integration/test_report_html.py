@@ -1,5 +1,5 @@
 """The office's HTML pages in a real browser: `bianmin stats --html` and
-`bianmin export`'s index.html, generated from a fixture database (the schema
+`bianmin export`'s index.html and page of cases, generated from a fixture database (the schema
 from schema/*.sql, rows with fixed timestamps), opened in headless Chromium
 with --dump-dom and --screenshot. Checks the page renders, has the three SVG
 charts and the Chinese labels, shows no injected markup, and that export's
@@ -165,13 +165,17 @@ def main():
         subprocess.run([bianmin, "export", "--month", "2026-11", "--tz", "Asia/Shanghai",
                         "--db", db, out], check=True, env=env)
         dom = chromium(browser, tmp, ["--dump-dom"], "file://" + os.path.join(out, "index.html"))
-        check("便民服务案卷 2026-11" in dom, "the archive page renders")
+        check("便民服务案卷 2026-11" in dom and 'href="cases-0001.html"' in dom,
+              "the archive's contents page renders and links the page of cases")
+        page = os.path.join(out, "cases-0001.html")
+        dom = chromium(browser, tmp, ["--dump-dom"], "file://" + page)
+        check("便民服务案卷 2026-11" in dom, "the page of cases renders")
         check('src="photos/' in dom, "the archive page shows the copied photo")
         check("<script" not in dom and "&lt;script&gt;" in dom, "residents' text is escaped")
         check("已修好" in dom and "&lt;i&gt;阀门&lt;/i&gt;" in dom, "volunteers' notes are escaped")
         shot2 = os.path.join(tmp, "export.png")
         chromium(browser, tmp, ["--screenshot=" + shot2, "--window-size=1024,1600",
-                                "--hide-scrollbars"], "file://" + os.path.join(out, "index.html"))
+                                "--hide-scrollbars"], "file://" + page)
         check(os.path.getsize(shot2) > 5000, "screenshot of the archive page taken")
         if args.keep:
             os.makedirs(args.keep, exist_ok=True)

@@ -44,6 +44,9 @@ def upgrade(bindir, fixture):
         s.broker()
         after_start = s.sql("PRAGMA user_version")[0][0]
         assert after_start == schema_of_this_build(s), (after_start, fixture)
+        # 006_queries.sql: the office's queries have their indexes on the old data
+        idx = {r[0] for r in s.sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"requests_building", "events_month", "events_rated"} <= idx, (idx, fixture)
         con = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
         try:
             for t in TABLES:
