@@ -427,8 +427,20 @@ static void export_part(const bench_opts_t *o, const broker_proc_t *b)
     long hwm = 0;
     struct timespec tick = {0, 10 * 1000 * 1000};
     while (pid > 0 && !proc_exited(pid)) {
-        long k = proc_kib(pid, "VmHWM");
-        hwm = k > hwm ? k : hwm;
+        /* Only once it runs bianmin: before the exec the child is a copy of
+         * the bench, with the bench's memory. */
+        char comm_path[64], comm[32] = "";
+        snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int)pid);
+        FILE *cf = fopen(comm_path, "r");
+        if (cf) {
+            if (!fgets(comm, sizeof comm, cf))
+                comm[0] = '\0';
+            fclose(cf);
+        }
+        if (strncmp(comm, "bianmin", 7) == 0) {
+            long k = proc_kib(pid, "VmHWM");
+            hwm = k > hwm ? k : hwm;
+        }
         if (secs_since(t0) > 600) {
             proc_kill(pid);
             printf("  bianmin export --month %s: still running after 600 s, killed\n", month);
@@ -487,7 +499,7 @@ int section_scale(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
     time_calls(b.client_ep, "list open (limit 50)", BM_CMD_LIST, "{\"status\": \"open\", \"limit\": 50}", 10);
     time_calls(b.client_ep, "list, one building (limit 50)", BM_CMD_LIST,
                "{\"building\": \"曼哈顿小区 7栋\", \"limit\": 50}", 10);
-    time_calls(b.client_ep, "list, building contains 7栋", BM_CMD_LIST,
+    time_calls(b.client_ep, "list, substring of many buildings", BM_CMD_LIST,
                "{\"building\": \"7栋\", \"limit\": 50}", 5);
     time_calls(b.client_ep, "list done, one building", BM_CMD_LIST,
                "{\"status\": \"done\", \"building\": \"曼哈顿小区 7栋\", \"limit\": 50}", 5);
