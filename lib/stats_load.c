@@ -29,7 +29,9 @@
 
 /* The kinds of events_month (schema/006_queries.sql): the query must repeat
  * the index's WHERE for SQLite to use it. */
-#define MONTH_KINDS "kind IN ('completed', 'resolved', 'escalated', 'cancelled', 'reopened')"
+#define MONTH_KINDS                                                                        \
+    "(kind = 'completed' OR kind = 'resolved' OR kind = 'escalated' OR kind = 'cancelled'" \
+    " OR kind = 'reopened')"
 
 static const char *const kind_names[K_COUNT] = {
     "received",  "claimed",   "completed", "failed",   "lease_expired",
