@@ -437,7 +437,7 @@ static void export_part(const bench_opts_t *o, const broker_proc_t *b)
                 comm[0] = '\0';
             fclose(cf);
         }
-        if (strncmp(comm, "bianmin", 7) == 0) {
+        if (strcmp(comm, "bianmin\n") == 0) {
             long k = proc_kib(pid, "VmHWM");
             hwm = k > hwm ? k : hwm;
         }
