@@ -232,9 +232,9 @@ int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
             continue;
         char why[256];
         if (peer_available(k, why, sizeof why) != 0) {
-            printf("%-11s 跳过：未安装 %s / skipped: %s is not installed (apt-get install -y %s; "
+            printf("%-11s 跳过：找不到 %s / skipped: %s not found (apt-get install -y %s; "
                    "scripts/bench.sh does it)\n",
-                   peer_names[k].name, peer_names[k].package, why, peer_names[k].package);
+                   peer_names[k].name, why, why, peer_names[k].package);
             continue;
         }
         ran[k] = true;
