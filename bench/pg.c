@@ -35,8 +35,9 @@
 #define PG_RECV_TICK_MS     1000
 #define PG_STEPS            4         /* BEGIN, INSERT request, INSERT event, COMMIT */
 
-/* bianmin's requests and events (schema/001_init.sql, 004_dispatch.sql) in
- * PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
+/* bianmin's requests and events as its migrations leave them (schema/
+ * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped)
+ * in PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
  * milliseconds, JSON detail -> jsonb, the append-only triggers -> one
  * plpgsql function. endpoints and volunteers exist only so the foreign keys
  * are the same (they are NULL on submit). */
@@ -56,7 +57,6 @@ static const char PG_SCHEMA[] =
     "  rating integer CHECK (rating BETWEEN 1 AND 5), rated_at bigint,\n"
     "  created_at bigint NOT NULL, updated_at bigint NOT NULL, claimed_at bigint, done_at bigint);\n"
     "CREATE UNIQUE INDEX requests_channel_ref ON requests(channel, ref) WHERE ref IS NOT NULL;\n"
-    "CREATE INDEX requests_queue ON requests(status, priority DESC, created_at, id);\n"
     "CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;\n"
     "CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';\n"
     "CREATE INDEX requests_created ON requests(created_at);\n"
