@@ -1,5 +1,6 @@
 /* bench.h - bianmin-bench: how fast the durable path is, against the
- * physical floor (SQLite alone) and against peers (Redis, beanstalkd).
+ * physical floor (SQLite alone) and against peers (Redis, beanstalkd,
+ * PostgreSQL, RabbitMQ).
  *
  * Sections (each runnable alone): submit, curve, floor, peers, dispatch,
  * notifier, scale. Every process the bench starts is registered here and killed on any
@@ -50,7 +51,15 @@ typedef struct {
     long scale_requests;
     int curve_rounds;      /* curve: runs per mode and client count */
     long insns_requests;   /* insns: submits in the larger run (the smaller has a fifth) */
+    unsigned peers;        /* peers: which ones (PEER_* bits) */
 } bench_opts_t;
+
+/* The peers the peers section can run (--peers). */
+#define PEER_REDIS     1u
+#define PEER_BEANSTALK 2u
+#define PEER_POSTGRES  4u
+#define PEER_RABBITMQ  8u
+#define PEER_ALL       (PEER_REDIS | PEER_BEANSTALK | PEER_POSTGRES | PEER_RABBITMQ)
 
 #define BENCH_MAX_ROUNDS 9
 
@@ -119,6 +128,19 @@ int64_t proc_cpu_ns(pid_t pid);
  * entries env (NULL-terminated, may be NULL). The child dies with us
  * (PR_SET_PDEATHSIG) and is registered for cleanup. Returns its pid or -1. */
 pid_t proc_start(char *const argv[], const char *log_path, char *const env[]);
+
+/* How proc_start_ex runs a child. */
+typedef struct {
+    bool as_user;   /* switch to uid/gid first (postgres refuses to run as root) */
+    uid_t uid;
+    gid_t gid;
+    bool own_group; /* lead a new process group: stop and kill reach all of it */
+    const char *cwd; /* working directory, NULL: ours */
+} proc_opts_t;
+
+/* proc_start with options (po may be NULL). Returns the pid or -1. */
+pid_t proc_start_ex(char *const argv[], const char *log_path, char *const env[],
+                    const proc_opts_t *po);
 /* SIGTERM, wait up to grace_ms, then SIGKILL. Returns the exit status or -1. */
 int proc_stop(pid_t pid, int grace_ms);
 void proc_kill(pid_t pid); /* SIGKILL and reap */
@@ -133,7 +155,8 @@ void proc_install_handlers(void);
 
 /* A TCP port on 127.0.0.1 that nothing listens on right now. */
 int free_port(void);
-/* Waits until 127.0.0.1:port accepts a connection; 0 or -1 after timeout_ms. */
+/* Waits until 127.0.0.1:port accepts a connection (tried at least once);
+ * 0 or -1 after timeout_ms. */
 int wait_port(int port, int timeout_ms);
 /* Makes a fresh directory under the temp root; returns a malloc'd path. */
 char *temp_dir(const bench_opts_t *o, const char *tag);
@@ -185,13 +208,33 @@ bench_counters_t broker_counters(const broker_proc_t *b);
 
 /* ---- load generator (load.c) -------------------------------------------- */
 
-typedef enum { LOAD_BROKER, LOAD_REDIS, LOAD_BEANSTALK } load_kind_t;
+typedef enum { LOAD_BROKER, LOAD_REDIS, LOAD_BEANSTALK, LOAD_DRIVER } load_kind_t;
 
+typedef struct load load_t;
+/* One client connection of a load run (load.c), for a driver's callbacks. */
+typedef struct load_conn load_conn_t;
+
+/* A peer spoken through its own client library (libpq, librabbitmq):
+ * load_run keeps `window` requests in flight on each connection it opens. */
 typedef struct {
+    /* Opens one connection that will send requests first..first+count-1;
+     * its state, or NULL with a message in err. */
+    void *(*open)(const load_t *L, long first, long count, char *err, size_t cap);
+    /* Sends request seq, calls load_sent; 0, or -1 after load_fail. */
+    int (*send)(void *conn, load_conn_t *c, long seq);
+    /* Waits up to about a second and reports every answer with load_ack or
+     * load_refused; returns how many came (0 on timeout), -1 after load_fail. */
+    int (*recv)(void *conn, load_conn_t *c);
+    void (*close)(void *conn);
+} load_driver_t;
+
+struct load {
     load_kind_t kind;
     const char *endpoint; /* broker: zmq endpoint */
     const struct bm_key *key; /* broker: CURVE client key (NULL: development mode) */
     int port;             /* peers: 127.0.0.1 port */
+    const load_driver_t *driver; /* LOAD_DRIVER: the client library */
+    const void *driver_arg;      /* LOAD_DRIVER: where to connect (the driver's own type) */
     const bench_payload_t *payloads;
     long total;
     int conns, window;
@@ -203,7 +246,16 @@ typedef struct {
     int64_t *ticket;  /* [total], broker ticket or peer id */
     int64_t *sent_ns; /* [total], when each was sent */
     char first_error[256];
-} load_t;
+};
+
+/* For drivers: request seq was sent now. */
+void load_sent(load_conn_t *c, long seq);
+/* For drivers: request seq is acknowledged durably, as id (ticket, row id). */
+void load_ack(load_conn_t *c, long seq, int64_t id);
+/* For drivers: request seq was answered with a refusal (why). */
+void load_refused(load_conn_t *c, long seq, const char *why);
+/* For drivers: the connection failed; the first message is kept. */
+void load_fail(load_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs the load; fills the results. Returns 0 if every issued request was
  * answered, -1 otherwise (results still filled as far as they got). */
@@ -250,6 +302,31 @@ int submit_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients
                    const char *extra_json, submit_result_t *r);
 int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
+/* Parses --peers (comma separated names, or "all") into PEER_* bits; 0 or -1. */
+int peers_parse(const char *list, unsigned *out);
+
+/* What one peer run measured: the load, then SIGKILL, restart on the same
+ * data and count (peers.c prints it). */
+typedef struct {
+    long acked, errors;
+    long recovered;   /* acknowledged items found after the restart, -1 unknown */
+    long stored;      /* items the restarted server holds in all, -1 unknown */
+    double secs, rate;
+    lat_stats_t lat;
+    char first_error[256];
+} peer_result_t;
+
+/* PostgreSQL 15 (pg.c): 0 if its server programs are installed, else -1
+ * with what is missing in why. */
+int pg_available(char *why, size_t cap);
+/* One run against a private server (initdb in a temp dir); fills r.
+ * Returns 0 if every request was acknowledged and found after the restart. */
+int pg_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, peer_result_t *r);
+/* RabbitMQ (amqp.c): 0 if rabbitmq-server is installed, else -1 and why. */
+int amqp_available(char *why, size_t cap);
+/* One run against a private node (own dirs, ports, epmd); fills r.
+ * Returns 0 if every message was confirmed and found after the restart. */
+int amqp_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, peer_result_t *r);
 int section_dispatch(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_notifier(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);
 int section_scale(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx);

@@ -2,8 +2,9 @@
  * thread each, each keeping `window` requests in flight, sending the same
  * pre-encoded JSON bodies. To the broker: BM1 submit on a DEALER (a CURVE
  * client when a key is given). To Redis: LPUSH over RESP. To beanstalkd: put
- * over its text protocol. Latency is from the request's send to its
- * acknowledgement. */
+ * over its text protocol. To PostgreSQL and RabbitMQ: through a driver
+ * (pg.c, amqp.c) on their own client libraries. Latency is from the
+ * request's send to its acknowledgement. */
 #include "bench.h"
 #include "proto.h"
 #include "util.h"
@@ -24,7 +25,7 @@
 #define DRAIN_LIMIT_S  60.0 /* after max_seconds, outstanding replies get this long */
 #define REDIS_KEY      "bianmin:requests"
 
-typedef struct {
+struct load_conn {
     load_t *L;
     void *ctx;
     pthread_barrier_t *bar;
@@ -39,16 +40,53 @@ typedef struct {
     size_t rlen, rpos;
     long *fifo; /* outstanding seqs, in order */
     long fhead, ftail;
-} conn_t;
+    void *drv; /* LOAD_DRIVER: the driver's connection */
+};
+typedef struct load_conn conn_t;
+
+static void note_verror(conn_t *c, const char *fmt, va_list ap)
+{
+    if (!c->err[0])
+        vsnprintf(c->err, sizeof c->err, fmt, ap);
+}
 
 __attribute__((format(printf, 2, 3))) static void note_error(conn_t *c, const char *fmt, ...)
 {
-    if (c->err[0])
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    note_verror(c, fmt, ap);
     va_end(ap);
+}
+
+void load_fail(load_conn_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    note_verror(c, fmt, ap);
+    va_end(ap);
+}
+
+void load_sent(load_conn_t *c, long seq)
+{
+    c->L->sent_ns[seq] = now_ns();
+}
+
+void load_ack(load_conn_t *c, long seq, int64_t id)
+{
+    int64_t now = now_ns();
+    c->L->ticket[seq] = id;
+    c->L->lat_ns[seq] = now - c->L->sent_ns[seq];
+    if (c->L->lat_ns[seq] <= 0)
+        c->L->lat_ns[seq] = 1;
+    c->acked++;
+    c->last_ack = now;
+}
+
+void load_refused(load_conn_t *c, long seq, const char *why)
+{
+    note_error(c, "refused: %s", why);
+    c->L->lat_ns[seq] = 0;
+    c->errors++;
 }
 
 /* ---- broker -------------------------------------------------------------- */
@@ -212,7 +250,6 @@ static int tcp_recv(conn_t *c)
             note_error(c, "connection lost");
         return r;
     }
-    int64_t now = now_ns();
     if (c->fhead == c->ftail) {
         note_error(c, "unexpected line: %s", line);
         return -1;
@@ -222,18 +259,10 @@ static int tcp_recv(conn_t *c)
     bool ok = c->L->kind == LOAD_REDIS
                   ? (line[0] == ':' && bm_parse_long(line + 1, 0, 1L << 60, &id) == 0)
                   : (strncmp(line, "INSERTED ", 9) == 0 && bm_parse_long(line + 9, 0, 1L << 60, &id) == 0);
-    if (ok) {
-        c->L->ticket[seq] = id;
-        c->L->lat_ns[seq] = now - c->L->sent_ns[seq];
-        if (c->L->lat_ns[seq] <= 0)
-            c->L->lat_ns[seq] = 1;
-        c->acked++;
-        c->last_ack = now;
-    } else {
-        note_error(c, "refused: %s", line);
-        c->L->lat_ns[seq] = 0;
-        c->errors++;
-    }
+    if (ok)
+        load_ack(c, seq, id);
+    else
+        load_refused(c, seq, line);
     return 1;
 }
 
@@ -254,11 +283,18 @@ static void *conn_main(void *arg)
             int tmo = RECV_TICK_MS;
             zmq_setsockopt(sock, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
         }
+    } else if (L->kind == LOAD_DRIVER) {
+        char why[200] = "";
+        c->drv = L->driver->open(L, c->first, c->count, why, sizeof why);
+        if (!c->drv)
+            note_error(c, "cannot connect: %s", why);
     } else {
         c->fd = tcp_connect(L->port);
         c->fifo = calloc((size_t)L->window, sizeof *c->fifo);
     }
-    bool ready = L->kind == LOAD_BROKER ? sock != NULL : (c->fd >= 0 && c->fifo);
+    bool ready = L->kind == LOAD_BROKER   ? sock != NULL
+                 : L->kind == LOAD_DRIVER ? c->drv != NULL
+                                          : (c->fd >= 0 && c->fifo);
     pthread_barrier_wait(c->bar);
     if (!ready) {
         note_error(c, "cannot connect");
@@ -271,8 +307,9 @@ static void *conn_main(void *arg)
     for (;;) {
         int64_t now = now_ns();
         while (sent - answered < L->window && sent < c->count && now < stop_sending) {
-            int rc = L->kind == LOAD_BROKER ? broker_send(c, sock, c->first + sent)
-                                            : tcp_send(c, c->first + sent);
+            int rc = L->kind == LOAD_BROKER   ? broker_send(c, sock, c->first + sent)
+                     : L->kind == LOAD_DRIVER ? L->driver->send(c->drv, c, c->first + sent)
+                                              : tcp_send(c, c->first + sent);
             if (rc != 0) {
                 note_error(c, "send failed: %s", strerror(errno));
                 goto out;
@@ -285,7 +322,9 @@ static void *conn_main(void *arg)
             note_error(c, "no answer within the time limit");
             goto out;
         }
-        int r = L->kind == LOAD_BROKER ? broker_recv(c, sock) : tcp_recv(c);
+        int r = L->kind == LOAD_BROKER   ? broker_recv(c, sock)
+                : L->kind == LOAD_DRIVER ? L->driver->recv(c->drv, c)
+                                         : tcp_recv(c);
         if (r < 0)
             goto out;
         answered += r;
@@ -294,6 +333,9 @@ static void *conn_main(void *arg)
 out:
     if (sock)
         zmq_close(sock);
+    if (c->drv)
+        L->driver->close(c->drv);
+    c->drv = NULL;
     if (c->fd >= 0)
         close(c->fd);
     free(c->fifo);

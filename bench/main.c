@@ -17,10 +17,11 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bianmin-bench [options] submit|curve|floor|peers|dispatch|notifier|scale|insns|all\n"
             "\n"
-            "How fast bianmin's durable path is, against SQLite alone and against Redis and\n"
-            "beanstalkd, on this machine. Starts the real programs on 127.0.0.1 in temp dirs\n"
-            "and stops them afterwards. `curve` runs submit with CURVE keys and in development\n"
-            "mode (\"auth\": \"none\") side by side. Sizes (defaults finish `all` in a few minutes):\n"
+            "How fast bianmin's durable path is, against SQLite alone and against Redis,\n"
+            "beanstalkd, PostgreSQL 15 and RabbitMQ, on this machine. Starts the real programs\n"
+            "(on 127.0.0.1 or a unix socket) in temp dirs and stops them afterwards. `curve`\n"
+            "runs submit with CURVE keys and in development mode (\"auth\": \"none\") side by\n"
+            "side. Sizes (defaults finish `all` in a few minutes):\n"
             "\n"
             "  --requests N          submits per client configuration (20000)\n"
             "  --clients LIST        concurrent connections, e.g. 1,8,64 (1,8,64)\n"
@@ -38,6 +39,7 @@ static void usage(FILE *out)
             "  --scale-requests N    requests in the generated database (1000000)\n"
             "  --curve-rounds N      curve: runs per mode and client count, medians shown (3)\n"
             "  --insns-requests N    insns: submits in the larger callgrind run (2500)\n"
+            "  --peers LIST          peers to run: redis,beanstalkd,postgres,rabbitmq (all)\n"
             "  --data PATH           the 311 sample (../shared/data/nyc311-sample.csv)\n"
             "  --bin DIR             where the bianmin programs are (this program's dir)\n"
             "  --tmp DIR             where temp dirs go, on a real disk ($TMPDIR or /tmp)\n"
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
     }
     enum {
         O_REQ = 256, O_CLIENTS, O_WINDOW, O_MAXS, O_GROUPS, O_FLOORS, O_VOL, O_TICKETS, O_HOOKS,
-        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_INSNS, O_DATA, O_BIN, O_TMP, O_KEEP
+        O_SLOW, O_SLOWMS, O_DEAD, O_OPEN, O_SCALE, O_ROUNDS, O_INSNS, O_PEERS, O_DATA, O_BIN, O_TMP,
+        O_KEEP
     };
     static const struct option opts[] = {
         {"requests", required_argument, NULL, O_REQ},
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
         {"scale-requests", required_argument, NULL, O_SCALE},
         {"curve-rounds", required_argument, NULL, O_ROUNDS},
         {"insns-requests", required_argument, NULL, O_INSNS},
+        {"peers", required_argument, NULL, O_PEERS},
         {"data", required_argument, NULL, O_DATA},
         {"bin", required_argument, NULL, O_BIN},
         {"tmp", required_argument, NULL, O_TMP},
@@ -164,6 +168,7 @@ int main(int argc, char **argv)
         .volunteers = {10, 100}, .n_volunteers = 2, .dispatch_tickets = 1000, .webhooks = 5000,
         .slow_webhooks = 2000, .slow_ms = 100, .dead_webhooks = 500, .open_requests = 100000,
         .scale_requests = 1000000, .curve_rounds = 3, .insns_requests = 2500,
+        .peers = PEER_ALL,
     };
     o.bin_dir = exe_dir();
     o.tmp_root = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -189,6 +194,7 @@ int main(int argc, char **argv)
         case O_SCALE: bad = bm_parse_long(optarg, 1, 100000000, &o.scale_requests) != 0; break;
         case O_ROUNDS: bad = bm_parse_long(optarg, 1, BENCH_MAX_ROUNDS, &v) != 0; o.curve_rounds = (int)v; break;
         case O_INSNS: bad = bm_parse_long(optarg, 25, 1000000, &o.insns_requests) != 0; break;
+        case O_PEERS: bad = peers_parse(optarg, &o.peers) != 0; break;
         case O_DATA: o.data = optarg; break;
         case O_BIN: o.bin_dir = optarg; break;
         case O_TMP: o.tmp_root = optarg; break;

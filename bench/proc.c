@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -28,11 +29,15 @@
 #define MAX_CHILDREN 32
 
 static volatile pid_t children[MAX_CHILDREN];
+/* The child leads its own process group (a server with workers of its own:
+ * postgres, RabbitMQ's script and its Erlang VM): signals go to the group. */
+static volatile sig_atomic_t child_group[MAX_CHILDREN];
 
-static void child_add(pid_t pid)
+static void child_add(pid_t pid, bool group)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
         if (children[i] == 0) {
+            child_group[i] = group;
             children[i] = pid;
             return;
         }
@@ -47,15 +52,50 @@ static void child_forget(pid_t pid)
     }
 }
 
+/* Sends sig to pid, or to its whole group if it leads one we made. */
+static void child_signal(pid_t pid, int sig)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] == pid && child_group[i]) {
+            kill(-pid, sig);
+            return;
+        }
+    }
+    kill(pid, sig);
+}
+
 void proc_kill_all(void)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
         pid_t p = children[i];
         if (p > 0) {
-            kill(p, SIGKILL);
+            kill(child_group[i] ? -p : p, SIGKILL);
             waitpid(p, NULL, 0);
             children[i] = 0;
         }
+    }
+}
+
+/* The temp dirs in use, removed also when a signal ends the bench. */
+#define MAX_TEMP_DIRS 8
+static char temp_dirs[MAX_TEMP_DIRS][512];
+static volatile sig_atomic_t temp_used[MAX_TEMP_DIRS];
+
+static void temp_add(const char *dir)
+{
+    for (int i = 0; i < MAX_TEMP_DIRS; i++) {
+        if (!temp_used[i] && bm_strlcpy(temp_dirs[i], dir, sizeof temp_dirs[i]) == 0) {
+            temp_used[i] = 1;
+            return;
+        }
+    }
+}
+
+static void temp_forget(const char *dir)
+{
+    for (int i = 0; i < MAX_TEMP_DIRS; i++) {
+        if (temp_used[i] && strcmp(temp_dirs[i], dir) == 0)
+            temp_used[i] = 0;
     }
 }
 
@@ -63,7 +103,25 @@ static void on_fatal_signal(int sig)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
         if (children[i] > 0)
-            kill(children[i], SIGKILL);
+            kill(child_group[i] ? -children[i] : children[i], SIGKILL);
+    }
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0)
+            waitpid(children[i], NULL, 0);
+    }
+    /* rm -rf through fork and exec: both are async-signal-safe, nftw is not. */
+    for (int i = 0; i < MAX_TEMP_DIRS; i++) {
+        if (!temp_used[i])
+            continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *const argv[] = {"rm", "-rf", "--", temp_dirs[i], NULL};
+            char *const envp[] = {NULL};
+            execve("/bin/rm", argv, envp);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
     }
     _exit(128 + sig);
 }
@@ -83,16 +141,36 @@ void proc_install_handlers(void)
 
 pid_t proc_start(char *const argv[], const char *log_path, char *const env[])
 {
+    return proc_start_ex(argv, log_path, env, NULL);
+}
+
+pid_t proc_start_ex(char *const argv[], const char *log_path, char *const env[],
+                    const proc_opts_t *po)
+{
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        if (po && po->own_group)
+            setpgid(0, 0);
+        int fd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (po && po->as_user) {
+            /* Dropped before the death signal is set: a change of
+             * credentials clears it. The log stays open across. */
+            if (setgroups(0, NULL) != 0 || setgid(po->gid) != 0 || setuid(po->uid) != 0) {
+                if (fd >= 0)
+                    dprintf(fd, "bench: 不能切换到用户 %d / cannot become uid %d: %s\n", (int)po->uid,
+                            (int)po->uid, strerror(errno));
+                _exit(126);
+            }
+        }
         /* The child must not outlive the bench, whatever happens to it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int fd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0640);
+        if (po && po->cwd && chdir(po->cwd) != 0)
+            _exit(126);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -110,7 +188,9 @@ pid_t proc_start(char *const argv[], const char *log_path, char *const env[])
         fprintf(stderr, "bench: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
-    child_add(pid);
+    if (po && po->own_group)
+        setpgid(pid, pid); /* also here: no race with a signal sent right away */
+    child_add(pid, po && po->own_group);
     return pid;
 }
 
@@ -134,11 +214,11 @@ int proc_stop(pid_t pid, int grace_ms)
 {
     if (pid <= 0)
         return -1;
-    kill(pid, SIGTERM);
+    child_signal(pid, SIGTERM);
     int st = wait_ms(pid, grace_ms);
     if (st < 0) {
         fprintf(stderr, "bench: pid %d did not stop in %d ms; killing it\n", (int)pid, grace_ms);
-        kill(pid, SIGKILL);
+        child_signal(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
     child_forget(pid);
@@ -149,7 +229,7 @@ void proc_kill(pid_t pid)
 {
     if (pid <= 0)
         return;
-    kill(pid, SIGKILL);
+    child_signal(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     child_forget(pid);
 }
@@ -173,7 +253,7 @@ int free_port(void)
 int wait_port(int port, int timeout_ms)
 {
     int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
-    while (now_ns() < end) {
+    do { /* at least one try, also with timeout_ms 0 */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
             return -1;
@@ -183,9 +263,11 @@ int wait_port(int port, int timeout_ms)
         close(fd);
         if (rc == 0)
             return 0;
+        if (now_ns() >= end)
+            break;
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
-    }
+    } while (now_ns() < end);
     return -1;
 }
 
@@ -197,6 +279,8 @@ char *temp_dir(const bench_opts_t *o, const char *tag)
         fprintf(stderr, "bench: cannot make a temp dir in %s: %s\n", o->tmp_root, strerror(errno));
         return NULL;
     }
+    if (!o->keep)
+        temp_add(tmpl);
     return strdup(tmpl);
 }
 
@@ -212,6 +296,7 @@ void temp_dir_remove(const bench_opts_t *o, char *dir)
 {
     if (!dir)
         return;
+    temp_forget(dir);
     if (o->keep)
         printf("  (kept %s)\n", dir);
     else
@@ -548,7 +633,7 @@ int proc_wait(pid_t pid, int timeout_ms)
     int st = wait_ms(pid, timeout_ms);
     if (st < 0) {
         fprintf(stderr, "bench: pid %d still running after %d ms; killing it\n", (int)pid, timeout_ms);
-        kill(pid, SIGKILL);
+        child_signal(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
     child_forget(pid);

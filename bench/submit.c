@@ -1,7 +1,6 @@
 /* submit.c - the durable submit path (through the real broker, verified in
- * the database afterwards), the floor (the same rows straight into SQLite at
- * the same group sizes), and the peers (Redis with appendfsync always,
- * beanstalkd with -f 0) under the same clients. */
+ * the database afterwards) and the floor (the same rows straight into SQLite
+ * at the same group sizes). The peers under the same clients: peers.c. */
 #include "bench.h"
 #include "config.h"
 #include "migrations.h"
@@ -12,9 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 int schema_apply(sqlite3 *db)
 {
@@ -372,153 +369,5 @@ int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
     }
     payloads_free(pl, n);
     temp_dir_remove(o, dir);
-    return 0;
-}
-
-/* ---- peers ----------------------------------------------------------------- */
-
-
-typedef struct {
-    const char *name;
-    const char *exe;
-    load_kind_t kind;
-    pid_t pid;
-    int port;
-    char dir[600];
-} peer_t;
-
-static int peer_start(peer_t *p)
-{
-    char port[16], log[700], data[700];
-    snprintf(port, sizeof port, "%d", p->port);
-    snprintf(log, sizeof log, "%s/server.log", p->dir);
-    snprintf(data, sizeof data, "%s/data", p->dir);
-    mkdir(data, 0700);
-    char exe[256];
-    bm_strlcpy(exe, p->exe, sizeof exe);
-    if (p->kind == LOAD_REDIS) {
-        char *argv[] = {exe, "--bind", "127.0.0.1", "--port", port, "--dir", data,
-                        "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                        "--daemonize", "no", "--protected-mode", "yes", NULL};
-        p->pid = proc_start(argv, log, NULL);
-    } else {
-        char *argv[] = {exe, "-l", "127.0.0.1", "-p", port, "-b", data, "-f", "0", NULL};
-        p->pid = proc_start(argv, log, NULL);
-    }
-    if (p->pid < 0 || wait_port(p->port, 15000) != 0) {
-        fprintf(stderr, "bench: %s did not start (see %s)\n", p->name, log);
-        return -1;
-    }
-    return 0;
-}
-
-/* How many items the peer holds: Redis LLEN, beanstalkd current-jobs-ready. */
-static long peer_count(const peer_t *p)
-{
-    char out[8192];
-    long n = -1;
-    if (p->kind == LOAD_REDIS) {
-        /* Redis answers -LOADING while it replays the AOF after the restart. */
-        for (int tries = 0; tries < 200 && n < 0; tries++) {
-            if (tcp_query(p->port, "LLEN bianmin:requests\r\n", out, sizeof out) != 0)
-                break;
-            if (out[0] == ':') {
-                out[strcspn(out, "\r\n")] = '\0';
-                bm_parse_long(out + 1, 0, 1L << 60, &n);
-            } else if (strncmp(out, "-LOADING", 8) != 0) {
-                fprintf(stderr, "bench: redis: %s", out);
-                break;
-            }
-        }
-    } else if (tcp_query(p->port, "stats\r\n", out, sizeof out) == 0) {
-        char *at = strstr(out, "current-jobs-ready: ");
-        if (at) {
-            at += strlen("current-jobs-ready: ");
-            at[strcspn(at, "\r\n")] = '\0';
-            bm_parse_long(at, 0, 1L << 60, &n);
-        }
-    }
-    return n;
-}
-
-/* One load run against a fresh peer, then SIGKILL, restart on the same
- * data and count: the same check the broker gets. Returns the rate or 0. */
-static double peer_once(const bench_opts_t *o, peer_t *p, const bench_payload_t *pl, int clients)
-{
-    char *dir = temp_dir(o, p->kind == LOAD_REDIS ? "redis" : "beanstalkd");
-    if (!dir)
-        return 0;
-    bm_strlcpy(p->dir, dir, sizeof p->dir);
-    p->port = free_port();
-    double rate = 0;
-    if (p->port < 0 || peer_start(p) != 0)
-        goto out;
-    load_t L = {.kind = p->kind, .port = p->port, .payloads = pl, .total = o->requests,
-                .conns = clients, .window = o->window, .max_seconds = o->max_seconds};
-    int rc = load_run(&L);
-    proc_kill(p->pid);
-    p->pid = 0;
-    long count = -1;
-    if (peer_start(p) == 0) {
-        count = peer_count(p);
-        proc_stop(p->pid, 5000);
-        p->pid = 0;
-    }
-    rate = L.secs > 0 ? (double)L.acked / L.secs : 0;
-    lat_stats_t s = lat_stats(L.lat_ns, L.total);
-    printf("%-11s %7d %8ld %7.2f %9.0f %8.2f %8.2f %8.2f  after kill -9 and restart: %ld/%ld%s\n",
-           p->name, clients, L.acked, L.secs, rate, s.p50_ms, s.p99_ms, s.max_ms, count, L.acked,
-           count == L.acked ? "" : "  MISMATCH");
-    if (L.errors > 0 || rc != 0)
-        printf("            %ld errors; first: %s\n", L.errors, L.first_error[0] ? L.first_error : "?");
-    if (L.acked < o->requests && L.secs >= o->max_seconds * 0.9)
-        printf("            (stopped after %.0f s: --max-seconds)\n", o->max_seconds);
-    load_free(&L);
-out:
-    if (p->pid > 0)
-        proc_kill(p->pid);
-    p->pid = 0;
-    temp_dir_remove(o, dir);
-    return rate;
-}
-
-int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *ctx)
-{
-    if (ctx->n_submit == 0 && section_submit(o, rows, ctx) != 0)
-        fprintf(stderr, "bench: the broker run had problems (see above)\n");
-    banner("peers", "the same bodies, clients and window into Redis and beanstalkd");
-    peer_t peers[2] = {
-        {.name = "redis", .exe = "/usr/bin/redis-server", .kind = LOAD_REDIS},
-        {.name = "beanstalkd", .exe = "/usr/bin/beanstalkd", .kind = LOAD_BEANSTALK},
-    };
-    printf("  redis-server --appendonly yes --appendfsync always (LPUSH, RESP); "
-           "beanstalkd -b DIR -f 0 (put)\n");
-    printf("%-11s %7s %8s %7s %9s %8s %8s %8s\n", "system", "clients", "acked", "secs", "req/s",
-           "p50 ms", "p99 ms", "max ms");
-    bench_payload_t *pl = payloads_make(rows, o->requests, NULL, NULL, 0);
-    if (!pl)
-        return -1;
-    double rates[2][BENCH_MAX_LIST] = {{0}};
-    for (int k = 0; k < 2; k++) {
-        if (access(peers[k].exe, X_OK) != 0) {
-            printf("%-11s not installed (apt-get install -y redis-server beanstalkd; "
-                   "scripts/bench.sh does it)\n", peers[k].name);
-            continue;
-        }
-        for (int i = 0; i < o->n_clients; i++)
-            rates[k][i] = peer_once(o, &peers[k], pl, o->clients[i]);
-    }
-    for (int i = 0; i < ctx->n_submit; i++) {
-        const submit_result_t *s = &ctx->submit[i];
-        printf("%-11s %7d %8s %7s %9.0f %8.2f %8.2f %8.2f  (from the submit section)\n", "bianmin",
-               s->clients, "", "", s->rate, s->lat.p50_ms, s->lat.p99_ms, s->lat.max_ms);
-    }
-    for (int i = 0; i < ctx->n_submit && i < o->n_clients; i++) {
-        const submit_result_t *s = &ctx->submit[i];
-        printf("  %2d clients: bianmin %.0f req/s = %.2fx redis (%.0f), %.2fx beanstalkd (%.0f)\n",
-               s->clients, s->rate, rates[0][i] > 0 ? s->rate / rates[0][i] : 0, rates[0][i],
-               rates[1][i] > 0 ? s->rate / rates[1][i] : 0, rates[1][i]);
-    }
-    payloads_free(pl, o->requests);
     return 0;
 }
