@@ -28,7 +28,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_REQ_INSERT] =
         "INSERT INTO requests(channel, ref, category, priority, building, unit, contact, text,"
         " endpoint_id, status, offer_due_at, deadline_at, created_at, updated_at)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'open',?11,?12,?10,?10)",
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'open',?11,?12,?10,?10)"
+        " ON CONFLICT(channel, ref) WHERE ref IS NOT NULL DO NOTHING",
     [Q_EVENT_INSERT] =
         "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7)",

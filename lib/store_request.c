@@ -34,6 +34,22 @@ static int endpoint_for(store_t *self, const char *url, const char *channel, int
     return 0;
 }
 
+/* The ticket of the request this channel sent with this ref: 1 found, 0 not,
+ * -1 on a database error. */
+static int ref_lookup(store_t *self, const store_submit_t *in, int64_t *ticket)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_REF_LOOKUP);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, in->channel);
+    st_bind_text(s, 2, in->ref);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        *ticket = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+}
+
 int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *ticket,
                  bool *duplicate, bm_error_t *err)
 {
@@ -44,18 +60,17 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
                      in->category, in->category);
         return -1;
     }
-    if (in->ref) {
-        sqlite3_stmt *s = st_stmt(self, Q_REF_LOOKUP);
-        if (!s) {
+    /* A repeated ref is found by the insert itself (its unique index answers
+     * "already there" and nothing is written), except with a callback: then
+     * it is looked up first, so that a repeat never adds a callback endpoint. */
+    if (in->ref && in->callback) {
+        int found = ref_lookup(self, in, ticket);
+        if (found < 0) {
             st_db_error(self, err, "ref lookup");
             return -1;
         }
-        st_bind_text(s, 1, in->channel);
-        st_bind_text(s, 2, in->ref);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            *ticket = sqlite3_column_int64(s, 0);
+        if (found > 0) {
             *duplicate = true;
-            sqlite3_reset(s);
             return 0;
         }
     }
@@ -83,6 +98,12 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
     sqlite3_bind_int64(s, 12, now + (int64_t)cat->deadline_s * 1000);
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
+    if (in->ref && sqlite3_changes(self->db) == 0) {
+        /* ON CONFLICT DO NOTHING: this channel sent this ref before. */
+        rc = ref_lookup(self, in, ticket) == 1 ? 0 : -1;
+        *duplicate = rc == 0;
+        goto out;
+    }
     *ticket = sqlite3_last_insert_rowid(self->db);
     char actor[64];
     snprintf(actor, sizeof actor, "channel:%s", in->channel);

@@ -291,6 +291,45 @@ static void test_checkpoint_when_idle_or_wal_too_big(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 201 + commits);
 }
 
+/* A repeated ref, in the same pass or a later one, with or without a
+ * callback: the first ticket, marked duplicate, and nothing written again
+ * (no request, no event, no callback endpoint). */
+static void test_repeated_ref_writes_nothing(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    bm_strlcpy(fx->cfg.callback_secret, "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", sizeof fx->cfg.callback_secret);
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t a = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                        .text = "堵了", .ref = "same"};
+    store_submit_t b = a;
+    b.callback = "http://127.0.0.1:9/hook";
+    b.ref = "cb";
+    int64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+    bool dup = true;
+    assert_int_equal(store_submit(s, &a, bm_now_ms(), &t1, &dup, &err), 0);
+    assert_false(dup);
+    assert_int_equal(store_submit(s, &a, bm_now_ms(), &t2, &dup, &err), 0); /* same pass */
+    assert_true(dup);
+    assert_int_equal(t2, t1);
+    assert_int_equal(store_submit(s, &b, bm_now_ms(), &t3, &dup, &err), 0);
+    assert_false(dup);
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    assert_int_equal(store_submit(s, &a, bm_now_ms(), &t4, &dup, &err), 0); /* a later pass */
+    assert_true(dup);
+    assert_int_equal(t4, t1);
+    b.callback = "http://127.0.0.1:9/other";
+    assert_int_equal(store_submit(s, &b, bm_now_ms(), &t4, &dup, &err), 0);
+    assert_true(dup);
+    assert_int_equal(t4, t3);
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    store_destroy(&s);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 2);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM endpoints WHERE kind = 'callback'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_check_without_in_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_when_idle_or_wal_too_big, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
