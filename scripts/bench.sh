@@ -23,6 +23,7 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missi
 command -v beanstalkd >/dev/null 2>&1 || [ -x /usr/bin/beanstalkd ] || missing="$missing beanstalkd"
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$missing postgresql-15"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
+[ -x /usr/bin/valgrind ] || missing="$missing valgrind"
 if [ -n "$missing" ]; then
     echo "bench: installing$missing (the peers it compares against)"
     SUDO=""
