@@ -88,52 +88,61 @@ int bm_time_parse_iso(const char *s, int64_t *ms)
 
 bool bm_utf8_valid(const char *str, size_t len)
 {
+    /* The well-formed sequences of the Unicode standard (Table 3-7), tested
+     * byte by byte as that table reads: no overlong forms, no surrogates,
+     * nothing past U+10FFFF; a NUL is refused too. ASCII runs go eight bytes
+     * at a time; a 3-byte character (Chinese) costs a handful of compares. */
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
-        /* Eight ASCII bytes at a time: no high bit set and no zero byte. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, sizeof w);
-            if ((w & UINT64_C(0x8080808080808080)) ||
-                ((w - UINT64_C(0x0101010101010101)) & ~w & UINT64_C(0x8080808080808080)))
-                break;
-            i += 8;
-        }
-        if (i >= len)
-            break;
         unsigned char c = s[i];
-        if (c == 0)
-            return false;
         if (c < 0x80) {
-            i++;
-            continue;
+            /* Eight ASCII bytes at a time: no high bit set and no zero byte. */
+            while (i + 8 <= len) {
+                uint64_t w;
+                memcpy(&w, s + i, sizeof w);
+                if ((w & UINT64_C(0x8080808080808080)) ||
+                    ((w - UINT64_C(0x0101010101010101)) & ~w & UINT64_C(0x8080808080808080)))
+                    break;
+                i += 8;
+            }
+            if (i >= len)
+                break;
+            c = s[i];
+            if (c < 0x80) {
+                if (c == 0)
+                    return false;
+                i++;
+                continue;
+            }
         }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n >= len) /* the sequence runs past the end */
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
+        if (c >= 0xE0 && c <= 0xEF) {
+            if (len - i < 3)
                 return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
+            unsigned char c1 = s[i + 1];
+            bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF)
+                       : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) /* not a surrogate */
+                                   : (c1 & 0xC0) == 0x80;
+            if (!ok1 || (s[i + 2] & 0xC0) != 0x80)
+                return false;
+            i += 3;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            if (len - i < 2 || (s[i + 1] & 0xC0) != 0x80)
+                return false;
+            i += 2;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (len - i < 4)
+                return false;
+            unsigned char c1 = s[i + 1];
+            bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF)
+                       : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) /* not past U+10FFFF */
+                                   : (c1 & 0xC0) == 0x80;
+            if (!ok1 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
+                return false;
+            i += 4;
+        } else {
+            return false; /* a continuation byte, C0, C1, or F5 and above */
         }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
     }
     return true;
 }
