@@ -22,34 +22,8 @@
  * configured category if it is a likely typo, and the configured ones. */
 static const char *station_category(const bm_config_t *cfg, const char *value, bm_error_t *err)
 {
-    for (int i = 0; i < cfg->category_count; i++) {
-        const bm_category_t *c = &cfg->categories[i];
-        if (strcmp(c->name, value) == 0 || (c->label[0] && strcmp(c->label, value) == 0))
-            return c->name;
-    }
-    /* Not found (off the hot path from here): the closest and the list. */
-    const char *names[BM_MAX_CATEGORIES];
-    char known[BM_MAX_CATEGORIES * 100] = "";
-    size_t used = 0;
-    for (int i = 0; i < cfg->category_count; i++) {
-        const bm_category_t *c = &cfg->categories[i];
-        names[i] = c->name;
-        int w = snprintf(known + used, sizeof known - used, "%s%s%s%s", i ? ", " : "", c->name,
-                         c->label[0] ? " " : "", c->label);
-        if (w > 0 && (size_t)w < sizeof known - used)
-            used += (size_t)w;
-    }
-    const char *near = bm_suggest(value, names, (size_t)cfg->category_count);
-    if (near)
-        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category",
-                     "未知类别 \"%.40s\"；您是不是要 / unknown category \"%.40s\"; did you mean "
-                     "\"%s\"? (可选 / known: %s)",
-                     value, value, near, known);
-    else
-        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "category",
-                     "未知类别 \"%.40s\" / unknown category \"%.40s\" (可选 / known: %s)", value, value,
-                     known);
-    return NULL;
+    const bm_category_t *c = bm_config_category_choice(cfg, value, "category", err);
+    return c ? c->name : NULL;
 }
 
 /* Per-key submit limits: a token bucket of submit_per_min (refilled

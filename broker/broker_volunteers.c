@@ -127,15 +127,10 @@ void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     }
     const cJSON *sk;
     cJSON_ArrayForEach(sk, arr) {
-        const bm_category_t *cat = cJSON_IsString(sk) ? bm_config_category(&b->cfg, sk->valuestring) : NULL;
-        if (!cat) {
-            bm_error_set(&err, BM_ERR_UNKNOWN_CATEGORY, "skills", "未知技能 %s%s%s / unknown skill %s%s%s",
-                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? sk->valuestring : "（不是文字）",
-                         cJSON_IsString(sk) ? "\"" : "", cJSON_IsString(sk) ? "\"" : "",
-                         cJSON_IsString(sk) ? sk->valuestring : "(not a string)",
-                         cJSON_IsString(sk) ? "\"" : "");
+        const bm_category_t *cat =
+            bm_config_category_choice(&b->cfg, cJSON_IsString(sk) ? sk->valuestring : NULL, "skills", &err);
+        if (!cat)
             goto fail;
-        }
         uint32_t bit = 1u << (cat - b->cfg.categories);
         if (key && !(key->skills & bit)) {
             bm_error_set(&err, BM_ERR_FORBIDDEN, "skills",

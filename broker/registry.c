@@ -110,12 +110,9 @@ static int parse_key(const registry_t *self, const store_key_t *key, reg_key_t *
         bm_strlcpy(list, key->skills, sizeof list);
         char *save = NULL;
         for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            const bm_category_t *cat = bm_config_category(self->cfg, tok);
-            if (!cat) {
-                bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, "skills",
-                             "没有这个类别 \"%s\" / unknown skill \"%s\"", tok, tok);
+            const bm_category_t *cat = bm_config_category_choice(self->cfg, tok, "skills", err);
+            if (!cat)
                 return -1;
-            }
             k.skills |= 1u << (cat - self->cfg->categories);
         }
         if (!k.skills) {

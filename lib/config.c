@@ -89,6 +89,40 @@ const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name
     return NULL;
 }
 
+const bm_category_t *bm_config_category_choice(const bm_config_t *cfg, const char *value,
+                                               const char *field, bm_error_t *err)
+{
+    for (int i = 0; value && i < cfg->category_count; i++) {
+        const bm_category_t *c = &cfg->categories[i];
+        if (strcmp(c->name, value) == 0 || (c->label[0] && strcmp(c->label, value) == 0))
+            return c;
+    }
+    /* Not found (off the hot path from here): the closest and the list. */
+    bool skill = field && strcmp(field, "skills") == 0;
+    const char *zh = skill ? "未知技能" : "未知类别", *en = skill ? "unknown skill" : "unknown category";
+    const char *names[BM_MAX_CATEGORIES];
+    char known[BM_MAX_CATEGORIES * 100] = "";
+    size_t used = 0;
+    for (int i = 0; i < cfg->category_count; i++) {
+        const bm_category_t *c = &cfg->categories[i];
+        names[i] = c->name;
+        int w = snprintf(known + used, sizeof known - used, "%s%s%s%s", i ? ", " : "", c->name,
+                         c->label[0] ? " " : "", c->label);
+        if (w > 0 && (size_t)w < sizeof known - used)
+            used += (size_t)w;
+    }
+    const char *shown = value ? value : "";
+    const char *near = value ? bm_suggest(value, names, (size_t)cfg->category_count) : NULL;
+    if (near)
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, field,
+                     "%s \"%.40s\"；您是不是要 / %s \"%.40s\"; did you mean \"%s\"? (可选 / known: %s)", zh,
+                     shown, en, shown, near, known);
+    else
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, field, "%s \"%.40s\" / %s \"%.40s\" (可选 / known: %s)", zh,
+                     shown, en, shown, known);
+    return NULL;
+}
+
 bool bm_config_channel(const bm_config_t *cfg, const char *name)
 {
     for (int i = 0; i < cfg->channel_count; i++) {

@@ -137,6 +137,11 @@ const char *bm_config_callback_secret(const bm_config_t *cfg, const char *channe
 
 /* Lookups; return NULL / false if unknown. */
 const bm_category_t *bm_config_category(const bm_config_t *cfg, const char *name);
+/* A category by its name or its Chinese label, as a person may type either;
+ * unknown, err says so for field ("category", or "skills": then as a skill),
+ * with the closest name ("did you mean") and every choice. */
+const bm_category_t *bm_config_category_choice(const bm_config_t *cfg, const char *value,
+                                               const char *field, bm_error_t *err);
 const bm_department_t *bm_config_department(const bm_config_t *cfg, const char *id);
 /* Checks that id names a configured department. Returns 0, or -1 with err
  * set: code unknown_department, field "department", a bilingual message with

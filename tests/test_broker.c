@@ -335,6 +335,15 @@ static void test_offer_claim_done(void **state)
                          cmd, sizeof cmd), cmd, "invalid", "volunteer");
     expect_error(tu_call(w1, "hello", "{\"volunteer\":\"v01\",\"name\":\"x\",\"skills\":[\"gas\"]}",
                          cmd, sizeof cmd), cmd, "unknown_category", "skills");
+    /* A misspelt skill: the closest one and every choice, Chinese first. */
+    cJSON *sk = tu_call(w1, "hello", "{\"volunteer\":\"v01\",\"name\":\"x\",\"skills\":[\"pipes\"]}",
+                        cmd, sizeof cmd);
+    assert_non_null(sk);
+    assert_string_equal(tu_str(sk, "code"), "unknown_category");
+    assert_non_null(strstr(tu_str(sk, "message"), "未知技能"));
+    assert_non_null(strstr(tu_str(sk, "message"), "did you mean \"pipe\""));
+    assert_non_null(strstr(tu_str(sk, "message"), "leak 漏水抢修"));
+    cJSON_Delete(sk);
     hello(w1, "v01", "袁建成", "[\"pipe\",\"repair\"]");
     hello(w2, "v02", "李师傅", "[\"pipe\"]");
 
