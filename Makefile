@@ -22,7 +22,13 @@ build-san: deps
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DBM_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
-run: build
+# make run builds quietly (the log is kept; shown if the build fails): the
+# person starting the station reads the walk-through, not compiler progress.
+run: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@echo "正在构建 / building (log: $(BUILD)/build.log) ..."
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/build.log; echo "构建失败，见 / build failed, see $(BUILD)/build.log"; exit 1; }
 	@scripts/run.sh $(BUILD)
 
 demo: build
