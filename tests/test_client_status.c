@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "lifecycle.h"
 #include "clitest.h"
 #include "width.h"
 
@@ -292,10 +293,37 @@ static void test_local_time(void **state)
     tzset();
 }
 
+/* Every kind of event the store records reads in Chinese in status, the
+ * export and the report: each transition's event and the ones the broker
+ * records by itself. */
+static void test_every_event_kind_has_a_chinese_label(void **state)
+{
+    (void)state;
+    const char *kinds[BM_ACT_COUNT + 8];
+    size_t n = 0;
+    for (int a = 0; a < BM_ACT_COUNT; a++)
+        kinds[n++] = bm_action_event((bm_action_t)a);
+    const char *system_kinds[] = {"received", "rated", "overdue", "needs_escalation", "declined",
+                                  "lease_expired"};
+    for (size_t i = 0; i < sizeof system_kinds / sizeof system_kinds[0]; i++)
+        kinds[n++] = system_kinds[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *label = cli_event_label(kinds[i]);
+        if (!label)
+            fail_msg("event kind \"%s\" has no label", kinds[i]);
+        assert_true((unsigned char)label[0] >= 0xE0); /* starts with a Chinese character */
+    }
+    assert_string_equal(cli_event_label("overdue"), "超时未接");
+    assert_string_equal(cli_event_label("needs_escalation"), "需上报");
+    assert_string_equal(cli_event_label("declined"), "谢绝接单");
+    assert_null(cli_event_label("no_such_kind"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_sample),
+        cmocka_unit_test(test_every_event_kind_has_a_chinese_label),
         cmocka_unit_test(test_format_open_unclaimed),
         cmocka_unit_test(test_format_garbage_reply),
         cmocka_unit_test(test_format_rating_photos),

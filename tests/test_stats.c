@@ -172,6 +172,11 @@ static void test_november_times(void **state)
     assert_int_equal(cJSON_GetArraySize(counts), 7);
     for (int i = 0; i < 7; i++)
         assert_int_equal(cJSON_GetArrayItem(counts, i)->valueint, want[i]);
+    /* The bins as the office reads them (the report shows these), Chinese. */
+    const cJSON *labels = bm_json_path(r, "time_to_done_hist.labels");
+    assert_int_equal(cJSON_GetArraySize(labels), 7);
+    assert_string_equal(cJSON_GetArrayItem(labels, 0)->valuestring, "不到1小时");
+    assert_string_equal(cJSON_GetArrayItem(labels, 6)->valuestring, "7天及以上");
     cJSON_Delete(r);
 }
 
