@@ -326,7 +326,8 @@ static void start_deliveries(notifier_t *n, const cJSON *reply)
                           err.message);
                 continue;
             }
-            nt_result_fail(&fail, d.id, "invalid delivery from the broker: %s", err.message);
+            nt_result_fail(&fail, d.id, "服务站发来的投递有误 / invalid delivery from the broker: %s",
+                           err.message);
             log_warn("投递有误 / delivery %lld: %s", (long long)d.id, fail.error);
             n->failed++;
             push_result(n, &fail);
@@ -643,7 +644,7 @@ int main(int argc, char **argv)
         case 'A': {
             const char *problem = nt_guard_host_problem(optarg);
             if (problem)
-                return usage_error("--allow-host \"%s\": %s", optarg, problem);
+                return usage_error("--allow-host \"%s\"：%s", optarg, problem);
             if (n.sender_opts.guard.nhosts == NT_MAX_ALLOW_HOSTS)
                 return usage_error("--allow-host 最多只能给这么多次 / --allow-host may be given at most %d times",
                                    NT_MAX_ALLOW_HOSTS);
