@@ -278,7 +278,7 @@ cJSON *nt_result_json(const nt_result_t *r)
         cJSON_AddNullToObject(o, "status");
     cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_ms);
     if (!r->ok)
-        cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
+        cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "发送失败 / failed");
     if (r->retry_after_s >= 0)
         cJSON_AddNumberToObject(o, "retry_after_s", (double)r->retry_after_s);
     cJSON_AddBoolToObject(o, "gone", r->gone);
