@@ -38,75 +38,106 @@ static const act_spec_t *spec_find(const char *name)
 
 static void channels_help(FILE *out)
 {
-    fputs("\nchannels:\n", out);
+    fputs("\n渠道 / channels:\n", out);
     for (const cli_label_t *l = cli_channels; l->name; l++)
         fprintf(out, "  %-16s %s (%s)\n", l->name, l->label, l->note);
 }
 
+/* The length limit of --reason and --answer, in characters as people count. */
+static void text_limit_help(FILE *out, int indent)
+{
+    fprintf(out, "%*s最多约%d个汉字 / %d bytes, ~%d Chinese characters\n", indent, "",
+            BM_MAX_NOTE / 3, BM_MAX_NOTE, BM_MAX_NOTE / 3);
+}
+
 void cli_cancel_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] cancel TICKET --channel CH [--reason TEXT]\n"
+    fputs("用法 / usage:\n"
+          "  bianmin [global options] cancel TICKET --channel CH [--reason TEXT]\n"
           "\n"
+          "取消待接单或处理中的请求（通知接单的志愿者）。只有请求来自的渠道或办公室\n"
+          "可以取消。\n"
           "Cancels an open or claimed request (the volunteer holding it is told). Only\n"
           "the channel the request came from, or office, may cancel it.\n"
           "\n"
-          "  --channel CH    who is cancelling (required)\n"
-          "  --reason TEXT   why, e.g. \"住户已自行修好\"\n"
-          "\n"
-          "example: bianmin cancel 42 --channel building_leader --reason \"住户已自行修好\"\n"
-          "prints:  ticket 42: cancelled 已取消\n",
+          "  --channel CH   谁在取消，必填 / who is cancelling (required)\n"
+          "  --reason TEXT  原因 / why, e.g. \"住户已自行修好\"\n",
+          out);
+    text_limit_help(out, 17);
+    fputs("\n"
+          "例子 / example:\n"
+          "  bianmin cancel 42 --channel building_leader --reason \"住户已自行修好\"\n"
+          "输出 / prints:  ticket 42: cancelled 已取消\n",
           out);
     channels_help(out);
 }
 
 void cli_reopen_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] reopen TICKET --channel CH --reason TEXT\n"
+    fputs("用法 / usage:\n"
+          "  bianmin [global options] reopen TICKET --channel CH --reason TEXT\n"
           "\n"
+          "重开标为已完成但没真正修好的请求，重新派给志愿者。只有请求来自的渠道或办公室，\n"
+          "且在服务站的重开期限内（默认完成后7天；过了报 too_late：请新提交一条）。\n"
           "Reopens a request marked done that is not really fixed; it is offered to\n"
           "volunteers again. Only the channel the request came from, or office, and\n"
           "only within the broker's reopen window (default 7 days after done; later\n"
           "gives too_late: submit a new request instead).\n"
           "\n"
-          "  --channel CH    who is reopening (required)\n"
-          "  --reason TEXT   what is still wrong (required), e.g. \"还是漏水\"\n"
-          "\n"
-          "example: bianmin reopen 42 --channel building_leader --reason \"还是漏水\"\n",
+          "  --channel CH   谁在重开，必填 / who is reopening (required)\n"
+          "  --reason TEXT  哪里还不行，必填 / what is still wrong (required),\n"
+          "                 e.g. \"还是漏水\"\n",
+          out);
+    text_limit_help(out, 17);
+    fputs("\n"
+          "例子 / example:\n"
+          "  bianmin reopen 42 --channel building_leader --reason \"还是漏水\"\n",
           out);
     channels_help(out);
 }
 
 void cli_escalate_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] escalate TICKET --department NAME --reason TEXT\n"
-          "                 [--channel office]\n"
+    fputs("用法 / usage:\n"
+          "  bianmin [global options] escalate TICKET --department NAME --reason TEXT\n"
+          "          [--channel office]\n"
           "\n"
+          "把待接单或处理中的请求上报给上级职能部门，通知该部门的订阅。只有办公室能做。\n"
           "Escalates an open or claimed request to a higher-level department (上级职能\n"
           "部门); the department's subscription is notified. Only office may do this.\n"
           "\n"
-          "  --department ID    one of `bianmin departments`, e.g. water_company,\n"
-          "                     power_company, housing_bureau,\n"
-          "                     street_office (as configured for the broker; required)\n"
-          "  --reason TEXT      why the community cannot solve it (required)\n"
-          "  --channel CH       who is acting (default office)\n"
+          "  --department ID  部门，必填 / one of `bianmin departments` (required),\n"
+          "                   e.g. water_company, power_company, housing_bureau,\n"
+          "                   street_office (as configured for the broker)\n"
+          "  --reason TEXT    社区为何解决不了，必填 / why the community cannot\n"
+          "                   solve it (required)\n",
+          out);
+    text_limit_help(out, 19);
+    fputs("  --channel CH     谁在操作 / who is acting (default office)\n"
           "\n"
-          "example: bianmin escalate 42 --department water_company --reason \"小区主管道破裂\"\n"
-          "prints:  ticket 42: escalated 已上报\n",
+          "例子 / example:\n"
+          "  bianmin escalate 42 --department water_company --reason \"小区主管道破裂\"\n"
+          "输出 / prints:  ticket 42: escalated 已上报\n",
           out);
 }
 
 void cli_resolve_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] resolve TICKET --answer TEXT [--channel office]\n"
+    fputs("用法 / usage:\n"
+          "  bianmin [global options] resolve TICKET --answer TEXT [--channel office]\n"
           "\n"
+          "记录部门对已上报请求的答复并结案，答复告知报事人。只有办公室能做。\n"
           "Records the department's answer to an escalated request and closes it; the\n"
           "requester is told the answer. Only office may do this.\n"
           "\n"
-          "  --answer TEXT   the department's answer (required)\n"
-          "  --channel CH    who is acting (default office)\n"
+          "  --answer TEXT  部门的答复，必填 / the department's answer (required)\n",
+          out);
+    text_limit_help(out, 17);
+    fputs("  --channel CH   谁在操作 / who is acting (default office)\n"
           "\n"
-          "example: bianmin resolve 42 --answer \"自来水公司已于周三更换主管道\"\n"
-          "prints:  ticket 42: resolved 已解决\n",
+          "例子 / example:\n"
+          "  bianmin resolve 42 --answer \"自来水公司已于周三更换主管道\"\n"
+          "输出 / prints:  ticket 42: resolved 已解决\n",
           out);
 }
 

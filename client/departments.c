@@ -7,8 +7,11 @@
 
 void cli_departments_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] departments\n"
+    fputs("用法 / usage: bianmin [global options] departments\n"
           "\n"
+          "列出服务站配置的部门（配置项 \"departments\"）：编号（escalate --department\n"
+          "用的）、中文名称、通知它的订阅（无：由办公室自己通知）。--json：服务站的\n"
+          "回复为一行 JSON。\n"
           "Lists the departments the broker is configured with (config key\n"
           "\"departments\"): id (what escalate --department takes), Chinese name, and\n"
           "the webhook subscription that tells it (无 none: the office tells it\n"

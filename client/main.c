@@ -14,33 +14,40 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
-            "用法：全局选项可写在命令前或命令后 / global options go before or after the command\n"
+            "用法 / usage: bianmin [--broker ENDPOINT] [--timeout MS] [--json] COMMAND [ARGS]\n"
+            "全局选项可写在命令前或命令后 / global options go before or after the command\n"
             "\n"
-            "便民 bianmin: submit and follow residents' requests and record the residents'\n"
-            "ratings; for the office, the queue, the volunteers, acting on requests\n"
-            "(cancel, escalate, resolve), and the notices to webhook receivers.\n"
+            "便民 bianmin：提交和跟进住户的请求，记录住户的评价；办公室用它看工单、\n"
+            "志愿者，处理请求（取消、上报、答复），管理发给接收方的通知。\n"
+            "Submit and follow residents' requests and record the residents' ratings;\n"
+            "for the office, the queue, the volunteers, acting on requests (cancel,\n"
+            "escalate, resolve), and the notices to webhook receivers.\n"
             "\n"
-            "commands:\n");
+            "命令 / commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
         fprintf(out, "  %-11s %s\n", c->name, c->summary);
     fprintf(out,
-            "  (bianmin COMMAND --help for each command's options)\n"
+            "  (每个命令的选项 / each command's options: bianmin COMMAND --help)\n"
             "\n"
-            "global options (before or after the command):\n"
-            "  --broker ENDPOINT  the broker's client socket (default %s,\n"
-            "                     or the environment variable %s)\n"
+            "全局选项 / global options (before or after the command):\n"
+            "  --broker ENDPOINT  服务站地址 / the broker's client socket (default\n"
+            "                     %s, or the environment variable\n"
+            "                     %s)\n"
             "  --key FILE         钥匙文件 / your key file (default: $BIANMIN_KEY, else\n"
-            "                     " CLI_DEFAULT_KEY " if present; it also says where the station is)\n"
-            "  --timeout MS       how long to wait for an answer (default %d)\n"
-            "  --json             machine output: one JSON line on stdout per result and per\n"
-            "                     error (usage errors too: {\"code\", \"message\", \"exit\"})\n"
-            "  --version          版本 the version and the database schema version\n"
-            "  --help             this text\n"
+            "                     " CLI_DEFAULT_KEY " if present; it also says where\n"
+            "                     the station is)\n"
+            "  --timeout MS       等回复的毫秒数 / how long to wait for an answer\n"
+            "                     (default %d)\n"
+            "  --json             机器读的输出 / machine output: one JSON line on stdout\n"
+            "                     per result and per error (usage errors too:\n"
+            "                     {\"code\", \"message\", \"exit\"})\n"
+            "  --version          版本 / the version and the database schema version\n"
+            "  --help             本说明 / this text\n"
             "\n"
-            "examples:\n"
-            "  bianmin submit --channel building_leader --category pipe --building \"市政小区 3栋\" \\\n"
-            "      --unit 2-301 --contact \"罗女士 13800000000\" --text \"厨房下水道堵了\"\n"
+            "例子 / examples:\n"
+            "  bianmin submit --channel building_leader --category pipe \\\n"
+            "      --building \"市政小区 3栋\" --unit 2-301 \\\n"
+            "      --contact \"罗女士 13800000000\" --text \"厨房下水道堵了\"\n"
             "  bianmin status 42\n"
             "  bianmin list --status open --overdue\n"
             "  bianmin list --building 3栋 --since 2026-11-01 --all\n"
@@ -56,10 +63,12 @@ static void usage(FILE *out)
             "  bianmin keys revoke volunteer:v01\n"
             "  forum-bridge | bianmin submit --stdin --channel forum > results.jsonl\n"
             "\n"
+            "时间按本地时间显示（环境变量 TZ）；list --since/--until 和 deliveries --since\n"
+            "的日期 YYYY-MM-DD 指当天本地零点。\n"
             "Times are shown in local time (the TZ environment variable); dates given to\n"
             "list --since/--until and deliveries --since as YYYY-MM-DD mean local midnight.\n"
             "\n"
-            "退出码 exit codes (the same for every bianmin program; docs/cli.md):\n"
+            "退出码 / exit codes (the same for every bianmin program; docs/cli.md):\n"
             "  0  成功 success\n"
             "  1  用法错误 usage error (bad command line)\n"
             "  2  被拒绝 refused (an error reply, printed as \"error (code, field f): ...\",\n"
@@ -68,7 +77,8 @@ static void usage(FILE *out)
             "  4  配置错误 the config file is missing or invalid\n"
             "  5  文件错误 a local file or the database could not be read or written\n"
             "  6  内部错误 internal error (out of memory)\n"
-            "  submit --stdin: 0 all lines accepted, 2 some refused, 3 some got no answer\n",
+            "  submit --stdin: 0 全部受理 all lines accepted, 2 有被拒的 some refused,\n"
+            "                  3 有没回复的 some got no answer\n",
             BM_DEFAULT_CLIENT_ENDPOINT, CLI_ENV_BROKER, CLI_DEFAULT_TIMEOUT_MS);
 }
 

@@ -12,8 +12,13 @@
 void cli_rate_help(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin [global options] rate TICKET SCORE --channel CH [--comment TEXT]\n"
+            "用法 / usage:\n"
+            "  bianmin [global options] rate TICKET SCORE --channel CH [--comment TEXT]\n"
             "\n"
+            "记录住户对工单 TICKET 的满意度评分，SCORE 从 %d（很不满意）到 %d（很满意）。\n"
+            "只有已完成或已解决的请求能评，只能由请求来自的渠道或办公室，且在服务站的\n"
+            "评价期限内（默认完成后30天；过了报 too_late）。再评一次替换之前的分数，两次\n"
+            "都留在时间线里。\n"
             "Records how satisfied the resident is with request TICKET (满意度评分), as a\n"
             "SCORE from %d (very unhappy) to %d (very satisfied). Only a done or resolved\n"
             "request can be rated, only by the channel it came from or office, and only\n"
@@ -21,15 +26,19 @@ void cli_rate_help(FILE *out)
             "gives too_late). Rating again replaces the earlier score; both stay in the\n"
             "timeline.\n"
             "\n"
-            "  --channel CH    who is recording the rating (required): building_leader,\n"
-            "                  council, forum, office\n"
-            "  --comment TEXT  what the resident said, e.g. \"师傅很快\" (at most %d bytes)\n"
+            "  --channel CH    谁在记录，必填 / who is recording the rating (required):\n"
+            "                  building_leader, council, forum, office\n"
+            "  --comment TEXT  住户的原话 / what the resident said, e.g. \"师傅很快\"\n"
+            "                  最多约%d个汉字 / at most %d bytes, about %d Chinese\n"
+            "                  characters\n"
             "\n"
-            "example: bianmin rate 42 5 --channel building_leader --comment \"师傅很快\"\n"
-            "prints:  ticket 42: rated 5/5 评分已记录\n"
+            "例子 / example:\n"
+            "  bianmin rate 42 5 --channel building_leader --comment \"师傅很快\"\n"
+            "输出 / prints:  ticket 42: rated 5/5 评分已记录\n"
             "\n"
-            "With --json prints the broker's reply as one JSON line.\n",
-            SCORE_MIN, SCORE_MAX, BM_MAX_COMMENT);
+            "--json：服务站的回复为一行 JSON / prints the broker's reply as one JSON line.\n",
+            SCORE_MIN, SCORE_MAX, SCORE_MIN, SCORE_MAX, BM_MAX_COMMENT / 3, BM_MAX_COMMENT,
+            BM_MAX_COMMENT / 3);
 }
 
 char *cli_rating_text(const cJSON *rating, char *buf, size_t len)

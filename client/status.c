@@ -14,17 +14,23 @@
 
 void cli_status_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] status TICKET\n"
-          "       bianmin [global options] show TICKET   (the same)\n"
+    fputs("用法 / usage: bianmin [global options] status TICKET\n"
+          "              bianmin [global options] show TICKET   (同上 the same)\n"
           "\n"
-          "Shows request TICKET (a number such as 42, or #42): who asked, what for, who took\n"
-          "it, its time limit (期限, and 超时 overdue when past it), the department it\n"
-          "was escalated to, the resident's rating (★★★★☆ 4/5, or 未评分 not rated), its\n"
-          "timeline (every change, with who and when, in local time), the photos the\n"
-          "volunteer sent (图片: kind, name, type, size, with which report, when, and\n"
-          "where it is stored, relative to the broker's archive folder) and the notices\n"
-          "sent for it (with their ids for bianmin deliveries show ID).\n"
-          "With --json prints the broker's reply as one JSON line.\n",
+          "显示工单 TICKET（如 42 或 #42）：谁报的、要做什么、谁接的、期限（过了显示\n"
+          "超时）、上报的部门、住户评分（★★★★☆ 4/5，或未评分）、时间线（每次变化，谁、\n"
+          "何时，本地时间）、志愿者发的图片（种类、名字、类型、大小、随哪次报告、何时、\n"
+          "存在服务站存档目录的哪里），以及为它发的通知（编号用于 deliveries show ID）。\n"
+          "Shows request TICKET (a number such as 42, or #42): who asked, what for, who\n"
+          "took it, its time limit (期限, and 超时 overdue when past it), the department\n"
+          "it was escalated to, the resident's rating (★★★★☆ 4/5, or 未评分 not rated),\n"
+          "its timeline (every change, with who and when, in local time), the photos\n"
+          "the volunteer sent (图片: kind, name, type, size, with which report, when,\n"
+          "and where it is stored, relative to the broker's archive folder) and the\n"
+          "notices sent for it (with their ids for bianmin deliveries show ID).\n"
+          "\n"
+          "--json：把服务站的回复输出为一行 JSON / prints the broker's reply as one\n"
+          "JSON line.\n",
           out);
 }
 

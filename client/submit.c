@@ -15,49 +15,58 @@ static const struct {
     bool required;
     const char *help;
 } fields[] = {
-    {"--channel", "channel", true, "where the request came from (list below)"},
-    {"--category", "category", true, "what kind of job (list below)"},
-    {"--building", "building", true, "building, e.g. \"市政小区 3栋\""},
-    {"--unit", "unit", false, "flat, e.g. 2-301"},
-    {"--contact", "contact", true, "resident's name and phone, e.g. \"罗女士 13800000000\""},
-    {"--text", "text", true, "what the resident needs, e.g. \"厨房下水道堵了\""},
-    {"--callback", "callback", false, "http(s) URL to POST notices for this request to"},
-    {"--ref", "ref", false, "your own id for it; resending the same ref makes no double"},
+    {"--channel", "channel", true, "渠道，必填 / where it came from (required; list below)"},
+    {"--category", "category", true, "类别，必填 / what kind of job (required; list below)"},
+    {"--building", "building", true, "楼栋，必填 / building (required), e.g. \"市政小区 3栋\""},
+    {"--unit", "unit", false, "门牌 / flat, e.g. 2-301"},
+    {"--contact", "contact", true, "姓名电话，必填 / (required) e.g. \"罗女士 13800000000\""},
+    {"--text", "text", true, "需求，必填 / what is needed (required), e.g. \"厨房下水道堵了\""},
+    {"--callback", "callback", false, "回调网址 / http(s) URL to POST this request's notices to"},
+    {"--ref", "ref", false, "你自己的编号 / your own id: the same ref again makes no double"},
 };
 #define FIELD_COUNT (sizeof fields / sizeof fields[0])
 
 void cli_submit_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] submit --channel C --category K --building B\n"
-          "                 --contact P --text T [--unit U] [--callback URL] [--ref REF]\n"
-          "       bianmin [global options] submit --stdin [--window N] [field flags as defaults]\n"
+    fputs("用法 / usage:\n"
+          "  bianmin [global options] submit --channel C --category K --building B\n"
+          "          --contact P --text T [--unit U] [--callback URL] [--ref REF]\n"
+          "  bianmin [global options] submit --stdin [--window N] [field flags as defaults]\n"
           "\n"
+          "提交一条住户请求，成功时显示工单号。\n"
           "Submits a resident's request. On success prints the ticket number.\n"
           "\n",
           out);
     for (size_t i = 0; i < FIELD_COUNT; i++)
-        fprintf(out, "  %-12s %s%s\n", fields[i].flag, fields[i].help,
-                fields[i].required ? " (required)" : "");
+        fprintf(out, "  %-11s %s\n", fields[i].flag, fields[i].help);
     /* Limits in characters: a Chinese character is 3 bytes of UTF-8. */
     fprintf(out,
-            "\n长度上限 limits (UTF-8 bytes; a Chinese character is 3):\n"
-            "  --text      %d 字节，约%d个汉字 / %d bytes, about %d Chinese characters\n"
-            "  --building  %d 字节，约%d个汉字 / %d bytes\n"
-            "  --contact   %d 字节，约%d个汉字 / %d bytes\n"
-            "  --unit      %d 字节 / bytes\n",
-            BM_MAX_TEXT, BM_MAX_TEXT / 3, BM_MAX_TEXT, BM_MAX_TEXT / 3, BM_MAX_BUILDING,
-            BM_MAX_BUILDING / 3, BM_MAX_BUILDING, BM_MAX_CONTACT, BM_MAX_CONTACT / 3,
-            BM_MAX_CONTACT, BM_MAX_UNIT);
-    fputs("\nchannels (name or Chinese label):\n", out);
+            "\n长度上限 / limits (UTF-8: a Chinese character is 3 bytes):\n"
+            "  --text      约%d个汉字 / %d bytes, about %d Chinese characters\n"
+            "  --building  约%d个汉字 / %d bytes, about %d Chinese characters\n"
+            "  --contact   约%d个汉字 / %d bytes, about %d Chinese characters\n"
+            "  --unit      %d 个字母或数字 / %d bytes (letters and digits)\n",
+            BM_MAX_TEXT / 3, BM_MAX_TEXT, BM_MAX_TEXT / 3, BM_MAX_BUILDING / 3, BM_MAX_BUILDING,
+            BM_MAX_BUILDING / 3, BM_MAX_CONTACT / 3, BM_MAX_CONTACT, BM_MAX_CONTACT / 3,
+            BM_MAX_UNIT, BM_MAX_UNIT);
+    fputs("\n渠道 / channels (name or Chinese label):\n", out);
     for (const cli_label_t *l = cli_channels; l->name; l++)
         fprintf(out, "  %-16s %s (%s)\n", l->name, l->label, l->note);
-    fputs("\ncategories (name or Chinese label; the broker may be configured with others,\n"
-          "set BIANMIN_CONFIG to its config file to check against those):\n", out);
+    fputs("\n类别 / categories (name or Chinese label):\n", out);
     for (const cli_label_t *l = cli_categories; l->name; l++)
         fprintf(out, "  %-16s %s%s%s\n", l->name, l->label, l->note ? " " : "",
                 l->note ? l->note : "");
+    fputs("服务站可能配置了别的类别：设 BIANMIN_CONFIG 为它的配置文件即按它检查。\n"
+          "The broker may be configured with others: set BIANMIN_CONFIG to its config\n"
+          "file to check against those.\n",
+          out);
     fprintf(out,
             "\n"
+            "--stdin：给桥接程序的批量模式。标准输入每行一个 JSON 提交内容；同时给的字段\n"
+            "选项补到缺这些字段的行里。最多同时发 --window N 条（默认 %d）。每个非空行按\n"
+            "输入顺序输出一行 JSON。不是 JSON 对象 (bad_json) 或超过 %d 字节 (too_large)\n"
+            "的行不发送；--timeout 内没回复的行报 \"timeout\"：用同一个 ref 重发。汇总写到\n"
+            "标准错误。退出码：0 全部受理，2 有被拒的，3 有没回复的。\n"
             "--stdin: batch mode for bridges. Each line of stdin is one JSON submit body,\n"
             "  e.g. {\"channel\":\"forum\",\"category\":\"pipe\",\"building\":\"3栋\",...}.\n"
             "  Field flags given with --stdin are added to lines that lack those fields.\n"
@@ -70,7 +79,7 @@ void cli_submit_help(FILE *out)
             "  reported with code \"timeout\": resend it with the same ref. A summary goes\n"
             "  to stderr. Exit 0 if all were accepted, 2 if some were refused, 3 if some\n"
             "  got no answer (broker unreachable or too slow).\n",
-            CLI_DEFAULT_WINDOW, CLI_MAX_LINE);
+            CLI_DEFAULT_WINDOW, CLI_MAX_LINE, CLI_DEFAULT_WINDOW, CLI_MAX_LINE);
 }
 
 int cli_submit_parse(int argc, char **argv, cli_submit_args_t *args, char *err, size_t errlen)

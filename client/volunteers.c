@@ -9,8 +9,11 @@
 
 void cli_volunteers_help(FILE *out)
 {
-    fputs("usage: bianmin [global options] volunteers\n"
+    fputs("用法 / usage: bianmin [global options] volunteers\n"
           "\n"
+          "列出服务站知道的志愿者：编号、姓名、技能、现在是否在线（在线：能收到新订单；\n"
+          "离线的志愿者仍保留已接的单）、手上的单（已接/上限和工单号）、最后出现时间\n"
+          "（本地时间）。--json：服务站的回复为一行 JSON。\n"
           "Lists the volunteers the broker knows: id, name, skills, whether they are\n"
           "online now (在线: able to get offers; 离线: a volunteer offline still keeps\n"
           "the jobs they claimed), the jobs they hold as held/max and the tickets, and\n"

@@ -26,17 +26,23 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "用法 / usage: bianmin-gateway [options]\n"
-            "便民的网页入口：Open311、办公室控制台、楼栋长手机表单 / the HTTP door: Open311\n"
-            "GeoReport v2, the office console and the building leaders' phone form.\n\n"
+            "便民的网页入口：Open311、办公室控制台、楼栋长手机表单。\n"
+            "The HTTP door: Open311 GeoReport v2, the office console and the building\n"
+            "leaders' phone form.\n\n"
             "  -c, --config FILE      JSON 配置 / config file (docs/gateway.md)\n"
-            "      --broker EP        服务站客户端口 / the broker's client endpoint (default %s)\n"
+            "      --broker EP        服务站客户端口 / the broker's client endpoint\n"
+            "                         (default %s)\n"
             "      --listen HOST:PORT 监听地址 / where to listen (default %s)\n"
-            "      --key FILE         网关钥匙（角色 gateway）/ the gateway's key file (role gateway)\n"
-            "      --secret-file FILE 会话密钥（0600，没有就新建）/ session secret (0600; made if missing)\n"
-            "      --tls-cert FILE, --tls-key FILE  直接提供 HTTPS / serve HTTPS directly\n"
-            "      --log-level LEVEL  error, warn, info (default), debug\n"
-            "      --hash-api-key KEY 打印 api_key 的 sha256（写进配置）/ print the sha256 for the config, exit\n"
-            "  -h, --help\n",
+            "      --key FILE         网关钥匙（角色 gateway）/ the gateway's key file\n"
+            "                         (role gateway)\n"
+            "      --secret-file FILE 会话密钥（0600，没有就新建）/ session secret\n"
+            "                         (0600; made if missing)\n"
+            "      --tls-cert FILE, --tls-key FILE\n"
+            "                         直接提供 HTTPS / serve HTTPS directly\n"
+            "      --log-level LEVEL  日志级别 / error, warn, info (default), debug\n"
+            "      --hash-api-key KEY 打印 api_key 的 sha256（写进配置）后退出 / print\n"
+            "                         the sha256 for the config, and exit\n"
+            "  -h, --help             本说明 / this help\n",
             BM_DEFAULT_CLIENT_ENDPOINT, GW_DEFAULT_LISTEN);
 }
 

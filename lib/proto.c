@@ -28,14 +28,8 @@ void bm_error_set(bm_error_t *err, const char *code, const char *field, const ch
     va_start(ap, fmt);
     int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
-    if (n >= (int)sizeof err->message) {
-        /* Cut back to the start of the last character if it was cut in two. */
-        size_t len = strlen(err->message), start = len;
-        while (start > 0 && ((unsigned char)err->message[start - 1] & 0xc0) == 0x80)
-            start--;
-        if (start > 0 && !bm_utf8_valid(err->message + start - 1, len - (start - 1)))
-            err->message[start - 1] = '\0';
-    }
+    if (n >= (int)sizeof err->message)
+        bm_utf8_cut(err->message); /* a character cut in two goes */
 }
 
 void bm_msg_clear(bm_msg_t *msg)

@@ -86,6 +86,18 @@ int bm_time_parse_iso(const char *s, int64_t *ms)
     return 0;
 }
 
+size_t bm_utf8_cut(char *s)
+{
+    size_t len = strlen(s), start = len;
+    while (start > 0 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start > 0 && !bm_utf8_valid(s + start - 1, len - (start - 1))) {
+        s[start - 1] = '\0';
+        len = start - 1;
+    }
+    return len;
+}
+
 bool bm_utf8_valid(const char *str, size_t len)
 {
     /* The well-formed sequences of the Unicode standard (Table 3-7), tested

@@ -21,6 +21,9 @@ char *bm_time_local(int64_t ms, char *buf, size_t len);
 /* True if s[0..len) is well-formed UTF-8 with no NUL and no overlong or
  * surrogate encodings. */
 bool bm_utf8_valid(const char *s, size_t len);
+/* Cuts the NUL-terminated s back to its last whole character if it ends in
+ * the middle of one (as a truncating snprintf leaves it); returns its length. */
+size_t bm_utf8_cut(char *s);
 /* True if s holds nothing but ASCII whitespace. */
 bool bm_blank(const char *s);
 

@@ -196,6 +196,18 @@ void nt_result_fail(nt_result_t *r, int64_t id, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->error, sizeof r->error, fmt, ap);
     va_end(ap);
+    bm_utf8_cut(r->error);
+}
+
+/* Formats r->error, never leaving a character cut in two. */
+static void set_error(nt_result_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(nt_result_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    bm_utf8_cut(r->error);
 }
 
 void nt_result_classify(nt_result_t *r, const nt_outcome_t *o)
@@ -210,43 +222,45 @@ void nt_result_classify(nt_result_t *r, const nt_outcome_t *o)
         if (r->status >= 200 && r->status <= 299)
             r->ok = true;
         else if (r->status >= 300 && r->status <= 399)
-            snprintf(r->error, sizeof r->error, "HTTP %ld (redirects are not followed)",
-                     r->status);
+            set_error(r, "HTTP %ld（不跟随重定向） / HTTP %ld (redirects are not followed)",
+                      r->status, r->status);
         else if (r->status == 0)
-            snprintf(r->error, sizeof r->error, "no HTTP status in the response");
+            set_error(r, "回复里没有 HTTP 状态码 / no HTTP status in the response");
         else
-            snprintf(r->error, sizeof r->error, "HTTP %ld", r->status);
+            set_error(r, "HTTP %ld", r->status); /* a code, the same in both languages */
         return;
     }
     switch (o->code) {
     case CURLE_OPERATION_TIMEDOUT:
         if (o->connected)
-            snprintf(r->error, sizeof r->error, "timeout after %ld ms", o->timeout_ms);
-        else
-            snprintf(r->error, sizeof r->error, "connect timeout after %ld ms",
-                     o->connect_timeout_ms < o->timeout_ms ? o->connect_timeout_ms
-                                                           : o->timeout_ms);
+            set_error(r, "超时：%ld 毫秒内没有完成 / timeout after %ld ms", o->timeout_ms,
+                      o->timeout_ms);
+        else {
+            long ms = o->connect_timeout_ms < o->timeout_ms ? o->connect_timeout_ms
+                                                            : o->timeout_ms;
+            set_error(r, "连接超时：%ld 毫秒内没有连上 / connect timeout after %ld ms", ms, ms);
+        }
         break;
     case CURLE_COULDNT_CONNECT:
         if (o->os_errno == ECONNREFUSED)
-            snprintf(r->error, sizeof r->error, "connection refused");
+            set_error(r, "连接被拒绝 / connection refused");
         else if (o->os_errno != 0)
-            snprintf(r->error, sizeof r->error, "cannot connect: %s", strerror((int)o->os_errno));
+            set_error(r, "连不上 / cannot connect: %s", strerror((int)o->os_errno));
         else
-            snprintf(r->error, sizeof r->error, "cannot connect%s%s", detail ? ": " : "",
-                     detail ? detail : "");
+            set_error(r, "连不上 / cannot connect%s%s", detail ? ": " : "", detail ? detail : "");
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(r->error, sizeof r->error, "%s", detail ? detail : "cannot resolve host");
+        set_error(r, "找不到主机 / %s", detail ? detail : "cannot resolve host");
         break;
     case CURLE_UNSUPPORTED_PROTOCOL:
-        snprintf(r->error, sizeof r->error, "unsupported URL scheme (only http and https)");
+        set_error(r, "不支持的网址类型（只支持 http 和 https） / unsupported URL scheme (only http "
+                     "and https)");
         break;
     case CURLE_URL_MALFORMAT:
-        snprintf(r->error, sizeof r->error, "malformed URL");
+        set_error(r, "网址格式不对 / malformed URL");
         break;
     default:
-        snprintf(r->error, sizeof r->error, "%s", detail ? detail : curl_easy_strerror(o->code));
+        set_error(r, "发送失败 / %s", detail ? detail : curl_easy_strerror(o->code));
         break;
     }
 }
@@ -264,7 +278,7 @@ cJSON *nt_result_json(const nt_result_t *r)
         cJSON_AddNullToObject(o, "status");
     cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_ms);
     if (!r->ok)
-        cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
+        cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "发送失败 / failed");
     if (r->retry_after_s >= 0)
         cJSON_AddNumberToObject(o, "retry_after_s", (double)r->retry_after_s);
     cJSON_AddBoolToObject(o, "gone", r->gone);

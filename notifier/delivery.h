@@ -19,7 +19,9 @@
 #define NT_USER_AGENT        "bianmin-notifier/0.1"
 #define NT_MAX_SECRETS       8          /* signatures per attempt */
 #define NT_MAX_MSG_ID        128
-#define NT_ERROR_LEN         200        /* bytes of an error text, NUL included */
+/* Bytes of an error text ("中文 / English"), NUL included: room for the longest,
+ * the guard's refusal naming a 255-byte host twice; the broker takes up to 1000. */
+#define NT_ERROR_LEN         900
 #define NT_RETRY_AFTER_MAX_S (7L * 86400) /* a larger Retry-After is clamped to a week */
 
 /* One delivery from a take reply. The strings point into the JSON it was
@@ -90,7 +92,8 @@ typedef struct {
 void nt_result_classify(nt_result_t *r, const nt_outcome_t *o);
 
 /* Initializes r as a failure that never reached the network (invalid
- * delivery, bad secret): the error text is formatted from fmt. */
+ * delivery, bad secret): the error text ("中文 / English") is formatted from
+ * fmt, cut to NT_ERROR_LEN on a character boundary. */
 void nt_result_fail(nt_result_t *r, int64_t id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -126,6 +126,31 @@ const char *nt_addr_class_text(nt_addr_class_t c)
     return "not an internet address";
 }
 
+const char *nt_addr_class_zh(nt_addr_class_t c)
+{
+    switch (c) {
+    case NT_ADDR_PUBLIC:
+        return "公网地址";
+    case NT_ADDR_LOOPBACK:
+        return "本机回环地址";
+    case NT_ADDR_PRIVATE:
+        return "内网地址";
+    case NT_ADDR_LINK_LOCAL:
+        return "链路本地地址";
+    case NT_ADDR_UNSPECIFIED:
+        return "未指定地址";
+    case NT_ADDR_CGNAT:
+        return "运营商共享地址 (CGNAT)";
+    case NT_ADDR_MULTICAST:
+        return "组播地址";
+    case NT_ADDR_RESERVED:
+        return "保留地址";
+    case NT_ADDR_OTHER:
+        break;
+    }
+    return "非互联网地址";
+}
+
 /* Copies host into out without brackets or one trailing dot. */
 static void normalize(const char *host, char *out, size_t outlen)
 {
@@ -183,11 +208,17 @@ int nt_guard_check(const nt_guard_t *g, const char *host, const struct sockaddr 
     if (host)
         normalize(host, named, sizeof named);
     if (*named && strcasecmp(named, addr) != 0)
-        snprintf(why, whylen, "refused: destination %s (%s) is %s (allow it with --allow-host)",
-                 named, addr, nt_addr_class_text(c));
+        snprintf(why, whylen,
+                 "拒绝发送：目标 %s (%s) 为%s（可用 --allow-host 放行） / refused: destination %s "
+                 "(%s) is %s (allow it with --allow-host)",
+                 named, addr, nt_addr_class_zh(c), named, addr, nt_addr_class_text(c));
     else
-        snprintf(why, whylen, "refused: destination %s is %s (allow it with --allow-host)", addr,
-                 nt_addr_class_text(c));
+        snprintf(why, whylen,
+                 "拒绝发送：目标 %s 为%s（可用 --allow-host 放行） / refused: destination %s is %s "
+                 "(allow it with --allow-host)",
+                 addr, nt_addr_class_zh(c), addr, nt_addr_class_text(c));
+    if (whylen > 0)
+        bm_utf8_cut(why);
     return -1;
 }
 
@@ -195,20 +226,22 @@ const char *nt_guard_host_problem(const char *host)
 {
     size_t len = strlen(host);
     if (len == 0)
-        return "it is empty";
+        return "不能为空 / it is empty";
     if (len > NT_MAX_HOST_LEN)
-        return "it is longer than a host name can be";
+        return "比主机名的最大长度还长 / it is longer than a host name can be";
     if (strstr(host, "://") || strchr(host, '/'))
-        return "it must be a host name or address as written in the URL (such as 127.0.0.1 "
-               "or hooks.lan), not a URL";
+        return "应为网址里写的主机名或地址（如 127.0.0.1 或 hooks.lan），不是整个网址 / it must "
+               "be a host name or address as written in the URL (such as 127.0.0.1 or "
+               "hooks.lan), not a URL";
     for (const char *p = host; *p; p++) {
         if ((unsigned char)*p <= 0x20 || *p == '@' || *p == '?' || *p == '#')
-            return "it must be a host name or address, without spaces, '@', '?' or '#'";
+            return "应为主机名或地址，不能有空格、'@'、'?' 或 '#' / it must be a host name or "
+                   "address, without spaces, '@', '?' or '#'";
     }
     const char *colon = strchr(host, ':');
     if (colon && !strchr(colon + 1, ':') && host[0] != '[')
-        return "it must be the host alone, without a port";
+        return "只写主机，不带端口 / it must be the host alone, without a port";
     if (host[0] == '[' && host[len - 1] != ']')
-        return "it must be the host alone, without a port";
+        return "只写主机，不带端口 / it must be the host alone, without a port";
     return NULL;
 }

@@ -52,20 +52,23 @@ nt_addr_class_t nt_addr_classify(const struct sockaddr *sa, size_t salen);
 
 /* Returns the class as words for a message: "a loopback address", … */
 const char *nt_addr_class_text(nt_addr_class_t c);
+/* Returns the class in Chinese for the same message: "本机回环地址", … */
+const char *nt_addr_class_zh(nt_addr_class_t c);
 
 /* True if host (as a URL names it, IPv6 in brackets or not) is on the allow
  * list: compared without case, brackets or one trailing dot. */
 bool nt_guard_host_allowed(const nt_guard_t *g, const char *host);
 
 /* Decides whether a connection to sa for a URL naming host may be made.
- * Returns 0 if so; else -1 with why set to the error to report, such as
- * "refused: destination 127.0.0.1 is a loopback address (allow it with
- * --allow-host)". */
+ * Returns 0 if so; else -1 with why set to the error to report, Chinese
+ * first, such as "拒绝发送：目标 127.0.0.1 为本机回环地址（可用 --allow-host
+ * 放行） / refused: destination 127.0.0.1 is a loopback address (allow it
+ * with --allow-host)", cut to whylen on a character boundary. */
 int nt_guard_check(const nt_guard_t *g, const char *host, const struct sockaddr *sa,
                    size_t salen, char *why, size_t whylen);
 
 /* Checks an --allow-host value. Returns NULL if it is usable, else what is
- * wrong with it (a URL, a port, spaces, too long). */
+ * wrong with it ("中文 / English": a URL, a port, spaces, too long). */
 const char *nt_guard_host_problem(const char *host);
 
 #endif

@@ -108,41 +108,56 @@ typedef struct {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bianmin-notifier [options]\n"
+            "用法 / usage: bianmin-notifier [options]\n"
             "\n"
+            "通知发送端：从服务站取到期的通知，按 Standard Webhooks 签名后 POST 给接收方，\n"
+            "每次尝试的结果报告回服务站。它不保存状态，随时可停可启。SIGINT/SIGTERM：等进行\n"
+            "中的发送结束（最多 %d 秒），报告后退出；再来一个信号就不等了。\n"
             "Takes due webhook deliveries from bianmin-broker, POSTs them with Standard\n"
             "Webhooks signatures, and reports every attempt back. Keeps no state: stop and\n"
             "start it at any time. SIGINT/SIGTERM finish the transfers in flight (up to %d s),\n"
             "report them and exit; a second signal gives up waiting.\n"
             "\n"
-            "  --broker ENDPOINT         the broker's client socket (default %s, or the key file's)\n"
-            "  --key FILE                钥匙文件 / the notifier's key (default $BIANMIN_KEY, else\n"
-            "                            " NT_DEFAULT_KEY " if present; none: development mode)\n"
-            "  --parallel N              transfers at once, 1..%d (default %d)\n"
-            "  --per-host N              connections to one receiver host, 1..%d (default %d)\n"
-            "  --connect-timeout-ms MS   give up connecting after MS, %d..%d (default %d)\n"
-            "  --timeout-ms MS           give up on an attempt after MS in all, %d..%d\n"
-            "                            (default %d; keep it well under the broker's %d s lease)\n"
-            "  --allow-host HOST         let webhooks reach HOST (as written in the URL, e.g.\n"
-            "                            127.0.0.1 or hooks.lan) even though it is a local\n"
-            "                            address; repeat for each host (up to %d)\n"
-            "  --allow-private           let webhooks reach every loopback, private (10/8,\n"
-            "                            172.16/12, 192.168/16, fc00::/7) and 100.64/10 address:\n"
-            "                            only for a closed LAN where every receiver is trusted\n"
-            "  --log-level LEVEL         error, warn, info or debug (default %s)\n"
-            "  --log-format FMT          text (default) or json (one JSON object per line)\n"
-            "  --version                 版本 the version and the database schema version\n"
-            "  --help                    show this help\n"
+            "  --broker ENDPOINT        服务站地址 / the broker's client socket (default\n"
+            "                           %s, or the key file's)\n"
+            "  --key FILE               钥匙文件 / the notifier's key (default $BIANMIN_KEY,\n"
+            "                           else " NT_DEFAULT_KEY " if present;\n"
+            "                           none: development mode)\n"
+            "  --parallel N             同时发送数 / transfers at once, 1..%d (default %d)\n"
+            "  --per-host N             每个接收主机的连接数 / connections to one receiver\n"
+            "                           host, 1..%d (default %d)\n"
+            "  --connect-timeout-ms MS  连接超时 / give up connecting after MS, %d..%d\n"
+            "                           (default %d)\n"
+            "  --timeout-ms MS          每次尝试的总超时 / give up on an attempt after MS\n"
+            "                           in all, %d..%d (default %d; keep it well\n"
+            "                           under the broker's %d s lease)\n"
+            "  --allow-host HOST        允许发往该本地主机 / let webhooks reach HOST (as\n"
+            "                           written in the URL, e.g. 127.0.0.1 or hooks.lan)\n"
+            "                           even though it is a local address; repeat for\n"
+            "                           each host (up to %d)\n"
+            "  --allow-private          允许发往所有本机和内网地址 / let webhooks reach\n"
+            "                           every loopback, private (10/8, 172.16/12,\n"
+            "                           192.168/16, fc00::/7) and 100.64/10 address: only\n"
+            "                           for a closed LAN where every receiver is trusted\n"
+            "  --log-level LEVEL        日志级别 / error, warn, info or debug (default %s)\n"
+            "  --log-format FMT         日志格式 / text (default) or json (one JSON object\n"
+            "                           per line)\n"
+            "  --version                版本 / the version and the database schema version\n"
+            "  --help                   本说明 / show this help\n"
             "\n"
+            "回调网址由提交请求的人给出，所以默认只连公网地址：将要连接的地址（DNS 解析后）\n"
+            "不能是本机、内网、链路本地、CGNAT、组播、未指定或保留地址。被拒的尝试报告为\n"
+            "失败（\"拒绝发送：... / refused: ...\"）。不使用环境变量里的代理设置。\n"
             "Webhook URLs come from whoever submits a request, so by default the notifier\n"
             "only connects to public addresses: the address it is about to connect to (after\n"
             "DNS) must not be loopback, private, link-local, CGNAT, multicast, unspecified or\n"
             "reserved. A refused attempt is reported as failed (\"refused: ...\"). Proxy\n"
             "settings from the environment are not used.\n",
-            NT_DRAIN_MS / 1000, NT_DEFAULT_BROKER, NT_MAX_PARALLEL, NT_DEFAULT_PARALLEL,
-            NT_MAX_PARALLEL, NT_DEFAULT_PER_HOST, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
-            NT_DEFAULT_CONNECT_TIMEOUT_MS, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
-            NT_DEFAULT_TIMEOUT_MS, NT_LEASE_MS / 1000, NT_MAX_ALLOW_HOSTS, NT_DEFAULT_LOG_LEVEL);
+            NT_DRAIN_MS / 1000, NT_DRAIN_MS / 1000, NT_DEFAULT_BROKER, NT_MAX_PARALLEL,
+            NT_DEFAULT_PARALLEL, NT_MAX_PARALLEL, NT_DEFAULT_PER_HOST, NT_MIN_TIMEOUT_MS,
+            NT_MAX_TIMEOUT_MS, NT_DEFAULT_CONNECT_TIMEOUT_MS, NT_MIN_TIMEOUT_MS,
+            NT_MAX_TIMEOUT_MS, NT_DEFAULT_TIMEOUT_MS, NT_LEASE_MS / 1000, NT_MAX_ALLOW_HOSTS,
+            NT_DEFAULT_LOG_LEVEL);
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -326,7 +341,8 @@ static void start_deliveries(notifier_t *n, const cJSON *reply)
                           err.message);
                 continue;
             }
-            nt_result_fail(&fail, d.id, "invalid delivery from the broker: %s", err.message);
+            nt_result_fail(&fail, d.id, "服务站发来的投递有误 / invalid delivery from the broker: %s",
+                           err.message);
             log_warn("投递有误 / delivery %lld: %s", (long long)d.id, fail.error);
             n->failed++;
             push_result(n, &fail);
@@ -643,7 +659,7 @@ int main(int argc, char **argv)
         case 'A': {
             const char *problem = nt_guard_host_problem(optarg);
             if (problem)
-                return usage_error("--allow-host \"%s\": %s", optarg, problem);
+                return usage_error("--allow-host \"%s\"：%s", optarg, problem);
             if (n.sender_opts.guard.nhosts == NT_MAX_ALLOW_HOSTS)
                 return usage_error("--allow-host 最多只能给这么多次 / --allow-host may be given at most %d times",
                                    NT_MAX_ALLOW_HOSTS);

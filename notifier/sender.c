@@ -54,7 +54,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 {
     transfer_t *t = arg;
     if (purpose != CURLSOCKTYPE_IPCXN) {
-        bm_strlcpy(t->refused, "refused: not an outgoing connection", sizeof t->refused);
+        bm_strlcpy(t->refused, "拒绝发送：不是向外的连接 / refused: not an outgoing connection", sizeof t->refused);
         return CURL_SOCKET_BAD;
     }
     if (nt_guard_check(t->guard, t->host, &a->addr, a->addrlen, t->refused,
@@ -150,7 +150,7 @@ int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail
     bm_error_t err = {0};
     transfer_t *t = calloc(1, sizeof *t);
     if (!t) {
-        nt_result_fail(fail, d->id, "out of memory");
+        nt_result_fail(fail, d->id, "内存不足 / out of memory");
         return -1;
     }
     t->id = d->id;
@@ -165,7 +165,7 @@ int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail
     t->body = malloc(d->body_len + 1);
     t->easy = curl_easy_init();
     if (!t->body || !t->easy) {
-        nt_result_fail(fail, d->id, "out of memory");
+        nt_result_fail(fail, d->id, "内存不足 / out of memory");
         goto err;
     }
     memcpy(t->body, d->body, d->body_len);
@@ -193,13 +193,13 @@ int nt_sender_start(nt_sender_t *self, const nt_delivery_t *d, nt_result_t *fail
     SET(CURLOPT_PRIVATE, t);
 #undef SET
     if (rc != CURLE_OK) {
-        nt_result_fail(fail, d->id, "%s", curl_easy_strerror(rc));
+        nt_result_fail(fail, d->id, "发送失败 / %s", curl_easy_strerror(rc));
         goto err;
     }
     t->started_ms = bm_mono_ms();
     CURLMcode mc = curl_multi_add_handle(self->multi, e);
     if (mc != CURLM_OK) {
-        nt_result_fail(fail, d->id, "%s", curl_multi_strerror(mc));
+        nt_result_fail(fail, d->id, "发送失败 / %s", curl_multi_strerror(mc));
         goto err;
     }
     t->next = self->head;

@@ -210,27 +210,45 @@ static void test_classify(void **state)
 
     r = classify(CURLE_OK, 302, 0, true, "");
     assert_false(r.ok);
-    assert_string_equal(r.error, "HTTP 302 (redirects are not followed)");
+    assert_string_equal(r.error, "HTTP 302（不跟随重定向） / HTTP 302 (redirects are not followed)");
 
     r = classify(CURLE_OPERATION_TIMEDOUT, 0, 0, true, "Operation timed out after 15001 ms");
     assert_false(r.ok);
     assert_int_equal(r.status, 0);
-    assert_string_equal(r.error, "timeout after 15000 ms");
+    assert_string_equal(r.error, "超时：15000 毫秒内没有完成 / timeout after 15000 ms");
 
     r = classify(CURLE_OPERATION_TIMEDOUT, 0, 0, false, "");
-    assert_string_equal(r.error, "connect timeout after 5000 ms");
+    assert_string_equal(r.error, "连接超时：5000 毫秒内没有连上 / connect timeout after 5000 ms");
 
     r = classify(CURLE_COULDNT_CONNECT, 0, ECONNREFUSED, false, "Failed to connect");
-    assert_string_equal(r.error, "connection refused");
+    assert_string_equal(r.error, "连接被拒绝 / connection refused");
 
     r = classify(CURLE_COULDNT_RESOLVE_HOST, 0, 0, false, "Could not resolve host: x.invalid");
-    assert_string_equal(r.error, "Could not resolve host: x.invalid");
+    assert_string_equal(r.error, "找不到主机 / Could not resolve host: x.invalid");
 
     r = classify(CURLE_UNSUPPORTED_PROTOCOL, 0, 0, false, "");
-    assert_string_equal(r.error, "unsupported URL scheme (only http and https)");
+    assert_string_equal(r.error, "不支持的网址类型（只支持 http 和 https） / unsupported URL "
+                                 "scheme (only http and https)");
 
     r = classify(CURLE_SSL_CONNECT_ERROR, 0, 0, true, "");
-    assert_string_equal(r.error, curl_easy_strerror(CURLE_SSL_CONNECT_ERROR));
+    char want[NT_ERROR_LEN];
+    snprintf(want, sizeof want, "发送失败 / %s", curl_easy_strerror(CURLE_SSL_CONNECT_ERROR));
+    assert_string_equal(r.error, want);
+
+    /* A text longer than the limit is cut on a character boundary. */
+    char longtext[NT_ERROR_LEN + 8];
+    size_t k = 0;
+    longtext[k++] = 'x'; /* so that 3-byte characters straddle the end */
+    while (k + 3 < sizeof longtext) {
+        memcpy(longtext + k, "错", 3);
+        k += 3;
+    }
+    longtext[k] = '\0';
+    nt_result_fail(&r, 5, "%s", longtext);
+    assert_int_equal(r.id, 5);
+    assert_true(strlen(r.error) < NT_ERROR_LEN);
+    assert_true(strlen(r.error) >= NT_ERROR_LEN - 3);
+    assert_true(bm_utf8_valid(r.error, strlen(r.error)));
 }
 
 static void test_result_json(void **state)
@@ -484,7 +502,7 @@ static void test_send_410_and_redirect(void **state)
         } else {
             assert_false(c.r[i].gone);
             assert_int_equal(c.r[i].status, 307);
-            assert_string_equal(c.r[i].error, "HTTP 307 (redirects are not followed)");
+            assert_string_equal(c.r[i].error, "HTTP 307（不跟随重定向） / HTTP 307 (redirects are not followed)");
         }
     }
     assert_int_equal(th_count(&target), 0); /* the redirect was not followed */
@@ -515,8 +533,9 @@ static void test_send_refused_and_bad_scheme(void **state)
         assert_false(c.r[i].ok);
         assert_int_equal(c.r[i].status, 0);
         assert_string_equal(c.r[i].error, c.r[i].id == 7
-                                              ? "connection refused"
-                                              : "unsupported URL scheme (only http and https)");
+                                              ? "连接被拒绝 / connection refused"
+                                              : "不支持的网址类型（只支持 http 和 https） / "
+                                                "unsupported URL scheme (only http and https)");
     }
 
     /* An invalid secret never reaches the network. */
@@ -562,7 +581,7 @@ static void test_slow_receiver_does_not_delay_others(void **state)
     assert_true(c.r[0].latency_ms < 1000);
     assert_int_equal(c.r[1].id, 7);
     assert_false(c.r[1].ok);
-    assert_string_equal(c.r[1].error, "timeout after 1500 ms");
+    assert_string_equal(c.r[1].error, "超时：1500 毫秒内没有完成 / timeout after 1500 ms");
     assert_true(c.r[1].latency_ms >= 1400);
     nt_sender_destroy(&s);
     th_stop(&fast);
@@ -628,10 +647,14 @@ static void test_guard_refuses_and_allows(void **state)
         cJSON_Delete(j);
         assert_int_equal(c.r[i].status, 0);
         if (c.r[i].id == 7)
-            assert_string_equal(c.r[i].error, "refused: destination 127.0.0.1 is a loopback "
-                                              "address (allow it with --allow-host)");
-        else /* localhost may resolve to ::1 or 127.0.0.1 */
-            assert_non_null(strstr(c.r[i].error, "refused: destination localhost ("));
+            assert_string_equal(c.r[i].error, "拒绝发送：目标 127.0.0.1 为本机回环地址（可用 "
+                                              "--allow-host 放行） / refused: destination "
+                                              "127.0.0.1 is a loopback address (allow it with "
+                                              "--allow-host)");
+        else { /* localhost may resolve to ::1 or 127.0.0.1 */
+            assert_non_null(strstr(c.r[i].error, "拒绝发送：目标 localhost ("));
+            assert_non_null(strstr(c.r[i].error, " / refused: destination localhost ("));
+        }
     }
     nt_sender_destroy(&s);
     assert_int_equal(th_count(&srv), 0);
@@ -650,7 +673,8 @@ static void test_guard_refuses_and_allows(void **state)
             assert_int_equal(c.r[i].status, 200);
         } else {
             assert_false(c.r[i].ok);
-            assert_non_null(strstr(c.r[i].error, "refused: destination localhost ("));
+            assert_non_null(strstr(c.r[i].error, "拒绝发送：目标 localhost ("));
+            assert_non_null(strstr(c.r[i].error, " / refused: destination localhost ("));
         }
     }
     nt_sender_destroy(&s);
@@ -707,11 +731,15 @@ static void test_guard_unspecified_and_mapped(void **state)
     for (int i = 0; i < 2; i++) {
         assert_false(c.r[i].ok);
         if (c.r[i].id == 7)
-            assert_string_equal(c.r[i].error, "refused: destination 0.0.0.0 is an unspecified "
-                                              "address (allow it with --allow-host)");
+            assert_string_equal(c.r[i].error, "拒绝发送：目标 0.0.0.0 为未指定地址（可用 "
+                                              "--allow-host 放行） / refused: destination "
+                                              "0.0.0.0 is an unspecified address (allow it "
+                                              "with --allow-host)");
         else
-            assert_string_equal(c.r[i].error, "refused: destination ::ffff:127.0.0.1 is a "
-                                              "loopback address (allow it with --allow-host)");
+            assert_string_equal(c.r[i].error, "拒绝发送：目标 ::ffff:127.0.0.1 为本机回环地址（可用 "
+                                              "--allow-host 放行） / refused: destination "
+                                              "::ffff:127.0.0.1 is a loopback address (allow it "
+                                              "with --allow-host)");
     }
     nt_sender_destroy(&s);
     assert_int_equal(th_count(&srv), 0);

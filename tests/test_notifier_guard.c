@@ -1,7 +1,9 @@
 /* test_notifier_guard.c - the SSRF guard's pure parts (notifier/guard.c):
  * every address range, IPv4 carried in IPv6, the allow list, the refusal
  * message and --allow-host values. */
+#include "delivery.h"
 #include "guard.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -217,7 +219,7 @@ static void test_allow_list(void **state)
 static void test_check(void **state)
 {
     (void)state;
-    char why[200];
+    char why[NT_ERROR_LEN];
     struct sockaddr_in lo = v4("127.0.0.1");
     struct sockaddr_in pub = v4("8.8.8.8");
     struct sockaddr_in priv = v4("192.168.1.20");
@@ -232,24 +234,29 @@ static void test_check(void **state)
     /* The message names the address; and the host too when it was a name. */
     assert_int_equal(nt_guard_check(&none, "127.0.0.1", (struct sockaddr *)&lo, sizeof lo, why,
                                     sizeof why), -1);
-    assert_string_equal(why, "refused: destination 127.0.0.1 is a loopback address "
+    assert_string_equal(why, "拒绝发送：目标 127.0.0.1 为本机回环地址（可用 --allow-host 放行） / "
+                             "refused: destination 127.0.0.1 is a loopback address "
                              "(allow it with --allow-host)");
     assert_int_equal(nt_guard_check(&none, "localhost", (struct sockaddr *)&lo6, sizeof lo6,
                                     why, sizeof why), -1);
-    assert_string_equal(why, "refused: destination localhost (::1) is a loopback address "
+    assert_string_equal(why, "拒绝发送：目标 localhost (::1) 为本机回环地址（可用 --allow-host "
+                             "放行） / refused: destination localhost (::1) is a loopback address "
                              "(allow it with --allow-host)");
     assert_int_equal(nt_guard_check(&none, "[::1]", (struct sockaddr *)&lo6, sizeof lo6, why,
                                     sizeof why), -1);
-    assert_string_equal(why, "refused: destination ::1 is a loopback address "
+    assert_string_equal(why, "拒绝发送：目标 ::1 为本机回环地址（可用 --allow-host 放行） / "
+                             "refused: destination ::1 is a loopback address "
                              "(allow it with --allow-host)");
     assert_int_equal(nt_guard_check(&none, "rebind.example", (struct sockaddr *)&mapped,
                                     sizeof mapped, why, sizeof why), -1);
-    assert_string_equal(why, "refused: destination rebind.example (::ffff:10.0.0.1) is a "
-                             "private address (allow it with --allow-host)");
+    assert_string_equal(why, "拒绝发送：目标 rebind.example (::ffff:10.0.0.1) 为内网地址（可用 "
+                             "--allow-host 放行） / refused: destination rebind.example "
+                             "(::ffff:10.0.0.1) is a private address (allow it with --allow-host)");
     assert_int_equal(nt_guard_check(&none, "169.254.169.254", (struct sockaddr *)&meta,
                                     sizeof meta, why, sizeof why), -1);
-    assert_string_equal(why, "refused: destination 169.254.169.254 is a link-local address "
-                             "(allow it with --allow-host)");
+    assert_string_equal(why, "拒绝发送：目标 169.254.169.254 为链路本地地址（可用 --allow-host "
+                             "放行） / refused: destination 169.254.169.254 is a link-local "
+                             "address (allow it with --allow-host)");
     /* A NULL guard refuses just the same. */
     assert_int_equal(nt_guard_check(NULL, "127.0.0.1", (struct sockaddr *)&lo, sizeof lo, why,
                                     sizeof why), -1);
@@ -289,16 +296,30 @@ static void test_check(void **state)
                                     sizeof why), -1);
     assert_int_equal(nt_guard_check(&lan, "a", (struct sockaddr *)&mcast, sizeof mcast, why,
                                     sizeof why), -1);
-    assert_string_equal(why, "refused: destination a (224.0.0.251) is a multicast address "
+    assert_string_equal(why, "拒绝发送：目标 a (224.0.0.251) 为组播地址（可用 --allow-host 放行） / "
+                             "refused: destination a (224.0.0.251) is a multicast address "
                              "(allow it with --allow-host)");
     assert_int_equal(nt_guard_check(&lan, "a", (struct sockaddr *)&zero, sizeof zero, why,
                                     sizeof why), -1);
 
-    /* A short buffer truncates, never overflows. */
-    char small[16];
+    /* A short buffer truncates, never overflows, and never cuts a character
+     * in two: 20 bytes hold "拒绝发送：目" (18) and one byte of "标". */
+    char small[20];
     assert_int_equal(nt_guard_check(&none, "127.0.0.1", (struct sockaddr *)&lo, sizeof lo,
                                     small, sizeof small), -1);
-    assert_int_equal(strlen(small), sizeof small - 1);
+    assert_string_equal(small, "拒绝发送：目");
+    assert_true(bm_utf8_valid(small, strlen(small)));
+
+    /* The longest host name fits whole in a result's error text. */
+    char longhost[NT_MAX_HOST_LEN + 1];
+    memset(longhost, 'h', NT_MAX_HOST_LEN);
+    longhost[NT_MAX_HOST_LEN] = '\0';
+    char big[NT_ERROR_LEN];
+    assert_int_equal(nt_guard_check(&none, longhost, (struct sockaddr *)&mapped, sizeof mapped,
+                                    big, sizeof big), -1);
+    const char *tail = "(::ffff:10.0.0.1) is a private address (allow it with --allow-host)";
+    assert_true(strlen(big) > strlen(tail));
+    assert_string_equal(big + strlen(big) - strlen(tail), tail);
 }
 
 static void test_host_problem(void **state)

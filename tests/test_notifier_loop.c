@@ -227,12 +227,12 @@ static void test_take_send_report(void **state)
     const cJSON *r3 = result_by_id(recorded, 3);
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r3, "status")));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(r3, "error")->valuestring,
-                        "connection refused");
+                        "连接被拒绝 / connection refused");
 
     const cJSON *r4 = result_by_id(recorded, 4);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r4, "ok")));
-    assert_non_null(strstr(cJSON_GetObjectItemCaseSensitive(r4, "error")->valuestring,
-                           "invalid delivery"));
+    const char *e4 = cJSON_GetObjectItemCaseSensitive(r4, "error")->valuestring;
+    assert_non_null(strstr(e4, "服务站发来的投递有误 / invalid delivery from the broker: "));
 
     /* The receivers got exactly one POST each, with the delivery's msg_id. */
     assert_int_equal(th_count(&ok), 1);

@@ -111,6 +111,29 @@ static void test_utf8_invalid_inputs(void **state)
 
 /* ---- bm_blank ------------------------------------------------------------ */
 
+/* A string cut in the middle of a character loses that character only. */
+static void test_utf8_cut(void **state)
+{
+    (void)state;
+    char a[] = "ab汉字";
+    a[6] = '\0'; /* "ab汉" and one byte of 字 */
+    assert_int_equal(bm_utf8_cut(a), 5);
+    assert_string_equal(a, "ab汉");
+    char b[] = "ab汉字";
+    b[7] = '\0'; /* two bytes of 字 */
+    assert_int_equal(bm_utf8_cut(b), 5);
+    assert_string_equal(b, "ab汉");
+    char c[] = "ab汉字"; /* whole: unchanged */
+    assert_int_equal(bm_utf8_cut(c), 8);
+    assert_string_equal(c, "ab汉字");
+    char d[] = "abc";
+    assert_int_equal(bm_utf8_cut(d), 3);
+    char e[] = "";
+    assert_int_equal(bm_utf8_cut(e), 0);
+    char f[] = "\xe6"; /* a lone lead byte */
+    assert_int_equal(bm_utf8_cut(f), 0);
+}
+
 static void test_blank(void **state)
 {
     (void)state;
@@ -473,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid_inputs),
         cmocka_unit_test(test_utf8_invalid_inputs),
         cmocka_unit_test(test_utf8_ascii_fast_path),
+        cmocka_unit_test(test_utf8_cut),
         cmocka_unit_test(test_blank),
         cmocka_unit_test(test_parse_long_ok),
         cmocka_unit_test(test_parse_long_rejects),

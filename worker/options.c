@@ -2,6 +2,7 @@
 #include "options.h"
 #include "command.h"
 #include "util.h"
+#include "width.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,45 +20,76 @@ void wk_options_defaults(wk_options_t *o)
 
 void wk_usage(FILE *f)
 {
-    fputs("用法 usage: bianmin-worker --id ID --name NAME --skills LIST [options]\n"
-          "\n"
-          "志愿者接单端 The volunteer's client: receives job offers from bianmin-broker for\n"
-          "your skills, claims them (接单) and reports them done (完成).\n"
-          "\n"
-          "必填 required:\n"
-          "  --id ID           志愿者编号 your volunteer id, 1-64 of A-Z a-z 0-9 _ . - (e.g. v01)\n"
-          "  --name NAME       姓名 your name as residents see it, up to 100 bytes (约33个汉字)\n"
-          "  --skills LIST     技能 categories you take, comma-separated: lock 开锁修锁,\n"
-          "                    pipe 管道疏通, leak 漏水抢修, repair 水电维修, other 其他\n"
-          "选项 options:\n"
-          "  --max-jobs N      同时最多接几单 jobs held at once, 1-20 (default 1)\n"
-          "  --broker URL      服务站地址 the broker's worker socket\n"
-          "                    (default " WK_DEFAULT_BROKER ")\n"
-          "  --key FILE        钥匙文件 your key from the office (or BIANMIN_KEY); with it\n"
-          "                    --id, --name and --skills come from the key\n"
-          "  --remind-before S 接单保留到期前多少秒提醒 remind S seconds before a claim's\n"
-          "                    lease runs out, once; 0 = never (default 900 = 15 min)\n"
-          "  --json            JSON lines for a phone/chat bridge: commands in on stdin,\n"
-          "                    events out on stdout, one JSON object per line\n"
-          "  --version         版本 the version and the database schema version\n"
-          "  --verbose         在终端上也显示日志 show log lines on the interactive screen\n"
-          "                    (otherwise kept off it; always written when stderr is a file)\n"
-          "  --log-level L     日志级别 error, warn, info or debug (default warn), to stderr\n"
-          "  --help            显示本说明 show this text\n"
-          "\n"
-          "命令 commands (type them once running; help 帮助 shows examples):\n",
-          f);
+    fprintf(f,
+            "用法 / usage:\n"
+            "  bianmin-worker --id ID --name NAME --skills LIST [options]\n"
+            "  bianmin-worker --key FILE [options]\n"
+            "\n"
+            "志愿者接单端：从服务站收到你会做的订单，接单，报告完成。\n"
+            "The volunteer's client: receives job offers from\n"
+            "bianmin-broker for your skills, claims them (接单) and\n"
+            "reports them done (完成).\n"
+            "\n"
+            "必填 / required (unless --key gives them):\n"
+            "  --id ID        志愿者编号 / your volunteer id: 1-%d of\n"
+            "                 A-Z a-z 0-9 _ . - (e.g. v01)\n"
+            "  --name NAME    姓名，最多约%d个汉字 / your name as\n"
+            "                 residents see it, up to %d bytes\n"
+            "  --skills LIST  技能，用逗号分隔 / the categories you\n"
+            "                 take, comma-separated: lock 开锁修锁,\n"
+            "                 pipe 管道疏通, leak 漏水抢修,\n"
+            "                 repair 水电维修, other 其他\n"
+            "选项 / options:\n"
+            "  --max-jobs N   同时最多接几单 / jobs held at once,\n"
+            "                 1-%d (default 1)\n"
+            "  --broker URL   服务站地址 / the broker's worker socket\n"
+            "                 (default " WK_DEFAULT_BROKER ")\n"
+            "  --key FILE     钥匙文件 / your key from the office (or\n"
+            "                 BIANMIN_KEY); with it --id, --name and\n"
+            "                 --skills come from the key\n"
+            "  --remind-before S\n"
+            "                 接单保留到期前多少秒提醒 / remind S\n"
+            "                 seconds before a claim's lease runs\n"
+            "                 out, once; 0 = never (default %d = %d min)\n"
+            "  --json         手机或聊天桥接用的 JSON 行 / JSON lines\n"
+            "                 for a phone/chat bridge: commands in on\n"
+            "                 stdin, events out on stdout, one JSON\n"
+            "                 object per line\n"
+            "  --version      版本 / the version and the database\n"
+            "                 schema version\n"
+            "  --verbose      在终端上也显示日志 / show log lines on\n"
+            "                 the interactive screen (otherwise kept\n"
+            "                 off it; always written when stderr is a\n"
+            "                 file)\n"
+            "  --log-level L  日志级别 / error, warn, info or debug\n"
+            "                 (default warn), to stderr\n"
+            "  --help         显示本说明 / show this text\n"
+            "\n"
+            "命令 / commands (type them once running;\n"
+            "help 帮助 shows examples):\n",
+            BM_MAX_VOL_ID, BM_MAX_VOL_NAME / 3, BM_MAX_VOL_NAME, WK_MAX_JOBS_LIMIT,
+            WK_DEFAULT_REMIND_BEFORE_S, WK_DEFAULT_REMIND_BEFORE_S / 60);
     for (const wk_cmd_spec_t *s = wk_commands; s->name; s++) {
         fprintf(f, "  %-26s ", s->usage);
         for (size_t i = 0; i < 3 && s->aliases[i]; i++)
             fprintf(f, "%s%s", i ? ", " : "", s->aliases[i]);
-        fprintf(f, "\n      %s\n", s->help);
+        char line[512];
+        snprintf(line, sizeof line, "      %s", s->help);
+        char *wrapped = bm_width_wrap(line, WK_HELP_COLS, 0);
+        fprintf(f, "\n%s\n", wrapped ? wrapped : line);
+        free(wrapped);
     }
+    fprintf(f,
+            "  备注和原因最多约%d个汉字（不接的原因约%d个）/\n"
+            "  a note or reason: at most %d bytes, about %d Chinese\n"
+            "  characters (decline's reason: %d bytes)\n",
+            BM_MAX_NOTE / 3, BM_MAX_REASON / 3, BM_MAX_NOTE, BM_MAX_NOTE / 3, BM_MAX_REASON);
     fputs("\n"
-          "JSON (--json):  {\"cmd\":\"claim\",\"ticket\":42}  {\"cmd\":\"done\",\"ticket\":42,"
-          "\"note\":\"...\"}\n"
-          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}   (optional \"id\" is "
-          "echoed)\n",
+          "JSON (--json):\n"
+          "  {\"cmd\":\"claim\",\"ticket\":42}\n"
+          "  {\"cmd\":\"done\",\"ticket\":42,\"note\":\"...\"}\n"
+          "  {\"cmd\":\"jobs\"}  {\"cmd\":\"offers\"}  {\"cmd\":\"quit\"}\n"
+          "  可选的 \"id\" 原样返回 / an optional \"id\" is echoed\n",
           f);
 }
 

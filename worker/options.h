@@ -14,6 +14,7 @@
 #define WK_MAX_SKILLS     16
 #define WK_MAX_SKILL_LEN  31
 #define WK_MAX_JOBS_LIMIT 20 /* the protocol's upper bound for max_jobs */
+#define WK_HELP_COLS      60 /* --help fits a phone-sized terminal */
 #define WK_MAX_ENDPOINT   255
 /* Used for the hello timeout until the broker tells its heartbeat_ms. */
 #define WK_DEFAULT_HEARTBEAT_MS 2000
@@ -54,7 +55,7 @@ wk_args_t wk_options_parse(int argc, char **argv, wk_options_t *o, char *err, si
 int wk_options_load_key(wk_options_t *o, char *err, size_t errlen);
 /* Checks a volunteer id: 1-64 bytes of [A-Za-z0-9_.-]. */
 bool wk_valid_id(const char *s);
-/* Prints the --help text. */
+/* Prints the --help text, Chinese first, within WK_HELP_COLS columns. */
 void wk_usage(FILE *f);
 
 #endif

@@ -3,12 +3,16 @@ Chinese-first messages with "did you mean", --json lines for every error
 (usage errors too), global options after the command, the exit-code table,
 refused config keys, departments, time zones (IANA, +08:00, UTC+8, a bad TZ),
 the current month aged against now, the rating of a reopened-then-refixed
-request, and CSV cells neutralised in the export."""
+request, CSV cells neutralised in the export, and every program's --help
+Chinese first with English beside, limits in characters, within its width."""
 import csv
 import datetime
 import json
 import os
+import re
+import subprocess
 import sys
+import unicodedata
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import System, main  # noqa: E402
@@ -232,6 +236,72 @@ def test_rating_of_a_refixed_request_and_csv(bindir):
         assert "第 2 次处理" in text and "★★★★★ 5/5" in text and "上次评分" not in text, text
 
 
+def columns(line):
+    """Terminal columns a line takes: CJK (wide) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def chinese_first(line):
+    """The line holds Chinese, and the first Chinese comes before the first
+    English word (a run of 3+ letters, e.g. "usage")."""
+    cjk = CJK.search(line)
+    word = re.search(r"[A-Za-z]{3,}", line)
+    return cjk is not None and (word is None or cjk.start() < word.start())
+
+
+def test_help_texts(bindir):
+    with System(bindir) as s:
+        def help_of(prog, *args):
+            r = subprocess.run([s.prog(prog), *args, "--help"], capture_output=True, timeout=30,
+                               env=s.env)
+            out = r.stdout.decode()
+            assert r.returncode == 0 and out, (prog, args, r.returncode, r.stderr)
+            return out
+
+        # bianmin's global help lists every command, each Chinese first; every
+        # command's own help is Chinese first too.
+        top = help_of("bianmin")
+        listed = top.split("命令 / commands:\n", 1)[1].split("\n  (", 1)[0].splitlines()
+        commands = [line.split()[0] for line in listed]
+        assert "submit" in commands and "users" in commands and len(commands) >= 19, commands
+        for line in listed:
+            assert chinese_first(line.split(None, 1)[1]) and " / " in line, line
+        texts = {("bianmin",): top}
+        for c in commands:
+            texts[("bianmin", c)] = help_of("bianmin", c)
+        for prog in ["bianmin-worker", "bianmin-notifier", "bianmin-broker", "bianmin-gateway",
+                     "bianmin-demo"]:
+            texts[(prog,)] = help_of(prog)
+        for key, text in texts.items():
+            lines = text.splitlines()
+            assert chinese_first(lines[0]) and "usage" in lines[0], (key, lines[0])
+            # Lines fit 80 columns; the volunteer's fit a 60-column phone terminal.
+            limit = 60 if key == ("bianmin-worker",) else 80
+            wide = [line for line in lines if columns(line) > limit]
+            assert wide == [], (key, wide)
+            # Bilingual throughout: Chinese on many lines, English on many.
+            assert sum(1 for line in lines if CJK.search(line)) >= 3, key
+            assert sum(1 for line in lines if re.search(r"[a-z]{3,} [a-z]{3,}", line)) >= 2, key
+
+        # Limits on what people type are said in characters.
+        assert "约1333个汉字" in texts[("bianmin", "submit")], texts[("bianmin", "submit")]
+        assert "约66个汉字" in texts[("bianmin", "submit")]
+        for c in ["cancel", "reopen", "escalate", "resolve"]:
+            assert "最多约1333个汉字" in texts[("bianmin", c)], c
+        assert "最多约333个汉字" in texts[("bianmin", "rate")]
+        assert "约33个汉字" in texts[("bianmin", "keys")]
+        assert "约33个汉字" in texts[("bianmin-worker",)]
+        assert "约1333个汉字" in texts[("bianmin-worker",)]
+        # Testing-only flags stay hidden.
+        assert "--fault" not in texts[("bianmin-broker",)], texts[("bianmin-broker",)]
+        # The notifier names its refusals as they are recorded.
+        assert "拒绝发送：... / refused: ..." in texts[("bianmin-notifier",)]
+
+
 if __name__ == "__main__":
     main([test_words_suggestions_and_json_errors, test_station_choices, test_exit_code_table, test_departments,
-          test_time_zones_and_current_month, test_rating_of_a_refixed_request_and_csv])
+          test_time_zones_and_current_month, test_rating_of_a_refixed_request_and_csv,
+          test_help_texts])

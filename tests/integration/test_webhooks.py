@@ -157,7 +157,7 @@ def test_hung_receiver_does_not_hold_up_others(bindir):
         # The hung attempt ends at the notifier's timeout, and is retried.
         rows = wait_sql(s, "SELECT status, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY id",
                         (d_slow,), lambda r: len(r) >= 1)
-        assert rows[0] == (None, "timeout after 1500 ms"), rows
+        assert rows[0] == (None, "超时：1500 毫秒内没有完成 / timeout after 1500 ms"), rows
         d_fast = delivery_of(s, fast)
         fast_done = wait_sql(s, "SELECT at FROM delivery_attempts WHERE delivery_id = ?", (d_fast,),
                              lambda r: len(r) == 1)[0][0]
@@ -177,7 +177,7 @@ def test_redirect_not_followed(bindir):
         d = delivery_of(s, t)
         rows = wait_sql(s, "SELECT status, error FROM delivery_attempts WHERE delivery_id = ?",
                         (d,), lambda r: len(r) >= 2, timeout=15)
-        assert rows[0] == (302, "HTTP 302 (redirects are not followed)"), rows
+        assert rows[0] == (302, "HTTP 302（不跟随重定向） / HTTP 302 (redirects are not followed)"), rows
         assert all(r["path"] == "/moved" for r in rx.received), rx.received
         assert s.sql("SELECT state FROM deliveries WHERE id = ?", d) != [("delivered",)]
 
@@ -195,12 +195,13 @@ def test_loopback_refused_without_allow_host(bindir):
         # attempt, not retried for days; the endpoint stays enabled.
         dead = wait_sql(s, "SELECT state, last_error, attempts FROM deliveries WHERE id = ?", (d,),
                         lambda r: r[0][0] == "dead", timeout=15)
-        assert dead[0][2] == 1 and "refused" in dead[0][1], dead
+        assert dead[0][2] == 1 and "拒绝发送" in dead[0][1] and "refused" in dead[0][1], dead
         rows = s.sql("SELECT status, error FROM delivery_attempts WHERE delivery_id = ?", d)
         assert len(rows) == 1, rows
         for status, error in rows:
             assert status is None
-            assert error == ("refused: destination 127.0.0.1 is a loopback address "
+            assert error == ("拒绝发送：目标 127.0.0.1 为本机回环地址（可用 --allow-host 放行） / "
+                             "refused: destination 127.0.0.1 is a loopback address "
                              "(allow it with --allow-host)"), error
         assert rx.received == [], rx.received
         assert s.sql("SELECT enabled FROM endpoints WHERE url = ?", rx.url()) == [(1,)]
