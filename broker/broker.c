@@ -106,7 +106,8 @@ static int bind_sockets(broker_t *self, bm_error_t *err)
                             .mon = &self->mon[k]};
         self->sock[k] = bm_socket_ex(self->ctx, ZMQ_ROUTER, eps[k], true, &o);
         if (!self->sock[k]) {
-            bm_error_set(err, BM_ERR_INVALID, NULL, "不能监听 %s (%s) / cannot bind %s", eps[k],
+            bm_error_set(err, BM_ERR_INVALID, k == 0 ? "client_endpoint" : "worker_endpoint",
+                         "不能监听 %s (%s) / cannot bind %s", eps[k],
                          zmq_strerror(errno), eps[k]);
             return -1;
         }
@@ -155,7 +156,7 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
         char dir[1100];
         bm_config_key_dir(&self->cfg, dir, sizeof dir);
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            bm_error_set(err, BM_ERR_INVALID, NULL, "不能建钥匙目录 %s (%s) / cannot create key folder %s",
+            bm_error_set(err, BM_ERR_INVALID, "key_dir", "不能建钥匙目录 %s (%s) / cannot create key folder %s",
                          dir, strerror(errno), dir);
             goto fail;
         }

@@ -1,5 +1,6 @@
 /* main.c - bianmin-broker: flags, config, signals; the work is in broker.c. */
 #include "broker.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "metrics.h"
 #include "service.h"
@@ -66,7 +67,7 @@ static int gen_secret(void)
     char b64[64];
     if (bm_random_bytes(key, sizeof key) != 0 || bm_base64_encode(key, sizeof key, b64, sizeof b64) < 0) {
         fprintf(stderr, "bianmin-broker: 不能生成密钥 / cannot generate a secret\n");
-        return 1;
+        return BM_EXIT_INTERNAL;
     }
     printf("whsec_%s\n", b64);
     return 0;
@@ -102,6 +103,20 @@ static void ensure_parent_dir(const char *path)
         return;
     *slash = '\0';
     mkdir(dir, 0700);
+}
+
+/* The exit code (lib/exitcodes.h) for a broker that could not start: the
+ * database → 5; a setting that cannot work (development mode on a network
+ * address, an endpoint that cannot be bound, the key folder) → 4; anything
+ * else, such as the authentication self-test failing, is the program's own
+ * fault → 6. */
+static int start_failure(const bm_error_t *err)
+{
+    if (strcmp(err->code, BM_ERR_STORAGE) == 0)
+        return BM_EXIT_IO;
+    if (err->field[0])
+        return BM_EXIT_CONFIG;
+    return BM_EXIT_INTERNAL;
 }
 
 int main(int argc, char **argv)
@@ -148,7 +163,7 @@ int main(int argc, char **argv)
         case OPT_FAULT:
             if (bm_parse_long(optarg, 0, 1000000, &fault) != 0) {
                 fprintf(stderr, "bianmin-broker: --fault-fail-commits 后面要跟一个数 / --fault-fail-commits needs a number\n");
-                return 1;
+                return BM_EXIT_USAGE;
             }
             break;
         case OPT_FAULT_ZAP: /* testing only, not in --help: prove the self-test refuses to start */
@@ -158,18 +173,18 @@ int main(int argc, char **argv)
                 fault_zap = 2;
             else {
                 fprintf(stderr, "bianmin-broker: --fault-zap 应为 unbound 或 silent / --fault-zap unbound|silent\n");
-                return 1;
+                return BM_EXIT_USAGE;
             }
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 1;
+        default: usage(stderr); return BM_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "bianmin-broker: 多余的参数 \"%s\" / unexpected argument \"%s\"\n", argv[optind],
                 argv[optind]);
         usage(stderr);
-        return 1;
+        return BM_EXIT_USAGE;
     }
 
     bm_config_t cfg;
@@ -177,7 +192,7 @@ int main(int argc, char **argv)
     bm_error_t err = {0};
     if (config && bm_config_load(&cfg, config, &err) != 0) {
         fprintf(stderr, "bianmin-broker: 配置有误 / bad config: %s\n", err.message);
-        return 1;
+        return BM_EXIT_CONFIG;
     }
     if (client)
         bm_strlcpy(cfg.client_endpoint, client, sizeof cfg.client_endpoint);
@@ -199,13 +214,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bianmin-broker: 未知日志级别 \"%s\"（error、warn、info、debug） / unknown log level "
                 "\"%s\" (error, warn, info, debug)\n",
                 cfg.log_level, cfg.log_level);
-        return 1;
+        return BM_EXIT_CONFIG;
     }
     bool json_logs = false;
     if (bm_log_format_parse(cfg.log_format, &json_logs) != 0) {
         fprintf(stderr, "bianmin-broker: 未知日志格式 \"%s\"（text、json） / unknown log format \"%s\" (text, json)\n",
                 cfg.log_format, cfg.log_format);
-        return 1;
+        return BM_EXIT_CONFIG;
     }
     bm_log_init("bianmin-broker", lvl);
     bm_log_set_json(json_logs);
@@ -221,7 +236,7 @@ int main(int argc, char **argv)
     broker_t *broker = broker_new(&cfg, &err);
     if (!broker) {
         log_error("无法启动 / cannot start: %s", err.message);
-        return 1;
+        return start_failure(&err);
     }
     if (fault > 0)
         broker_fail_commits(broker, (int)fault);
@@ -231,7 +246,7 @@ int main(int argc, char **argv)
         if (!metrics) {
             log_error("无法启动 / cannot start: %s", err.message);
             broker_destroy(&broker);
-            return 1;
+            return BM_EXIT_CONFIG; /* the metrics address */
         }
         log_info("指标开始监听 / metrics listening on %s (port %d): GET /metrics", cfg.metrics_listen,
                  metrics_port(metrics));
@@ -257,5 +272,5 @@ int main(int argc, char **argv)
     bm_service_stopping();
     broker_destroy(&broker);
     metrics_destroy(&metrics);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? BM_EXIT_OK : BM_EXIT_INTERNAL;
 }

@@ -16,6 +16,7 @@
  * say otherwise. */
 #include "delivery.h"
 #include "auth.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "proto.h"
 #include "sender.h"
@@ -168,7 +169,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n请看 / Try 'bianmin-notifier --help'.\n");
     va_end(ap);
-    return 2;
+    return BM_EXIT_USAGE;
 }
 
 /* ---- broker connection ---- */
@@ -633,21 +634,21 @@ int main(int argc, char **argv)
             break;
         case 'p':
             if (parse_flag("parallel", optarg, 1, NT_MAX_PARALLEL, &n.parallel) != 0)
-                return 2;
+                return BM_EXIT_USAGE;
             break;
         case 'H':
             if (parse_flag("per-host", optarg, 1, NT_MAX_PARALLEL, &n.sender_opts.per_host) != 0)
-                return 2;
+                return BM_EXIT_USAGE;
             break;
         case 'c':
             if (parse_flag("connect-timeout-ms", optarg, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
                            &n.sender_opts.connect_timeout_ms) != 0)
-                return 2;
+                return BM_EXIT_USAGE;
             break;
         case 't':
             if (parse_flag("timeout-ms", optarg, NT_MIN_TIMEOUT_MS, NT_MAX_TIMEOUT_MS,
                            &n.sender_opts.timeout_ms) != 0)
-                return 2;
+                return BM_EXIT_USAGE;
             break;
         case 'F':
             if (bm_log_format_parse(optarg, &json_logs) != 0)
@@ -687,11 +688,17 @@ int main(int argc, char **argv)
         key_path = bm_key_default_path(NT_DEFAULT_KEY);
     if (key_path) {
         bm_error_t kerr = {0};
-        if (bm_key_load(key_path, &key, &kerr) != 0)
-            return usage_error("%s", kerr.message);
-        if (strcmp(key.role, "notifier") != 0 || !key.broker_key[0])
-            return usage_error("%s 不是通知器的钥匙 (角色 %s) / %s is not a notifier's key (role %s)",
-                               key_path, key.role, key_path, key.role);
+        /* The key file is configuration: missing, unreadable, not the owner's
+         * alone or not a notifier's → the table's config code. */
+        if (bm_key_load(key_path, &key, &kerr) != 0) {
+            usage_error("%s", kerr.message);
+            return BM_EXIT_CONFIG;
+        }
+        if (strcmp(key.role, "notifier") != 0 || !key.broker_key[0]) {
+            usage_error("%s 不是通知器的钥匙 (角色 %s) / %s is not a notifier's key (role %s)", key_path,
+                        key.role, key_path, key.role);
+            return BM_EXIT_CONFIG;
+        }
         n.key = &key;
         if (!endpoint_given && key.client_endpoint[0])
             n.endpoint = key.client_endpoint;
@@ -716,10 +723,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = 1;
+    int rc = BM_EXIT_INTERNAL;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("不能初始化 libcurl / cannot initialize libcurl");
-        return 1;
+        return BM_EXIT_INTERNAL;
     }
     n.ctx = zmq_ctx_new();
     if (!n.ctx) {
@@ -728,7 +735,7 @@ int main(int argc, char **argv)
     }
     if (open_socket(&n) != 0) {
         log_error("连不上服务站 / cannot connect to the broker at \"%s\": %s", n.endpoint, zmq_strerror(errno));
-        rc = 2;
+        rc = BM_EXIT_USAGE; /* zmq refuses the endpoint itself: a bad --broker */
         goto out;
     }
     n.sender = nt_sender_new(&n.sender_opts);

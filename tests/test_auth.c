@@ -4,6 +4,7 @@
  * personal data by role, revocation, takeover, the notifier's leases, files
  * owner-only, and the limits. */
 #include "auth.h"
+#include "exitcodes.h"
 #include "proto.h"
 #include "testutil.h"
 #include "util.h"
@@ -561,7 +562,8 @@ static void test_files_owner_only(void **state)
 
 /* ---- start-up: fail closed ---------------------------------------------------- */
 
-static void expect_refused_start(const char *extra_json, const char *const *args, const char *why)
+static void expect_refused_start(const char *extra_json, const char *const *args, const char *why,
+                                 int exit_code)
 {
     char dir[512];
     tu_tmpdir(dir, sizeof dir);
@@ -571,7 +573,8 @@ static void expect_refused_start(const char *extra_json, const char *const *args
         tu_kill_broker(pid);
         fail_msg("the broker started: %s", why);
     }
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), exit_code); /* lib/exitcodes.h */
     tu_rmtree(dir);
 }
 
@@ -580,13 +583,13 @@ static void test_fail_closed_start(void **state)
     (void)state;
     /* No handler bound: libzmq would let any key in; the self-test sees it. */
     static const char *const unbound[] = {"--fault-zap", "unbound", NULL};
-    expect_refused_start("", unbound, "with no ZAP handler");
+    expect_refused_start("", unbound, "with no ZAP handler", BM_EXIT_INTERNAL);
     /* A handler that never answers. */
     static const char *const silent[] = {"--fault-zap", "silent", NULL};
-    expect_refused_start("", silent, "with a silent ZAP handler");
+    expect_refused_start("", silent, "with a silent ZAP handler", BM_EXIT_INTERNAL);
     /* Development mode only on loopback or ipc://. */
     expect_refused_start(", \"auth\": \"none\", \"worker_endpoint\": \"tcp://0.0.0.0:0\"", NULL,
-                         "without keys on a network address");
+                         "without keys on a network address", BM_EXIT_CONFIG);
 }
 
 /* ---- limits --------------------------------------------------------------------- */

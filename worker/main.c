@@ -1,5 +1,6 @@
 /* main.c - bianmin-worker, the volunteer's client: flags, signals, and the
  * session that does the work (session.c). */
+#include "exitcodes.h"
 #include "log.h"
 #include "options.h"
 #include "session.h"
@@ -69,13 +70,13 @@ int main(int argc, char **argv)
     case WK_ARGS_ERROR:
         fprintf(stderr, "bianmin-worker: %s\n(查看选项 see the options: bianmin-worker --help)\n",
                 err);
-        return 2;
+        return BM_EXIT_USAGE;
     case WK_ARGS_OK:
         break;
     }
     if (wk_options_load_key(&opts, err, sizeof err) != 0) {
         fprintf(stderr, "bianmin-worker: %s\n", err);
-        return 2;
+        return BM_EXIT_CONFIG; /* the key file: missing, unreadable or not the owner's alone */
     }
     bm_log_init("bianmin-worker", opts.log_level);
     install_signals();
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
     wk_session_t *session = wk_session_new(&opts, STDIN_FILENO, stdout);
     if (!session) {
         log_error("无法开始会话（内存不足或 ZeroMQ 出错） / cannot start the session (out of memory or zmq failure)");
-        return 1;
+        return BM_EXIT_INTERNAL;
     }
     if (!opts.json)
         banner(&opts);
@@ -91,5 +92,6 @@ int main(int argc, char **argv)
     wk_session_destroy(&session);
     if (stop_requested)
         log_info("收到信号，已停止 / stopped by signal");
-    return rc == 0 ? 0 : 1;
+    /* A fatal end is the station refusing (the key, the hello). */
+    return rc == 0 ? BM_EXIT_OK : BM_EXIT_REFUSED;
 }

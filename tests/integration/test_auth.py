@@ -111,7 +111,7 @@ def test_out_of_descriptors_no_spin(bindir):
 def test_dev_mode_only_on_loopback(bindir):
     with System(bindir, {"auth": "none", "worker_endpoint": "tcp://0.0.0.0:0"}) as s:
         p = s.start("broker", [s.prog("bianmin-broker"), "--config", s.config])
-        assert p.p.wait(10) == 1
+        assert p.p.wait(10) == 4  # lib/exitcodes.h: BM_EXIT_CONFIG
         assert any("开发模式" in line and "loopback" in line for line in p.err_lines), p.err_lines[-3:]
 
 

@@ -116,10 +116,20 @@ def test_exit_code_table(bindir):
         assert "did you mean \"callback_secret\"" in e["message"] and "未知设置" in e["message"], e
         # The broker refuses to start on it, naming the key.
         p = s.start("bad broker", [s.prog("bianmin-broker"), "--config", bad])
-        assert p.p.wait(10) != 0
+        assert p.p.wait(10) == 4  # the same table for every program
         p.stop()
         assert any("callback_secrt" in line and "callback_secret" in line for line in p.err_lines), \
             p.err_lines
+        # The other programs use the same table: usage 1, a key file that cannot be used 4.
+        for prog, args, want in (
+                ("bianmin-worker", ["--no-such-flag"], 1),
+                ("bianmin-notifier", ["--parallel", "0"], 1),
+                ("bianmin-broker", ["--no-such-flag"], 1),
+                ("bianmin-notifier", ["--key", os.path.join(s.dir, "missing.key"), "--broker", s.client_ep], 4),
+                ("bianmin-worker", ["--key", os.path.join(s.dir, "missing.key"), "--broker", s.worker_ep], 4)):
+            r = subprocess.run([s.prog(prog)] + args, capture_output=True, timeout=20,
+                               stdin=subprocess.DEVNULL)
+            assert r.returncode == want, (prog, args, r.returncode, r.stderr.decode()[-400:])
         # The exit codes are in --help.
         code, out, _ = s.cli("--help")
         assert code == 0 and "4  配置错误" in out and "docs/cli.md" in out, out
