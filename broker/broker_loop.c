@@ -181,7 +181,7 @@ static int pass(broker_t *b, bool shutting_down)
         dispatch(b);
     }
     /* After the replies: a checkpoint never delays an acknowledgement. */
-    store_checkpoint(b->store, handled == 0);
+    store_checkpoint(b->store);
     return handled;
 }
 

@@ -12,11 +12,9 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-/* WAL frames after which the broker checkpoints when it is idle, and the
- * size at which it checkpoints whatever the load (bounding the WAL: ~32 MiB).
- * Never inside a commit, and never before a pass's replies are sent. */
-#define CHECKPOINT_FRAMES 1000
-#define CHECKPOINT_MAX_FRAMES 8000
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
+
 /* How often a broker whose database file is gone says so again in the log. */
 #define FILE_LOST_LOG_MS 60000
 
@@ -481,7 +479,8 @@ static int connect_db(store_t *self, bm_error_t *err)
     }
     free(mode);
     if (st_exec(self, "PRAGMA synchronous = FULL") != 0 || st_exec(self, "PRAGMA foreign_keys = ON") != 0 ||
-        st_exec(self, "PRAGMA temp_store = MEMORY") != 0) {
+        st_exec(self, "PRAGMA temp_store = MEMORY") != 0 ||
+        st_exec(self, "PRAGMA journal_size_limit = " STORE_STR(STORE_WAL_LIMIT_BYTES)) != 0) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "无法设置 %s 的参数：%s / cannot set pragmas on %s: %s", path,
                      sqlite3_errmsg(self->db), path, sqlite3_errmsg(self->db));
         return -1;
@@ -532,6 +531,7 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
     self->ino = st.st_ino;
     sqlite3_commit_hook(self->db, commit_hook, self);
     sqlite3_wal_hook(self->db, wal_hook, self); /* replaces the automatic checkpoint */
+    st_ckpt_start(self); /* on failure the loop checkpoints itself (logged) */
     return self;
 fail:
     store_destroy(&self);
@@ -543,6 +543,7 @@ void store_destroy(store_t **self_p)
     if (!self_p || !*self_p)
         return;
     store_t *self = *self_p;
+    st_ckpt_stop(self);
     if (self->in_batch)
         store_batch_rollback(self);
     for (int i = 0; i < Q_COUNT; i++)
@@ -617,29 +618,15 @@ int store_batch_begin(store_t *self, bm_error_t *err)
 }
 
 /* Records the WAL's size after each commit; the checkpoint runs outside the
- * commit (store_checkpoint), so that its failure (a full disk) can never be
- * taken for a failed commit, and its time never delays an acknowledgement. */
+ * commit, in its own thread (store_checkpoint.c), so that its failure (a full
+ * disk) can never be taken for a failed commit, and its time never delays an
+ * acknowledgement or the next pass. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)db;
     (void)name;
     ((store_t *)arg)->wal_frames = frames;
     return SQLITE_OK;
-}
-
-int store_checkpoint(store_t *self, bool idle)
-{
-    if (self->in_batch || self->wal_frames < (idle ? CHECKPOINT_FRAMES : CHECKPOINT_MAX_FRAMES))
-        return 0;
-    int log_frames = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
-    if (rc != SQLITE_OK)
-        log_warn("WAL 检查点失败（磁盘满？），稍后重试 / WAL checkpoint failed (%s); the WAL keeps "
-                 "the data and the checkpoint is tried again after a later commit",
-                 sqlite3_errmsg(self->db));
-    else
-        self->wal_frames = 0;
-    return rc == SQLITE_OK ? 1 : -1;
 }
 
 int store_batch_commit(store_t *self, bm_error_t *err)

@@ -18,6 +18,11 @@
 
 typedef struct store store_t;
 
+/* WAL frames after which a checkpoint is asked for, and the size the WAL file
+ * is cut back to after it restarts: the WAL stays bounded under any load. */
+#define STORE_CHECKPOINT_FRAMES 1000
+#define STORE_WAL_LIMIT_BYTES 33554432
+
 /* Process-wide SQLite settings for a program whose store is on its hot path
  * (the broker): no memory statistics (each allocation would take a global
  * mutex to count itself). Call before any other SQLite use; later it does
@@ -60,12 +65,14 @@ bool store_in_batch(store_t *self);
  * commit returns -1; the caller stops the pass and answers storage_error. */
 bool store_batch_failed(store_t *self);
 
-/* Copies the WAL back into the database (a passive checkpoint) once it has
- * grown past 1,000 frames and the caller is idle, or past 8,000 whatever the
- * load, so the WAL stays bounded. Call outside a batch, after the replies of
- * a pass were sent. Returns 1 if it ran, 0 if not due, -1 if it failed (the
- * WAL keeps the data; it is tried again later). */
-int store_checkpoint(store_t *self, bool idle);
+/* Asks the checkpointer thread to copy the WAL back into the database (a
+ * passive checkpoint, on its own connection) once the WAL holds
+ * STORE_CHECKPOINT_FRAMES frames; never blocks on it. Without the thread
+ * (it could not start) the checkpoint runs here, outside a batch. Call
+ * after a pass's replies were sent. Returns 1 if asked (or run), 0 if not due. */
+int store_checkpoint(store_t *self);
+/* Checkpoints the thread has completed (for tests and metrics). */
+uint64_t store_checkpoints_done(store_t *self);
 
 /* Fault injection for tests: the next n commits fail as if the disk had
  * refused them (through SQLite's commit hook, so the real rollback path runs). */

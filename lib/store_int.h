@@ -10,6 +10,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,14 @@ struct store {
     dev_t dev;
     ino_t ino;
     int wal_frames;   /* frames in the WAL after the last commit (from the WAL hook) */
+    struct {          /* the checkpointer thread (store_checkpoint.c) */
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        bool running, wanted, stop; /* wanted, stop, done: under mu */
+        uint64_t done;
+        sqlite3 *db;  /* its own connection, used by that thread only */
+    } ckpt;
     int fail_commits;
     int64_t last_event_id; /* of the latest record_event */
     int sp_depth;
@@ -115,6 +124,11 @@ int st_direct_end(store_t *self, int rc, const char *what, bm_error_t *err);
 void st_add_category(store_t *self, cJSON *o, const char *category);
 /* Adds "volunteer": {"id", "name"}, or null when nobody holds the request. */
 void st_add_volunteer(cJSON *o, const char *id, const char *name);
+
+/* store_checkpoint.c: starts the checkpointer thread on its own connection
+ * (0), or leaves checkpoints to the loop (-1, logged); stops and joins it. */
+int st_ckpt_start(store_t *self);
+void st_ckpt_stop(store_t *self);
 
 /* store_events.c: appends an event and, if notice is set, its webhooks. */
 int st_record_event(store_t *self, int64_t ticket, int64_t now, const char *actor, const char *kind,

@@ -150,7 +150,7 @@ def test_newer_database_refused(bindir):
         con.commit()
         con.close()
         p = s.start("broker", [s.prog("bianmin-broker"), "--config", s.config])
-        assert p.p.wait(10) == 1
+        assert p.p.wait(10) == 5  # lib/exitcodes.h: BM_EXIT_IO (the database is refused)
         time.sleep(0.1)
         assert any("newer" in line for line in p.err_lines), p.err_lines
 

@@ -122,7 +122,7 @@ def test_metrics_off_by_default_and_bad_address_refused(bindir):
         r = subprocess.run([s.prog("bianmin-broker"), "--config", s.config], capture_output=True,
                            timeout=20)
         err = r.stderr.decode()
-        assert r.returncode == 1 and "metrics_listen" in err, (r.returncode, err)
+        assert r.returncode == 4 and "metrics_listen" in err, (r.returncode, err)  # BM_EXIT_CONFIG
 
 
 if __name__ == "__main__":
