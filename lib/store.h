@@ -20,7 +20,7 @@ typedef struct store store_t;
 
 /* WAL frames after which a checkpoint is asked for, and the size the WAL file
  * is cut back to after it restarts: the WAL stays bounded under any load. */
-#define STORE_CHECKPOINT_FRAMES 1000
+#define STORE_CHECKPOINT_FRAMES 4000
 #define STORE_WAL_LIMIT_BYTES 33554432
 
 /* Process-wide SQLite settings for a program whose store is on its hot path
@@ -67,9 +67,10 @@ bool store_batch_failed(store_t *self);
 
 /* Asks the checkpointer thread to copy the WAL back into the database (a
  * passive checkpoint, on its own connection) once the WAL holds
- * STORE_CHECKPOINT_FRAMES frames; never blocks on it. Without the thread
- * (it could not start) the checkpoint runs here, outside a batch. Call
- * after a pass's replies were sent. Returns 1 if asked (or run), 0 if not due. */
+ * STORE_CHECKPOINT_FRAMES frames and no checkpoint is running; never blocks
+ * on it. Without the thread (it could not start) the checkpoint runs here,
+ * outside a batch. Call after a pass's replies were sent. Returns 1 if asked
+ * (or run), 0 if not due. */
 int store_checkpoint(store_t *self);
 /* Checkpoints the thread has completed (for tests and metrics). */
 uint64_t store_checkpoints_done(store_t *self);

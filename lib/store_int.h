@@ -90,8 +90,9 @@ struct store {
         pthread_t thread;
         pthread_mutex_t mu;
         pthread_cond_t cv;
-        bool running, wanted, stop; /* wanted, stop, done: under mu */
+        bool running, wanted, busy, stop; /* wanted, busy, stop, done: under mu */
         uint64_t done;
+        uint64_t seen; /* done when the loop last completed a checkpoint (loop only) */
         sqlite3 *db;  /* its own connection, used by that thread only */
     } ckpt;
     int fail_commits;
