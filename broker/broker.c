@@ -160,8 +160,13 @@ broker_t *broker_new(const bm_config_t *cfg, bm_error_t *err)
                          dir, strerror(errno), dir);
             goto fail;
         }
-        if (broker_key(self, dir, err) != 0 || store_keys_load(self->store, load_stored_key, self) != 0)
+        if (broker_key(self, dir, err) != 0)
             goto fail;
+        if (store_keys_load(self->store, load_stored_key, self) != 0) {
+            bm_error_set(err, BM_ERR_STORAGE, NULL,
+                         "不能从数据库读出钥匙 / cannot read the registered keys from the database");
+            goto fail;
+        }
         /* The handler is bound before any server socket, in the same context. */
         self->zap = zap_new(self->ctx, self->reg, err);
         if (!self->zap)

@@ -140,17 +140,22 @@ void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
         char text[96];
         snprintf(text, sizeof text, "{\"ticket\":%lld,\"status\":\"open\",\"duplicate\":false}",
                  (long long)ticket);
-        reply_ok(b, SOCK_CLIENT, env, msg, cJSON_CreateRaw(text), true);
-        return;
+        cJSON *raw = cJSON_CreateRaw(text);
+        if (raw) {
+            reply_ok(b, SOCK_CLIENT, env, msg, raw, true);
+            return;
+        }
+        /* (out of memory: the object below, as before) */
     }
-    /* A repeated ref: the existing request, with its real current status. */
+    /* A repeated ref (the existing request, with its real current status), or
+     * no memory for the text above. */
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddNumberToObject(reply, "ticket", (double)ticket);
     cJSON_AddStringToObject(reply, "status", "open");
-    cJSON_AddBoolToObject(reply, "duplicate", true);
+    cJSON_AddBoolToObject(reply, "duplicate", dup);
     cJSON *full = NULL;
     bm_error_t gerr = {0};
-    if (store_get(b->store, ticket, &full, &gerr) == 0) {
+    if (dup && store_get(b->store, ticket, &full, &gerr) == 0) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(full, "request"),
                                                            "status");
         if (cJSON_IsString(st))

@@ -114,6 +114,8 @@ static int start_failure(const bm_error_t *err)
 {
     if (strcmp(err->code, BM_ERR_STORAGE) == 0)
         return BM_EXIT_IO;
+    if (strcmp(err->code, "key_file") == 0)
+        return BM_EXIT_CONFIG; /* a key file that cannot be read or written */
     if (err->field[0])
         return BM_EXIT_CONFIG;
     return BM_EXIT_INTERNAL;

@@ -111,14 +111,16 @@ const bm_category_t *bm_config_category_choice(const bm_config_t *cfg, const cha
         if (w > 0 && (size_t)w < sizeof known - used)
             used += (size_t)w;
     }
-    const char *shown = value ? value : "";
+    char shown[41 * 4];
+    bm_strlcpy(shown, value ? value : "", 41); /* at most 40 bytes, cut between characters */
+    bm_utf8_cut(shown);
     const char *near = value ? bm_suggest(value, names, (size_t)cfg->category_count) : NULL;
     if (near)
         bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, field,
-                     "%s \"%.40s\"；您是不是要 / %s \"%.40s\"; did you mean \"%s\"? (可选 / known: %s)", zh,
+                     "%s \"%s\"；您是不是要 / %s \"%s\"; did you mean \"%s\"? (可选 / known: %s)", zh,
                      shown, en, shown, near, known);
     else
-        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, field, "%s \"%.40s\" / %s \"%.40s\" (可选 / known: %s)", zh,
+        bm_error_set(err, BM_ERR_UNKNOWN_CATEGORY, field, "%s \"%s\" / %s \"%s\" (可选 / known: %s)", zh,
                      shown, en, shown, known);
     return NULL;
 }

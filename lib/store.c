@@ -148,6 +148,17 @@ void st_db_error(store_t *self, bm_error_t *err, const char *what)
                  sqlite3_errmsg(self->db), sqlite3_errmsg(self->db));
 }
 
+/* Resets every cached statement still on a row: one left so would keep a
+ * read snapshot open after the commit, and no checkpoint could then copy
+ * the WAL past it (the WAL would only grow). */
+void st_reset_all(store_t *self)
+{
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (self->stmts[i] && sqlite3_stmt_busy(self->stmts[i]))
+            sqlite3_reset(self->stmts[i]);
+    }
+}
+
 /* Returns the cached prepared statement for q, reset and with bindings cleared. */
 sqlite3_stmt *st_stmt(store_t *self, query_id_t q)
 {
@@ -353,7 +364,10 @@ int store_read_begin(store_t *self)
 
 void store_read_end(store_t *self)
 {
-    if (!self->in_batch && !sqlite3_get_autocommit(self->db))
+    if (self->in_batch)
+        return;
+    st_reset_all(self); /* COMMIT ends the snapshot only if nothing still steps */
+    if (!sqlite3_get_autocommit(self->db))
         run(self, Q_READ_END);
 }
 
@@ -518,6 +532,17 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
         self->db = NULL;
         if (connect_db(self, err) != 0)
             goto fail;
+        /* 005 rewrites the status check only if its text is the one 001 made. */
+        sqlite3_stmt *chk = NULL;
+        if (sqlite3_prepare_v2(self->db,
+                               "SELECT instr(sql, 'status IN') FROM sqlite_master WHERE type = 'table'"
+                               " AND name = 'requests'",
+                               -1, &chk, NULL) == SQLITE_OK &&
+            sqlite3_step(chk) == SQLITE_ROW && sqlite3_column_int(chk, 0) > 0)
+            log_warn("requests 表的状态检查仍是 IN 列表（定义被改过？），每次写入会慢一些 / the status check "
+                     "of table requests is still an IN list (its definition was edited?): every "
+                     "write of a request costs a temporary b-tree");
+        sqlite3_finalize(chk);
     }
     if (st_sync_subscriptions(self, err) != 0)
         goto fail;
@@ -643,6 +668,7 @@ int store_batch_commit(store_t *self, bm_error_t *err)
             st_exec(self, "ROLLBACK");
         return -1;
     }
+    st_reset_all(self);
     if (sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         st_db_error(self, err, "commit");
         if (!sqlite3_get_autocommit(self->db))

@@ -119,8 +119,8 @@ static void checkpoint_here(store_t *self)
 
 int store_checkpoint(store_t *self)
 {
-    if (self->in_batch)
-        return 0;
+    if (self->in_batch || self->file_lost)
+        return 0; /* never into a file that was removed or replaced */
     if (self->ckpt.running) {
         pthread_mutex_lock(&self->ckpt.mu);
         uint64_t done = self->ckpt.done;

@@ -103,6 +103,8 @@ struct store {
 /* The cached prepared statement for q, reset and with bindings cleared;
  * NULL (and nothing runs) once the batch is lost. */
 sqlite3_stmt *st_stmt(store_t *self, query_id_t q);
+/* Resets every cached statement still stepping (before a commit, after reads). */
+void st_reset_all(store_t *self);
 /* Runs sql directly (BEGIN, COMMIT, pragmas); logs and returns -1 on failure. */
 int st_exec(store_t *self, const char *sql);
 /* Logs the connection's last error and sets err to storage_error. */

@@ -15,10 +15,11 @@ static int endpoint_for(store_t *self, const char *url, const char *channel, int
     st_bind_text(s, 1, url);
     st_bind_text(s, 2, channel);
     int step = sqlite3_step(s);
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW)
         *id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s); /* a statement left on a row would pin a read snapshot */
+    if (step == SQLITE_ROW)
         return 0;
-    }
     if (step != SQLITE_DONE)
         return -1;
     s = st_stmt(self, Q_ENDPOINT_ADD);

@@ -8,7 +8,7 @@
 -- lang_altertable.html, "otherchanges"); the store re-opens its connection
 -- after a migration so that it reads the new definition.
 PRAGMA writable_schema = ON;
-UPDATE sqlite_schema
+UPDATE sqlite_master
    SET sql = replace(sql,
        'CHECK (status IN
                    (''open'', ''claimed'', ''done'', ''escalated'', ''resolved'', ''cancelled''))',

@@ -349,6 +349,49 @@ static void test_repeated_ref_writes_nothing(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM endpoints WHERE kind = 'callback'"), 1);
 }
 
+/* No cached statement is left on a row after a pass (one would pin a read
+ * snapshot and no checkpoint could copy the WAL past it): a second callback
+ * submit to a known URL finds its endpoint, and the WAL still checkpoints
+ * completely afterwards. */
+static void test_no_statement_left_stepping(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    bm_strlcpy(fx->cfg.callback_secret, "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", sizeof fx->cfg.callback_secret);
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                         .text = "堵了", .callback = "http://127.0.0.1:9/hook"};
+    int64_t t = 0;
+    bool dup = false;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_submit(s, &in, bm_now_ms(), &t, &dup, &err), 0);
+        assert_int_equal(store_batch_commit(s, &err), 0);
+    }
+    for (sqlite3_stmt *q = sqlite3_next_stmt(store_sqlite(s), NULL); q; q = sqlite3_next_stmt(store_sqlite(s), q))
+        if (sqlite3_stmt_busy(q))
+            fail_msg("left stepping after the commit: %s", sqlite3_sql(q));
+    assert_int_equal(store_read_begin(s), 0);
+    cJSON *got = NULL;
+    assert_int_equal(store_get(s, t, &got, &err), 0);
+    cJSON_Delete(got);
+    store_read_end(s);
+    for (sqlite3_stmt *q = sqlite3_next_stmt(store_sqlite(s), NULL); q; q = sqlite3_next_stmt(store_sqlite(s), q))
+        if (sqlite3_stmt_busy(q))
+            fail_msg("left stepping: %s", sqlite3_sql(q));
+    sqlite3 *other = NULL;
+    sqlite3_stmt *ck = NULL;
+    assert_int_equal(sqlite3_open(fx->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(other, "PRAGMA wal_checkpoint(PASSIVE)", -1, &ck, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(ck), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(ck, 0), 0);                             /* not busy */
+    assert_int_equal(sqlite3_column_int(ck, 1), sqlite3_column_int(ck, 2));     /* all copied */
+    sqlite3_finalize(ck);
+    sqlite3_close(other);
+    store_destroy(&s);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM endpoints WHERE kind = 'callback'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_in_its_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_statement_left_stepping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
