@@ -109,8 +109,7 @@ void bm_stats_data_destroy(bm_stats_data_t **self_p)
     *self_p = NULL;
 }
 
-/* Grows *arr (of elem-sized items, *cap of them) to hold n + 1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+int stats_grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)
         return 0;
@@ -132,8 +131,8 @@ static int load_volunteers(sqlite3 *db, bm_stats_data_t *d)
         return -1;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (grow((void **)&d->vol_ids, &cap, d->nvol, sizeof *d->vol_ids) != 0 ||
-            grow((void **)&d->vol_names, &cap2, d->nvol, sizeof *d->vol_names) != 0)
+        if (stats_grow((void **)&d->vol_ids, &cap, d->nvol, sizeof *d->vol_ids) != 0 ||
+            stats_grow((void **)&d->vol_names, &cap2, d->nvol, sizeof *d->vol_names) != 0)
             break;
         d->vol_ids[d->nvol] = dup_text(sqlite3_column_text(s, 0));
         d->vol_names[d->nvol] = dup_text(sqlite3_column_text(s, 1));
@@ -257,7 +256,7 @@ typedef struct {
 
 static int series_add(series_t *s, int64_t v)
 {
-    if (grow((void **)&s->v, &s->cap, s->n, sizeof *s->v) != 0)
+    if (stats_grow((void **)&s->v, &s->cap, s->n, sizeof *s->v) != 0)
         return -1;
     s->v[s->n++] = v;
     return 0;
@@ -307,7 +306,7 @@ static group_t *group_get(groups_t *gs, const char *key)
         if (g->key == key || strcmp(g->key, key) == 0)
             return g;
     }
-    if (grow((void **)&gs->g, &gs->cap, gs->n, sizeof *gs->g) != 0)
+    if (stats_grow((void **)&gs->g, &gs->cap, gs->n, sizeof *gs->g) != 0)
         return NULL;
     group_t *g = &gs->g[gs->n++];
     memset(g, 0, sizeof *g);

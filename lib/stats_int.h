@@ -62,6 +62,10 @@ void stats_set_free(stats_set_t *set);
  * ascending bounds, n <= 32) into out[0 .. n). Returns 0 or -1. */
 int stats_trend_load(sqlite3 *db, const int64_t *bounds, int n, stats_trend_t *out);
 
+/* Grows *arr (of elem-sized items, *cap of them) to hold n + 1 (stats.c).
+ * Returns 0, or -1 out of memory (*arr unchanged). */
+int stats_grow(void **arr, size_t *cap, size_t n, size_t elem);
+
 /* The score (1..5) in a rated event's detail, or 0 if it has none. */
 int stats_score_of(const unsigned char *detail);
 

@@ -63,23 +63,9 @@ static int status_of(const char *s)
     return S_NONE;
 }
 
-/* Grows *arr (of elem-sized items, *cap of them) to hold n + 1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int ids_add(ids_t *ids, int64_t id)
 {
-    if (grow((void **)&ids->v, &ids->cap, ids->n, sizeof *ids->v) != 0)
+    if (stats_grow((void **)&ids->v, &ids->cap, ids->n, sizeof *ids->v) != 0)
         return -1;
     ids->v[ids->n++] = id;
     return 0;
@@ -138,7 +124,7 @@ static const char *intern(stats_set_t *set, const unsigned char *text)
             return set->strs[set->slots[k] - 1];
     }
     char *copy = strdup(s);
-    if (!copy || grow((void **)&set->strs, &set->strcap, set->nstr, sizeof *set->strs) != 0) {
+    if (!copy || stats_grow((void **)&set->strs, &set->strcap, set->nstr, sizeof *set->strs) != 0) {
         free(copy);
         return NULL;
     }
@@ -229,7 +215,7 @@ static int load_rows(loader_t *L, stats_set_t *set, sqlite3_stmt *reqs, sqlite3_
     int rc;
     size_t first = set->nreq;
     while ((rc = sqlite3_step(reqs)) == SQLITE_ROW) {
-        if (grow((void **)&set->reqs, &L->req_cap, set->nreq, sizeof *set->reqs) != 0)
+        if (stats_grow((void **)&set->reqs, &L->req_cap, set->nreq, sizeof *set->reqs) != 0)
             return -1;
         req_t *r = &set->reqs[set->nreq];
         memset(r, 0, sizeof *r);
@@ -255,7 +241,7 @@ static int load_rows(loader_t *L, stats_set_t *set, sqlite3_stmt *reqs, sqlite3_
         int kind = kind_of((const char *)sqlite3_column_text(evs, 3));
         if (kind < 0)
             continue; /* a kind the figures do not use */
-        if (grow((void **)&set->evs, &L->ev_cap, set->nev, sizeof *set->evs) != 0)
+        if (stats_grow((void **)&set->evs, &L->ev_cap, set->nev, sizeof *set->evs) != 0)
             return -1;
         ev_t *e = &set->evs[set->nev];
         memset(e, 0, sizeof *e);
