@@ -174,6 +174,21 @@ static inline const char *st_col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
+/* The text of column i, "" for NULL. */
+static inline const char *st_col_str(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : "";
+}
+
+/* A statement prepared for one call (finalize it), for what runs rarely
+ * (keys, users) and need not take a slot among the cached ones. */
+static inline sqlite3_stmt *st_prepare(store_t *self, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    return sqlite3_prepare_v2(self->db, sql, -1, &s, NULL) == SQLITE_OK ? s : NULL;
+}
+
 static inline int64_t st_col_i64(sqlite3_stmt *s, int i)
 {
     return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);

@@ -2,40 +2,27 @@
  * prepared per call rather than kept. */
 #include "store_keys.h"
 #include "jsonx.h"
+#include "store_int.h"
 #include "util.h"
 
 #include <sqlite3.h>
 #include <string.h>
 
-static sqlite3_stmt *prep(store_t *self, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(self), sql, -1, &s, NULL) != SQLITE_OK)
-        return NULL;
-    return s;
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t ? (const char *)t : "";
-}
-
 int store_keys_load(store_t *self, int (*fn)(const store_key_t *key, void *arg), void *arg)
 {
-    sqlite3_stmt *s = prep(self, "SELECT public_key, role, name, skills, max_jobs, acts_for, created_at "
+    sqlite3_stmt *s = st_prepare(self, "SELECT public_key, role, name, skills, max_jobs, acts_for, created_at "
                                  "FROM keys WHERE revoked_at IS NULL");
     if (!s)
         return -1;
     int rc = 0, step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         store_key_t k = {0};
-        bm_strlcpy(k.public_key, col(s, 0), sizeof k.public_key);
-        bm_strlcpy(k.role, col(s, 1), sizeof k.role);
-        bm_strlcpy(k.name, col(s, 2), sizeof k.name);
-        bm_strlcpy(k.skills, col(s, 3), sizeof k.skills);
+        bm_strlcpy(k.public_key, st_col_str(s, 0), sizeof k.public_key);
+        bm_strlcpy(k.role, st_col_str(s, 1), sizeof k.role);
+        bm_strlcpy(k.name, st_col_str(s, 2), sizeof k.name);
+        bm_strlcpy(k.skills, st_col_str(s, 3), sizeof k.skills);
         k.max_jobs = sqlite3_column_int(s, 4);
-        bm_strlcpy(k.acts_for, col(s, 5), sizeof k.acts_for);
+        bm_strlcpy(k.acts_for, st_col_str(s, 5), sizeof k.acts_for);
         k.created_at = sqlite3_column_int64(s, 6);
         if (fn(&k, arg) != 0)
             break;
@@ -49,7 +36,7 @@ int store_keys_load(store_t *self, int (*fn)(const store_key_t *key, void *arg),
 int store_audit(store_t *self, const char *actor, const char *action, const char *subject,
                 const char *detail, int64_t now)
 {
-    sqlite3_stmt *s = prep(self, "INSERT INTO audit (at, actor, action, subject, detail) "
+    sqlite3_stmt *s = st_prepare(self, "INSERT INTO audit (at, actor, action, subject, detail) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5)");
     if (!s)
         return -1;
@@ -66,7 +53,7 @@ int store_audit(store_t *self, const char *actor, const char *action, const char
 int store_key_add(store_t *self, const store_key_t *key, const char *actor, int64_t now,
                   bm_error_t *err)
 {
-    sqlite3_stmt *q = prep(self, "SELECT revoked_at IS NOT NULL FROM keys WHERE public_key = ?1");
+    sqlite3_stmt *q = st_prepare(self, "SELECT revoked_at IS NOT NULL FROM keys WHERE public_key = ?1");
     if (!q) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "数据库读取失败 / the database could not be read");
         return -1;
@@ -84,7 +71,7 @@ int store_key_add(store_t *self, const store_key_t *key, const char *actor, int6
     if (store_op_begin(self, err) != 0)
         return -1;
     bool ok = false;
-    sqlite3_stmt *s = prep(self, "INSERT INTO keys (public_key, role, name, skills, max_jobs, acts_for, "
+    sqlite3_stmt *s = st_prepare(self, "INSERT INTO keys (public_key, role, name, skills, max_jobs, acts_for, "
                                  "created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (s) {
         sqlite3_bind_text(s, 1, key->public_key, -1, SQLITE_TRANSIENT);
@@ -120,7 +107,7 @@ int store_key_revoke(store_t *self, const char *public_key, const char *actor, i
     if (store_op_begin(self, err) != 0)
         return -1;
     bool ok = false;
-    sqlite3_stmt *s = prep(self, "UPDATE keys SET revoked_at = ?2, revoked_by = ?3 "
+    sqlite3_stmt *s = st_prepare(self, "UPDATE keys SET revoked_at = ?2, revoked_by = ?3 "
                                  "WHERE public_key = ?1 AND revoked_at IS NULL");
     if (s) {
         sqlite3_bind_text(s, 1, public_key, -1, SQLITE_TRANSIENT);
@@ -140,7 +127,7 @@ int store_key_revoke(store_t *self, const char *public_key, const char *actor, i
 
 cJSON *store_keys_list(store_t *self, bool all)
 {
-    sqlite3_stmt *s = prep(self, all ? "SELECT public_key, role, name, skills, max_jobs, acts_for, created_at, "
+    sqlite3_stmt *s = st_prepare(self, all ? "SELECT public_key, role, name, skills, max_jobs, acts_for, created_at, "
                                        "created_by, revoked_at FROM keys ORDER BY created_at DESC, rowid DESC"
                                      : "SELECT public_key, role, name, skills, max_jobs, acts_for, created_at, "
                                        "created_by, revoked_at FROM keys WHERE revoked_at IS NULL "
@@ -150,17 +137,17 @@ cJSON *store_keys_list(store_t *self, bool all)
     cJSON *arr = cJSON_CreateArray();
     while (sqlite3_step(s) == SQLITE_ROW) {
         cJSON *k = cJSON_CreateObject();
-        cJSON_AddStringToObject(k, "public", col(s, 0));
-        cJSON_AddStringToObject(k, "role", col(s, 1));
-        cJSON_AddStringToObject(k, "name", col(s, 2));
-        if (*col(s, 3))
-            cJSON_AddStringToObject(k, "skills", col(s, 3));
-        if (strncmp(col(s, 1), "volunteer:", 10) == 0)
+        cJSON_AddStringToObject(k, "public", st_col_str(s, 0));
+        cJSON_AddStringToObject(k, "role", st_col_str(s, 1));
+        cJSON_AddStringToObject(k, "name", st_col_str(s, 2));
+        if (*st_col_str(s, 3))
+            cJSON_AddStringToObject(k, "skills", st_col_str(s, 3));
+        if (strncmp(st_col_str(s, 1), "volunteer:", 10) == 0)
             cJSON_AddNumberToObject(k, "max_jobs", sqlite3_column_int(s, 4));
-        if (*col(s, 5))
-            cJSON_AddStringToObject(k, "acts_for", col(s, 5));
+        if (*st_col_str(s, 5))
+            cJSON_AddStringToObject(k, "acts_for", st_col_str(s, 5));
         bm_json_add_time(k, "created_at", sqlite3_column_int64(s, 6));
-        cJSON_AddStringToObject(k, "created_by", col(s, 7));
+        cJSON_AddStringToObject(k, "created_by", st_col_str(s, 7));
         if (sqlite3_column_type(s, 8) == SQLITE_NULL)
             cJSON_AddNullToObject(k, "revoked_at");
         else

@@ -2,26 +2,13 @@
  * prepared per call, like the key registry's. */
 #include "store_users.h"
 #include "jsonx.h"
+#include "store_int.h"
 #include "store_keys.h"
 #include "util.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-
-static sqlite3_stmt *prep(store_t *self, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(self), sql, -1, &s, NULL) != SQLITE_OK)
-        return NULL;
-    return s;
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t ? (const char *)t : "";
-}
 
 static void storage_failed(bm_error_t *err)
 {
@@ -32,7 +19,7 @@ static void storage_failed(bm_error_t *err)
 
 int store_user_get(store_t *self, const char *login, store_user_t *out)
 {
-    sqlite3_stmt *s = prep(self, "SELECT login, name, role, hash, disabled, failed, locked_until "
+    sqlite3_stmt *s = st_prepare(self, "SELECT login, name, role, hash, disabled, failed, locked_until "
                                  "FROM users WHERE login = ?1");
     if (!s)
         return -1;
@@ -40,10 +27,10 @@ int store_user_get(store_t *self, const char *login, store_user_t *out)
     int rc, step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
-        bm_strlcpy(out->login, col(s, 0), sizeof out->login);
-        bm_strlcpy(out->name, col(s, 1), sizeof out->name);
-        bm_strlcpy(out->role, col(s, 2), sizeof out->role);
-        bm_strlcpy(out->hash, col(s, 3), sizeof out->hash);
+        bm_strlcpy(out->login, st_col_str(s, 0), sizeof out->login);
+        bm_strlcpy(out->name, st_col_str(s, 1), sizeof out->name);
+        bm_strlcpy(out->role, st_col_str(s, 2), sizeof out->role);
+        bm_strlcpy(out->hash, st_col_str(s, 3), sizeof out->hash);
         out->disabled = sqlite3_column_int(s, 4) != 0;
         out->failed = sqlite3_column_int(s, 5);
         out->locked_until = sqlite3_column_int64(s, 6);
@@ -86,7 +73,7 @@ int store_user_add(store_t *self, const store_user_t *u, const char *actor, int6
         storage_failed(err);
         return -1;
     }
-    sqlite3_stmt *s = prep(self, "INSERT INTO users (login, name, role, hash, created_at, updated_at) "
+    sqlite3_stmt *s = st_prepare(self, "INSERT INTO users (login, name, role, hash, created_at, updated_at) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
     if (s) {
         sqlite3_bind_text(s, 1, u->login, -1, SQLITE_TRANSIENT);
@@ -120,7 +107,7 @@ static int update_one(store_t *self, sqlite3_stmt *s, const char *login, const c
 int store_user_set_hash(store_t *self, const char *login, const char *hash, const char *actor,
                         int64_t now, bm_error_t *err)
 {
-    sqlite3_stmt *s = prep(self, "UPDATE users SET hash = ?2, failed = 0, locked_until = 0, "
+    sqlite3_stmt *s = st_prepare(self, "UPDATE users SET hash = ?2, failed = 0, locked_until = 0, "
                                  "updated_at = ?3 WHERE login = ?1");
     if (s) {
         sqlite3_bind_text(s, 1, login, -1, SQLITE_TRANSIENT);
@@ -133,7 +120,7 @@ int store_user_set_hash(store_t *self, const char *login, const char *hash, cons
 int store_user_set_disabled(store_t *self, const char *login, bool disabled, const char *actor,
                             int64_t now, bm_error_t *err)
 {
-    sqlite3_stmt *s = prep(self, "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE login = ?1");
+    sqlite3_stmt *s = st_prepare(self, "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE login = ?1");
     if (s) {
         sqlite3_bind_text(s, 1, login, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(s, 2, disabled ? 1 : 0);
@@ -146,9 +133,9 @@ int store_user_login_result(store_t *self, const char *login, bool ok, int faile
                             int64_t locked_until, int64_t now, bm_error_t *err)
 {
     sqlite3_stmt *s =
-        ok ? prep(self, "UPDATE users SET failed = 0, locked_until = 0, last_login_at = ?2 "
+        ok ? st_prepare(self, "UPDATE users SET failed = 0, locked_until = 0, last_login_at = ?2 "
                         "WHERE login = ?1")
-           : prep(self, "UPDATE users SET failed = ?3, locked_until = ?4 WHERE login = ?1");
+           : st_prepare(self, "UPDATE users SET failed = ?3, locked_until = ?4 WHERE login = ?1");
     if (s) {
         sqlite3_bind_text(s, 1, login, -1, SQLITE_TRANSIENT);
         if (ok) {
@@ -163,7 +150,7 @@ int store_user_login_result(store_t *self, const char *login, bool ok, int faile
 
 cJSON *store_users_list(store_t *self)
 {
-    sqlite3_stmt *s = prep(self, "SELECT login, name, role, disabled, failed, last_login_at, "
+    sqlite3_stmt *s = st_prepare(self, "SELECT login, name, role, disabled, failed, last_login_at, "
                                  "created_at FROM users ORDER BY login");
     if (!s)
         return NULL;
@@ -171,9 +158,9 @@ cJSON *store_users_list(store_t *self)
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "user", col(s, 0));
-        cJSON_AddStringToObject(o, "name", col(s, 1));
-        cJSON_AddStringToObject(o, "role", col(s, 2));
+        cJSON_AddStringToObject(o, "user", st_col_str(s, 0));
+        cJSON_AddStringToObject(o, "name", st_col_str(s, 1));
+        cJSON_AddStringToObject(o, "role", st_col_str(s, 2));
         cJSON_AddBoolToObject(o, "disabled", sqlite3_column_int(s, 3) != 0);
         cJSON_AddNumberToObject(o, "failed", sqlite3_column_int(s, 4));
         bm_json_add_time(o, "last_login_at", sqlite3_column_int64(s, 5));
