@@ -426,12 +426,7 @@ int amqp_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, 
          * when the count is at least the confirmed ones. */
         r->recovered = r->stored < 0 ? -1 : r->stored < L.acked ? r->stored : L.acked;
     }
-    r->acked = L.acked;
-    r->errors = L.errors;
-    r->secs = L.secs;
-    r->rate = L.secs > 0 ? (double)L.acked / L.secs : 0;
-    r->lat = lat_stats(L.lat_ns, L.total);
-    bm_strlcpy(r->first_error, L.first_error, sizeof r->first_error);
+    peer_result_from_load(r, &L);
     rc = lrc == 0 && r->errors == 0 && r->stored == r->acked ? 0 : -1;
     load_free(&L);
 out:

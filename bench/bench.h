@@ -316,6 +316,10 @@ typedef struct {
     char first_error[256];
 } peer_result_t;
 
+/* Fills r's load figures (acked, errors, time, rate, latencies, first error)
+ * from a finished load run (peers.c); the restart's counts are the caller's. */
+void peer_result_from_load(peer_result_t *r, const load_t *L);
+
 /* PostgreSQL 15 (pg.c): 0 if its server programs are installed, else -1
  * with what is missing in why. */
 int pg_available(char *why, size_t cap);

@@ -27,6 +27,16 @@ typedef struct {
     char dir[600];
 } tcp_peer_t;
 
+void peer_result_from_load(peer_result_t *r, const load_t *L)
+{
+    r->acked = L->acked;
+    r->errors = L->errors;
+    r->secs = L->secs;
+    r->rate = L->secs > 0 ? (double)L->acked / L->secs : 0;
+    r->lat = lat_stats(L->lat_ns, L->total);
+    bm_strlcpy(r->first_error, L->first_error, sizeof r->first_error);
+}
+
 static int tcp_peer_start(tcp_peer_t *p)
 {
     char port[16], log[700], data[700];
@@ -109,12 +119,7 @@ static int tcp_peer_measure(const bench_opts_t *o, tcp_peer_t *p, const bench_pa
         proc_stop(p->pid, 5000);
         p->pid = 0;
     }
-    r->acked = L.acked;
-    r->errors = L.errors;
-    r->secs = L.secs;
-    r->rate = L.secs > 0 ? (double)L.acked / L.secs : 0;
-    r->lat = lat_stats(L.lat_ns, L.total);
-    bm_strlcpy(r->first_error, L.first_error, sizeof r->first_error);
+    peer_result_from_load(r, &L);
     rc = lrc == 0 && r->errors == 0 && r->stored == r->acked ? 0 : -1;
     load_free(&L);
 out:

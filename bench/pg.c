@@ -472,12 +472,7 @@ int pg_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, pe
     s.pid = 0;
     if (pg_start(&s) == 0)
         r->recovered = pg_verify(&s, &L, &r->stored);
-    r->acked = L.acked;
-    r->errors = L.errors;
-    r->secs = L.secs;
-    r->rate = L.secs > 0 ? (double)L.acked / L.secs : 0;
-    r->lat = lat_stats(L.lat_ns, L.total);
-    bm_strlcpy(r->first_error, L.first_error, sizeof r->first_error);
+    peer_result_from_load(r, &L);
     rc = lrc == 0 && r->errors == 0 && r->recovered == r->acked ? 0 : -1;
     load_free(&L);
 out:
