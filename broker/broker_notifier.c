@@ -64,6 +64,7 @@ void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const cJSON *r;
     cJSON_ArrayForEach(r, results) {
         store_result_t *x = &rs[i++];
+        x->latency_ms = -1; /* not reported; 0 ms is a real (fast) attempt */
         int64_t status = 0, retry = -1;
         const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok");
         const cJSON *gone = cJSON_GetObjectItemCaseSensitive(r, "gone");

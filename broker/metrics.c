@@ -176,7 +176,7 @@ void metrics_webhook(metrics_t *self, bool ok, int64_t latency_ms)
         self->c.webhook_ok++;
     else
         self->c.webhook_failed++;
-    if (latency_ms > 0)
+    if (latency_ms >= 0) /* every reported attempt, a 0 ms one too */
         hist_add(&self->c.webhook, (double)latency_ms / 1000.0);
     pthread_mutex_unlock(&self->lock);
 }

@@ -221,7 +221,7 @@ typedef struct {
     int64_t id;
     bool ok;
     int status;       /* HTTP status, 0 if none */
-    int64_t latency_ms;
+    int64_t latency_ms;  /* -1 if the notifier did not report it (stored as NULL) */
     const char *error;  /* may be NULL */
     int64_t retry_after_s; /* -1 if none */
     bool gone;        /* 410: the endpoint asked never to be called again */

@@ -93,7 +93,10 @@ int store_report(store_t *self, const store_result_t *r, const char *taker, int6
     sqlite3_bind_int64(s, 2, now);
     if (r->status)
         sqlite3_bind_int(s, 3, r->status);
-    sqlite3_bind_int64(s, 4, r->latency_ms);
+    if (r->latency_ms >= 0)
+        sqlite3_bind_int64(s, 4, r->latency_ms);
+    else
+        sqlite3_bind_null(s, 4); /* not reported */
     if (!r->ok)
         st_bind_text(s, 5, error);
     if (sqlite3_step(s) != SQLITE_DONE)

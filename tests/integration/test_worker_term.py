@@ -243,7 +243,10 @@ def test_lease_reminder_and_revoke_reason(bindir):
             t1 = submit(s, "水管漏水")
             t.wait(lambda x: f"New job #{t1}" in x, what="offer")
             t.type(f"claim {t1}\r")
-            claimed = t.wait(lambda x: f"接单成功 Claimed #{t1}" in x, what="claimed")
+            # The claim's lines may reach the terminal in more than one write: wait
+            # for the whole answer (bounded), then check it.
+            claimed = t.wait(lambda x: f"接单成功 Claimed #{t1}" in x and "接单保留至 Claim held until" in x
+                             and "服务时限 Service deadline" in x, what="claimed, with its hold and deadline")
             assert "接单保留至 Claim held until" in claimed
             assert "服务时限 Service deadline" in claimed
             t.wait(lambda x: f"提醒 Reminder #{t1}" in x, timeout=15, what="reminder")
