@@ -1,8 +1,8 @@
 /* pg.c - PostgreSQL 15 as a peer, the way people usually build such a
  * system: the same requests + events tables and indexes as bianmin's schema
- * (schema/NNN_*.sql, types translated), each submit one transaction inserting
- * the request and its `received` event, 32 transactions in flight per
- * connection with libpq's pipeline mode.
+ * (schema/NNN_*.sql, types translated), each submit one transaction (one
+ * INSERT of the request row, what bianmin writes since 007_receipt.sql),
+ * 32 in flight per connection with libpq's pipeline mode.
  *
  * The server is private to one run: initdb into a temp dir, postgres with its
  * unix socket there and no TCP at all, fsync and synchronous_commit on,
@@ -33,10 +33,11 @@
 #define PG_START_TIMEOUT_MS 120000    /* crash recovery after the SIGKILL included */
 #define PG_INITDB_TIMEOUT_MS 120000
 #define PG_RECV_TICK_MS     1000
-#define PG_STEPS            4         /* BEGIN, INSERT request, INSERT event, COMMIT */
+#define PG_STEPS            1         /* INSERT request (a transaction of its own) */
 
 /* bianmin's requests and events as its migrations leave them (schema/
- * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped)
+ * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped,
+ * 006_queries.sql; 007_receipt.sql's view is not needed here)
  * in PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
  * milliseconds, JSON detail -> jsonb, the append-only triggers -> one
  * plpgsql function. endpoints and volunteers exist only so the foreign keys
@@ -66,27 +67,26 @@ static const char PG_SCHEMA[] =
     "CREATE INDEX requests_deadline ON requests(deadline_at)\n"
     "  WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0;\n"
     "CREATE INDEX requests_open_category ON requests(category, created_at, id) WHERE status = 'open';\n"
+    "CREATE INDEX requests_building ON requests(building, created_at);\n"
     "CREATE TABLE events (\n"
     "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "  request_id bigint NOT NULL REFERENCES requests(id), at bigint NOT NULL,\n"
     "  actor text NOT NULL, kind text NOT NULL, from_status text, to_status text, detail jsonb);\n"
     "CREATE INDEX events_request ON events(request_id, id);\n"
     "CREATE INDEX events_exclusion ON events(request_id, actor) WHERE kind IN ('declined', 'failed');\n"
+    "CREATE INDEX events_month ON events(kind, at, request_id) WHERE kind IN\n"
+    "  ('completed', 'resolved', 'escalated', 'cancelled', 'reopened');\n"
+    "CREATE INDEX events_rated ON events(request_id, at) WHERE kind = 'rated';\n"
     "CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS\n"
     "  $$BEGIN RAISE EXCEPTION 'events are append-only'; END$$;\n"
     "CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events\n"
     "  FOR EACH ROW EXECUTE FUNCTION events_append_only();\n";
 
-/* The submit, as prepared statements. The event's request_id is the id the
- * same transaction just drew (currval: pipelined, the client has not seen
- * RETURNING's answer yet). */
+/* The submit, as a prepared statement committed on its own (autocommit). */
 static const char PG_INSERT_REQUEST[] =
     "INSERT INTO requests(channel, ref, category, priority, building, unit, contact, text, "
     "status, offer_due_at, deadline_at, created_at, updated_at) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $11) RETURNING id";
-static const char PG_INSERT_EVENT[] =
-    "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, detail) "
-    "VALUES (currval('requests_id_seq'), $1, $2, 'received', NULL, 'open', '{}')";
 
 /* One private server. */
 typedef struct {
@@ -277,10 +277,8 @@ static void *pg_open(const load_t *L, long first, long count, char *err, size_t 
         goto fail;
     }
     PGresult *r1 = PQprepare(pc->conn, "req", PG_INSERT_REQUEST, 0, NULL);
-    PGresult *r2 = PQprepare(pc->conn, "ev", PG_INSERT_EVENT, 0, NULL);
-    bool ok = PQresultStatus(r1) == PGRES_COMMAND_OK && PQresultStatus(r2) == PGRES_COMMAND_OK;
+    bool ok = PQresultStatus(r1) == PGRES_COMMAND_OK;
     PQclear(r1);
-    PQclear(r2);
     if (!ok || PQenterPipelineMode(pc->conn) != 1) {
         snprintf(err, cap, "%s", PQerrorMessage(pc->conn));
         goto fail;
@@ -299,22 +297,17 @@ static int pg_send(void *p, load_conn_t *c, long seq)
     const bench_row_t *r = pl->row;
     const bm_category_t *cat = bm_config_category(&pc->cfg, r->category);
     int64_t now = bm_now_ms();
-    char prio[16], offer[24], deadline[24], at[24], actor[64];
+    char prio[16], offer[24], deadline[24], at[24];
     snprintf(prio, sizeof prio, "%d", cat ? cat->priority : 1);
     snprintf(offer, sizeof offer, "%lld",
              (long long)(now + (cat ? cat->offer_timeout_s : 3600) * INT64_C(1000)));
     snprintf(deadline, sizeof deadline, "%lld",
              (long long)(now + (cat ? cat->deadline_s : 86400) * INT64_C(1000)));
     snprintf(at, sizeof at, "%lld", (long long)now);
-    snprintf(actor, sizeof actor, "channel:%s", r->channel);
     const char *req[] = {r->channel, pl->ref, r->category, prio, r->building, r->unit,
                          r->contact, r->text, offer, deadline, at};
-    const char *ev[] = {at, actor};
     load_sent(c, seq);
-    if (PQsendQueryParams(pc->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQsendQueryPrepared(pc->conn, "req", 11, req, NULL, NULL, 0) != 1 ||
-        PQsendQueryPrepared(pc->conn, "ev", 2, ev, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(pc->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+    if (PQsendQueryPrepared(pc->conn, "req", 11, req, NULL, NULL, 0) != 1 ||
         PQpipelineSync(pc->conn) != 1 || PQflush(pc->conn) != 0) {
         load_fail(c, "postgres: %s", PQerrorMessage(pc->conn));
         return -1;
@@ -341,7 +334,7 @@ static int pg_result(pg_conn_t *pc, load_conn_t *c, PGresult *res)
         return 1;
     }
     pc->step++;
-    if (st == PGRES_TUPLES_OK && pc->step == 2 && PQntuples(res) == 1) {
+    if (st == PGRES_TUPLES_OK && pc->step == 1 && PQntuples(res) == 1) {
         long id = 0;
         if (bm_parse_long(PQgetvalue(res, 0, 0), 1, 1L << 62, &id) == 0)
             pc->id = id;
@@ -406,7 +399,7 @@ static int cmp_row(const void *a, const void *b)
 }
 
 /* Counts the acknowledged requests that are in the restarted server with
- * the ref and text that were sent, each with its received event. Sets
+ * the ref and text that were sent. Sets
  * *stored to the rows it holds. Returns the count, or -1. */
 static long pg_verify(const pg_server_t *s, const load_t *L, long *stored)
 {
@@ -416,8 +409,7 @@ static long pg_verify(const pg_server_t *s, const load_t *L, long *stored)
     *stored = -1;
     if (PQstatus(c) != CONNECTION_OK)
         goto out;
-    res = PQexec(c, "SELECT r.id, r.ref, r.text FROM requests r "
-                    "JOIN events e ON e.request_id = r.id AND e.kind = 'received' ORDER BY r.id");
+    res = PQexec(c, "SELECT r.id, r.ref, r.text FROM requests r ORDER BY r.id");
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         goto out;
     long n = PQntuples(res);

@@ -190,8 +190,8 @@ typedef struct {
     double ms_per_commit;
 } floor_result_t;
 
-/* The same rows, inserted with plain SQL (request + its received event, as
- * the store writes them), g per transaction. */
+/* The same rows, inserted with plain SQL (the request row, as the store
+ * writes it since schema/007_receipt.sql), g per transaction. */
 static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl, long n,
                                 const char *path, int g)
 {
@@ -199,7 +199,7 @@ static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl
     bm_config_t cfg;
     bm_config_defaults(&cfg);
     sqlite3 *db = NULL;
-    sqlite3_stmt *req = NULL, *ev = NULL;
+    sqlite3_stmt *req = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK ||
@@ -209,11 +209,7 @@ static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl
                            "INSERT INTO requests(channel, ref, category, priority, building, unit, "
                            "contact, text, status, offer_due_at, deadline_at, created_at, updated_at) "
                            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'open',?9,?10,?11,?11)",
-                           -1, &req, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO events(request_id, at, actor, kind, from_status, to_status, "
-                           "detail) VALUES (?1,?2,?3,'received',NULL,'open','{}')",
-                           -1, &ev, NULL) != SQLITE_OK) {
+                           -1, &req, NULL) != SQLITE_OK) {
         fprintf(stderr, "bench: floor: %s\n", sqlite3_errmsg(db));
         goto out;
     }
@@ -226,8 +222,6 @@ static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl
             const bench_row_t *r = pl[i].row;
             const bm_category_t *cat = bm_config_category(&cfg, r->category);
             int64_t now = bm_now_ms();
-            char actor[64];
-            snprintf(actor, sizeof actor, "channel:%s", r->channel);
             sqlite3_bind_text(req, 1, r->channel, -1, SQLITE_STATIC);
             sqlite3_bind_text(req, 2, pl[i].ref, -1, SQLITE_STATIC);
             sqlite3_bind_text(req, 3, r->category, -1, SQLITE_STATIC);
@@ -242,11 +236,6 @@ static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl
             if (sqlite3_step(req) != SQLITE_DONE)
                 fprintf(stderr, "bench: floor insert: %s\n", sqlite3_errmsg(db));
             sqlite3_reset(req);
-            sqlite3_bind_int64(ev, 1, sqlite3_last_insert_rowid(db));
-            sqlite3_bind_int64(ev, 2, now);
-            sqlite3_bind_text(ev, 3, actor, -1, SQLITE_TRANSIENT);
-            sqlite3_step(ev);
-            sqlite3_reset(ev);
         }
         if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             fprintf(stderr, "bench: floor commit: %s\n", sqlite3_errmsg(db));
@@ -259,13 +248,12 @@ static floor_result_t floor_raw(const bench_opts_t *o, const bench_payload_t *pl
     res.ms_per_commit = commits > 0 ? secs * 1000.0 / (double)commits : 0;
 out:
     sqlite3_finalize(req);
-    sqlite3_finalize(ev);
     sqlite3_close(db);
     return res;
 }
 
-/* The same rows through the broker's own store (store_submit: savepoints,
- * ref lookup, event), g per batch commit - the broker minus ZeroMQ and JSON. */
+/* The same rows through the broker's own store (store_submit), g per batch
+ * commit - the broker minus ZeroMQ and JSON. */
 static floor_result_t floor_store(const bench_opts_t *o, const bench_payload_t *pl, long n,
                                   const char *path, int g)
 {
@@ -348,7 +336,7 @@ int section_floor(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
         printf("%7d %12.0f %14.2f %14.0f %14.2f\n", groups[i], raw[i].rate, raw[i].ms_per_commit,
                sto[i].rate, sto[i].ms_per_commit);
     }
-    printf("  (raw = prepared INSERTs of the request and its event; store = store_submit, the\n"
+    printf("  (raw = a prepared INSERT of the request row; store = store_submit, the\n"
            "   broker's own code path without ZeroMQ and JSON)\n");
     for (int i = 0; i < ctx->n_submit; i++) {
         const submit_result_t *s = &ctx->submit[i];

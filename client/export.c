@@ -218,14 +218,17 @@ static cJSON *timeline_of(sqlite3 *db, int64_t ticket, const cJSON *names)
     cJSON *arr = cJSON_CreateArray();
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT id, at, actor, kind, from_status, to_status, detail FROM events"
+                           "SELECT id, at, actor, kind, from_status, to_status, detail FROM timeline"
                            " WHERE request_id = ?1 ORDER BY at, id",
                            -1, &s, NULL) != SQLITE_OK)
         return arr;
     sqlite3_bind_int64(s, 1, ticket);
     while (sqlite3_step(s) == SQLITE_ROW) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "id", (double)sqlite3_column_int64(s, 0));
+        if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+            cJSON_AddNullToObject(e, "id"); /* the receipt, read from the request row */
+        else
+            cJSON_AddNumberToObject(e, "id", (double)sqlite3_column_int64(s, 0));
         bm_json_add_time(e, "at", col_ms(s, 1));
         bm_json_add_str(e, "actor", col_str(s, 2));
         char who[256];

@@ -107,7 +107,7 @@ static const char *const sql_text[Q_COUNT] = {
         " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
         " WHERE r.id = ?1",
     [Q_EVENTS_OF] =
-        "SELECT at, actor, kind, from_status, to_status, detail FROM events"
+        "SELECT at, actor, kind, from_status, to_status, detail FROM timeline"
         " WHERE request_id = ?1 ORDER BY id",
     [Q_DELIVERIES_OF] =
         "SELECT d.id, d.type, e.url, d.state, d.attempts, d.last_error FROM deliveries d"

@@ -42,18 +42,22 @@ static int insert_delivery(store_t *self, int64_t endpoint, int64_t ticket, int6
     st_bind_text(s, 1, msg_id);
     sqlite3_bind_int64(s, 2, endpoint);
     sqlite3_bind_int64(s, 3, ticket);
-    sqlite3_bind_int64(s, 4, event_id);
+    if (event_id)
+        sqlite3_bind_int64(s, 4, event_id);
+    else
+        sqlite3_bind_null(s, 4); /* a receipt: no event row (007_receipt.sql) */
     st_bind_text(s, 5, type);
     st_bind_text(s, 6, body);
     sqlite3_bind_int64(s, 7, now);
     return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
 }
 
-/* Queues the webhook for an event, in the current transaction: to the
- * request's callback, and to every subscription that wants it. The event's
- * detail (note, reason, answer, department) is copied into data. */
-static int enqueue_notice(store_t *self, int64_t ticket, int64_t event_id, const char *type,
-                          const cJSON *detail, int64_t now)
+/* Queues the webhook for an event (event_id 0: the receipt, which has no
+ * event row), in the current transaction: to the request's callback, and to
+ * every subscription that wants it. The event's detail (note, reason, answer,
+ * department) is copied into data. */
+int st_notice(store_t *self, int64_t ticket, int64_t event_id, const char *type, const cJSON *detail,
+              int64_t now)
 {
     sqlite3_stmt *s = st_stmt(self, Q_REQ_NOTICE_INFO);
     if (!s)
@@ -135,7 +139,7 @@ int st_record_event(store_t *self, int64_t ticket, int64_t now, const char *acto
     int64_t event_id = sqlite3_last_insert_rowid(self->db);
     self->last_event_id = event_id;
     if (notice)
-        return enqueue_notice(self, ticket, event_id, notice, detail, now);
+        return st_notice(self, ticket, event_id, notice, detail, now);
     return 0;
 }
 

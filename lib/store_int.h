@@ -136,6 +136,9 @@ void st_ckpt_stop(store_t *self);
 /* store_events.c: appends an event and, if notice is set, its webhooks. */
 int st_record_event(store_t *self, int64_t ticket, int64_t now, const char *actor, const char *kind,
                     const char *from, const char *to, const cJSON *detail, const char *notice);
+/* store_events.c: queues the webhooks of an event (event_id 0: the receipt). */
+int st_notice(store_t *self, int64_t ticket, int64_t event_id, const char *type, const cJSON *detail,
+              int64_t now);
 /* store_events.c: writes the configured subscriptions and caches them. */
 int st_sync_subscriptions(store_t *self, bm_error_t *err);
 /* store_request.c: records one checked photo of an event. */

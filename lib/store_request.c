@@ -1,5 +1,5 @@
-/* store_request.c - taking a request in: submit (with its ref,
- * callback endpoint, received event and photos). */
+/* store_request.c - taking a request in: submit (with its ref, callback
+ * endpoint and photos; the request row is its receipt). */
 #include "store_int.h"
 
 /* ---- requests ---------------------------------------------------------- */
@@ -106,12 +106,19 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
         goto out;
     }
     *ticket = sqlite3_last_insert_rowid(self->db);
-    char actor[64];
-    snprintf(actor, sizeof actor, "channel:%s", in->channel);
     /* Without a callback or any subscription nobody is told: not even the
      * notice's lookup runs. */
-    rc = st_record_event(self, *ticket, now, actor, "received", NULL, "open", NULL,
-                         endpoint || self->n_subs > 0 ? "request.received" : NULL);
+    const char *notice = endpoint || self->n_subs > 0 ? "request.received" : NULL;
+    if (in->n_attach == 0) {
+        /* The receipt is the request row itself (schema/007_receipt.sql: the
+         * timeline view reads it from there); no event row is written. */
+        rc = notice ? st_notice(self, *ticket, 0, notice, NULL, now) : 0;
+        goto out;
+    }
+    /* Photos point at the event that brought them: a received event. */
+    char actor[64];
+    snprintf(actor, sizeof actor, "channel:%s", in->channel);
+    rc = st_record_event(self, *ticket, now, actor, "received", NULL, "open", NULL, notice);
     for (size_t i = 0; rc == 0 && i < in->n_attach; i++)
         rc = st_insert_attachment(self, *ticket, self->last_event_id, &in->attach[i], now);
 out:

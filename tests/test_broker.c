@@ -385,9 +385,18 @@ static void test_offer_claim_done(void **state)
     expect_error(tu_call(w1, "claim", body, cmd, sizeof cmd), cmd, "bad_transition", NULL);
     expect_error(tu_call(w1, "claim", "{\"ticket\":424242}", cmd, sizeof cmd), cmd, "not_found", NULL);
 
-    char sql[128];
+    char sql[256];
+    /* The receipt is the request row (schema/007_receipt.sql): two event rows,
+     * three entries in the timeline. */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE request_id = %.0f", ticket);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM timeline WHERE request_id = %.0f", ticket);
     assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 3);
+    snprintf(sql, sizeof sql,
+             "SELECT kind = 'received' AND id IS NULL AND to_status = 'open' AND actor = 'channel:building_leader'"
+             " FROM timeline WHERE request_id = %.0f ORDER BY id LIMIT 1",
+             ticket);
+    assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 1);
     snprintf(sql, sizeof sql, "SELECT done_at > 0 FROM requests WHERE id = %.0f AND status = 'done'", ticket);
     assert_int_equal(tu_sql_int(tu_db_path(fx->broker), sql), 1);
     tu_close(w1);

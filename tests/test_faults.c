@@ -114,7 +114,7 @@ static void test_full_mid_batch_nothing_runs_after(void **state)
     store_destroy(&s);
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 3);
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests WHERE ref LIKE 'after-%'"), 3);
-    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM events"), 3);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM timeline"), 3);
 }
 
 /* A failed statement that leaves the transaction open undoes only itself. */

@@ -58,9 +58,19 @@ def upgrade(bindir, fixture):
         for (ticket, *_rest) in before["requests"][1]:
             code, st, err = s.cli_json("status", str(ticket))
             assert code == 0 and st["request"]["ticket"] == ticket, (code, st, err)
+            # 007_receipt.sql: an old request keeps its stored received event, and
+            # its timeline shows exactly one receipt, first.
+            kinds = [e["kind"] for e in st["events"]]
+            assert kinds.count("received") == 1 and kinds[0] == "received", (fixture, ticket, kinds)
         code, out, err = s.cli_json("submit", "--channel", "office", "--category", "repair",
                                     "--building", "幸福里 7栋", "--contact", "赵 137", "--text", "灯坏了")
         assert code == 0 and out["ticket"] == len(before["requests"][1]) + 1, (code, out, err)
+        # A new request after the upgrade: no event row, the receipt from the row.
+        new_ticket = out["ticket"]
+        assert s.sql(f"SELECT count(*) FROM events WHERE request_id = {new_ticket}")[0][0] == 0
+        code, st, err = s.cli_json("status", str(new_ticket))
+        assert code == 0 and [e["kind"] for e in st["events"]] == ["received"], (code, st, err)
+        assert st["events"][0]["actor"] == "channel:office", st["events"][0]
 
 
 def test_every_fixture_migrates_and_keeps_everything(bindir):
