@@ -276,7 +276,9 @@ static int generate(const char *path, const bench_rows_t *rows, long n)
             goto out;
         }
         sqlite3_reset(rq);
-        /* Its timeline: received, then what happened. */
+        /* Its timeline: received, then what happened. The received event is
+         * written as a database from before 007_receipt.sql holds it (a year
+         * of history); the timeline view then reads it instead of the row. */
         const char *kinds[3] = {"received", NULL, NULL};
         const char *tos[3] = {"open", NULL, NULL};
         if (held) {
