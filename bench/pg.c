@@ -37,7 +37,8 @@
 
 /* bianmin's requests and events as its migrations leave them (schema/
  * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped,
- * 006_queries.sql; 007_receipt.sql's view is not needed here)
+ * 006_queries.sql, 009_ticket_order.sql: requests_created dropped;
+ * 007_receipt.sql's view is not needed here)
  * in PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
  * milliseconds, JSON detail -> jsonb, the append-only triggers -> one
  * plpgsql function. endpoints and volunteers exist only so the foreign keys
@@ -60,7 +61,6 @@ static const char PG_SCHEMA[] =
     "CREATE UNIQUE INDEX requests_channel_ref ON requests(channel, ref) WHERE ref IS NOT NULL;\n"
     "CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;\n"
     "CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';\n"
-    "CREATE INDEX requests_created ON requests(created_at);\n"
     "CREATE INDEX requests_status_created ON requests(status, created_at);\n"
     "CREATE INDEX requests_offer_due ON requests(offer_due_at)\n"
     "  WHERE status = 'open' AND (overdue & 1) = 0;\n"

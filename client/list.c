@@ -250,18 +250,15 @@ int cli_list_parse(int argc, char **argv, cli_list_args_t *args, char *err, size
 
 /* ---- paging -------------------------------------------------------------- */
 
-/* The broker lists newest first: by created_at, then ticket, descending. A
- * request submitted while we page pushes the rest down one place, so the
- * next page starts with one already taken; it is one whose key is not below
- * the last key taken. Returns true if item comes after (created, ticket). */
-static bool comes_after(const cJSON *item, const char *created, long ticket)
+/* The broker lists newest first: by ticket, descending (tickets are
+ * numbered in the order requests come in). A request submitted while we page
+ * pushes the rest down one place, so the next page starts with one already
+ * taken: one whose ticket is not below the last one taken. Returns true if
+ * item comes after that ticket. */
+static bool comes_after(const cJSON *item, long ticket)
 {
-    const char *c = cli_json_str(item, "created_at");
     long t = cli_json_long(item, "ticket", 0);
-    if (!created || !c)
-        return true; /* nothing to compare: keep it */
-    int cmp = strcmp(c, created);
-    return cmp < 0 || (cmp == 0 && t < ticket);
+    return t < ticket;
 }
 
 int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *progress)
@@ -270,7 +267,6 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
     int rc = CLI_EXIT_OK;
     long start = cli_json_long(body, "offset", 0);
     long offset = start, total = 0;
-    char last_created[MAX_ISO] = "";
     long last_ticket = 0;
     bool have_last = false;
     int pages = 0;
@@ -294,13 +290,10 @@ int cli_list_fetch_all(cli_ctx_t *ctx, const cJSON *body, cJSON **merged, FILE *
         total = cli_json_long(reply, "total", 0);
         for (int k = 0; k < n; k++) {
             cJSON *item = cJSON_DetachItemFromArray(arr, 0);
-            if (have_last && !comes_after(item, last_created[0] ? last_created : NULL,
-                                          last_ticket)) {
+            if (have_last && !comes_after(item, last_ticket)) {
                 cJSON_Delete(item); /* seen on the page before */
                 continue;
             }
-            const char *c = cli_json_str(item, "created_at");
-            bm_strlcpy(last_created, c ? c : "", sizeof last_created);
             last_ticket = cli_json_long(item, "ticket", 0);
             have_last = true;
             cJSON_AddItemToArray(all, item);

@@ -33,4 +33,11 @@ const char *bm_action_notice(bm_action_t act);
 /* True for the statuses a request never leaves on its own. */
 bool bm_status_final(const char *status);
 
+/* Every status, as an SQL condition that is always true for a request. A
+ * query on a time range of requests.created_at starts with it so that SQLite
+ * reads the range from requests_status_created, one range per status
+ * (schema/009_ticket_order.sql dropped the index on created_at alone). */
+#define BM_SQL_EVERY_STATUS \
+    "status IN ('open', 'claimed', 'done', 'escalated', 'resolved', 'cancelled')"
+
 #endif

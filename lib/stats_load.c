@@ -7,6 +7,7 @@
  * around it. See docs/stats.md ("How the figures are read"). */
 #define _POSIX_C_SOURCE 200809L
 #include "stats_int.h"
+#include "lifecycle.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -155,9 +156,10 @@ static int collect(sqlite3 *db, const char *sql, int64_t a, int64_t b, ids_t *id
 /* The ids of every request that can count in the month, sorted, unique. */
 static int month_ids(sqlite3 *db, int64_t from, int64_t until, int64_t as_of, ids_t *ids)
 {
-    /* Received in the month (requests_created). */
-    if (collect(db, "SELECT id FROM requests WHERE created_at >= ?1 AND created_at < ?2", from,
-                until, ids) != 0 ||
+    /* Received in the month (requests_status_created, a range per status). */
+    if (collect(db, "SELECT id FROM requests WHERE " BM_SQL_EVERY_STATUS
+                    " AND created_at >= ?1 AND created_at < ?2",
+                from, until, ids) != 0 ||
         /* A counted event in the month (events_month). */
         collect(db, "SELECT request_id FROM events WHERE " MONTH_KINDS " AND at >= ?1 AND at < ?2",
                 from, until, ids) != 0 ||
@@ -168,7 +170,8 @@ static int month_ids(sqlite3 *db, int64_t from, int64_t until, int64_t as_of, id
          * request lead to done, resolved or cancelled (lib/lifecycle.c). */
         collect(db, "SELECT request_id FROM events WHERE " MONTH_KINDS
                     " AND kind IN ('completed', 'resolved', 'cancelled') AND at >= ?1"
-                    " AND request_id NOT IN (SELECT id FROM requests WHERE created_at >= ?1)",
+                    " AND request_id NOT IN (SELECT id FROM requests WHERE " BM_SQL_EVERY_STATUS
+                    " AND created_at >= ?1)",
                 as_of, INT64_MIN, ids) != 0)
         return -1;
     if (ids->n > 1)
@@ -534,7 +537,8 @@ int stats_trend_load(sqlite3 *db, const int64_t *bounds, int n, stats_trend_t *o
     memset(out, 0, (size_t)n * sizeof *out);
     if (n < 1 || n > 32 ||
         sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM requests WHERE created_at >= ?1 AND created_at < ?2",
+                           "SELECT count(*) FROM requests WHERE " BM_SQL_EVERY_STATUS
+                           " AND created_at >= ?1 AND created_at < ?2",
                            -1, &s, NULL) != SQLITE_OK)
         goto out;
     for (int m = 0; m < n; m++) {

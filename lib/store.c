@@ -546,6 +546,14 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
     }
     if (st_sync_subscriptions(self, err) != 0)
         goto fail;
+    /* The newest request's time: created_at never goes back in ticket order
+     * (store_submit), so lists and time ranges can go by ticket. */
+    sqlite3_stmt *newest = NULL;
+    if (sqlite3_prepare_v2(self->db, "SELECT created_at FROM requests ORDER BY id DESC LIMIT 1", -1,
+                           &newest, NULL) == SQLITE_OK &&
+        sqlite3_step(newest) == SQLITE_ROW)
+        self->last_created = sqlite3_column_int64(newest, 0);
+    sqlite3_finalize(newest);
     struct stat st;
     if (stat(path, &st) != 0) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "读不到数据库 %s 的信息 / cannot stat database %s: %s", path, path,

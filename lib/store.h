@@ -156,8 +156,9 @@ typedef struct {
     int limit, offset;
 } store_filter_t;
 
-/* The matching requests, newest first, as {"requests", "total", "limit",
- * "offset"}. Caller owns *out. */
+/* The matching requests, newest first (by ticket, which is by created_at:
+ * it never goes back), as {"requests", "total", "limit", "offset"}. Caller
+ * owns *out. */
 int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err);
 /* Every volunteer with skills, max_jobs, last_seen and held tickets (caller
  * owns); "online" is the broker's to add. */

@@ -97,6 +97,7 @@ struct store {
     } ckpt;
     int fail_commits;
     int64_t last_event_id; /* of the latest record_event */
+    int64_t last_created;  /* created_at of the newest request: never goes back */
     int sp_depth;
 };
 

@@ -233,6 +233,9 @@ int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *
                       " requests UNION ALL SELECT (SELECT building FROM requests WHERE building >"
                       " b.name ORDER BY building LIMIT 1) FROM b WHERE b.name IS NOT NULL)"
                       " SELECT name FROM b WHERE instr(name, ?) > 0)", f->building);
+    /* A time range: one range per status on requests_status_created. */
+    if (f->since || f->until)
+        where_add(&w, " AND r." BM_SQL_EVERY_STATUS, NULL, 0, false);
     st_where_num(&w, " AND r.created_at >= ?", f->since);
     st_where_num(&w, " AND r.created_at < ?", f->until);
     if (f->overdue)
@@ -254,8 +257,12 @@ int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *
                           " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
                           " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
                           " WHERE r.id IN (SELECT r.id FROM requests r",
-                    "ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
-                    " ORDER BY r.created_at DESC, r.id DESC",
+                    /* Newest first: by ticket, which is also by created_at
+                     * (it never goes back, store_submit); a building's or a
+                     * status's index is in created_at order. */
+                    by_building || f->status ? "ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?)"
+                                               " ORDER BY r.created_at DESC, r.id DESC"
+                                             : "ORDER BY r.id DESC LIMIT ? OFFSET ?) ORDER BY r.id DESC",
                     &w, f->limit, f->offset, "requests", list_row, out, err);
 }
 

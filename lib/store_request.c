@@ -75,6 +75,11 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
             return 0;
         }
     }
+    /* A request's time never goes back in ticket order (the clock may step
+     * back): the newest-first order of lists is the ticket order
+     * (schema/009_ticket_order.sql). */
+    if (now < self->last_created)
+        now = self->last_created;
     if (st_direct_begin(self, err) != 0)
         return -1;
     int rc = -1;
@@ -106,6 +111,7 @@ int store_submit(store_t *self, const store_submit_t *in, int64_t now, int64_t *
         goto out;
     }
     *ticket = sqlite3_last_insert_rowid(self->db);
+    self->last_created = now;
     /* Without a callback or any subscription nobody is told: not even the
      * notice's lookup runs. */
     const char *notice = endpoint || self->n_subs > 0 ? "request.received" : NULL;

@@ -331,6 +331,59 @@ static void test_checkpoint_in_its_own_thread(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM timeline"), commits + 50);
 }
 
+/* The clock steps back between two submits, also across a restart: the
+ * later ticket keeps the earlier time, so newest-first by ticket is newest
+ * first by created_at (schema/009_ticket_order.sql), and a list by status
+ * (its index in created_at order) and one without (ticket order) agree. */
+static void test_created_never_goes_back(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                         .text = "堵了"};
+    const int64_t t0 = INT64_C(1796000000000);
+    int64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+    bool dup = false;
+    assert_int_equal(store_submit(s, &in, t0, &t1, &dup, &err), 0);
+    assert_int_equal(store_submit(s, &in, t0 - 60000, &t2, &dup, &err), 0); /* a minute back */
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    store_destroy(&s);
+    s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    assert_int_equal(store_submit(s, &in, t0 - 3600000, &t3, &dup, &err), 0); /* after a restart */
+    assert_int_equal(store_submit(s, &in, t0 + 5, &t4, &dup, &err), 0);       /* forward again */
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT created_at - %lld FROM requests WHERE id = %lld", (long long)t0,
+             (long long)t3);
+    assert_int_equal(tu_sql_int(fx->db, q), 0);
+    snprintf(q, sizeof q, "SELECT created_at - %lld FROM requests WHERE id = %lld", (long long)t0,
+             (long long)t4);
+    assert_int_equal(tu_sql_int(fx->db, q), 5);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests a JOIN requests b ON b.id = a.id + 1"
+                                        " WHERE b.created_at < a.created_at"),
+                     0);
+    /* Both list orders: tickets 4, 3, 2, 1. */
+    const char *status[] = {NULL, "open"};
+    for (int k = 0; k < 2; k++) {
+        store_filter_t f = {.status = status[k], .limit = 10};
+        cJSON *out = NULL;
+        assert_int_equal(store_list(s, &f, &out, &err), 0);
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(out, "requests");
+        assert_int_equal(cJSON_GetArraySize(arr), 4);
+        for (int i = 0; i < 4; i++) {
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, i), "ticket");
+            assert_int_equal((int64_t)cJSON_GetNumberValue(t), (int64_t)(4 - i));
+        }
+        cJSON_Delete(out);
+    }
+    store_destroy(&s);
+    (void)t1;
+    (void)t2;
+}
+
 /* A repeated ref, in the same pass or a later one, with or without a
  * callback: the first ticket, marked duplicate, and nothing written again
  * (no request, no event, no callback endpoint). */
@@ -426,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_in_its_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_created_never_goes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_statement_left_stepping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,10 @@ def upgrade(bindir, fixture):
         # 006_queries.sql: the office's queries have their indexes on the old data
         idx = {r[0] for r in s.sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"requests_building", "events_month", "events_rated"} <= idx, (idx, fixture)
+        # 009_ticket_order.sql: time ranges use requests_status_created
+        assert "requests_created" not in idx and "requests_status_created" in idx, (idx, fixture)
+        views = {r[0] for r in s.sql("SELECT name FROM sqlite_master WHERE type = 'view'")}
+        assert "timeline" in views, (views, fixture)
         con = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
         try:
             for t in TABLES:
