@@ -78,6 +78,9 @@ typedef struct {
     int64_t claims_day;   /* the local midnight claims_today counts from; 0: not loaded */
 } session_t;
 
+/* Bytes of a reply body queued as text (reply_ok_text). */
+#define OUT_TEXT_MAX 96
+
 /* A message produced by a pass, sent after its commit. */
 typedef struct {
     int sock;
@@ -86,6 +89,7 @@ typedef struct {
     char cid[BM_MAX_CID + 1];
     size_t cid_len;
     cJSON *body;
+    char text[OUT_TEXT_MAX]; /* with body NULL: the body already written as text ("" if none) */
     bool durable; /* an acknowledgement of a write: replaced by storage_error if the commit fails */
 } outmsg_t;
 
@@ -150,6 +154,11 @@ void queue_msg(broker_t *b, int sock, const bm_envelope_t *env, const char *cmd,
 /* Queues an ok reply (body owned; NULL: an empty object). */
 void reply_ok(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
               cJSON *body, bool durable);
+/* Queues an ok reply whose body is already written as JSON text (one
+ * object, shorter than OUT_TEXT_MAX; copied): no cJSON object to build,
+ * print and free for the commonest answers. */
+void reply_ok_text(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                   const char *text, bool durable);
 /* Queues an error reply. */
 void reply_err(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
                const bm_error_t *err);

@@ -4,6 +4,7 @@
  * admitted, taken/revoked notices go out and offers are dispatched. Also
  * pauses accepting when descriptors run out. */
 #include "broker_int.h"
+#include "json_arena.h"
 #include "log.h"
 #include "metrics.h"
 #include "zap.h"
@@ -37,6 +38,7 @@ void queue_msg(broker_t *b, int sock, const bm_envelope_t *env, const char *cmd,
     m->cid[cid_len] = '\0';
     m->cid_len = cid_len;
     m->body = body;
+    m->text[0] = '\0';
     m->durable = durable;
 }
 
@@ -45,6 +47,18 @@ void reply_ok(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *m
 {
     queue_msg(b, sock, env, BM_REPLY_OK, msg->cid, msg->cid_len,
               body ? body : cJSON_CreateObject(), durable);
+}
+
+void reply_ok_text(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
+                   const char *text, bool durable)
+{
+    size_t n_before = b->n_out;
+    queue_msg(b, sock, env, BM_REPLY_OK, msg->cid, msg->cid_len, NULL, durable);
+    if (b->n_out > n_before && bm_strlcpy(b->out[b->n_out - 1].text, text, OUT_TEXT_MAX) != 0) {
+        /* (longer than the buffer: a programming error; send it as a raw body) */
+        b->out[b->n_out - 1].text[0] = '\0';
+        b->out[b->n_out - 1].body = cJSON_CreateRaw(text);
+    }
 }
 
 void reply_err(broker_t *b, int sock, const bm_envelope_t *env, const bm_msg_t *msg,
@@ -70,6 +84,8 @@ static void flush(broker_t *b, bool committed, const bm_error_t *commit_err)
         int rc;
         if (!committed && m->durable) {
             rc = bm_send_error(b->sock[m->sock], &m->env, m->cid, m->cid_len, commit_err);
+        } else if (!m->body && m->text[0]) {
+            rc = bm_send_text(b->sock[m->sock], &m->env, m->cmd, m->cid, m->cid_len, m->text);
         } else {
             rc = bm_send(b->sock[m->sock], &m->env, m->cmd, m->cid, m->cid_len, m->body);
         }
@@ -215,7 +231,7 @@ static void watch_accepts(broker_t *b)
     }
 }
 
-int broker_run(broker_t *self, volatile sig_atomic_t *stop)
+static int run(broker_t *self, volatile sig_atomic_t *stop)
 {
     log_info("开始监听 / listening: clients %s, workers %s", self->cfg.client_endpoint,
              self->cfg.worker_endpoint);
@@ -253,4 +269,16 @@ int broker_run(broker_t *self, volatile sig_atomic_t *stop)
     pass(self, true);
     log_info("已停止，确认过的都已写入磁盘 / stopped; everything acknowledged is committed");
     return 0;
+}
+
+int broker_run(broker_t *self, volatile sig_atomic_t *stop)
+{
+    /* The bodies this thread parses take their nodes from one block
+     * (lib/json_arena.h): a pass's messages are each freed before the next
+     * is read, so the block is used again from its start for each. */
+    if (bm_json_arena_open(0) != 0)
+        log_warn("内存不足，消息改用普通分配 / out of memory for the JSON arena; parsing with malloc");
+    int rc = run(self, stop);
+    bm_json_arena_close();
+    return rc;
 }

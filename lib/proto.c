@@ -1,6 +1,7 @@
 /* proto.c - see proto.h. */
 #include "proto.h"
 #include "auth.h"
+#include "json_arena.h"
 #include "util.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #define MAX_FRAMES (2 + 4 + BM_MAX_ATTACH + 1) /* routing, delimiter, 4, photos, one extra */
+/* Bytes of the stack buffer a reply body is printed into when it fits. */
+#define SEND_PRINT_BUF 2048
 
 bool bm_cmd_takes_attachments(const char *cmd)
 {
@@ -208,7 +211,7 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
         return -1;
     }
     const char *end = NULL;
-    cJSON *body = cJSON_ParseWithLengthOpts(frames[3].data, frames[3].len, &end, false);
+    cJSON *body = bm_json_arena_parse(frames[3].data, frames[3].len, &end);
     if (!body || !cJSON_IsObject(body)) {
         cJSON_Delete(body);
         bm_error_set(err, BM_ERR_BAD_JSON, NULL, "body must be one JSON object");
@@ -342,40 +345,61 @@ int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *c
     return bm_send_parts(sock, env, cmd, cid, cid_len, body, NULL, 0);
 }
 
-int bm_send_parts(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
-                  size_t cid_len, const cJSON *body, const bm_frame_t *attach, size_t n_attach)
+/* Sends [env] BM1 cmd cid payload [attach...]. */
+static int send_payload(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                        size_t cid_len, const char *payload, size_t len, const bm_frame_t *attach,
+                        size_t n_attach)
 {
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-    const char *payload = text ? text : "{}";
-    int rc = -1;
-    if (body && !text) {
-        errno = ENOMEM;
-        return -1;
-    }
     /* A router never blocks on a peer that does not read: the first frame
      * fails with EAGAIN (or EHOSTUNREACH) and the message is not sent. Later
      * frames of a multipart message cannot fail once the first went. */
     int more = ZMQ_SNDMORE | (env ? ZMQ_DONTWAIT : 0);
     if (env) {
         if (send_frame(sock, env->id, env->id_len, more) != 0)
-            goto out;
+            return -1;
         if (env->delimiter && send_frame(sock, "", 0, more) != 0)
-            goto out;
+            return -1;
     }
     if (send_frame(sock, BM_PROTO_VERSION, strlen(BM_PROTO_VERSION), more) != 0 ||
         send_frame(sock, cmd, strlen(cmd), more) != 0 ||
         send_frame(sock, cid ? cid : "", cid ? cid_len : 0, more) != 0 ||
-        send_frame(sock, payload, strlen(payload), n_attach ? more : (more & ~ZMQ_SNDMORE)) != 0)
-        goto out;
+        send_frame(sock, payload, len, n_attach ? more : (more & ~ZMQ_SNDMORE)) != 0)
+        return -1;
     for (size_t i = 0; i < n_attach; i++) {
         if (send_frame(sock, attach[i].data, attach[i].len,
                        i + 1 < n_attach ? more : (more & ~ZMQ_SNDMORE)) != 0)
-            goto out;
+            return -1;
     }
-    rc = 0;
-out:
+    return 0;
+}
+
+int bm_send_parts(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                  size_t cid_len, const cJSON *body, const bm_frame_t *attach, size_t n_attach)
+{
+    /* Most bodies print into the stack buffer (cJSON_PrintPreallocated fails,
+     * having written nothing we use, when the text does not fit; the body is
+     * then printed into the heap). */
+    char small[SEND_PRINT_BUF];
+    char *text = NULL;
+    const char *payload = "{}";
+    if (body && cJSON_PrintPreallocated((cJSON *)body, small, (int)sizeof small, false)) {
+        payload = small;
+    } else if (body) {
+        if (!(text = cJSON_PrintUnformatted(body))) {
+            errno = ENOMEM;
+            return -1;
+        }
+        payload = text;
+    }
+    int rc = send_payload(sock, env, cmd, cid, cid_len, payload, strlen(payload), attach, n_attach);
     free(text);
     return rc;
+}
+
+int bm_send_text(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                 size_t cid_len, const char *text)
+{
+    return send_payload(sock, env, cmd, cid, cid_len, text, strlen(text), NULL, 0);
 }
 
 cJSON *bm_error_json(const bm_error_t *err)

@@ -90,6 +90,9 @@ int bm_send(void *sock, const bm_envelope_t *env, const char *cmd, const char *c
 /* The same with n attachment frames after the body. */
 int bm_send_parts(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
                   size_t cid_len, const cJSON *body, const bm_frame_t *attach, size_t n);
+/* The same with a body already written as JSON text (one object). */
+int bm_send_text(void *sock, const bm_envelope_t *env, const char *cmd, const char *cid,
+                 size_t cid_len, const char *text);
 /* Sends an "error" reply built from err. */
 int bm_send_error(void *sock, const bm_envelope_t *env, const char *cid, size_t cid_len,
                   const bm_error_t *err);
