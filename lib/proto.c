@@ -57,12 +57,27 @@ static bool cmd_ok(const char *s, size_t n)
     return true;
 }
 
-/* True if the text "\\u0000" occurs anywhere in s (inside a string or not,
- * escaped or not: scan_strings then decides). */
+/* True if the four characters after a \\u make cJSON store a NUL: "0000",
+ * or anything that is not four hex digits (cJSON 1.7 reads those as 0 and
+ * would silently cut the text there). */
+static bool escape_is_nul(const char *hex4)
+{
+    bool zero = true;
+    for (int k = 0; k < 4; k++) {
+        char c = hex4[k];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return true;
+        zero = zero && c == '0';
+    }
+    return zero;
+}
+
+/* True if a \\u escape that stores a NUL occurs anywhere in s (inside a
+ * string or not, escaped or not: scan_strings then decides). */
 static bool has_nul_escape(const char *s, size_t n)
 {
     for (const char *p = s; n >= 6 && (p = memchr(p, '\\', n - (size_t)(p - s) - 5)) != NULL; p++) {
-        if (memcmp(p + 1, "u0000", 5) == 0)
+        if (p[1] == 'u' && escape_is_nul(p + 2))
             return true;
     }
     return false;
@@ -97,7 +112,7 @@ static int scan_strings(const char *s, size_t n, char *field, size_t flen, bool 
         bool has_nul = false;
         while (i < n && s[i] != '"') {
             if (s[i] == '\\') {
-                if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                if (i + 5 < n && s[i + 1] == 'u' && escape_is_nul(s + i + 2))
                     has_nul = true;
                 i += 2;
                 continue;
@@ -198,8 +213,9 @@ int bm_proto_decode_max(const bm_frame_t *frames, size_t n, size_t max_body, bm_
     if (suspect && scan_strings(frames[3].data, frames[3].len, field, sizeof field, &nul) != 0) {
         if (nul)
             bm_error_set(err, BM_ERR_INVALID, field,
-                         "字段 \"%s\" 含有 NUL 字符 (\\u0000)，不能保存 / field \"%s\" contains a NUL "
-                         "character (\\u0000), which cannot be stored",
+                         "字段 \"%s\" 含有 NUL 字符 (\\u0000) 或不完整的 \\u 转义，不能保存 / field \"%s\" "
+                         "contains a NUL character (\\u0000) or a \\u escape without four hex digits, "
+                         "which cannot be stored",
                          field, field);
         else
             bm_error_set(err, BM_ERR_INVALID, field,

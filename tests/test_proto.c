@@ -356,6 +356,17 @@ static void test_decode_body_not_utf8(void **state)
     /* The escape \u0000 would cut the stored text short after an ok: refused. */
     expect_field_error("{\"text\": \"漏水\\u0000后面的字\"}", BM_ERR_INVALID, "text");
     expect_field_error("{\"ref\": \"a\", \"contact\": \"\\u0000\"}", BM_ERR_INVALID, "contact");
+    /* So would a \u without four hex digits: cJSON 1.7 reads it as \u0000. */
+    expect_field_error("{\"text\": \"abc\\uZZZZdef\"}", BM_ERR_INVALID, "text");
+    expect_field_error("{\"building\": \"3\\u00G1栋\"}", BM_ERR_INVALID, "building");
+    /* A real escape is kept: \u6f0f is 漏. */
+    frames_t esc = four("BM1", "submit", "c-1", "{\"text\": \"\\u6f0F水\"}");
+    bm_msg_t em;
+    bm_error_t eerr = {0};
+    assert_int_equal(bm_proto_decode(esc.f, esc.n, &em, &eerr), 0);
+    assert_string_equal(cJSON_GetObjectItem(em.body, "text")->valuestring, "漏水");
+    bm_msg_clear(&em);
+    fr_free(&esc);
     /* An escaped backslash followed by "u0000" is text, not a NUL. */
     frames_t ok = four("BM1", "submit", "c-1", "{\"text\": \"C:\\\\u0000\"}");
     bm_msg_t msg;
