@@ -213,18 +213,12 @@ void cmd_claim(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_msg
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
     }
-    int cat = store_request_category(b->store, ticket);
-    if (cat >= 0 && !(s->skills & (1u << cat))) {
-        bm_error_set(&err, BM_ERR_FORBIDDEN, "ticket",
-                     "这单是 %s，不在你的技能里 / this job is \"%s\", which is not one of your skills",
-                     b->cfg.categories[cat].label, b->cfg.categories[cat].name);
-        reply_err(b, SOCK_WORKER, env, msg, &err);
-        return;
-    }
     /* A lease that ran out since the last sweep ends first, so that the
-     * claim is judged against the request as it really stands. */
+     * claim is judged against the request as it really stands. The store
+     * checks the volunteer's skills on the row it reads for the claim. */
     expire_leases(b);
-    store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs};
+    store_act_t a = {.act = BM_ACT_CLAIM, .volunteer = s->volunteer, .max_jobs = s->max_jobs,
+                     .skills = s->skills};
     size_t before = b->n_out;
     run_act(b, SOCK_WORKER, env, msg, ticket, &a);
     if (b->n_out > before && strcmp(b->out[b->n_out - 1].cmd, BM_REPLY_ERROR) == 0)

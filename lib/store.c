@@ -41,11 +41,10 @@ static const char *const sql_text[Q_COUNT] = {
         "SELECT status, volunteer_id, channel, category, lease_until, claimed_at, done_at,"
         " offer_due_at, deadline_at, attempts, overdue, department, endpoint_id FROM requests"
         " WHERE id = ?1",
-    [Q_ACT_UPDATE] =
-        "UPDATE requests SET status = ?2, volunteer_id = ?3, lease_until = ?4, claimed_at = ?5,"
-        " done_at = ?6, offer_due_at = ?7, deadline_at = ?8, attempts = ?9, overdue = ?10,"
-        " department = ?11, updated_at = ?12 WHERE id = ?1 AND status = ?13",
     [Q_HELD] = "SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND status = 'claimed'",
+    [Q_CLAIM_CHECK] =
+        "SELECT (SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND status = 'claimed'),"
+        " EXISTS (SELECT 1 FROM volunteers WHERE id = ?1)",
     [Q_EXCLUDED] =
         "SELECT 1 FROM events WHERE request_id = ?1 AND actor = ?2 AND kind IN ('declined', 'failed')"
         " LIMIT 1",
@@ -53,14 +52,11 @@ static const char *const sql_text[Q_COUNT] = {
         "SELECT id, volunteer_id FROM requests INDEXED BY requests_lease"
         " WHERE status = 'claimed' AND lease_until <= ?1"
         " ORDER BY lease_until LIMIT ?2",
-    [Q_OFFER_OVERDUE] =
-        "SELECT id FROM requests INDEXED BY requests_offer_due"
-        " WHERE status = 'open' AND (overdue & 1) = 0 AND offer_due_at <= ?1"
-        " ORDER BY offer_due_at LIMIT 100",
-    [Q_DEADLINE_OVERDUE] =
-        "SELECT id FROM requests INDEXED BY requests_deadline"
-        " WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0"
-        " AND deadline_at <= ?1 ORDER BY deadline_at LIMIT 100",
+    /* The overdue sweep: due_at (schema/008_lifecycle.sql) is the earlier of
+     * the request's still unmarked offer and deadline times, NULL when none. */
+    [Q_OVERDUE_DUE] =
+        "SELECT id, status, overdue, offer_due_at, deadline_at FROM requests INDEXED BY requests_due"
+        " WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
     [Q_SET_OVERDUE] = "UPDATE requests SET overdue = overdue | ?2, updated_at = ?3 WHERE id = ?1",
     [Q_SUB_DISABLE_ALL] = "UPDATE endpoints SET enabled = 0 WHERE kind = 'subscription'",
     [Q_SUB_UPSERT] =
@@ -581,6 +577,7 @@ void store_destroy(store_t **self_p)
         store_batch_rollback(self);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(self->stmts[i]);
+    st_act_close(self);
     if (self->db)
         sqlite3_close(self->db);
     free(self);

@@ -108,6 +108,8 @@ typedef struct {
     const char *text;       /* note, reason or answer; may be NULL */
     const char *department; /* for escalate */
     int max_jobs;           /* for claim */
+    uint32_t skills;        /* for claim: the volunteer's categories, bit i = cfg->categories[i]
+                             * (0: not checked) */
     const store_attach_t *attach; /* photos (progress, done) */
     size_t n_attach;
 } store_act_t;
@@ -204,9 +206,6 @@ int store_open_for(store_t *self, int category, const char *volunteer, const sto
 int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since);
 /* The offer body for an open request (caller owns), or NULL. */
 cJSON *store_offer(store_t *self, int64_t ticket);
-/* The request's category as an index into cfg->categories; -1 if no longer
- * configured, -2 if there is no such request. */
-int store_request_category(store_t *self, int64_t ticket);
 /* How many photos the request's timeline holds, or -1. */
 int store_photo_count(store_t *self, int64_t ticket);
 

@@ -13,25 +13,27 @@ int store_volunteer_held(store_t *self, const char *id)
     return n;
 }
 
-/* A job as its volunteer sees it: the offer plus unit, contact and lease. */
+static cJSON *offer_of_row(store_t *self, int64_t ticket, sqlite3_stmt *s);
+
+/* A job as its volunteer sees it: the offer plus unit, contact and lease,
+ * from one read of the row. */
 cJSON *st_job_json(store_t *self, int64_t ticket)
 {
-    cJSON *job = store_offer(self, ticket);
-    if (!job)
-        return NULL;
     sqlite3_stmt *s = st_stmt(self, Q_REQ_ROW);
-    if (s) {
-        sqlite3_bind_int64(s, 1, ticket);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            bm_json_add_str(job, "status", st_col_text(s, 7));
-            bm_json_add_str(job, "unit", st_col_text(s, 4));
-            bm_json_add_str(job, "contact", st_col_text(s, 5));
-            bm_json_add_time(job, "claimed_at", st_col_i64(s, 13));
-            bm_json_add_time(job, "lease_until", st_col_i64(s, 15));
-            bm_json_add_time(job, "deadline_at", st_col_i64(s, 20));
-        }
-        sqlite3_reset(s);
+    if (!s)
+        return NULL;
+    sqlite3_bind_int64(s, 1, ticket);
+    cJSON *job = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        job = offer_of_row(self, ticket, s);
+        bm_json_add_str(job, "status", st_col_text(s, 7));
+        bm_json_add_str(job, "unit", st_col_text(s, 4));
+        bm_json_add_str(job, "contact", st_col_text(s, 5));
+        bm_json_add_time(job, "claimed_at", st_col_i64(s, 13));
+        bm_json_add_time(job, "lease_until", st_col_i64(s, 15));
+        bm_json_add_time(job, "deadline_at", st_col_i64(s, 20));
     }
+    sqlite3_reset(s);
     return job;
 }
 
@@ -126,16 +128,9 @@ int store_volunteer_claimed_since(store_t *self, const char *id, int64_t since)
     return n;
 }
 
-cJSON *store_offer(store_t *self, int64_t ticket)
+/* The offer of the request Q_REQ_ROW is on. */
+static cJSON *offer_of_row(store_t *self, int64_t ticket, sqlite3_stmt *s)
 {
-    sqlite3_stmt *s = st_stmt(self, Q_REQ_ROW);
-    if (!s)
-        return NULL;
-    sqlite3_bind_int64(s, 1, ticket);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return NULL;
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "ticket", (double)ticket);
     st_add_category(self, o, st_col_text(s, 2));
@@ -144,23 +139,18 @@ cJSON *store_offer(store_t *self, int64_t ticket)
     bm_json_add_str(o, "text", st_col_text(s, 6));
     bm_json_add_time(o, "created_at", sqlite3_column_int64(s, 11));
     cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(s, 10));
-    sqlite3_reset(s);
     return o;
 }
 
-int store_request_category(store_t *self, int64_t ticket)
+cJSON *store_offer(store_t *self, int64_t ticket)
 {
     sqlite3_stmt *s = st_stmt(self, Q_REQ_ROW);
     if (!s)
-        return -2;
+        return NULL;
     sqlite3_bind_int64(s, 1, ticket);
-    int rc = -2;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        const bm_category_t *cat = bm_config_category(self->cfg, st_col_text(s, 2));
-        rc = cat ? (int)(cat - self->cfg->categories) : -1;
-    }
+    cJSON *o = sqlite3_step(s) == SQLITE_ROW ? offer_of_row(self, ticket, s) : NULL;
     sqlite3_reset(s);
-    return rc;
+    return o;
 }
 
 int store_photo_count(store_t *self, int64_t ticket)

@@ -27,12 +27,11 @@ typedef enum {
     Q_REQ_NOTICE_INFO,
     Q_DELIVERY_INSERT,
     Q_ACT_ROW,
-    Q_ACT_UPDATE,
     Q_HELD,
+    Q_CLAIM_CHECK,
     Q_EXCLUDED,
     Q_LEASE_DUE,
-    Q_OFFER_OVERDUE,
-    Q_DEADLINE_OVERDUE,
+    Q_OVERDUE_DUE,
     Q_SET_OVERDUE,
     Q_SUB_DISABLE_ALL,
     Q_SUB_UPSERT,
@@ -64,6 +63,11 @@ typedef enum {
     Q_NEXT_DUE,
     Q_COUNT
 } query_id_t;
+
+/* How many UPDATE statements of transitions are kept prepared (a transition
+ * kind sets a few columns; a set of columns not among them is prepared for
+ * its one call). */
+#define ST_ACT_UPD_SLOTS 24
 
 /* A subscription as the notice fan-out needs it. */
 typedef struct {
@@ -99,6 +103,13 @@ struct store {
     int64_t last_event_id; /* of the latest record_event */
     int64_t last_created;  /* created_at of the newest request: never goes back */
     int sp_depth;
+    /* store_lifecycle.c: a transition's UPDATE names only the columns it
+     * changes (an index is rewritten when any column it uses is named), one
+     * statement per set of columns, prepared on first use. */
+    struct {
+        unsigned cols; /* the columns it sets, a bit each (store_lifecycle.c) */
+        sqlite3_stmt *stmt;
+    } act_upd[ST_ACT_UPD_SLOTS];
 };
 
 /* The cached prepared statement for q, reset and with bindings cleared;
@@ -128,6 +139,9 @@ int st_direct_end(store_t *self, int rc, const char *what, bm_error_t *err);
 void st_add_category(store_t *self, cJSON *o, const char *category);
 /* Adds "volunteer": {"id", "name"}, or null when nobody holds the request. */
 void st_add_volunteer(cJSON *o, const char *id, const char *name);
+
+/* store_lifecycle.c: finalizes the transitions' UPDATE statements. */
+void st_act_close(store_t *self);
 
 /* store_checkpoint.c: starts the checkpointer thread on its own connection
  * (0), or leaves checkpoints to the loop (-1, logged); stops and joins it. */

@@ -3,6 +3,9 @@
  * reopen, rate, decline), lease expiry and the overdue marks. */
 #include "store_int.h"
 
+/* The most requests one overdue sweep marks (the next sweep goes on). */
+#define OVERDUE_BATCH 100
+
 /* The columns a transition reads and writes. */
 typedef struct {
     char status[16];
@@ -60,29 +63,140 @@ static const char *notice_for(const store_t *self, const row_t *r, const char *t
     return type && (r->endpoint || self->n_subs > 0) ? type : NULL;
 }
 
-/* Writes r back, guarded by the status it was read with. */
-static int row_save(store_t *self, int64_t ticket, const row_t *r, const char *old_status,
-                    int64_t now)
+/* The columns a transition may set, in the order of their bits and of
+ * their parameters (?2 ... ?11; ?1 is the ticket, ?12 updated_at, ?13 the
+ * status the row was read with). */
+static const char *const act_cols[] = {
+    "status = ?2",   "volunteer_id = ?3", "lease_until = ?4", "claimed_at = ?5",
+    "done_at = ?6",  "offer_due_at = ?7", "deadline_at = ?8", "attempts = ?9",
+    "overdue = ?10", "department = ?11",
+};
+enum { COL_STATUS, COL_HOLDER, COL_LEASE, COL_CLAIMED, COL_DONE, COL_OFFER_DUE, COL_DEADLINE,
+       COL_ATTEMPTS, COL_OVERDUE, COL_DEPARTMENT, COL_COUNT };
+_Static_assert(sizeof act_cols / sizeof act_cols[0] == COL_COUNT, "one SET term per column bit");
+
+/* The columns in which r differs from old. */
+static unsigned row_changes(const row_t *old, const row_t *r)
 {
-    sqlite3_stmt *s = st_stmt(self, Q_ACT_UPDATE);
+    unsigned c = 0;
+    c |= (unsigned)(strcmp(old->status, r->status) != 0) << COL_STATUS;
+    c |= (unsigned)(strcmp(old->holder, r->holder) != 0) << COL_HOLDER;
+    c |= (unsigned)(old->lease_until != r->lease_until) << COL_LEASE;
+    c |= (unsigned)(old->claimed_at != r->claimed_at) << COL_CLAIMED;
+    c |= (unsigned)(old->done_at != r->done_at) << COL_DONE;
+    c |= (unsigned)(old->offer_due_at != r->offer_due_at) << COL_OFFER_DUE;
+    c |= (unsigned)(old->deadline_at != r->deadline_at) << COL_DEADLINE;
+    c |= (unsigned)(old->attempts != r->attempts) << COL_ATTEMPTS;
+    c |= (unsigned)(old->overdue != r->overdue) << COL_OVERDUE;
+    c |= (unsigned)(strcmp(old->department, r->department) != 0) << COL_DEPARTMENT;
+    return c;
+}
+
+/* The UPDATE that sets exactly the columns cols (and updated_at): SQLite
+ * rewrites every index that uses a named column, whatever its value, so
+ * naming only what changed spares the others (a progress report touches the
+ * lease index alone). Kept prepared per set of columns; *owned is set when
+ * every slot is taken and the caller must finalize it. NULL once the batch is
+ * lost, or if it cannot be prepared. */
+static sqlite3_stmt *act_update(store_t *self, unsigned cols, bool *owned)
+{
+    *owned = false;
+    if (st_batch_gone(self))
+        return NULL;
+    int free_slot = -1;
+    for (int i = 0; i < ST_ACT_UPD_SLOTS; i++) {
+        if (!self->act_upd[i].stmt) {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (self->act_upd[i].cols == cols) {
+            sqlite3_reset(self->act_upd[i].stmt);
+            return self->act_upd[i].stmt;
+        }
+    }
+    char sql[512];
+    size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE requests SET");
+    for (int i = 0; i < COL_COUNT; i++) {
+        if (cols & (1u << i))
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " %s,", act_cols[i]);
+    }
+    snprintf(sql + len, sizeof sql - len, " updated_at = ?12 WHERE id = ?1 AND status = ?13");
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v3(self->db, sql, -1, free_slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, &s,
+                           NULL) != SQLITE_OK) {
+        log_error("数据库语句准备失败 / sqlite: prepare %s: %s", sql, sqlite3_errmsg(self->db));
+        return NULL;
+    }
+    if (free_slot >= 0) {
+        self->act_upd[free_slot].cols = cols;
+        self->act_upd[free_slot].stmt = s;
+    } else {
+        *owned = true;
+    }
+    return s;
+}
+
+void st_act_close(store_t *self)
+{
+    for (int i = 0; i < ST_ACT_UPD_SLOTS; i++) {
+        sqlite3_finalize(self->act_upd[i].stmt);
+        self->act_upd[i].stmt = NULL;
+    }
+}
+
+/* Writes what r changed from old, guarded by the status it was read with. */
+static int row_save(store_t *self, int64_t ticket, const row_t *old, const row_t *r, int64_t now)
+{
+    unsigned cols = row_changes(old, r);
+    bool owned = false;
+    sqlite3_stmt *s = act_update(self, cols, &owned);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, ticket);
-    st_bind_text(s, 2, r->status);
-    st_bind_text(s, 3, r->holder[0] ? r->holder : NULL);
-    bind_i64_or_null(s, 4, r->lease_until);
-    bind_i64_or_null(s, 5, r->claimed_at);
-    bind_i64_or_null(s, 6, r->done_at);
-    bind_i64_or_null(s, 7, r->offer_due_at);
-    sqlite3_bind_int64(s, 8, r->deadline_at);
-    sqlite3_bind_int(s, 9, r->attempts);
-    sqlite3_bind_int(s, 10, r->overdue);
-    st_bind_text(s, 11, r->department[0] ? r->department : NULL);
+    if (cols & (1u << COL_STATUS))
+        st_bind_text(s, 2, r->status);
+    if (cols & (1u << COL_HOLDER))
+        st_bind_text(s, 3, r->holder[0] ? r->holder : NULL);
+    if (cols & (1u << COL_LEASE))
+        bind_i64_or_null(s, 4, r->lease_until);
+    if (cols & (1u << COL_CLAIMED))
+        bind_i64_or_null(s, 5, r->claimed_at);
+    if (cols & (1u << COL_DONE))
+        bind_i64_or_null(s, 6, r->done_at);
+    if (cols & (1u << COL_OFFER_DUE))
+        bind_i64_or_null(s, 7, r->offer_due_at);
+    if (cols & (1u << COL_DEADLINE))
+        sqlite3_bind_int64(s, 8, r->deadline_at);
+    if (cols & (1u << COL_ATTEMPTS))
+        sqlite3_bind_int(s, 9, r->attempts);
+    if (cols & (1u << COL_OVERDUE))
+        sqlite3_bind_int(s, 10, r->overdue);
+    if (cols & (1u << COL_DEPARTMENT))
+        st_bind_text(s, 11, r->department[0] ? r->department : NULL);
     sqlite3_bind_int64(s, 12, now);
-    st_bind_text(s, 13, old_status);
-    return sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
+    st_bind_text(s, 13, old->status);
+    int rc = sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
+    if (owned)
+        sqlite3_finalize(s);
+    else
+        sqlite3_reset(s);
+    return rc;
 }
 
+/* The claims volunteer holds (-1 on failure); *known: it is in volunteers. */
+static int claims_held(store_t *self, const char *volunteer, bool *known)
+{
+    sqlite3_stmt *s = st_stmt(self, Q_CLAIM_CHECK);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, volunteer);
+    int n = -1;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        n = sqlite3_column_int(s, 0);
+        *known = sqlite3_column_int(s, 1) != 0;
+    }
+    sqlite3_reset(s);
+    return n;
+}
 
 static bool held_action(bm_action_t act)
 {
@@ -106,6 +220,16 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
         if (strcmp(r->holder, a->volunteer) != 0) {
             bm_error_set(err, BM_ERR_NOT_YOURS, "ticket", "编号 %lld 的请求已由另一位志愿者负责 / ticket %lld is held by another volunteer", (long long)ticket,
                          (long long)ticket);
+            return -1;
+        }
+    }
+    if (a->act == BM_ACT_CLAIM && a->skills) {
+        const bm_category_t *cat = bm_config_category(self->cfg, r->category);
+        int i = cat ? (int)(cat - self->cfg->categories) : -1;
+        if (i >= 0 && i < 32 && !(a->skills & (1u << i))) {
+            bm_error_set(err, BM_ERR_FORBIDDEN, "ticket",
+                         "这单是 %s，不在你的技能里 / this job is \"%s\", which is not one of your skills",
+                         cat->label, cat->name);
             return -1;
         }
     }
@@ -139,7 +263,16 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
         return -1;
     }
     if (a->act == BM_ACT_CLAIM) {
-        int held = store_volunteer_held(self, a->volunteer);
+        bool known = false;
+        int held = claims_held(self, a->volunteer, &known);
+        if (held >= 0 && !known) {
+            /* The claim's write would fail on the foreign key, half way. */
+            bm_error_set(err, BM_ERR_HELLO_REQUIRED, NULL,
+                         "志愿者 %s 还没有报到（hello），不能接单 / volunteer %s has not said hello; it "
+                         "cannot claim",
+                         a->volunteer, a->volunteer);
+            return -1;
+        }
         if (held < 0 || held >= a->max_jobs) {
             bm_error_set(err, BM_ERR_TOO_MANY_JOBS, NULL,
                          "你手上已有 %d 单，已到上限，请先完成一单 / you already hold %d job(s), the most "
@@ -233,6 +366,15 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
         *result = NULL;
     if (prev_holder && prev_len)
         prev_holder[0] = '\0';
+    /* No savepoint (as for a submit, docs/architecture.md): the row is read
+     * and every check made inside the batch's transaction, before anything
+     * is written, so the writes below can fail only for what concerns the
+     * whole database (disk full, I/O error); if one does, half way or not,
+     * the whole pass is given up (st_direct_end). That spares the
+     * savepoint's statement journal, a copy of every page the transition
+     * touches. */
+    if (st_direct_begin(self, err) != 0)
+        return -1;
     row_t r;
     int found = row_load(self, ticket, &r);
     if (found < 0) {
@@ -249,8 +391,8 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     if (prev_holder)
         bm_strlcpy(prev_holder, r.holder, prev_len);
 
-    char old_status[16];
-    bm_strlcpy(old_status, r.status, sizeof old_status);
+    const row_t old = r;
+    const char *old_status = old.status;
     const bm_category_t *cat = category_of(self, r.category);
     bm_strlcpy(r.status, bm_lifecycle_next(old_status, a->act), sizeof r.status);
     switch (a->act) {
@@ -317,11 +459,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     if (a->act == BM_ACT_LEASE_EXPIRE || a->act == BM_ACT_CANTFIX)
         cJSON_AddNumberToObject(detail, "attempts", r.attempts);
 
-    if (st_sp_begin(self, err) != 0) {
-        cJSON_Delete(detail);
-        return -1;
-    }
-    int rc = row_save(self, ticket, &r, old_status, now);
+    int rc = row_save(self, ticket, &old, &r, now);
     if (rc == 0)
         rc = st_record_event(self, ticket, now, actor, bm_action_event(a->act), old_status, r.status,
                              detail, notice_for(self, &r, bm_action_notice(a->act)));
@@ -338,7 +476,7 @@ int store_act(store_t *self, int64_t ticket, const store_act_t *a, int64_t now, 
     cJSON_Delete(detail);
     if (rc != 0)
         st_db_error(self, err, bm_action_name(a->act));
-    rc = st_sp_end(self, rc, err);
+    rc = st_direct_end(self, rc, bm_action_name(a->act), err);
     if (rc == 0 && result) {
         if (a->act == BM_ACT_CLAIM || a->act == BM_ACT_PROGRESS) {
             *result = st_job_json(self, ticket);
@@ -427,50 +565,69 @@ int store_expire_leases(store_t *self, int64_t now, store_expired_t *out, int ma
     return done;
 }
 
+/* One mark: the overdue bit, and the reason its event gives. Without a
+ * savepoint, as a transition: neither statement can fail for a reason of its
+ * own, and a failure of either gives up the whole pass. */
+static int mark_one(store_t *self, int64_t ticket, int bit, const char *reason, int64_t now)
+{
+    bm_error_t err = {0};
+    if (st_direct_begin(self, &err) != 0)
+        return -1;
+    sqlite3_stmt *s = st_stmt(self, Q_SET_OVERDUE);
+    int rc = -1;
+    if (s) {
+        sqlite3_bind_int64(s, 1, ticket);
+        sqlite3_bind_int(s, 2, bit);
+        sqlite3_bind_int64(s, 3, now);
+        rc = sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
+    }
+    cJSON *detail = cJSON_CreateObject();
+    cJSON_AddStringToObject(detail, "reason", reason);
+    if (rc == 0)
+        rc = st_record_event(self, ticket, now, "system", "overdue", NULL, NULL, detail,
+                             "request.overdue");
+    cJSON_Delete(detail);
+    return st_direct_end(self, rc, "overdue", &err);
+}
+
 int store_mark_overdue(store_t *self, int64_t now)
 {
-    static const struct {
-        query_id_t select;
-        int bit;
-        const char *reason;
-    } sweeps[] = {
-        {Q_OFFER_OVERDUE, 1, "unclaimed past the offer timeout"},
-        {Q_DEADLINE_OVERDUE, 2, "not done by the service deadline"},
-    };
+    /* The requests whose due_at has come (schema/008_lifecycle.sql): each has
+     * at least one kind still unmarked whose time has come. */
+    struct {
+        int64_t id;
+        int bits;
+    } due[OVERDUE_BATCH];
+    sqlite3_stmt *s = st_stmt(self, Q_OVERDUE_DUE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, OVERDUE_BATCH);
+    int n = 0;
+    while (n < OVERDUE_BATCH && sqlite3_step(s) == SQLITE_ROW) {
+        const char *status = st_col_str(s, 1);
+        int overdue = sqlite3_column_int(s, 2);
+        int64_t offer_due = st_col_i64(s, 3), deadline = st_col_i64(s, 4);
+        bool open = strcmp(status, "open") == 0;
+        int bits = 0;
+        if (open && !(overdue & 1) && offer_due && offer_due <= now)
+            bits |= 1;
+        if ((open || strcmp(status, "claimed") == 0) && !(overdue & 2) && deadline <= now)
+            bits |= 2;
+        due[n].id = sqlite3_column_int64(s, 0);
+        due[n++].bits = bits;
+    }
+    sqlite3_reset(s);
+    static const char *const reason[] = {"unclaimed past the offer timeout",
+                                         "not done by the service deadline"};
     int marked = 0;
-    for (size_t k = 0; k < sizeof sweeps / sizeof sweeps[0]; k++) {
-        sqlite3_stmt *s = st_stmt(self, sweeps[k].select);
-        if (!s)
-            return -1;
-        sqlite3_bind_int64(s, 1, now);
-        int64_t ids[100];
-        int n = 0;
-        while (n < 100 && sqlite3_step(s) == SQLITE_ROW)
-            ids[n++] = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-        for (int i = 0; i < n; i++) {
-            bm_error_t err = {0};
-            if (st_sp_begin(self, &err) != 0)
-                return -1;
-            s = st_stmt(self, Q_SET_OVERDUE);
-            int rc = -1;
-            if (s) {
-                sqlite3_bind_int64(s, 1, ids[i]);
-                sqlite3_bind_int(s, 2, sweeps[k].bit);
-                sqlite3_bind_int64(s, 3, now);
-                rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-            }
-            cJSON *detail = cJSON_CreateObject();
-            cJSON_AddStringToObject(detail, "reason", sweeps[k].reason);
-            if (rc == 0)
-                rc = st_record_event(self, ids[i], now, "system", "overdue", NULL, NULL, detail,
-                                  "request.overdue");
-            cJSON_Delete(detail);
-            rc = st_sp_end(self, rc, &err);
-            if (rc == 0)
-                marked++;
-            else if (store_batch_failed(self))
-                return -1;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < 2; k++) {
+            if (!(due[i].bits & (1 << k)))
+                continue;
+            if (mark_one(self, due[i].id, 1 << k, reason[k], now) != 0)
+                return -1; /* the pass is lost */
+            marked++;
         }
     }
     return marked;

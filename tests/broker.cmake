@@ -10,6 +10,7 @@ bm_unit_test(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS bm_testuti
 bm_unit_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c LIBS bm_testutil)
 bm_unit_test(test_garbage ${CMAKE_CURRENT_LIST_DIR}/test_garbage.c LIBS bm_testutil)
 bm_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c LIBS bm_testutil)
+bm_unit_test(test_store_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_store_lifecycle.c LIBS bm_testutil)
 # Authentication through the real bianmin-broker program (CURVE, ZAP, roles, limits).
 bm_unit_test(test_auth ${CMAKE_CURRENT_LIST_DIR}/test_auth.c LIBS bm_testutil)
 set_tests_properties(test_auth PROPERTIES TIMEOUT 300)
