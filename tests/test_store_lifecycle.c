@@ -2,7 +2,7 @@
  * times (no waiting): the overdue sweep on its one index (each kind marked
  * once, again only after a requeue or a reopen clears it, and a range read
  * that reaches no request that is not yet due), the 008 migration on a
- * database made at schema 6, and each transition's UPDATE writing what it
+ * database made before it, and each transition's UPDATE writing what it
  * changes and nothing else; a claim's checks before any write, and a
  * transition failing half way giving up the whole pass (no savepoint). */
 #include "migrations.h"
@@ -200,18 +200,18 @@ static void test_idle_sweep_reads_nothing(void **state)
     store_destroy(&s);
 }
 
-/* A database as schema 6 left it, with requests in every situation the
+/* A database as the release before 008 left it, with requests in every situation the
  * sweep cares about, is migrated by 008: the two old indexes are gone, every
  * row keeps its values, and the sweep marks exactly what the old ones would
  * have. */
-static void test_migration_008_on_schema_6(void **state)
+static void test_migration_008_on_an_older_database(void **state)
 {
     fx_t *fx = *state;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
     int before = 0;
     for (int i = 0; i < bm_migration_count; i++) {
-        if (strncmp(bm_migrations[i].name, "006_", 4) > 0)
+        if (strncmp(bm_migrations[i].name, "008_", 4) >= 0)
             break;
         assert_int_equal(sqlite3_exec(db, bm_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
         before = i + 1;
@@ -426,7 +426,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_each_kind_marked_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_sweep_reads_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migration_008_on_schema_6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_008_on_an_older_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_write_what_they_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_checked_before_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_failing_half_way_loses_the_pass, setup, teardown),
