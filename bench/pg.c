@@ -37,7 +37,8 @@
 
 /* bianmin's requests and events as its migrations leave them (schema/
  * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped,
- * 006_queries.sql, 009_ticket_order.sql: requests_created dropped;
+ * 006_queries.sql, 008_lifecycle.sql: one overdue index on an expression (PostgreSQL has
+ * only stored generated columns), 009_ticket_order.sql: requests_created dropped;
  * 007_receipt.sql's view is not needed here)
  * in PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
  * milliseconds, JSON detail -> jsonb, the append-only triggers -> one
@@ -62,10 +63,11 @@ static const char PG_SCHEMA[] =
     "CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;\n"
     "CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';\n"
     "CREATE INDEX requests_status_created ON requests(status, created_at);\n"
-    "CREATE INDEX requests_offer_due ON requests(offer_due_at)\n"
-    "  WHERE status = 'open' AND (overdue & 1) = 0;\n"
-    "CREATE INDEX requests_deadline ON requests(deadline_at)\n"
-    "  WHERE status IN ('open', 'claimed') AND (overdue & 2) = 0;\n"
+    "CREATE INDEX requests_due ON requests((CASE\n"
+    "  WHEN status = 'open' AND (overdue & 1) = 0 AND offer_due_at IS NOT NULL\n"
+    "   AND ((overdue & 2) != 0 OR offer_due_at < deadline_at) THEN offer_due_at\n"
+    "  WHEN (status = 'open' OR status = 'claimed') AND (overdue & 2) = 0 THEN deadline_at END))\n"
+    "  WHERE status = 'open' OR status = 'claimed';\n"
     "CREATE INDEX requests_open_category ON requests(category, created_at, id) WHERE status = 'open';\n"
     "CREATE INDEX requests_building ON requests(building, created_at);\n"
     "CREATE TABLE events (\n"
