@@ -110,6 +110,7 @@ static sqlite3_stmt *act_update(store_t *self, unsigned cols, bool *owned)
                 free_slot = i;
         } else if (self->act_upd[i].cols == cols) {
             sqlite3_reset(self->act_upd[i].stmt);
+            sqlite3_clear_bindings(self->act_upd[i].stmt);
             return self->act_upd[i].stmt;
         }
     }
@@ -175,10 +176,13 @@ static int row_save(store_t *self, int64_t ticket, const row_t *old, const row_t
     sqlite3_bind_int64(s, 12, now);
     st_bind_text(s, 13, old->status);
     int rc = sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(self->db) == 1 ? 0 : -1;
-    if (owned)
+    /* st_bind_text binds without a copy: nothing stays bound to r once it is gone. */
+    if (owned) {
         sqlite3_finalize(s);
-    else
+    } else {
         sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
     return rc;
 }
 
