@@ -221,8 +221,8 @@ int section_peers(const bench_opts_t *o, const bench_rows_t *rows, bench_ctx_t *
                     "RabbitMQ");
     printf("  redis-server --appendonly yes --appendfsync always (LPUSH, RESP); beanstalkd -b DIR -f 0 "
            "(put);\n"
-           "  postgres 15 (fsync, synchronous_commit=on; BEGIN, INSERT request RETURNING id, INSERT "
-           "event, COMMIT,\n"
+           "  postgres 15 (fsync, synchronous_commit=on; INSERT request RETURNING id, its own "
+           "transaction,\n"
            "  libpq pipeline mode); rabbitmq (durable queue, delivery_mode 2, publisher confirms)\n");
     printf("%-11s %7s %8s %7s %9s %8s %8s %8s\n", "system", "clients", "acked", "secs", "req/s",
            "p50 ms", "p99 ms", "max ms");
