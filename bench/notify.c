@@ -368,7 +368,10 @@ static double notify_once(const bench_opts_t *o, const bench_rows_t *rows, const
     char exe[600], log[700];
     snprintf(exe, sizeof exe, "%s/bianmin-notifier", o->bin_dir);
     snprintf(log, sizeof log, "%s/notifier.log", dir);
-    char *argv[] = {exe, "--broker", b.client_ep, "--parallel", "64", "--per-host", "64",
+    /* --key none: the bench's broker is in development mode; without it the
+     * notifier would take var/keys/notifier.key if `make run` made one here
+     * and fail the handshake. */
+    char *argv[] = {exe, "--broker", b.client_ep, "--key", "none", "--parallel", "64", "--per-host", "64",
                     "--connect-timeout-ms", "1000", "--timeout-ms", "5000", "--log-level", "warn",
                     allow_host ? "--allow-host" : NULL, "127.0.0.1", NULL};
     if (access(exe, X_OK) != 0) {

@@ -35,7 +35,7 @@ static void usage(FILE *out)
             "                     %s)\n"
             "  --key FILE         钥匙文件 / your key file (default: $BIANMIN_KEY, else\n"
             "                     " CLI_DEFAULT_KEY " if present; it also says where\n"
-            "                     the station is)\n"
+            "                     the station is; 不用钥匙 none: development mode)\n"
             "  --timeout MS       等回复的毫秒数 / how long to wait for an answer\n"
             "                     (default %d)\n"
             "  --json             机器读的输出 / machine output: one JSON line on stdout\n"
@@ -196,8 +196,7 @@ int main(int argc, char **argv)
     /* The key: --key, else $BIANMIN_KEY, else the office key of `make run`
      * if it is there; none means development mode (a broker with "auth":
      * "none"). A key file also says where the station is. */
-    if (!key_path)
-        key_path = bm_key_default_path(CLI_DEFAULT_KEY);
+    key_path = bm_key_choose(key_path, CLI_DEFAULT_KEY);
     if (key_path) {
         bm_error_t kerr = {0};
         if (bm_key_load(key_path, &key, &kerr) != 0) {

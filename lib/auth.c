@@ -225,6 +225,16 @@ const char *bm_key_default_path(const char *dflt)
     return NULL;
 }
 
+const char *bm_key_choose(const char *given, const char *dflt)
+{
+    if (given)
+        return strcmp(given, "none") == 0 ? NULL : given;
+    const char *env = getenv("BIANMIN_KEY");
+    if (env && strcmp(env, "none") == 0)
+        return NULL;
+    return bm_key_default_path(dflt);
+}
+
 void bm_key_refusal_message(int event, int value, char *buf, size_t len)
 {
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)

@@ -64,6 +64,10 @@ int bm_role_parse(const char *role, char *kind, size_t kind_len, char *principal
 /* The key file a program uses when no --key is given: $BIANMIN_KEY, else
  * dflt if it exists. Returns a pointer to a static buffer, or NULL. */
 const char *bm_key_default_path(const char *dflt);
+/* The key file to use: given (from --key) if set, else the default above;
+ * "none", given or in $BIANMIN_KEY, means no key (development mode, for a
+ * broker with "auth": "none") even where a default key file exists. */
+const char *bm_key_choose(const char *given, const char *dflt);
 
 /* Fills buf with a message for people when the station refused a key or the
  * handshake failed; event is a ZMQ_EVENT_HANDSHAKE_FAILED_* value. */

@@ -123,7 +123,7 @@ static void usage(FILE *out)
             "                           %s, or the key file's)\n"
             "  --key FILE               钥匙文件 / the notifier's key (default $BIANMIN_KEY,\n"
             "                           else " NT_DEFAULT_KEY " if present;\n"
-            "                           none: development mode)\n"
+            "                           不用钥匙 none: development mode)\n"
             "  --parallel N             同时发送数 / transfers at once, 1..%d (default %d)\n"
             "  --per-host N             每个接收主机的连接数 / connections to one receiver\n"
             "                           host, 1..%d (default %d)\n"
@@ -684,8 +684,7 @@ int main(int argc, char **argv)
     if (bm_log_level_parse(level_name, &level) != 0)
         return usage_error("--log-level 应为 error、warn、info 或 debug / --log-level must be error, warn, info or debug, not \"%s\"",
                            level_name);
-    if (!key_path)
-        key_path = bm_key_default_path(NT_DEFAULT_KEY);
+    key_path = bm_key_choose(key_path, NT_DEFAULT_KEY);
     if (key_path) {
         bm_error_t kerr = {0};
         /* The key file is configuration: missing, unreadable, not the owner's

@@ -1,8 +1,10 @@
 """Authentication through the real programs, as people meet it: a key the
 station refuses is said to be refused (CLI and worker), at once, not as a
 time-out; a peer without CURVE gets nothing; key files are owner-only."""
+import json
 import os
 import stat
+import subprocess
 import sys
 import time
 
@@ -115,6 +117,33 @@ def test_dev_mode_only_on_loopback(bindir):
         assert any("开发模式" in line and "loopback" in line for line in p.err_lines), p.err_lines[-3:]
 
 
+def test_key_none_means_development_mode(bindir):
+    """A key file found by default ($BIANMIN_KEY, or var/keys/ after `make run`)
+    cannot speak to a development-mode broker; --key none or BIANMIN_KEY=none
+    says not to use one."""
+    with System(bindir, {"auth": "none"}) as s:
+        s.broker()
+        z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCD"
+        path = os.path.join(s.dir, "stale-office.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"role": "office", "name": "旧钥匙 stale", "public": z85, "secret": z85[::-1],
+                       "broker": z85, "client_endpoint": s.client_ep}, f)
+
+        def run(env_key, *args):
+            env = dict(s.env, BIANMIN_KEY=env_key)
+            r = subprocess.run([s.prog("bianmin"), "--broker", s.client_ep, "--timeout", "3000", *args,
+                                "--json", "list"], capture_output=True, timeout=60, env=env)
+            return r.returncode, r.stdout.decode()
+
+        code, out = run(path)
+        assert code != 0 and ("key_refused" in out or "timeout" in out), (code, out)
+        code, out = run(path, "--key", "none")
+        assert code == 0 and json.loads(out)["total"] == 0, (code, out)
+        code, out = run("none")
+        assert code == 0 and json.loads(out)["total"] == 0, (code, out)
+
+
 if __name__ == "__main__":
     main([test_revoked_key_is_told_not_timed_out, test_no_curve_gets_nothing, test_out_of_descriptors_no_spin,
-          test_dev_mode_only_on_loopback])
+          test_dev_mode_only_on_loopback, test_key_none_means_development_mode])
