@@ -31,6 +31,9 @@
 #define RMQ_CHANNEL         1
 #define RMQ_FRAME_MAX       131072
 #define RMQ_START_TIMEOUT_MS 180000 /* an Erlang node boots in ~10 s, more on a busy machine */
+#define RMQ_RECOVER_TIMEOUT_MS 60000 /* durable queues come back after the listener opens */
+#define RMQ_RECOVER_POLL_MS  200
+#define RMQ_SETTLE_TRIES     3 /* restarts to see the declared queue kept, before the load */
 
 /* One private node. */
 typedef struct {
@@ -410,6 +413,28 @@ int amqp_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, 
         bm_strlcpy(r->first_error, "rabbitmq 没有启动 / did not start", sizeof r->first_error);
         goto out;
     }
+    /* A queue is declared once, long before a crash, where people run
+     * RabbitMQ. Killed within moments of its declaration, a node can come
+     * back without the queue at all (seen here: NOT_FOUND after the restart,
+     * every confirmed message gone with it) - a fact about declaring, not
+     * about persistent messages. So the setup settles first: the node is
+     * killed once after the declaration and must come back with the queue
+     * before the load (declared again if not; at most RMQ_SETTLE_TRIES). */
+    bool settled = false;
+    for (int i = 0; i < RMQ_SETTLE_TRIES && !settled; i++) {
+        proc_kill(n.pid);
+        n.pid = 0;
+        if (rmq_start(&n) != 0)
+            break;
+        settled = rmq_queue(n.port, true, err, sizeof err) == 0;
+        if (!settled && rmq_queue(n.port, false, err, sizeof err) != 0)
+            break;
+    }
+    if (!settled) {
+        fprintf(stderr, "bench: rabbitmq: the queue did not survive a restart: %s\n", err);
+        bm_strlcpy(r->first_error, "rabbitmq 队列没有保存下来 / queue not kept", sizeof r->first_error);
+        goto out;
+    }
     rmq_target_t t = {.port = n.port};
     load_t L = {.kind = LOAD_DRIVER, .driver = &rmq_driver, .driver_arg = &t, .payloads = pl,
                 .total = o->requests, .conns = clients, .window = o->window,
@@ -419,7 +444,14 @@ int amqp_measure(const bench_opts_t *o, const bench_payload_t *pl, int clients, 
     proc_kill(n.pid);
     n.pid = 0;
     if (rmq_start(&n) == 0) {
-        r->stored = rmq_queue(n.port, true, err, sizeof err);
+        /* The node opens its port before it has recovered every durable
+         * queue: until then a passive declare answers NOT_FOUND. Ask again,
+         * bounded. */
+        int64_t until = now_ns() + (int64_t)RMQ_RECOVER_TIMEOUT_MS * 1000000;
+        while ((r->stored = rmq_queue(n.port, true, err, sizeof err)) < 0 && now_ns() < until) {
+            struct timespec ts = {0, RMQ_RECOVER_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         if (r->stored < 0)
             fprintf(stderr, "bench: rabbitmq: %s\n", err);
         /* A queue holds no ids to look up: every confirmed message is there
