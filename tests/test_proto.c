@@ -105,6 +105,18 @@ static void expect_field_error(const char *body, const char *code, const char *f
     fr_free(&fs);
 }
 
+/* A submit whose body decodes, with this text in "text". */
+static void expect_text(const char *body, const char *want)
+{
+    frames_t f = four("BM1", "submit", "c-1", body);
+    bm_msg_t msg;
+    bm_error_t err = {0};
+    assert_int_equal(bm_proto_decode(f.f, f.n, &msg, &err), 0);
+    assert_string_equal(cJSON_GetObjectItem(msg.body, "text")->valuestring, want);
+    bm_msg_clear(&msg);
+    fr_free(&f);
+}
+
 /* ---- decode ---------------------------------------------------------------------- */
 
 static void test_decode_valid(void **state)
@@ -360,21 +372,9 @@ static void test_decode_body_not_utf8(void **state)
     expect_field_error("{\"text\": \"abc\\uZZZZdef\"}", BM_ERR_INVALID, "text");
     expect_field_error("{\"building\": \"3\\u00G1栋\"}", BM_ERR_INVALID, "building");
     /* A real escape is kept: \u6f0f is 漏. */
-    frames_t esc = four("BM1", "submit", "c-1", "{\"text\": \"\\u6f0F水\"}");
-    bm_msg_t em;
-    bm_error_t eerr = {0};
-    assert_int_equal(bm_proto_decode(esc.f, esc.n, &em, &eerr), 0);
-    assert_string_equal(cJSON_GetObjectItem(em.body, "text")->valuestring, "漏水");
-    bm_msg_clear(&em);
-    fr_free(&esc);
+    expect_text("{\"text\": \"\\u6f0F水\"}", "漏水");
     /* An escaped backslash followed by "u0000" is text, not a NUL. */
-    frames_t ok = four("BM1", "submit", "c-1", "{\"text\": \"C:\\\\u0000\"}");
-    bm_msg_t msg;
-    bm_error_t err = {0};
-    assert_int_equal(bm_proto_decode(ok.f, ok.n, &msg, &err), 0);
-    assert_string_equal(cJSON_GetObjectItem(msg.body, "text")->valuestring, "C:\\u0000");
-    bm_msg_clear(&msg);
-    fr_free(&ok);
+    expect_text("{\"text\": \"C:\\\\u0000\"}", "C:\\u0000");
 }
 
 static void test_decode_body_not_json(void **state)
