@@ -55,8 +55,19 @@ i=0
 until grep -q "listening: clients" var/broker.log 2>/dev/null && [ -f var/keys/office.key ]; do
     i=$((i + 1))
     if ! kill -0 "$BROKER" 2>/dev/null || [ $i -gt 200 ]; then
-        echo "bianmin-broker 没有启动 / did not start; its log:" >&2
-        tail -20 var/broker.log >&2
+        if grep -q "listening: clients" var/broker.log 2>/dev/null; then
+            # Listening, but no office key: the database was made before and
+            # its keys folder is gone (the broker makes the office key only for
+            # a database that has none registered).
+            echo "服务站已启动，但办公室钥匙 var/keys/office.key 不见了：数据库里登记的是原来的钥匙。" >&2
+            echo "请把原来的 var/keys/ 放回（docs/operations.md），或把 var/ 移走重新开始。" >&2
+            echo "The station started, but the office key var/keys/office.key is missing: the" >&2
+            echo "database has the earlier keys registered. Put the earlier var/keys/ back" >&2
+            echo "(docs/operations.md), or move var/ aside to start afresh." >&2
+        else
+            echo "bianmin-broker 没有启动 / did not start; its log:" >&2
+            tail -20 var/broker.log >&2
+        fi
         stop
         exit 1
     fi
