@@ -41,7 +41,6 @@ static const char *const sql_text[Q_COUNT] = {
         "SELECT status, volunteer_id, channel, category, lease_until, claimed_at, done_at,"
         " offer_due_at, deadline_at, attempts, overdue, department, endpoint_id FROM requests"
         " WHERE id = ?1",
-    [Q_HELD] = "SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND status = 'claimed'",
     [Q_CLAIM_CHECK] =
         "SELECT (SELECT count(*) FROM requests WHERE volunteer_id = ?1 AND status = 'claimed'),"
         " EXISTS (SELECT 1 FROM volunteers WHERE id = ?1)",

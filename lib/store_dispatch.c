@@ -2,15 +2,27 @@
  * online, their jobs, the open queue per category, offers. */
 #include "store_int.h"
 
-int store_volunteer_held(store_t *self, const char *id)
+int st_claims_held(store_t *self, const char *volunteer, bool *known)
 {
-    sqlite3_stmt *s = st_stmt(self, Q_HELD);
+    sqlite3_stmt *s = st_stmt(self, Q_CLAIM_CHECK);
     if (!s)
         return -1;
-    st_bind_text(s, 1, id);
-    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    st_bind_text(s, 1, volunteer);
+    int n = -1;
+    bool k = false;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        n = sqlite3_column_int(s, 0);
+        k = sqlite3_column_int(s, 1) != 0;
+    }
     sqlite3_reset(s);
+    if (known)
+        *known = k;
     return n;
+}
+
+int store_volunteer_held(store_t *self, const char *id)
+{
+    return st_claims_held(self, id, NULL);
 }
 
 static cJSON *offer_of_row(store_t *self, int64_t ticket, sqlite3_stmt *s);

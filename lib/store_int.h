@@ -27,7 +27,6 @@ typedef enum {
     Q_REQ_NOTICE_INFO,
     Q_DELIVERY_INSERT,
     Q_ACT_ROW,
-    Q_HELD,
     Q_CLAIM_CHECK,
     Q_EXCLUDED,
     Q_LEASE_DUE,
@@ -151,6 +150,9 @@ void st_ckpt_stop(store_t *self);
 /* store_events.c: appends an event and, if notice is set, its webhooks. */
 int st_record_event(store_t *self, int64_t ticket, int64_t now, const char *actor, const char *kind,
                     const char *from, const char *to, const cJSON *detail, const char *notice);
+/* store_dispatch.c: the claims a volunteer holds (-1 on failure); *known (if
+ * not NULL): the volunteer is in volunteers (said hello). */
+int st_claims_held(store_t *self, const char *volunteer, bool *known);
 /* store_events.c: queues the webhooks of an event (event_id 0: the receipt). */
 int st_notice(store_t *self, int64_t ticket, int64_t event_id, const char *type, const cJSON *detail,
               int64_t now);

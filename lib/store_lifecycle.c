@@ -186,21 +186,6 @@ static int row_save(store_t *self, int64_t ticket, const row_t *old, const row_t
     return rc;
 }
 
-/* The claims volunteer holds (-1 on failure); *known: it is in volunteers. */
-static int claims_held(store_t *self, const char *volunteer, bool *known)
-{
-    sqlite3_stmt *s = st_stmt(self, Q_CLAIM_CHECK);
-    if (!s)
-        return -1;
-    st_bind_text(s, 1, volunteer);
-    int n = -1;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        n = sqlite3_column_int(s, 0);
-        *known = sqlite3_column_int(s, 1) != 0;
-    }
-    sqlite3_reset(s);
-    return n;
-}
 
 static bool held_action(bm_action_t act)
 {
@@ -268,7 +253,7 @@ static int act_allowed(store_t *self, int64_t ticket, const row_t *r, const stor
     }
     if (a->act == BM_ACT_CLAIM) {
         bool known = false;
-        int held = claims_held(self, a->volunteer, &known);
+        int held = st_claims_held(self, a->volunteer, &known);
         if (held >= 0 && !known) {
             /* The claim's write would fail on the foreign key, half way. */
             bm_error_set(err, BM_ERR_HELLO_REQUIRED, NULL,
