@@ -38,7 +38,8 @@
 /* bianmin's requests and events as its migrations leave them (schema/
  * 001_init.sql, 004_dispatch.sql, 005_hotpath.sql: requests_queue dropped,
  * 006_queries.sql, 008_lifecycle.sql: one overdue index on an expression (PostgreSQL has
- * only stored generated columns), 009_ticket_order.sql: requests_created dropped;
+ * only stored generated columns), 009_ticket_order.sql: requests_created dropped,
+ * 010_open_once.sql: requests_status_created without the open requests;
  * 007_receipt.sql's view is not needed here)
  * in PostgreSQL: INTEGER PRIMARY KEY -> bigint identity, times stay bigint
  * milliseconds, JSON detail -> jsonb, the append-only triggers -> one
@@ -62,7 +63,7 @@ static const char PG_SCHEMA[] =
     "CREATE UNIQUE INDEX requests_channel_ref ON requests(channel, ref) WHERE ref IS NOT NULL;\n"
     "CREATE INDEX requests_volunteer ON requests(volunteer_id, status) WHERE volunteer_id IS NOT NULL;\n"
     "CREATE INDEX requests_lease ON requests(lease_until) WHERE status = 'claimed';\n"
-    "CREATE INDEX requests_status_created ON requests(status, created_at);\n"
+    "CREATE INDEX requests_status_created ON requests(status, created_at) WHERE status <> 'open';\n"
     "CREATE INDEX requests_due ON requests((CASE\n"
     "  WHEN status = 'open' AND (overdue & 1) = 0 AND offer_due_at IS NOT NULL\n"
     "   AND ((overdue & 2) != 0 OR offer_due_at < deadline_at) THEN offer_due_at\n"

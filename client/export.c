@@ -274,8 +274,8 @@ static long read_cases(sqlite3 *db, int64_t from, int64_t until, export_t *x,
                            "SELECT id, channel, ref, category, priority, building, unit, contact,"
                            " text, status, volunteer_id, department, rating, rated_at, created_at,"
                            " claimed_at, done_at, deadline_at, attempts FROM requests"
-                           " WHERE id IN (SELECT id FROM requests WHERE " BM_SQL_EVERY_STATUS
-                           " AND created_at >= ?1 AND created_at < ?2) ORDER BY id",
+                           " WHERE id IN (" BM_SQL_IDS_CREATED("created_at >= ?1 AND created_at < ?2")
+                           ") ORDER BY id",
                            -1, &s, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(s, 1, from);

@@ -33,11 +33,20 @@ const char *bm_action_notice(bm_action_t act);
 /* True for the statuses a request never leaves on its own. */
 bool bm_status_final(const char *status);
 
-/* Every status, as an SQL condition that is always true for a request. A
- * query on a time range of requests.created_at starts with it so that SQLite
- * reads the range from requests_status_created, one range per status
+/* The requests that left the queue, as an SQL condition that lets SQLite
+ * read requests_status_created, one range per status: since
+ * schema/010_open_once.sql that index holds no open request (those are in
+ * requests_open_category). */
+#define BM_SQL_NOT_OPEN \
+    "status <> 'open' AND status IN ('claimed', 'done', 'escalated', 'resolved', 'cancelled')"
+/* The ids of the requests whose created_at meets COND (a condition on
+ * created_at alone, numbered parameters only: it appears twice): a range per
+ * status on requests_status_created, and the open requests from
+ * requests_open_category. Time ranges never read the whole table
  * (schema/009_ticket_order.sql dropped the index on created_at alone). */
-#define BM_SQL_EVERY_STATUS \
-    "status IN ('open', 'claimed', 'done', 'escalated', 'resolved', 'cancelled')"
+#define BM_SQL_IDS_CREATED(cond)                                                       \
+    "SELECT id FROM requests WHERE " BM_SQL_NOT_OPEN " AND " cond                      \
+    " UNION ALL SELECT id FROM requests INDEXED BY requests_open_category WHERE status" \
+    " = 'open' AND " cond
 
 #endif

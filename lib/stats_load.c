@@ -156,22 +156,22 @@ static int collect(sqlite3 *db, const char *sql, int64_t a, int64_t b, ids_t *id
 /* The ids of every request that can count in the month, sorted, unique. */
 static int month_ids(sqlite3 *db, int64_t from, int64_t until, int64_t as_of, ids_t *ids)
 {
-    /* Received in the month (requests_status_created, a range per status). */
-    if (collect(db, "SELECT id FROM requests WHERE " BM_SQL_EVERY_STATUS
-                    " AND created_at >= ?1 AND created_at < ?2",
-                from, until, ids) != 0 ||
+    /* Received in the month (a range per status, and the open ones). */
+    if (collect(db, BM_SQL_IDS_CREATED("created_at >= ?1 AND created_at < ?2"), from, until, ids) != 0 ||
         /* A counted event in the month (events_month). */
         collect(db, "SELECT request_id FROM events WHERE " MONTH_KINDS " AND at >= ?1 AND at < ?2",
                 from, until, ids) != 0 ||
-        /* Unfinished at as_of and still unfinished (requests_status_created) ... */
-        collect(db, "SELECT id FROM requests WHERE status IN ('open', 'claimed', 'escalated')"
-                    " AND created_at < ?1", as_of, INT64_MIN, ids) != 0 ||
+        /* Unfinished at as_of and still unfinished (requests_status_created,
+         * and the open ones from requests_open_category) ... */
+        collect(db, "SELECT id FROM requests WHERE status <> 'open' AND status IN ('claimed', 'escalated')"
+                    " AND created_at < ?1 UNION ALL SELECT id FROM requests INDEXED BY"
+                    " requests_open_category WHERE status = 'open' AND created_at < ?1",
+                as_of, INT64_MIN, ids) != 0 ||
         /* ... or finished since as_of (events_month): only the kinds that end a
          * request lead to done, resolved or cancelled (lib/lifecycle.c). */
         collect(db, "SELECT request_id FROM events WHERE " MONTH_KINDS
                     " AND kind IN ('completed', 'resolved', 'cancelled') AND at >= ?1"
-                    " AND request_id NOT IN (SELECT id FROM requests WHERE " BM_SQL_EVERY_STATUS
-                    " AND created_at >= ?1)",
+                    " AND request_id NOT IN (" BM_SQL_IDS_CREATED("created_at >= ?1") ")",
                 as_of, INT64_MIN, ids) != 0)
         return -1;
     if (ids->n > 1)
@@ -537,8 +537,7 @@ int stats_trend_load(sqlite3 *db, const int64_t *bounds, int n, stats_trend_t *o
     memset(out, 0, (size_t)n * sizeof *out);
     if (n < 1 || n > 32 ||
         sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM requests WHERE " BM_SQL_EVERY_STATUS
-                           " AND created_at >= ?1 AND created_at < ?2",
+                           "SELECT count(*) FROM (" BM_SQL_IDS_CREATED("created_at >= ?1 AND created_at < ?2") ")",
                            -1, &s, NULL) != SQLITE_OK)
         goto out;
     for (int m = 0; m < n; m++) {

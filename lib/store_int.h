@@ -167,18 +167,22 @@ cJSON *st_job_json(store_t *self, int64_t ticket);
 /* store_query.c: the paged listings' WHERE clause builder and runner. */
 /* A WHERE clause built from fixed fragments, each with at most one bound
  * value: user input never becomes SQL text. */
+#define ST_WHERE_SQL  4096 /* a list over a time range: six parts, each with the filters */
+#define ST_WHERE_VALS 64
 typedef struct {
-    char sql[1024];
+    char sql[ST_WHERE_SQL];
     struct {
         const char *text; /* NULL: bind num */
         int64_t num;
-    } vals[16];
+    } vals[ST_WHERE_VALS];
     int n;
+    bool overflow; /* a fragment or value did not fit: the query is refused */
 } st_where_t;
 void st_where_text(st_where_t *w, const char *frag, const char *v);
 void st_where_num(st_where_t *w, const char *frag, int64_t v);
-int st_paged(store_t *self, const char *what, const char *count_sql, const char *page_sql,
-             const char *page_tail, const st_where_t *w, int limit, int offset, const char *key,
+int st_paged(store_t *self, const char *what, const char *count_sql, const char *count_tail,
+             const st_where_t *w, const char *page_sql, const char *page_tail, const st_where_t *wp,
+             int limit, int offset, const char *key,
              void (*row)(store_t *, cJSON *, sqlite3_stmt *), cJSON **out, bm_error_t *err);
 
 /* Binds v (NULL: SQL NULL) without a copy: v must stay valid until the

@@ -199,7 +199,7 @@ int store_deliveries(store_t *self, const store_delivery_filter_t *f, cJSON **ou
     st_where_num(&w, " AND d.endpoint_id = ?", f->endpoint);
     st_where_num(&w, " AND d.request_id = ?", f->ticket);
     st_where_num(&w, " AND d.created_at >= ?", f->since);
-    return st_paged(self, "deliveries", "SELECT count(*) FROM deliveries d",
+    return st_paged(self, "deliveries", "SELECT count(*) FROM deliveries d", "", &w,
                     "SELECT " DELIVERY_COLS " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
                     "ORDER BY d.id DESC LIMIT ? OFFSET ?", &w, f->limit, f->offset, "deliveries",
                     delivery_row, out, err);

@@ -114,16 +114,27 @@ int store_get(store_t *self, int64_t ticket, cJSON **out, bm_error_t *err)
 
 /* ---- queries for the office --------------------------------------------- */
 
-static void where_add(st_where_t *w, const char *frag, const char *text, int64_t num, bool bound)
+/* Appends frag (and its value, if bound) as it is. */
+static void where_raw(st_where_t *w, const char *frag, const char *text, int64_t num, bool bound)
 {
-    if (!w->sql[0])
-        bm_strlcpy(w->sql, "WHERE 1", sizeof w->sql);
-    bm_strlcpy(w->sql + strlen(w->sql), frag, sizeof w->sql - strlen(w->sql));
-    if (bound && w->n < 16) {
+    size_t len = strlen(w->sql);
+    if (bm_strlcpy(w->sql + len, frag, sizeof w->sql - len) != 0 ||
+        (bound && w->n >= ST_WHERE_VALS)) {
+        w->overflow = true;
+        return;
+    }
+    if (bound) {
         w->vals[w->n].text = text;
         w->vals[w->n].num = num;
         w->n++;
     }
+}
+
+static void where_add(st_where_t *w, const char *frag, const char *text, int64_t num, bool bound)
+{
+    if (!w->sql[0])
+        where_raw(w, "WHERE 1", NULL, 0, false);
+    where_raw(w, frag, text, num, bound);
 }
 
 /* Adds frag with a text value, if there is one. */
@@ -153,27 +164,28 @@ static int where_bind(const st_where_t *w, sqlite3_stmt *s)
 }
 
 /* A filtered, paged listing: count_sql and page_sql are completed by the
- * WHERE clause (page_sql also by page_tail, which holds the LIMIT ? OFFSET ?
- * placeholders); row() turns each row into an object. *out becomes
+ * WHERE clause and then count_tail and page_tail (which holds the LIMIT ?
+ * OFFSET ? placeholders); row() turns each row into an object. *out becomes
  * {key: [...], "total", "limit", "offset"}. */
-int st_paged(store_t *self, const char *what, const char *count_sql, const char *page_sql,
-             const char *page_tail, const st_where_t *w, int limit, int offset, const char *key,
+int st_paged(store_t *self, const char *what, const char *count_sql, const char *count_tail,
+             const st_where_t *w, const char *page_sql, const char *page_tail, const st_where_t *wp,
+             int limit, int offset, const char *key,
              void (*row)(store_t *, cJSON *, sqlite3_stmt *), cJSON **out, bm_error_t *err)
 {
     *out = NULL;
-    const char *clause = w->sql[0] ? w->sql : "";
-    char sql[3072];
+    char sql[ST_WHERE_SQL + 1024];
     sqlite3_stmt *count = NULL, *rows = NULL;
     cJSON *root = NULL;
     int rc = -1;
-    snprintf(sql, sizeof sql, "%s %s", count_sql, clause);
-    if (sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
+    if (w->overflow || wp->overflow ||
+        (size_t)snprintf(sql, sizeof sql, "%s %s %s", count_sql, w->sql, count_tail) >= sizeof sql ||
+        sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
         goto out;
-    snprintf(sql, sizeof sql, "%s %s %s", page_sql, clause, page_tail);
-    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
+    if ((size_t)snprintf(sql, sizeof sql, "%s %s %s", page_sql, wp->sql, page_tail) >= sizeof sql ||
+        sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
         goto out;
     where_bind(w, count);
-    int next = where_bind(w, rows);
+    int next = where_bind(wp, rows);
     sqlite3_bind_int(rows, next, limit);
     sqlite3_bind_int(rows, next + 1, offset);
     if (sqlite3_step(count) != SQLITE_ROW)
@@ -219,44 +231,96 @@ static void list_row(store_t *self, cJSON *o, sqlite3_stmt *rows)
     bm_json_add_time(o, "updated_at", st_col_i64(rows, 12));
 }
 
-int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+/* The filters that do not choose the index: category, channel, volunteer,
+ * a building's substring, overdue. */
+static void list_filters(st_where_t *w, const store_filter_t *f)
 {
-    st_where_t w = {0};
-    st_where_text(&w, " AND r.status = ?", f->status);
-    st_where_text(&w, " AND r.category = ?", f->category);
-    st_where_text(&w, " AND r.channel = ?", f->channel);
-    st_where_text(&w, " AND r.volunteer_id = ?", f->volunteer);
+    st_where_text(w, " AND r.category = ?", f->category);
+    st_where_text(w, " AND r.channel = ?", f->channel);
+    st_where_text(w, " AND r.volunteer_id = ?", f->volunteer);
     /* A substring of the building: the distinct names are stepped through
      * on requests_building (one seek each, schema/006_queries.sql) and the
      * matching ones read from it, instead of testing every request. */
-    st_where_text(&w, " AND r.building IN (WITH RECURSIVE b(name) AS (SELECT min(building) FROM"
-                      " requests UNION ALL SELECT (SELECT building FROM requests WHERE building >"
-                      " b.name ORDER BY building LIMIT 1) FROM b WHERE b.name IS NOT NULL)"
-                      " SELECT name FROM b WHERE instr(name, ?) > 0)", f->building);
-    /* A time range: one range per status on requests_status_created. */
-    if (f->since || f->until)
-        where_add(&w, " AND r." BM_SQL_EVERY_STATUS, NULL, 0, false);
+    st_where_text(w, " AND r.building IN (WITH RECURSIVE b(name) AS (SELECT min(building) FROM"
+                     " requests UNION ALL SELECT (SELECT building FROM requests WHERE building >"
+                     " b.name ORDER BY building LIMIT 1) FROM b WHERE b.name IS NOT NULL)"
+                     " SELECT name FROM b WHERE instr(name, ?) > 0)", f->building);
+    if (f->overdue)
+        where_add(w, " AND r.overdue != 0", NULL, 0, false);
+}
+
+#define LIST_COLS                                                                                  \
+    "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text, r.volunteer_id,"    \
+    " v.name, r.attempts, r.overdue, r.created_at, r.updated_at"                                   \
+    " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
+
+/* A time range over every status, no building: since schema/010_open_once.sql
+ * no index holds every request by time. The total counts the requests that
+ * left the queue (requests_status_created, a range per status) and the open
+ * ones (requests_open_category); the page takes, from each status's range
+ * read newest first, at most offset + limit (no part is sorted whole) and
+ * the newest of those. */
+static int list_range(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    static const char *const moved[] = {"claimed", "done", "escalated", "resolved", "cancelled"};
+    int64_t since = f->since ? f->since : INT64_MIN, until = f->until ? f->until : INT64_MAX;
+    int64_t want = (int64_t)f->offset + f->limit;
+    st_where_t w = {0}, wp = {0};
+    where_add(&w, " AND r." BM_SQL_NOT_OPEN " AND r.created_at >= ?", NULL, since, true);
+    where_add(&w, " AND r.created_at < ?", NULL, until, true);
+    list_filters(&w, f);
+    where_add(&w, " UNION ALL SELECT r.id FROM requests r INDEXED BY requests_open_category"
+                  " WHERE r.status = 'open' AND r.created_at >= ?",
+              NULL, since, true);
+    where_add(&w, " AND r.created_at < ?", NULL, until, true);
+    list_filters(&w, f);
+    for (size_t k = 0; k <= sizeof moved / sizeof *moved; k++) {
+        bool open = k == sizeof moved / sizeof *moved;
+        where_raw(&wp, k ? " UNION ALL SELECT * FROM (SELECT r.id FROM requests r"
+                         : "SELECT * FROM (SELECT r.id FROM requests r",
+                  NULL, 0, false);
+        if (open)
+            where_raw(&wp, " INDEXED BY requests_open_category WHERE r.status = 'open'", NULL, 0, false);
+        else
+            where_raw(&wp, " WHERE r.status <> 'open' AND r.status = ?", moved[k], 0, true);
+        where_raw(&wp, " AND r.created_at >= ?", NULL, since, true);
+        where_raw(&wp, " AND r.created_at < ?", NULL, until, true);
+        list_filters(&wp, f);
+        where_raw(&wp, " ORDER BY r.created_at DESC, r.id DESC LIMIT ?)", NULL, want, true);
+    }
+    return st_paged(self, "list", "SELECT count(*) FROM (SELECT r.id FROM requests r", ")", &w,
+                    LIST_COLS " WHERE r.id IN (SELECT id FROM (",
+                    ") ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY r.id DESC", &wp, f->limit, f->offset,
+                    "requests", list_row, out, err);
+}
+
+int store_list(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
+{
+    bool by_building = f->building != NULL;
+    if ((f->since || f->until) && !f->status && !by_building)
+        return list_range(self, f, out, err);
+    st_where_t w = {0};
+    /* A status that left the queue is read from requests_status_created (its
+     * condition written out, so that SQLite may use the partial index), an
+     * open one from requests_open_category (schema/010_open_once.sql). */
+    if (f->status && strcmp(f->status, "open") == 0)
+        where_add(&w, " AND r.status = 'open'", NULL, 0, false);
+    else
+        st_where_text(&w, " AND r.status <> 'open' AND r.status = ?", f->status);
+    /* A time range with a status or a building: a range of that index. */
     st_where_num(&w, " AND r.created_at >= ?", f->since);
     st_where_num(&w, " AND r.created_at < ?", f->until);
-    if (f->overdue)
-        where_add(&w, " AND r.overdue != 0", NULL, 0, false);
+    list_filters(&w, f);
     /* The page's ids first (narrow index rows), then the wide rows. */
     /* With a building, its index is the narrow one (the planner would
      * otherwise take requests_status_created for a status and test every
      * done request). */
-    bool by_building = f->building != NULL;
     return st_paged(self, "list",
                     by_building ? "SELECT count(*) FROM requests r INDEXED BY requests_building"
                                 : "SELECT count(*) FROM requests r",
-                    by_building
-                        ? "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
-                          " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
-                          " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
-                          " WHERE r.id IN (SELECT r.id FROM requests r INDEXED BY requests_building"
-                        : "SELECT r.id, r.status, r.category, r.channel, r.building, r.unit, r.text,"
-                          " r.volunteer_id, v.name, r.attempts, r.overdue, r.created_at, r.updated_at"
-                          " FROM requests r LEFT JOIN volunteers v ON v.id = r.volunteer_id"
-                          " WHERE r.id IN (SELECT r.id FROM requests r",
+                    "", &w,
+                    by_building ? LIST_COLS " WHERE r.id IN (SELECT r.id FROM requests r INDEXED BY requests_building"
+                                : LIST_COLS " WHERE r.id IN (SELECT r.id FROM requests r",
                     /* Newest first: by ticket, which is also by created_at
                      * (it never goes back, store_submit); a building's or a
                      * status's index is in created_at order. */

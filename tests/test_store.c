@@ -1,6 +1,7 @@
 /* test_store.c - the store on its own: migrations and user_version, a
  * database newer than the binary refused, WAL and foreign keys on, the event
  * log append-only, and a failing commit leaving nothing behind. */
+#include "lifecycle.h"
 #include "migrations.h"
 #include "store.h"
 #include "testutil.h"
@@ -384,6 +385,102 @@ static void test_created_never_goes_back(void **state)
     (void)t2;
 }
 
+/* The ids of a list's page, in order, as a string "4,3,1". */
+static void page_ids(store_t *s, const store_filter_t *f, char *buf, size_t cap, long *total)
+{
+    bm_error_t err = {0};
+    cJSON *out = NULL;
+    assert_int_equal(store_list(s, f, &out, &err), 0);
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(out, "requests");
+    buf[0] = '\0';
+    for (int i = 0; i < cJSON_GetArraySize(arr); i++) {
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, i), "ticket");
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%lld", i ? "," : "", (long long)cJSON_GetNumberValue(t));
+    }
+    *total = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(out, "total"));
+    cJSON_Delete(out);
+}
+
+/* Open requests are only in requests_open_category, the others only in
+ * requests_status_created (schema/010_open_once.sql): a time range and a
+ * status still find each request once, from the right index, and never by
+ * reading the whole table. */
+static void test_open_and_moved_in_one_range(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                         .text = "堵了"};
+    const int64_t t0 = INT64_C(1796000000000), hour = 3600000;
+    for (int i = 0; i < 6; i++) {
+        int64_t t = 0;
+        bool dup = false;
+        in.category = i % 2 ? "leak" : "pipe";
+        assert_int_equal(store_submit(s, &in, t0 + i * hour, &t, &dup, &err), 0);
+    }
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    /* 2 claimed, 3 done, 5 cancelled; 1, 4 and 6 stay open. */
+    assert_int_equal(tu_sql_exec(fx->db, "UPDATE requests SET status = 'claimed' WHERE id = 2;"
+                                         "UPDATE requests SET status = 'done' WHERE id = 3;"
+                                         "UPDATE requests SET status = 'cancelled' WHERE id = 5"),
+                     0);
+    char ids[64];
+    long total = 0;
+    /* Hours 1..4 (tickets 2..5): open and moved alike, newest first. */
+    store_filter_t f = {.since = t0 + hour, .until = t0 + 5 * hour, .limit = 10};
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "5,4,3,2");
+    assert_int_equal(total, 4);
+    f.until = 0; /* from hour 1 on */
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "6,5,4,3,2");
+    f = (store_filter_t){.until = t0 + 4 * hour, .limit = 10}; /* before hour 4 */
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "4,3,2,1");
+    f = (store_filter_t){.status = "open", .limit = 10};
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "6,4,1");
+    assert_int_equal(total, 3);
+    f.since = t0 + 2 * hour;
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "6,4");
+    f = (store_filter_t){.status = "done", .limit = 10};
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "3");
+    f = (store_filter_t){.status = "cancelled", .category = "pipe", .since = t0, .limit = 10};
+    page_ids(s, &f, ids, sizeof ids, &total);
+    assert_string_equal(ids, "5");
+    store_destroy(&s);
+
+    /* The plans: each part of a time range seeks or scans an index. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN " BM_SQL_IDS_CREATED(
+                                            "created_at >= ?1 AND created_at < ?2"),
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    int steps = 0, status_created = 0, open_category = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(q, 3);
+        if (strncmp(d, "SCAN", 4) != 0 && strncmp(d, "SEARCH", 6) != 0)
+            continue;
+        steps++;
+        assert_non_null(strstr(d, "INDEX")); /* never the table itself */
+        status_created += strstr(d, "requests_status_created") != NULL;
+        open_category += strstr(d, "requests_open_category") != NULL;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    assert_int_equal(steps, 2);
+    assert_int_equal(status_created, 1);
+    assert_int_equal(open_category, 1);
+}
+
 /* A repeated ref, in the same pass or a later one, with or without a
  * callback: the first ticket, marked duplicate, and nothing written again
  * (no request, no event, no callback endpoint). */
@@ -480,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_in_its_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_never_goes_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_and_moved_in_one_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_statement_left_stepping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

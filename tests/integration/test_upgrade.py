@@ -49,6 +49,9 @@ def upgrade(bindir, fixture):
         assert {"requests_building", "events_month", "events_rated"} <= idx, (idx, fixture)
         # 009_ticket_order.sql: time ranges use requests_status_created
         assert "requests_created" not in idx and "requests_status_created" in idx, (idx, fixture)
+        # 010_open_once.sql: an open request is indexed once, in requests_open_category
+        sc = s.sql("SELECT sql FROM sqlite_master WHERE name = 'requests_status_created'")[0][0]
+        assert "WHERE status <> 'open'" in sc, (sc, fixture)
         views = {r[0] for r in s.sql("SELECT name FROM sqlite_master WHERE type = 'view'")}
         assert "timeline" in views, (views, fixture)
         con = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
@@ -75,6 +78,11 @@ def upgrade(bindir, fixture):
         code, st, err = s.cli_json("status", str(new_ticket))
         assert code == 0 and [e["kind"] for e in st["events"]] == ["received"], (code, st, err)
         assert st["events"][0]["actor"] == "channel:office", st["events"][0]
+        # Lists by status find the old requests and the new one alike.
+        for status, in s.sql("SELECT DISTINCT status FROM requests"):
+            want = sorted(r[0] for r in s.sql(f"SELECT id FROM requests WHERE status = '{status}'"))
+            code, out, err = s.cli_json("list", "--status", status, "--limit", "200")
+            assert code == 0 and sorted(r["ticket"] for r in out["requests"]) == want, (fixture, status, out, err)
 
 
 def test_every_fixture_migrates_and_keeps_everything(bindir):
