@@ -41,7 +41,7 @@ void announce_changes(broker_t *b)
 {
     for (size_t k = 0; k < b->n_changes; k++) {
         const change_t *c = &b->changes[k];
-        for (int i = 0; i < MAX_SESSIONS; i++) {
+        for (int i = 0; i < b->session_top; i++) {
             session_t *s = &b->sessions[i];
             if (!s->used)
                 continue;
@@ -240,6 +240,21 @@ static int64_t local_midnight(int64_t now_ms)
     return (int64_t)mktime(&tm) * 1000;
 }
 
+/* Today's local midnight, worked out again only when the day changes or the
+ * clock steps back (localtime_r and mktime cost more than a dispatch's
+ * bookkeeping). */
+static int64_t today_midnight(broker_t *b, int64_t now_ms)
+{
+    if (now_ms < b->midnight || now_ms >= b->next_midnight) {
+        b->midnight = local_midnight(now_ms);
+        /* 26 hours on is the next day whatever its length (23 to 25 hours). */
+        b->next_midnight = local_midnight(b->midnight + 26 * INT64_C(3600000));
+        if (b->next_midnight <= now_ms)
+            b->next_midnight = 0; /* no sense to be made of it: every time */
+    }
+    return b->midnight;
+}
+
 /* Fairness: fewest jobs given today first, then the one offered to longest
  * ago (never offered first), then by id, so that equal volunteers take turns. */
 static int by_fairness(const void *pa, const void *pb)
@@ -269,9 +284,9 @@ void dispatch(broker_t *b)
     offers_begin(b->offers);
     session_t *online[MAX_SESSIONS];
     int n = 0;
-    int64_t midnight = local_midnight(bm_now_ms());
+    int64_t midnight = today_midnight(b, bm_now_ms());
     store_read_begin(b->store);
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < b->session_top; i++) {
         session_t *s = &b->sessions[i];
         if (!session_online(b, s, mono))
             continue; /* an offer to someone gone offline does not hold a job back */

@@ -128,6 +128,8 @@ struct broker {
     store_key_t *new_keys;   /* registered in this pass: enter the registry after the commit */
     size_t n_new_keys, cap_new_keys;
     session_t sessions[MAX_SESSIONS];
+    int session_top;         /* slots [0, session_top) have been used: loops over sessions stop there */
+    int64_t midnight, next_midnight; /* today's local midnight and the next (dispatch's claims today) */
     taker_t takers[MAX_TAKERS];
     int n_takers;
     outmsg_t *out;

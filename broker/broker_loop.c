@@ -100,7 +100,7 @@ static void flush(broker_t *b, bool committed, const bm_error_t *commit_err)
 
 static void undo_pass_sessions(broker_t *b)
 {
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < b->session_top; i++) {
         if (b->sessions[i].used && b->sessions[i].batch == b->batch)
             b->sessions[i].used = false;
     }
@@ -124,7 +124,7 @@ static int count_online(const broker_t *b)
 {
     int n = 0;
     int64_t mono = bm_mono_ms();
-    for (int i = 0; i < MAX_SESSIONS; i++)
+    for (int i = 0; i < b->session_top; i++)
         n += b->sessions[i].used && session_online(b, &b->sessions[i], mono);
     return n;
 }

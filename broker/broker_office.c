@@ -22,7 +22,7 @@ void cmd_volunteers(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     cJSON_ArrayForEach(v, arr) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
         bool online = false;
-        for (int i = 0; i < MAX_SESSIONS && cJSON_IsString(id); i++) {
+        for (int i = 0; i < b->session_top && cJSON_IsString(id); i++) {
             if (session_online(b, &b->sessions[i], mono) &&
                 strcmp(b->sessions[i].volunteer, id->valuestring) == 0)
                 online = true;
@@ -249,7 +249,7 @@ fail:
 static void drop_key(broker_t *b, reg_key_t *k)
 {
     if (k->kind == ROLE_VOLUNTEER) {
-        for (int i = 0; i < MAX_SESSIONS; i++) {
+        for (int i = 0; i < b->session_top; i++) {
             if (b->sessions[i].used && strcmp(b->sessions[i].volunteer, k->principal) == 0)
                 b->sessions[i].used = false;
         }

@@ -11,7 +11,7 @@
 
 session_t *session_by_env(broker_t *b, const bm_envelope_t *env)
 {
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < b->session_top; i++) {
         session_t *s = &b->sessions[i];
         if (s->used && s->env.id_len == env->id_len && memcmp(s->env.id, env->id, env->id_len) == 0)
             return s;
@@ -64,7 +64,7 @@ static session_t *session_slot(broker_t *b, const bm_envelope_t *env, const char
 {
     int64_t mono = bm_mono_ms();
     session_t *free_slot = NULL, *stale = NULL;
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < b->session_top; i++) {
         session_t *s = &b->sessions[i];
         bool same_peer = s->used && s->env.id_len == env->id_len &&
                          memcmp(s->env.id, env->id, env->id_len) == 0;
@@ -75,6 +75,8 @@ static session_t *session_slot(broker_t *b, const bm_envelope_t *env, const char
         else if (s->used && !session_online(b, s, mono) && (!stale || s->last_heard < stale->last_heard))
             stale = s;
     }
+    if (!free_slot && b->session_top < MAX_SESSIONS)
+        free_slot = &b->sessions[b->session_top]; /* never used yet */
     return free_slot ? free_slot : stale;
 }
 
@@ -161,13 +163,15 @@ void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     }
     if (store_volunteer_hello(b->store, id, name, skill_list, (int)max_jobs, bm_now_ms(), &err) != 0)
         goto fail;
-    for (int i = 0; i < MAX_SESSIONS; i++) {
+    for (int i = 0; i < b->session_top; i++) {
         session_t *s = &b->sessions[i];
         if (s != slot && s->used && strcmp(s->volunteer, id) == 0)
             s->used = false;
     }
     memset(slot, 0, sizeof *slot);
     slot->used = true;
+    if (slot - b->sessions >= b->session_top)
+        b->session_top = (int)(slot - b->sessions) + 1;
     slot->env = *env;
     bm_strlcpy(slot->volunteer, id, sizeof slot->volunteer);
     bm_strlcpy(slot->name, name, sizeof slot->name);

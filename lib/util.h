@@ -10,6 +10,8 @@
 int64_t bm_now_ms(void);
 /* Monotonic time in ms (for timeouts and measuring). */
 int64_t bm_mono_ms(void);
+/* The length of bm_time_iso's text for a four-digit year. */
+#define BM_TIME_ISO_LEN 24
 /* Writes "2026-11-29T06:20:01.123Z" (UTC); buf needs 25 bytes. Returns buf. */
 char *bm_time_iso(int64_t ms, char *buf, size_t len);
 /* Parses the format above (also without milliseconds, or a bare YYYY-MM-DD);

@@ -297,6 +297,47 @@ static void test_time_iso_format(void **state)
     assert_int_equal(strlen(buf), 24);
 }
 
+/* The digits written by hand say what gmtime_r, strftime and snprintf said
+ * before: for a spread of times from 1900 to 2200, every boundary of a day,
+ * month and year near them, and years outside four digits. */
+static void test_time_iso_as_strftime(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ULL; /* xorshift: the same values every run */
+    const int64_t lo = -2208988800000LL, span = 9467107200000LL; /* 1900 .. 2200 */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t ms = lo + (int64_t)(x % (uint64_t)span);
+        if (i % 4 == 1)
+            ms -= ms % 86400000; /* midnight */
+        else if (i % 4 == 2)
+            ms = ms - ms % 86400000 - 1; /* the last millisecond of a day */
+        time_t secs = (time_t)(ms / 1000);
+        int millis = (int)(ms % 1000);
+        if (millis < 0) {
+            millis += 1000;
+            secs -= 1;
+        }
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char date[32], want[40], got[25];
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof want, "%s.%03dZ", date, millis);
+        bm_time_iso(ms, got, sizeof got);
+        if (strcmp(want, got) != 0)
+            fail_msg("%lld: want %s, got %s", (long long)ms, want, got);
+    }
+    char buf[40];
+    /* Year 10000 and a year before 0: strftime's text, as before. */
+    assert_string_equal(bm_time_iso(253402300800000LL, buf, sizeof buf), "10000-01-01T00:00:00.000Z");
+    assert_string_equal(bm_time_iso(-62198755200000LL, buf, sizeof buf), "-1-01-01T00:00:00.000Z");
+    /* A buffer too short is cut, never overrun. */
+    char small[11];
+    assert_string_equal(bm_time_iso(0, small, sizeof small), "1970-01-01");
+}
+
 static void test_time_parse_iso(void **state)
 {
     (void)state;
@@ -505,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_base64_buffer_limits),
         cmocka_unit_test(test_base64_decode_rejects_invalid),
         cmocka_unit_test(test_time_iso_format),
+        cmocka_unit_test(test_time_iso_as_strftime),
         cmocka_unit_test(test_time_parse_iso),
         cmocka_unit_test(test_time_parse_iso_rejects_garbage),
         cmocka_unit_test(test_time_round_trip),
