@@ -36,7 +36,7 @@ int acting_channel(broker_t *b, const cJSON *body, bool submit, const char **cha
                           bm_error_t *err)
 {
     const char *named = NULL;
-    if (bm_json_str(body, "channel", b->caller.dev, 64, &named, err) != 0)
+    if (bm_body_str(body, "channel", b->caller.dev, 64, &named, err) != 0)
         return -1;
     if (b->caller.kind & ROLE_CHANNEL) {
         if (named && strcmp(named, b->caller.principal) != 0) {

@@ -73,7 +73,7 @@ void cmd_report(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
             !cJSON_IsBool(ok) || bm_json_int(r, "status", false, 0, 999, &status, &err) ||
             bm_json_int(r, "latency_ms", false, 0, INT64_C(86400000), &x->latency_ms, &err) ||
             bm_json_int(r, "retry_after_s", false, 0, INT64_C(31536000), &retry, &err) ||
-            bm_json_str(r, "error", false, 1000, &x->error, &err) || (gone && !cJSON_IsBool(gone)) ||
+            bm_body_str(r, "error", false, 1000, &x->error, &err) || (gone && !cJSON_IsBool(gone)) ||
             (permanent && !cJSON_IsBool(permanent))) {
             if (!err.code)
                 bm_error_set(&err, BM_ERR_INVALID, "results",

@@ -43,10 +43,10 @@ void cmd_deliveries(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     int64_t limit = 50, offset = 0;
     const char *since = NULL;
     cJSON *out = NULL;
-    if (bm_json_str(msg->body, "state", false, 16, &f.state, &err) ||
+    if (bm_body_str(msg->body, "state", false, 16, &f.state, &err) ||
         bm_json_int(msg->body, "endpoint", false, 1, INT64_MAX / 2, &f.endpoint, &err) ||
         bm_json_int(msg->body, "ticket", false, 1, INT64_MAX / 2, &f.ticket, &err) ||
-        bm_json_str(msg->body, "since", false, 40, &since, &err) ||
+        bm_body_str(msg->body, "since", false, 40, &since, &err) ||
         bm_json_int(msg->body, "limit", false, 1, BM_MAX_LIST, &limit, &err) ||
         bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
         goto fail;
@@ -88,7 +88,7 @@ void cmd_replay(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     int64_t id = 0, since = 0;
     const char *dead_since = NULL;
     if (bm_json_int(msg->body, "id", false, 1, INT64_MAX / 2, &id, &err) ||
-        bm_json_str(msg->body, "dead_since", false, 40, &dead_since, &err))
+        bm_body_str(msg->body, "dead_since", false, 40, &dead_since, &err))
         goto fail;
     if (!id == !dead_since) {
         bm_error_set(&err, BM_ERR_INVALID, "id", "请给出 \"id\" 或 \"dead_since\" 之一 / give either \"id\" or \"dead_since\"");
@@ -124,8 +124,8 @@ void cmd_endpoint(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const char *action = NULL, *secret = NULL;
     char generated[80];
     if (bm_json_int(msg->body, "id", true, 1, INT64_MAX / 2, &id, &err) ||
-        bm_json_str(msg->body, "action", true, 16, &action, &err) ||
-        bm_json_str(msg->body, "secret", false, 120, &secret, &err))
+        bm_body_str(msg->body, "action", true, 16, &action, &err) ||
+        bm_body_str(msg->body, "secret", false, 120, &secret, &err))
         goto fail;
     if (strcmp(action, "rotate") == 0) {
         if (secret && bm_secret_check(secret) != 0) {
@@ -194,11 +194,11 @@ void cmd_key_add(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const char *pub = NULL, *role = NULL, *name = NULL, *skills = NULL, *acts_for = NULL;
     int64_t max_jobs = BM_DEFAULT_MAX_JOBS;
     char actor[BM_MAX_ROLE + 1];
-    if (bm_json_str(msg->body, "public", true, BM_Z85_KEY_LEN, &pub, &err) ||
-        bm_json_str(msg->body, "role", true, BM_MAX_ROLE, &role, &err) ||
-        bm_json_str(msg->body, "name", false, BM_MAX_VOL_NAME, &name, &err) ||
-        bm_json_str(msg->body, "skills", false, 390, &skills, &err) ||
-        bm_json_str(msg->body, "acts_for", false, 500, &acts_for, &err) ||
+    if (bm_body_str(msg->body, "public", true, BM_Z85_KEY_LEN, &pub, &err) ||
+        bm_body_str(msg->body, "role", true, BM_MAX_ROLE, &role, &err) ||
+        bm_body_str(msg->body, "name", false, BM_MAX_VOL_NAME, &name, &err) ||
+        bm_body_str(msg->body, "skills", false, 390, &skills, &err) ||
+        bm_body_str(msg->body, "acts_for", false, 500, &acts_for, &err) ||
         bm_json_int(msg->body, "max_jobs", false, 1, 20, &max_jobs, &err))
         goto fail;
     if (!bm_key_z85_ok(pub)) {
@@ -284,8 +284,8 @@ void cmd_key_revoke(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     char found[64][BM_Z85_KEY_LEN + 1];
     char actor[BM_MAX_ROLE + 1];
     int n = 0;
-    if (bm_json_str(msg->body, "public", false, BM_Z85_KEY_LEN, &pub, &err) ||
-        bm_json_str(msg->body, "role", false, BM_MAX_ROLE, &role, &err))
+    if (bm_body_str(msg->body, "public", false, BM_Z85_KEY_LEN, &pub, &err) ||
+        bm_body_str(msg->body, "role", false, BM_MAX_ROLE, &role, &err))
         goto fail;
     if (!pub == !role) {
         bm_error_set(&err, BM_ERR_INVALID, "public",

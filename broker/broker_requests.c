@@ -118,13 +118,13 @@ void cmd_submit(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const cJSON *body = msg->body;
     int64_t retry_ms = 0;
     if (acting_channel(b, body, true, &in.channel, &err) ||
-        bm_json_str(body, "category", true, 64, &in.category, &err) ||
-        bm_json_str(body, "building", true, BM_MAX_BUILDING, &in.building, &err) ||
-        bm_json_str(body, "unit", false, BM_MAX_UNIT, &in.unit, &err) ||
-        bm_json_str(body, "contact", true, BM_MAX_CONTACT, &in.contact, &err) ||
-        bm_json_str(body, "text", true, BM_MAX_TEXT, &in.text, &err) ||
-        bm_json_str(body, "callback", false, BM_MAX_URL, &in.callback, &err) ||
-        bm_json_str(body, "ref", false, BM_MAX_REF, &in.ref, &err))
+        bm_body_str(body, "category", true, 64, &in.category, &err) ||
+        bm_body_str(body, "building", true, BM_MAX_BUILDING, &in.building, &err) ||
+        bm_body_str(body, "unit", false, BM_MAX_UNIT, &in.unit, &err) ||
+        bm_body_str(body, "contact", true, BM_MAX_CONTACT, &in.contact, &err) ||
+        bm_body_str(body, "text", true, BM_MAX_TEXT, &in.text, &err) ||
+        bm_body_str(body, "callback", false, BM_MAX_URL, &in.callback, &err) ||
+        bm_body_str(body, "ref", false, BM_MAX_REF, &in.ref, &err))
         goto fail;
     if (!(in.category = station_category(&b->cfg, in.category, &err)))
         goto fail;
@@ -320,8 +320,8 @@ int accept_photos(broker_t *b, const bm_msg_t *msg, store_attach_t *attach,
     for (size_t i = 0; i < msg->n_attach; i++) {
         const cJSON *m = meta ? cJSON_GetArrayItem(meta, (int)i) : NULL;
         const char *kind = NULL, *name = NULL;
-        if ((m && !cJSON_IsObject(m)) || bm_json_str(m, "kind", false, 16, &kind, err) ||
-            bm_json_str(m, "name", false, 200, &name, err)) {
+        if ((m && !cJSON_IsObject(m)) || bm_body_str(m, "kind", false, 16, &kind, err) ||
+            bm_body_str(m, "name", false, 200, &name, err)) {
             if (!err->code)
                 bm_error_set(err, BM_ERR_INVALID, "attachments", "每个附件说明应为一个对象 / each attachment is an object");
             return -1;
@@ -355,7 +355,7 @@ void cmd_rate(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const char *channel = NULL, *comment = NULL;
     if (get_ticket(msg->body, &ticket, &err) || acting_channel(b, msg->body, false, &channel, &err) ||
         bm_json_int(msg->body, "score", true, 1, 5, &score, &err) ||
-        bm_json_str(msg->body, "comment", false, BM_MAX_COMMENT, &comment, &err))
+        bm_body_str(msg->body, "comment", false, BM_MAX_COMMENT, &comment, &err))
         goto fail;
     if (store_rate(b->store, ticket, channel, (int)score, comment, bm_now_ms(), &err) != 0)
         goto fail;
@@ -378,9 +378,9 @@ static void channel_act(broker_t *b, const bm_envelope_t *env, const bm_msg_t *m
     const char *channel = NULL, *text = NULL, *department = NULL;
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
         acting_channel(b, msg->body, false, &channel, &err) != 0 ||
-        bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
+        bm_body_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
         (act == BM_ACT_ESCALATE &&
-         (bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
+         (bm_body_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
           bm_config_check_department(&b->cfg, department, &err) != 0)))
         goto fail;
     store_act_t a = {.act = act, .channel = channel, .text = text, .department = department};
@@ -418,13 +418,13 @@ void cmd_list(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     const char *since = NULL, *until = NULL;
     const cJSON *overdue = cJSON_GetObjectItemCaseSensitive(msg->body, "overdue");
     cJSON *out = NULL;
-    if (bm_json_str(msg->body, "status", false, 32, &f.status, &err) ||
-        bm_json_str(msg->body, "category", false, 64, &f.category, &err) ||
-        bm_json_str(msg->body, "channel", false, 64, &f.channel, &err) ||
-        bm_json_str(msg->body, "building", false, BM_MAX_BUILDING, &f.building, &err) ||
-        bm_json_str(msg->body, "volunteer", false, BM_MAX_VOL_ID, &f.volunteer, &err) ||
-        bm_json_str(msg->body, "since", false, 40, &since, &err) ||
-        bm_json_str(msg->body, "until", false, 40, &until, &err) ||
+    if (bm_body_str(msg->body, "status", false, 32, &f.status, &err) ||
+        bm_body_str(msg->body, "category", false, 64, &f.category, &err) ||
+        bm_body_str(msg->body, "channel", false, 64, &f.channel, &err) ||
+        bm_body_str(msg->body, "building", false, BM_MAX_BUILDING, &f.building, &err) ||
+        bm_body_str(msg->body, "volunteer", false, BM_MAX_VOL_ID, &f.volunteer, &err) ||
+        bm_body_str(msg->body, "since", false, 40, &since, &err) ||
+        bm_body_str(msg->body, "until", false, 40, &until, &err) ||
         bm_json_int(msg->body, "limit", false, 1, BM_MAX_LIST, &limit, &err) ||
         bm_json_int(msg->body, "offset", false, 0, INT32_MAX, &offset, &err))
         goto fail;

@@ -88,8 +88,8 @@ void cmd_hello(broker_t *b, const bm_envelope_t *env, const bm_msg_t *msg)
     uint32_t skills = 0;
     char skill_list[BM_MAX_CATEGORIES * 33] = "";
     const reg_key_t *key = b->caller.key;
-    if (bm_json_str(msg->body, "volunteer", !key, BM_MAX_VOL_ID, &id, &err) ||
-        bm_json_str(msg->body, "name", !key, BM_MAX_VOL_NAME, &name, &err) ||
+    if (bm_body_str(msg->body, "volunteer", !key, BM_MAX_VOL_ID, &id, &err) ||
+        bm_body_str(msg->body, "name", !key, BM_MAX_VOL_NAME, &name, &err) ||
         bm_json_int(msg->body, "max_jobs", false, 1, 20, &max_jobs, &err))
         goto fail;
     if (key) {
@@ -239,9 +239,9 @@ static void holder_act(broker_t *b, session_t *s, const bm_envelope_t *env, cons
     int64_t ticket = 0;
     const char *text = NULL, *department = NULL;
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
-        bm_json_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
+        bm_body_str(msg->body, text_key, text_required, BM_MAX_NOTE, &text, &err) != 0 ||
         (act == BM_ACT_ESCALATE &&
-         (bm_json_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
+         (bm_body_str(msg->body, "department", true, BM_MAX_DEPARTMENT, &department, &err) != 0 ||
           bm_config_check_department(&b->cfg, department, &err) != 0))) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;
@@ -288,7 +288,7 @@ void cmd_decline(broker_t *b, session_t *s, const bm_envelope_t *env, const bm_m
     int64_t ticket = 0;
     const char *reason = NULL;
     if (get_ticket(msg->body, &ticket, &err) != 0 ||
-        bm_json_str(msg->body, "reason", false, BM_MAX_REASON, &reason, &err) != 0 ||
+        bm_body_str(msg->body, "reason", false, BM_MAX_REASON, &reason, &err) != 0 ||
         store_decline(b->store, ticket, s->volunteer, reason, bm_now_ms(), &err) != 0) {
         reply_err(b, SOCK_WORKER, env, msg, &err);
         return;

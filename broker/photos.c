@@ -18,7 +18,7 @@ int photos_get(store_t *st, const bm_config_t *cfg, const cJSON *body, const cha
     FILE *f = NULL;
     int rc = -1;
     if (bm_json_int(body, "ticket", true, 1, INT64_C(9007199254740991), &ticket, err) ||
-        bm_json_str(body, "sha256", true, 64, &sha, err))
+        bm_body_str(body, "sha256", true, 64, &sha, err))
         goto out;
     if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64) {
         bm_error_set(err, BM_ERR_INVALID, "sha256", "sha256 应为 64 个小写十六进制字符 / sha256 must be 64 "

@@ -10,8 +10,8 @@ int reports_month(const bm_config_t *cfg, const cJSON *body, cJSON **reply, bm_e
 {
     const char *month = NULL, *tz = NULL;
     int year = 0, mon = 0;
-    if (bm_json_str(body, "month", true, 7, &month, err) ||
-        bm_json_str(body, "tz", false, 64, &tz, err))
+    if (bm_body_str(body, "month", true, 7, &month, err) ||
+        bm_body_str(body, "tz", false, 64, &tz, err))
         return -1;
     if (bm_stats_parse_month(month, &year, &mon) != 0) {
         bm_error_set(err, BM_ERR_INVALID, "month", "月份应为 YYYY-MM / month must be YYYY-MM");

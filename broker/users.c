@@ -28,7 +28,7 @@ static bool login_ok(const char *s)
 
 static int read_login(const cJSON *body, const char **login, bm_error_t *err)
 {
-    if (bm_json_str(body, "user", true, BM_MAX_LOGIN, login, err) != 0)
+    if (bm_body_str(body, "user", true, BM_MAX_LOGIN, login, err) != 0)
         return -1;
     if (!login_ok(*login)) {
         bm_error_set(err, BM_ERR_INVALID, "user",
@@ -40,7 +40,7 @@ static int read_login(const cJSON *body, const char **login, bm_error_t *err)
 
 static int read_password(const cJSON *body, const char **pw, bm_error_t *err)
 {
-    if (bm_json_str(body, "password", true, BM_MAX_PASSWORD, pw, err) != 0)
+    if (bm_body_str(body, "password", true, BM_MAX_PASSWORD, pw, err) != 0)
         return -1;
     if (strlen(*pw) < BM_MIN_PASSWORD) {
         bm_error_set(err, BM_ERR_INVALID, "password",
@@ -99,8 +99,8 @@ int users_add(store_t *st, const bm_config_t *cfg, const cJSON *body, const char
 {
     const char *login = NULL, *name = NULL, *role = NULL, *pw = NULL;
     store_user_t u = {0};
-    if (read_login(body, &login, err) || bm_json_str(body, "name", false, BM_MAX_USER_NAME, &name, err) ||
-        bm_json_str(body, "role", true, BM_MAX_ROLE, &role, err) || role_ok(cfg, role, err) ||
+    if (read_login(body, &login, err) || bm_body_str(body, "name", false, BM_MAX_USER_NAME, &name, err) ||
+        bm_body_str(body, "role", true, BM_MAX_ROLE, &role, err) || role_ok(cfg, role, err) ||
         read_password(body, &pw, err) || hash_password(pw, u.hash, sizeof u.hash, err))
         return -1;
     bm_strlcpy(u.login, login, sizeof u.login);
@@ -195,8 +195,8 @@ int users_login(store_t *st, const cJSON *body, int64_t now, cJSON **reply, bm_e
 {
     const char *login = NULL, *pw = NULL;
     store_user_t u;
-    if (bm_json_str(body, "user", true, BM_MAX_LOGIN, &login, err) ||
-        bm_json_str(body, "password", true, BM_MAX_PASSWORD, &pw, err))
+    if (bm_body_str(body, "user", true, BM_MAX_LOGIN, &login, err) ||
+        bm_body_str(body, "password", true, BM_MAX_PASSWORD, &pw, err))
         return -1;
     int found = login_ok(login) ? store_user_get(st, login, &u) : 1;
     if (found < 0) {

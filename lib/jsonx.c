@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
-                bm_error_t *err)
+static int json_str(const cJSON *obj, const char *key, bool required, size_t max, bool check_utf8,
+                    const char **out, bm_error_t *err)
 {
     *out = NULL;
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -28,7 +28,7 @@ int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, co
                      key, len, max, max / 3, key, len, max);
         return -1;
     }
-    if (!bm_utf8_valid(item->valuestring, len)) {
+    if (check_utf8 && !bm_utf8_valid(item->valuestring, len)) {
         bm_error_set(err, BM_ERR_INVALID, key, "字段 \"%s\" 含有无法识别的字符（不是有效的 UTF-8） / field \"%s\" is not valid UTF-8", key, key);
         return -1;
     }
@@ -38,6 +38,18 @@ int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, co
     }
     *out = item->valuestring;
     return 0;
+}
+
+int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
+                bm_error_t *err)
+{
+    return json_str(obj, key, required, max, true, out, err);
+}
+
+int bm_body_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
+                bm_error_t *err)
+{
+    return json_str(obj, key, required, max, false, out, err);
 }
 
 int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, int64_t max,

@@ -15,6 +15,14 @@
  * points into obj. */
 int bm_json_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
                 bm_error_t *err);
+/* bm_json_str for a field of a message body that bm_proto_decode accepted
+ * (the broker's handlers): the body was checked whole there, valid UTF-8
+ * with no NUL and no \u0000, and what cJSON decodes from such a body is
+ * valid too (an escape gives a character, never a lone surrogate), so the
+ * field's bytes are not checked a second time. Everything else as
+ * bm_json_str. */
+int bm_body_str(const cJSON *obj, const char *key, bool required, size_t max, const char **out,
+                bm_error_t *err);
 /* Reads obj[key] as an integer in [min, max]. Absent leaves *out unchanged
  * (an error if required). Returns 0 or -1 with err set. */
 int bm_json_int(const cJSON *obj, const char *key, bool required, int64_t min, int64_t max,
