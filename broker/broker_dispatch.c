@@ -284,27 +284,32 @@ void dispatch(broker_t *b)
     offers_begin(b->offers);
     session_t *online[MAX_SESSIONS];
     int n = 0;
-    int64_t midnight = today_midnight(b, bm_now_ms());
-    store_read_begin(b->store);
     for (int i = 0; i < b->session_top; i++) {
         session_t *s = &b->sessions[i];
         if (!session_online(b, s, mono))
             continue; /* an offer to someone gone offline does not hold a job back */
         for (int k = 0; k < s->n_offered; k++)
             offers_count(b->offers, s->offered[k], mono);
-        if (s->claims_day != midnight) {
-            int got = store_volunteer_claimed_since(b->store, s->volunteer, midnight);
-            s->claims_today = got > 0 ? got : 0;
-            s->claims_day = midnight;
-        }
         online[n++] = s;
     }
-    if (n > 0 && !b->offer_cache)
-        b->offer_cache = calloc(1, sizeof *b->offer_cache); /* NULL: bodies made per offer */
-    qsort(online, (size_t)n, sizeof online[0], by_fairness);
-    for (int i = 0; i < n; i++)
-        dispatch_one(b, online[i], b->offer_cache, mono);
-    store_read_end(b->store);
+    if (n > 0) { /* nobody online: nothing to read */
+        int64_t midnight = today_midnight(b, bm_now_ms());
+        store_read_begin(b->store);
+        for (int i = 0; i < n; i++) {
+            session_t *s = online[i];
+            if (s->claims_day != midnight) {
+                int got = store_volunteer_claimed_since(b->store, s->volunteer, midnight);
+                s->claims_today = got > 0 ? got : 0;
+                s->claims_day = midnight;
+            }
+        }
+        if (!b->offer_cache)
+            b->offer_cache = calloc(1, sizeof *b->offer_cache); /* NULL: bodies made per offer */
+        qsort(online, (size_t)n, sizeof online[0], by_fairness);
+        for (int i = 0; i < n; i++)
+            dispatch_one(b, online[i], b->offer_cache, mono);
+        store_read_end(b->store);
+    }
     offers_end(b->offers);
     offer_cache_clear(b->offer_cache);
 }
