@@ -177,12 +177,21 @@ int st_paged(store_t *self, const char *what, const char *count_sql, const char 
     sqlite3_stmt *count = NULL, *rows = NULL;
     cJSON *root = NULL;
     int rc = -1;
-    if (w->overflow || wp->overflow ||
-        (size_t)snprintf(sql, sizeof sql, "%s %s %s", count_sql, w->sql, count_tail) >= sizeof sql ||
-        sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
+    /* A clause that did not fit is not reachable from a peer's input (every
+     * filter's length is bounded); it is said plainly, not as SQLite's
+     * complaint about a cut statement. */
+    bool fits = !w->overflow && !wp->overflow &&
+                (size_t)snprintf(sql, sizeof sql, "%s %s %s", count_sql, w->sql, count_tail) < sizeof sql;
+    if (fits && sqlite3_prepare_v2(self->db, sql, -1, &count, NULL) != SQLITE_OK)
         goto out;
-    if ((size_t)snprintf(sql, sizeof sql, "%s %s %s", page_sql, wp->sql, page_tail) >= sizeof sql ||
-        sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
+    fits = fits && (size_t)snprintf(sql, sizeof sql, "%s %s %s", page_sql, wp->sql, page_tail) < sizeof sql;
+    if (!fits) {
+        sqlite3_finalize(count);
+        bm_error_set(err, BM_ERR_STORAGE, NULL, "查询条件太长，无法执行 / the %s query is too long to build",
+                     what);
+        return -1;
+    }
+    if (sqlite3_prepare_v2(self->db, sql, -1, &rows, NULL) != SQLITE_OK)
         goto out;
     where_bind(w, count);
     int next = where_bind(wp, rows);
@@ -259,7 +268,9 @@ static void list_filters(st_where_t *w, const store_filter_t *f)
  * left the queue (requests_status_created, a range per status) and the open
  * ones (requests_open_category); the page takes, from each status's range
  * read newest first, at most offset + limit (no part is sorted whole) and
- * the newest of those. */
+ * the newest of those. Every level orders by created_at, then ticket: a
+ * status's newest by time are its newest by ticket only where created_at
+ * never went back (since 009), and older databases may hold such rows. */
 static int list_range(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
 {
     static const char *const moved[] = {"claimed", "done", "escalated", "resolved", "cancelled"};
@@ -276,8 +287,8 @@ static int list_range(store_t *self, const store_filter_t *f, cJSON **out, bm_er
     list_filters(&w, f);
     for (size_t k = 0; k <= sizeof moved / sizeof *moved; k++) {
         bool open = k == sizeof moved / sizeof *moved;
-        where_raw(&wp, k ? " UNION ALL SELECT * FROM (SELECT r.id FROM requests r"
-                         : "SELECT * FROM (SELECT r.id FROM requests r",
+        where_raw(&wp, k ? " UNION ALL SELECT * FROM (SELECT r.id, r.created_at FROM requests r"
+                         : "SELECT * FROM (SELECT r.id, r.created_at FROM requests r",
                   NULL, 0, false);
         if (open)
             where_raw(&wp, " INDEXED BY requests_open_category WHERE r.status = 'open'", NULL, 0, false);
@@ -290,7 +301,9 @@ static int list_range(store_t *self, const store_filter_t *f, cJSON **out, bm_er
     }
     return st_paged(self, "list", "SELECT count(*) FROM (SELECT r.id FROM requests r", ")", &w,
                     LIST_COLS " WHERE r.id IN (SELECT id FROM (",
-                    ") ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY r.id DESC", &wp, f->limit, f->offset,
+                    ") ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)"
+                    " ORDER BY r.created_at DESC, r.id DESC",
+                    &wp, f->limit, f->offset,
                     "requests", list_row, out, err);
 }
 

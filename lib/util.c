@@ -45,8 +45,9 @@ char *bm_time_iso(int64_t ms, char *buf, size_t len)
     struct tm tm;
     gmtime_r(&secs, &tm);
     int year = tm.tm_year + 1900;
-    if (len < BM_TIME_ISO_LEN + 1 || year < 0 || year > 9999) {
-        /* Outside four-digit years, or a short buffer: as strftime writes it. */
+    if (len < BM_TIME_ISO_LEN + 1 || year < 1000 || year > 9999) {
+        /* Outside four-digit years (strftime writes 999, not 0999), or a
+         * short buffer: as strftime writes it. */
         char date[32];
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(buf, len, "%s.%03dZ", date, millis);

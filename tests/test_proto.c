@@ -377,6 +377,53 @@ static void test_decode_body_not_utf8(void **state)
     expect_text("{\"text\": \"C:\\\\u0000\"}", "C:\\u0000");
 }
 
+/* Every key and string in the tree is valid UTF-8 (the broker's handlers
+ * rely on it: bm_body_str does not check a field again). */
+static void expect_tree_utf8(const cJSON *item)
+{
+    for (; item; item = item->next) {
+        if (item->string)
+            assert_true(bm_utf8_valid(item->string, strlen(item->string)));
+        if (cJSON_IsString(item))
+            assert_true(bm_utf8_valid(item->valuestring, strlen(item->valuestring)));
+        expect_tree_utf8(item->child);
+    }
+}
+
+/* What cJSON decodes from a body bm_proto_decode accepted is valid UTF-8,
+ * escapes included: a lone or reversed surrogate is refused, never decoded
+ * into text (so bm_body_str need not check a field's bytes again). */
+static void test_decoded_strings_are_valid_utf8(void **state)
+{
+    (void)state;
+    static const char *bodies[] = {
+        "{\"text\": \"\\ud800\"}",          "{\"text\": \"\\udc00\"}",
+        "{\"text\": \"x\\ud800\"}",         "{\"text\": \"\\ud800\\u0041\"}",
+        "{\"text\": \"\\ud800\\\\udc00\"}", "{\"text\": \"\\ud800\\udc0\"}",
+        "{\"text\": \"\\uD800\\uDBFF\"}",  "{\"text\": \"\\udc00\\ud800\"}",
+        "{\"text\": \"\\ud83d\\ude00\"}",  "{\"text\": \"\\udbff\\udfff\"}",
+        "{\"text\": \"\\uFFFF\\uFFFE\"}",   "{\"\\ud83d\\ude00\": \"key\"}",
+        "{\"\\ud800\": \"key\"}",            "{\"a\": [\"\\ud800\", 1]}",
+        "{\"a\": {\"b\": \"\\udfff\"}}",   "{\"a\": [{\"b\": [\"\\u00e9\\u6f0f\"]}]}",
+    };
+    int accepted = 0;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        frames_t f = four("BM1", "submit", "c-1", bodies[i]);
+        bm_msg_t msg;
+        bm_error_t err = {0};
+        if (bm_proto_decode(f.f, f.n, &msg, &err) == 0) {
+            expect_tree_utf8(msg.body);
+            accepted++;
+        } else {
+            assert_true(strcmp(err.code, BM_ERR_BAD_JSON) == 0 || strcmp(err.code, BM_ERR_INVALID) == 0);
+        }
+        bm_msg_clear(&msg);
+        fr_free(&f);
+    }
+    assert_int_equal(accepted, 5); /* the two pairs, U+FFFF U+FFFE, the emoji key, the nested é漏 */
+    expect_text("{\"text\": \"\\ud83d\\ude00\"}", "\xF0\x9F\x98\x80");
+}
+
 static void test_decode_body_not_json(void **state)
 {
     (void)state;
@@ -907,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_decode_cid_too_long),
         cmocka_unit_test(test_decode_body_too_large),
         cmocka_unit_test(test_decode_body_not_utf8),
+        cmocka_unit_test(test_decoded_strings_are_valid_utf8),
         cmocka_unit_test(test_decode_body_not_json),
         cmocka_unit_test(test_decode_body_not_object),
         cmocka_unit_test(test_decode_trailing_garbage),

@@ -481,6 +481,62 @@ static void test_open_and_moved_in_one_range(void **state)
     assert_int_equal(open_category, 1);
 }
 
+/* A list over a time range, page by page, is what the plain query gives:
+ * the requests in the range by created_at then ticket, newest first, with
+ * every status mixed — also where an older database holds times that went
+ * back across tickets (a clock step before schema 009). */
+static void test_range_pages_follow_time(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                         .text = "堵了"};
+    const int64_t t0 = INT64_C(1796000000000), minute = 60000;
+    for (int i = 0; i < 40; i++) {
+        int64_t t = 0;
+        bool dup = false;
+        assert_int_equal(store_submit(s, &in, t0 + i * minute, &t, &dup, &err), 0);
+    }
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    assert_int_equal(tu_sql_exec(fx->db, "UPDATE requests SET status = CASE id % 4 WHEN 1 THEN 'claimed'"
+                                         " WHEN 2 THEN 'done' WHEN 3 THEN 'cancelled' ELSE 'open' END;"
+                                         "UPDATE requests SET created_at = created_at - 600000"
+                                         " WHERE id BETWEEN 21 AND 30"),
+                     0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT id FROM requests WHERE created_at >= ?1 AND created_at < ?2"
+                                        " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    const int64_t since = t0 + 5 * minute, until = t0 + 35 * minute;
+    for (int offset = 0; offset < 34; offset++) {
+        store_filter_t f = {.since = since, .until = until, .limit = 4, .offset = offset};
+        char got[64], want[64] = "";
+        long total = 0;
+        page_ids(s, &f, got, sizeof got, &total);
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, since);
+        sqlite3_bind_int64(q, 2, until);
+        sqlite3_bind_int(q, 3, 4);
+        sqlite3_bind_int(q, 4, offset);
+        for (int i = 0; sqlite3_step(q) == SQLITE_ROW; i++) {
+            size_t len = strlen(want);
+            snprintf(want + len, sizeof want - len, "%s%lld", i ? "," : "", (long long)sqlite3_column_int64(q, 0));
+        }
+        if (strcmp(got, want) != 0)
+            fail_msg("offset %d: got %s, want %s", offset, got, want);
+        assert_int_equal(total, 30); /* 6..35 by time: 36..40 later, 21..30 moved back inside */
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    store_destroy(&s);
+}
+
 /* A repeated ref, in the same pass or a later one, with or without a
  * callback: the first ticket, marked duplicate, and nothing written again
  * (no request, no event, no callback endpoint). */
@@ -578,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_never_goes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_and_moved_in_one_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_pages_follow_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_statement_left_stepping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

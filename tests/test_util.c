@@ -298,18 +298,20 @@ static void test_time_iso_format(void **state)
 }
 
 /* The digits written by hand say what gmtime_r, strftime and snprintf said
- * before: for a spread of times from 1900 to 2200, every boundary of a day,
- * month and year near them, and years outside four digits. */
+ * before: for a spread of times from 1900 to 2200 and from the year 1 to
+ * 1100, midnights and the last millisecond of days near them, and years
+ * outside four digits. */
 static void test_time_iso_as_strftime(void **state)
 {
     (void)state;
     uint64_t x = 88172645463325252ULL; /* xorshift: the same values every run */
-    const int64_t lo = -2208988800000LL, span = 9467107200000LL; /* 1900 .. 2200 */
-    for (int i = 0; i < 200000; i++) {
+    const int64_t lo = -2208988800000LL, span = 9467107200000LL;       /* 1900 .. 2200 */
+    const int64_t lo2 = -62135596800000LL, span2 = 34713043200000LL; /* 0001 .. 1100 */
+    for (int i = 0; i < 240000; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        int64_t ms = lo + (int64_t)(x % (uint64_t)span);
+        int64_t ms = i < 200000 ? lo + (int64_t)(x % (uint64_t)span) : lo2 + (int64_t)(x % (uint64_t)span2);
         if (i % 4 == 1)
             ms -= ms % 86400000; /* midnight */
         else if (i % 4 == 2)
