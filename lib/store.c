@@ -466,7 +466,7 @@ static int connect_db(store_t *self, bm_error_t *err)
      * listener has its own), so SQLite's per-call mutexes are pure cost. */
     if (sqlite3_open_v2(path, &self->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+                        st_vfs_name()) != SQLITE_OK) {
         bm_error_set(err, BM_ERR_STORAGE, NULL, "无法打开数据库 %s：%s / cannot open database %s: %s", path,
                      self->db ? sqlite3_errmsg(self->db) : "内存不足", path,
                      self->db ? sqlite3_errmsg(self->db) : "out of memory");

@@ -22,6 +22,9 @@ typedef struct store store_t;
  * is cut back to after it restarts: the WAL stays bounded under any load. */
 #define STORE_CHECKPOINT_FRAMES 4000
 #define STORE_WAL_LIMIT_BYTES 33554432
+/* The most of a WAL's writes gathered into one write (lib/store_vfs.c): a
+ * commit of ~250 frames; a bigger commit is written in several. */
+#define STORE_WAL_BUFFER_BYTES 1048576
 
 /* Process-wide SQLite settings for a program whose store is on its hot path
  * (the broker): no memory statistics (each allocation would take a global

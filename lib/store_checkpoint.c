@@ -49,7 +49,8 @@ int st_ckpt_start(store_t *self)
     /* For the bench's comparison (docs/benchmarks.md): the loop checkpoints. */
     if (getenv("BIANMIN_NO_CHECKPOINT_THREAD"))
         return -1;
-    if (sqlite3_open_v2(self->path, &self->ckpt.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (sqlite3_open_v2(self->path, &self->ckpt.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        st_vfs_name()) !=
         SQLITE_OK) {
         log_warn("不能为检查点打开第二个连接，检查点在主循环里做 / cannot open a second connection "
                  "for checkpoints (%s); the event loop checkpoints itself",

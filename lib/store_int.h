@@ -164,6 +164,13 @@ int st_insert_attachment(store_t *self, int64_t ticket, int64_t event_id, const 
 /* store_dispatch.c: a job as its volunteer sees it (offer, unit, contact, lease). */
 cJSON *st_job_json(store_t *self, int64_t ticket);
 
+/* store_vfs.c: the VFS that gathers a WAL's writes into one per commit. */
+#define STORE_VFS_NAME "bianmin-wal"
+/* The VFS name for the store's read-write connections (registered on the
+ * first call over the default VFS of that moment), or NULL for SQLite's
+ * default (BIANMIN_NO_WAL_BUFFER set, or the registration failed). */
+const char *st_vfs_name(void);
+
 /* store_query.c: the paged listings' WHERE clause builder and runner. */
 /* A WHERE clause built from fixed fragments, each with at most one bound
  * value: user input never becomes SQL text. */

@@ -10,6 +10,7 @@
 typedef struct {
     sqlite3_file base;
     sqlite3_file *real; /* follows this struct in the same allocation */
+    bool wal;           /* a WAL file (its writes are counted) */
 } ffile_t;
 
 static sqlite3_vfs *real_vfs;
@@ -18,6 +19,7 @@ static atomic_int full_flag;
 static atomic_int countdown = -1; /* writes left before the disk is full; -1: off */
 static atomic_int fail_left;     /* failures left once the countdown ran out; -1: forever */
 static atomic_long refused;
+static atomic_long wal_writes;
 
 void tu_faultvfs_full(bool full)
 {
@@ -35,6 +37,11 @@ void tu_faultvfs_fail_after(int n, int k)
 long tu_faultvfs_refused(void)
 {
     return atomic_load(&refused);
+}
+
+long tu_faultvfs_wal_writes(void)
+{
+    return atomic_load(&wal_writes);
 }
 
 static bool refuse(void)
@@ -71,6 +78,8 @@ static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 }
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
+    if (((ffile_t *)f)->wal)
+        atomic_fetch_add(&wal_writes, 1);
     if (refuse())
         return SQLITE_FULL;
     return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
@@ -129,6 +138,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
     (void)vfs;
     ffile_t *ff = (ffile_t *)file;
     ff->real = (sqlite3_file *)&ff[1];
+    ff->wal = (flags & SQLITE_OPEN_WAL) != 0;
     int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out);
     /* Only a file the real VFS opened gets methods (and so a close). */
     file->pMethods = ff->real->pMethods ? &methods : NULL;

@@ -18,5 +18,7 @@ void tu_faultvfs_full(bool full);
 void tu_faultvfs_fail_after(int n, int k);
 /* Writes refused so far. */
 long tu_faultvfs_refused(void);
+/* Writes to WAL files so far (refused or not). */
+long tu_faultvfs_wal_writes(void);
 
 #endif

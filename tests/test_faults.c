@@ -310,6 +310,55 @@ static void test_database_removed_mid_run(void **state)
     tu_broker_stop(&b);
 }
 
+/* The WAL's writes reach the file below gathered (lib/store_vfs.c): a commit
+ * of 200 requests is a few writes, not SQLite's two per frame, and what it
+ * committed is there after the store is closed. With BIANMIN_NO_WAL_BUFFER
+ * the same commit is written as SQLite makes it, two writes a frame. */
+static void test_wal_writes_gathered(void **state)
+{
+    fx_t *fx = *state;
+    static char text[BIG_TEXT + 64];
+    for (int gathered = 1; gathered >= 0; gathered--) {
+        char db[700], wal[720];
+        snprintf(db, sizeof db, "%s/g%d.db", fx->dir, gathered);
+        snprintf(wal, sizeof wal, "%s-wal", db);
+        if (!gathered)
+            setenv("BIANMIN_NO_WAL_BUFFER", "1", 1);
+        bm_error_t err = {0};
+        store_t *s = store_open(db, &fx->cfg, &err);
+        assert_non_null(s);
+        struct stat before_st;
+        assert_int_equal(stat(wal, &before_st), 0);
+        long before = tu_faultvfs_wal_writes();
+        for (int i = 0; i < 200; i++) {
+            char ref[32];
+            snprintf(ref, sizeof ref, "g%d-%d", gathered, i);
+            make_text(text, 600, ref, i);
+            store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋",
+                                 .contact = "c", .text = text, .ref = ref};
+            int64_t ticket = 0;
+            bool dup = false;
+            assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+        }
+        assert_int_equal(store_batch_commit(s, &err), 0);
+        long writes = tu_faultvfs_wal_writes() - before;
+        struct stat after_st;
+        assert_int_equal(stat(wal, &after_st), 0);
+        long frames = (long)(after_st.st_size - before_st.st_size) / (4096 + 24);
+        store_destroy(&s);
+        unsetenv("BIANMIN_NO_WAL_BUFFER");
+        print_message("gathered %d: %ld frames, %ld writes\n", gathered, frames, writes);
+        assert_true(frames > 20);
+        if (gathered)
+            assert_true(writes <= frames / 31 + 2);
+        else
+            assert_true(writes >= 2 * frames);
+        char q[64];
+        snprintf(q, sizeof q, "SELECT count(*) FROM requests");
+        assert_int_equal(tu_sql_int(db, q), 200);
+    }
+}
+
 /* Restart on an empty database beside traces of an old one is refused,
  * unless allowed. */
 static void test_new_database_refused_beside_old_traces(void **state)
@@ -366,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_space_comes_and_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_removed_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_database_refused_beside_old_traces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_writes_gathered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
