@@ -14,14 +14,17 @@
  *
  * Nothing else changes for durability: SQLite syncs the WAL before it
  * publishes a commit in the WAL index (synchronous=FULL), so no connection
- * can see a frame that is still only in the buffer, and a write that fails
- * at the gathered write fails the sync (or the read, the write, the
- * truncate) that asked for it — SQLite then treats the commit as failed, as
- * for a failed write. After a failed gathered write the buffer is dropped:
- * SQLite never relies on frames of a transaction that did not commit (it
- * writes them again, or never reads them). Only methods whose errors SQLite
- * reports write the buffer: a file control (whose result SQLite ignores for
- * its hints) passes by it. Measured: docs/benchmarks.md ("Third round"). */
+ * can see a frame that is still only in the buffer. A gathered write that
+ * fails fails the method that asked for it (a sync, a read, a write, a
+ * truncate), and what it could not write stays gathered until a later one
+ * succeeds: a commit's sync succeeds only once every byte SQLite wrote is in
+ * the file. (SQLite may go on after a failed read of a page it spilled to
+ * the WAL: it undoes that statement, not the transaction, and still counts
+ * the spilled frames as written.) Only methods whose errors SQLite reports
+ * write the buffer: a file control (SQLite ignores its hints' results)
+ * passes by it. Gathering is used only where SQLite does not pad a commit to
+ * a sector (powersafe overwrite, SQLite's default): the padding's frames are
+ * written after the sync. Measured: docs/benchmarks.md ("Third round"). */
 #include "store_int.h"
 
 #include <pthread.h>
@@ -46,16 +49,26 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 #define REAL(f) (W(f)->real)
 
 /* Writes what is gathered, in pieces the VFS below takes whole (SQLite's
- * unix VFS writes at most 128 KiB - 1 per call: it masks a longer count);
- * the buffer is empty afterwards either way. */
+ * unix VFS writes at most 128 KiB - 1 per call: it masks a longer count).
+ * What could not be written stays gathered: SQLite may carry on after the
+ * error (a failed read of a page it spilled undoes one statement, not the
+ * transaction), so the bytes must still reach the file before the commit's
+ * sync — or that sync fails too. Never dropped unseen. */
 static int w_flush(wfile_t *w)
 {
     int rc = SQLITE_OK;
-    for (size_t done = 0; rc == SQLITE_OK && done < w->len; done += STORE_WAL_WRITE_PIECE) {
+    size_t done = 0;
+    while (done < w->len) {
         size_t n = w->len - done < STORE_WAL_WRITE_PIECE ? w->len - done : STORE_WAL_WRITE_PIECE;
         rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n, w->off + (sqlite3_int64)done);
+        if (rc != SQLITE_OK)
+            break;
+        done += n;
     }
-    w->len = 0;
+    if (done > 0 && done < w->len)
+        memmove(w->buf, w->buf + done, w->len - done);
+    w->len -= done;
+    w->off += (sqlite3_int64)done;
     return rc;
 }
 
@@ -166,13 +179,16 @@ static int w_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
     return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
 }
 
-/* Version 3 methods: the shared memory ones are only called where the file
- * below has them (SQLite asks the database file, which has them in WAL). */
-static const sqlite3_io_methods methods = {
-    3, w_close, w_read, w_write, w_truncate, w_sync, w_size, w_lock, w_unlock, w_check,
-    w_fcntl, w_sector, w_dev, w_shm_map, w_shm_lock, w_shm_barrier, w_shm_unmap, w_fetch,
-    w_unfetch,
-};
+/* The same methods at each version: a file gets the version of the file
+ * below, so SQLite never asks for shared memory or a memory map the file
+ * below does not have. */
+#define W_METHODS(v)                                                                                \
+    {                                                                                               \
+        v, w_close, w_read, w_write, w_truncate, w_sync, w_size, w_lock, w_unlock, w_check,      \
+            w_fcntl, w_sector, w_dev, w_shm_map, w_shm_lock, w_shm_barrier, w_shm_unmap, w_fetch, \
+            w_unfetch,                                                                              \
+    }
+static const sqlite3_io_methods methods[3] = {W_METHODS(1), W_METHODS(2), W_METHODS(3)};
 
 static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out)
 {
@@ -180,10 +196,19 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, i
     wfile_t *w = W(file);
     memset(w, 0, sizeof *w);
     w->real = (sqlite3_file *)&w[1];
-    w->wal = (flags & SQLITE_OPEN_WAL) != 0;
     int rc = under->xOpen(under, name, w->real, flags, out);
+    const sqlite3_io_methods *m = w->real->pMethods;
     /* Only a file the VFS below opened gets methods (and so a close). */
-    file->pMethods = w->real->pMethods ? &methods : NULL;
+    if (!m) {
+        file->pMethods = NULL;
+        return rc;
+    }
+    int v = m->iVersion < 1 ? 1 : m->iVersion > 3 ? 3 : m->iVersion;
+    file->pMethods = &methods[v - 1];
+    /* A WAL whose database was not opened with psow=0 and whose file says it
+     * is overwritten safely: SQLite does not pad its commits. */
+    w->wal = (flags & SQLITE_OPEN_WAL) != 0 && sqlite3_uri_boolean(name, "psow", 1) &&
+             (m->xDeviceCharacteristics(w->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
     return rc;
 }
 

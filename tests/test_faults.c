@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "util.h"
 
+#include <sqlite3.h>
 #include <zmq.h>
 
 #include <setjmp.h>
@@ -137,6 +138,9 @@ static void test_commit_failure_then_recovery(void **state)
     assert_int_equal(store_batch_commit(s, &err), 0);
     store_destroy(&s);
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), 1);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM pragma_integrity_check"
+                                        " WHERE integrity_check <> 'ok'"),
+                     0);
 }
 
 /* ---- through the broker ------------------------------------------------- */
@@ -270,6 +274,9 @@ static void test_space_comes_and_goes(void **state)
     assert_true(oks > 0);
     assert_true(errors > 0);
     assert_true(tu_faultvfs_refused() > 0);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM pragma_integrity_check"
+                                        " WHERE integrity_check <> 'ok'"),
+                     0);
     free(sent);
 }
 
@@ -359,6 +366,89 @@ static void test_wal_writes_gathered(void **state)
     }
 }
 
+/* Copies file src to dst (a crash image: the files as they are now). */
+static void copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+static int exec_rc(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* A transaction that spilled pages to the WAL (its page cache was full)
+ * meets a full disk when a page it spilled is read back: SQLite undoes that
+ * statement only, goes on, and commits. The commit must carry every page the
+ * transaction wrote — what the gathering VFS (lib/store_vfs.c) could not
+ * write stays gathered until it can — or fail; never publish frames that are
+ * not in the file. Checked on the live database and on a crash image. */
+static void test_spilled_pages_survive_a_failed_read_back(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err); /* registers the VFS over the fault VFS */
+    assert_non_null(s);
+    store_destroy(&s);
+    char db_path[700], crash[720], crash_wal[740], wal[720];
+    snprintf(db_path, sizeof db_path, "%s/spill.db", fx->dir);
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    snprintf(crash, sizeof crash, "%s/crash.db", fx->dir);
+    snprintf(crash_wal, sizeof crash_wal, "%s-wal", crash);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "bianmin-wal"),
+                     SQLITE_OK);
+    assert_int_equal(exec_rc(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                 " PRAGMA cache_size = 10; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON;"
+                                 " CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, p INTEGER REFERENCES t(id));"
+                                 " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+                                 " INSERT INTO t(v) SELECT printf('%.3000c', 'a') FROM n;"),
+                     SQLITE_OK);
+    assert_int_equal(exec_rc(db, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                 " WHERE i < 200) INSERT INTO t(v) SELECT printf('%.3000c', 'b') FROM n;"),
+                     SQLITE_OK);
+    /* The next write fails once: the one that makes the read below possible
+     * (a row of this transaction, spilled; the foreign key gives the UPDATE
+     * a statement journal, so SQLite undoes the statement, not the
+     * transaction, as the store's savepointed operations do). */
+    tu_faultvfs_fail_after(0, 1);
+    long refused = tu_faultvfs_refused();
+    assert_int_equal(exec_rc(db, "SAVEPOINT op"), SQLITE_OK);
+    int upd = exec_rc(db, "UPDATE t SET v = 'changed', p = 1 WHERE id = 250");
+    if (upd != SQLITE_OK && !sqlite3_get_autocommit(db))
+        assert_int_equal(exec_rc(db, "ROLLBACK TO op"), SQLITE_OK);
+    if (!sqlite3_get_autocommit(db))
+        assert_int_equal(exec_rc(db, "RELEASE op"), SQLITE_OK);
+    assert_true(tu_faultvfs_refused() > refused); /* the fault was met */
+    int commit = sqlite3_get_autocommit(db) ? SQLITE_ERROR : exec_rc(db, "COMMIT");
+    /* The case this is about: the read back failed, SQLite undid the
+     * statement and went on, and the commit (space back) wrote everything. */
+    assert_int_equal(upd, SQLITE_FULL);
+    assert_int_equal(commit, SQLITE_OK);
+    long long want = commit == SQLITE_OK ? 400 : 200;
+    copy_file(db_path, crash);
+    copy_file(wal, crash_wal);
+    const char *const paths[2] = {db_path, crash};
+    for (int k = 0; k < 2; k++) {
+        char q[64];
+        assert_int_equal(tu_sql_int(paths[k], "SELECT count(*) FROM t"), want);
+        snprintf(q, sizeof q, "SELECT count(*) FROM t WHERE v LIKE 'b%%'");
+        assert_int_equal(tu_sql_int(paths[k], q), want - 200);
+        assert_int_equal(tu_sql_int(paths[k], "SELECT count(*) FROM pragma_integrity_check"
+                                              " WHERE integrity_check <> 'ok'"),
+                         0);
+    }
+    sqlite3_close(db);
+}
+
 /* Restart on an empty database beside traces of an old one is refused,
  * unless allowed. */
 static void test_new_database_refused_beside_old_traces(void **state)
@@ -416,6 +506,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_database_removed_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_database_refused_beside_old_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_writes_gathered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spilled_pages_survive_a_failed_read_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
