@@ -1,6 +1,7 @@
 /* faultvfs.c - see faultvfs.h. Every method forwards to the real VFS and
- * file; only xWrite (and growing xTruncate) consult the fault switch. */
+ * file (lib/vfs_forward.h); only xWrite consults the fault switch. */
 #include "faultvfs.h"
+#include "vfs_forward.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -8,9 +9,8 @@
 #include <string.h>
 
 typedef struct {
-    sqlite3_file base;
-    sqlite3_file *real; /* follows this struct in the same allocation */
-    bool wal;           /* a WAL file (its writes are counted) */
+    bm_fwd_file_t fwd; /* the real file follows this struct */
+    bool wal;          /* a WAL file (its writes are counted) */
 } ffile_t;
 
 static sqlite3_vfs *real_vfs;
@@ -69,140 +69,23 @@ static bool refuse(void)
     return false;
 }
 
-#define REAL(f) (((ffile_t *)(f))->real)
-
-static int f_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
-{
-    return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
-}
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
     if (((ffile_t *)f)->wal)
         atomic_fetch_add(&wal_writes, 1);
     if (refuse())
         return SQLITE_FULL;
-    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+    return bm_fwd_write(f, buf, n, off);
 }
-static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
-static int f_sync(sqlite3_file *f, int flags) { return REAL(f)->pMethods->xSync(REAL(f), flags); }
-static int f_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-static int f_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int f_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int f_check(sqlite3_file *f, int *out)
-{
-    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-static int f_fcntl(sqlite3_file *f, int op, void *arg)
-{
-    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-static int f_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int f_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int f_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **pp)
-{
-    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, extend, pp);
-}
-static int f_shm_lock(sqlite3_file *f, int off, int n, int flags)
-{
-    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
-}
-static void f_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int f_shm_unmap(sqlite3_file *f, int del)
-{
-    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
-{
-    return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
-}
-static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
-}
+#define F_METHODS(v)                                                                                \
+    BM_FWD_METHODS(v, bm_fwd_close, bm_fwd_read, f_write, bm_fwd_truncate, bm_fwd_sync, bm_fwd_size, \
+                   bm_fwd_fcntl, bm_fwd_fetch)
+static const sqlite3_io_methods methods[3] = {F_METHODS(1), F_METHODS(2), F_METHODS(3)};
 
-static const sqlite3_io_methods methods = {
-    3, f_close, f_read, f_write, f_truncate, f_sync, f_size, f_lock, f_unlock, f_check,
-    f_fcntl, f_sector, f_dev, f_shm_map, f_shm_lock, f_shm_barrier, f_shm_unmap, f_fetch,
-    f_unfetch,
-};
-
-static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
+static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out)
 {
-    (void)vfs;
-    ffile_t *ff = (ffile_t *)file;
-    ff->real = (sqlite3_file *)&ff[1];
-    ff->wal = (flags & SQLITE_OPEN_WAL) != 0;
-    int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out);
-    /* Only a file the real VFS opened gets methods (and so a close). */
-    file->pMethods = ff->real->pMethods ? &methods : NULL;
-    return rc;
-}
-static int v_delete(sqlite3_vfs *v, const char *n, int sync)
-{
-    (void)v;
-    return real_vfs->xDelete(real_vfs, n, sync);
-}
-static int v_access(sqlite3_vfs *v, const char *n, int flags, int *out)
-{
-    (void)v;
-    return real_vfs->xAccess(real_vfs, n, flags, out);
-}
-static int v_full(sqlite3_vfs *v, const char *n, int len, char *out)
-{
-    (void)v;
-    return real_vfs->xFullPathname(real_vfs, n, len, out);
-}
-static void *v_dlopen(sqlite3_vfs *v, const char *n)
-{
-    (void)v;
-    return real_vfs->xDlOpen(real_vfs, n);
-}
-static void v_dlerror(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    real_vfs->xDlError(real_vfs, n, out);
-}
-static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void)
-{
-    (void)v;
-    return real_vfs->xDlSym(real_vfs, h, s);
-}
-static void v_dlclose(sqlite3_vfs *v, void *h)
-{
-    (void)v;
-    real_vfs->xDlClose(real_vfs, h);
-}
-static int v_random(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    return real_vfs->xRandomness(real_vfs, n, out);
-}
-static int v_sleep(sqlite3_vfs *v, int us)
-{
-    (void)v;
-    return real_vfs->xSleep(real_vfs, us);
-}
-static int v_time(sqlite3_vfs *v, double *out)
-{
-    (void)v;
-    return real_vfs->xCurrentTime(real_vfs, out);
-}
-static int v_lasterr(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    return real_vfs->xGetLastError ? real_vfs->xGetLastError(real_vfs, n, out) : 0;
-}
-static int v_time64(sqlite3_vfs *v, sqlite3_int64 *out)
-{
-    (void)v;
-    return real_vfs->xCurrentTimeInt64(real_vfs, out);
+    ((ffile_t *)file)->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    return bm_fwd_open(vfs, name, file, flags, out, methods);
 }
 
 int tu_faultvfs_install(void)
@@ -212,24 +95,6 @@ int tu_faultvfs_install(void)
     real_vfs = sqlite3_vfs_find(NULL);
     if (!real_vfs)
         return -1;
-    fault_vfs = (sqlite3_vfs){
-        .iVersion = 2,
-        .szOsFile = (int)sizeof(ffile_t) + real_vfs->szOsFile,
-        .mxPathname = real_vfs->mxPathname,
-        .zName = "bm_faultvfs",
-        .xOpen = v_open,
-        .xDelete = v_delete,
-        .xAccess = v_access,
-        .xFullPathname = v_full,
-        .xDlOpen = v_dlopen,
-        .xDlError = v_dlerror,
-        .xDlSym = v_dlsym,
-        .xDlClose = v_dlclose,
-        .xRandomness = v_random,
-        .xSleep = v_sleep,
-        .xCurrentTime = v_time,
-        .xGetLastError = v_lasterr,
-        .xCurrentTimeInt64 = v_time64,
-    };
+    bm_vfs_forward(&fault_vfs, real_vfs, "bm_faultvfs", (int)sizeof(ffile_t), v_open);
     return sqlite3_vfs_register(&fault_vfs, 1) == SQLITE_OK ? 0 : -1;
 }

@@ -402,6 +402,25 @@ static void page_ids(store_t *s, const store_filter_t *f, char *buf, size_t cap,
     cJSON_Delete(out);
 }
 
+/* A store holding n committed requests received step ms apart from t0,
+ * tickets 1..n; with alternate, the even tickets are "leak", the odd "pipe". */
+static store_t *store_with_requests(fx_t *fx, int n, int64_t t0, int64_t step, bool alternate)
+{
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
+                         .text = "堵了"};
+    for (int i = 0; i < n; i++) {
+        int64_t t = 0;
+        bool dup = false;
+        in.category = alternate && i % 2 ? "leak" : "pipe";
+        assert_int_equal(store_submit(s, &in, t0 + i * step, &t, &dup, &err), 0);
+    }
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    return s;
+}
+
 /* Open requests are only in requests_open_category, the others only in
  * requests_status_created (schema/010_open_once.sql): a time range and a
  * status still find each request once, from the right index, and never by
@@ -409,19 +428,8 @@ static void page_ids(store_t *s, const store_filter_t *f, char *buf, size_t cap,
 static void test_open_and_moved_in_one_range(void **state)
 {
     fx_t *fx = *state;
-    bm_error_t err = {0};
-    store_t *s = store_open(fx->db, &fx->cfg, &err);
-    assert_non_null(s);
-    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
-                         .text = "堵了"};
     const int64_t t0 = INT64_C(1796000000000), hour = 3600000;
-    for (int i = 0; i < 6; i++) {
-        int64_t t = 0;
-        bool dup = false;
-        in.category = i % 2 ? "leak" : "pipe";
-        assert_int_equal(store_submit(s, &in, t0 + i * hour, &t, &dup, &err), 0);
-    }
-    assert_int_equal(store_batch_commit(s, &err), 0);
+    store_t *s = store_with_requests(fx, 6, t0, hour, true);
     /* 2 claimed, 3 done, 5 cancelled; 1, 4 and 6 stay open. */
     assert_int_equal(tu_sql_exec(fx->db, "UPDATE requests SET status = 'claimed' WHERE id = 2;"
                                          "UPDATE requests SET status = 'done' WHERE id = 3;"
@@ -488,18 +496,8 @@ static void test_open_and_moved_in_one_range(void **state)
 static void test_range_pages_follow_time(void **state)
 {
     fx_t *fx = *state;
-    bm_error_t err = {0};
-    store_t *s = store_open(fx->db, &fx->cfg, &err);
-    assert_non_null(s);
-    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "1栋", .contact = "c",
-                         .text = "堵了"};
     const int64_t t0 = INT64_C(1796000000000), minute = 60000;
-    for (int i = 0; i < 40; i++) {
-        int64_t t = 0;
-        bool dup = false;
-        assert_int_equal(store_submit(s, &in, t0 + i * minute, &t, &dup, &err), 0);
-    }
-    assert_int_equal(store_batch_commit(s, &err), 0);
+    store_t *s = store_with_requests(fx, 40, t0, minute, false);
     assert_int_equal(tu_sql_exec(fx->db, "UPDATE requests SET status = CASE id % 4 WHEN 1 THEN 'claimed'"
                                          " WHEN 2 THEN 'done' WHEN 3 THEN 'cancelled' ELSE 'open' END;"
                                          "UPDATE requests SET created_at = created_at - 600000"
