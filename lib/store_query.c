@@ -273,6 +273,7 @@ static void list_filters(st_where_t *w, const store_filter_t *f)
  * never went back (since 009), and older databases may hold such rows. */
 static int list_range(store_t *self, const store_filter_t *f, cJSON **out, bm_error_t *err)
 {
+    /* BM_SQL_NOT_OPEN's statuses (lib/lifecycle.h), one range each. */
     static const char *const moved[] = {"claimed", "done", "escalated", "resolved", "cancelled"};
     int64_t since = f->since ? f->since : INT64_MIN, until = f->until ? f->until : INT64_MAX;
     int64_t want = (int64_t)f->offset + f->limit;
