@@ -559,6 +559,8 @@ store_t *store_open(const char *path, const bm_config_t *cfg, bm_error_t *err)
     self->ino = st.st_ino;
     sqlite3_commit_hook(self->db, commit_hook, self);
     sqlite3_wal_hook(self->db, wal_hook, self); /* replaces the automatic checkpoint */
+    self->ckpt.ask_frames = STORE_CHECKPOINT_FRAMES;
+    self->ckpt.restart_frames = STORE_WAL_RESTART_FRAMES;
     st_ckpt_start(self); /* on failure the loop checkpoints itself (logged) */
     return self;
 fail:
@@ -711,4 +713,10 @@ bool store_batch_failed(store_t *self)
 void store_fail_commits(store_t *self, int n)
 {
     self->fail_commits = n;
+}
+
+void store_set_checkpoint_frames(store_t *self, int ask, int restart)
+{
+    self->ckpt.ask_frames = ask;
+    self->ckpt.restart_frames = restart;
 }

@@ -18,10 +18,16 @@
 
 typedef struct store store_t;
 
-/* WAL frames after which a checkpoint is asked for, and the size the WAL file
- * is cut back to after it restarts: the WAL stays bounded under any load. */
+/* WAL frames not yet copied back after which the checkpointer thread is asked
+ * for a checkpoint; the WAL's length (frames) from which the loop completes
+ * the thread's next checkpoint so that the WAL restarts from its beginning
+ * (each completion holds the loop for a few ms: docs/architecture.md); and
+ * the size the WAL file is cut back to after it restarts (above the longest
+ * WAL, ~21,000 frames of 4 KiB, so that it is not cut and grown again every
+ * cycle). The WAL stays bounded under any load. */
 #define STORE_CHECKPOINT_FRAMES 4000
-#define STORE_WAL_LIMIT_BYTES 33554432
+#define STORE_WAL_RESTART_FRAMES 16000
+#define STORE_WAL_LIMIT_BYTES 100663296 /* 96 MiB */
 /* The most of a WAL's writes gathered into one write (lib/store_vfs.c): a
  * commit of ~250 frames; a bigger commit is written in several. */
 #define STORE_WAL_BUFFER_BYTES 1048576
@@ -69,11 +75,16 @@ bool store_in_batch(store_t *self);
 bool store_batch_failed(store_t *self);
 
 /* Asks the checkpointer thread to copy the WAL back into the database (a
- * passive checkpoint, on its own connection) once the WAL holds
- * STORE_CHECKPOINT_FRAMES frames and no checkpoint is running; never blocks
- * on it. Without the thread (it could not start) the checkpoint runs here,
- * outside a batch. Call after a pass's replies were sent. Returns 1 if asked
- * (or run), 0 if not due. */
+ * passive checkpoint, on its own connection, repeated while frames keep
+ * coming) once STORE_CHECKPOINT_FRAMES frames are not yet copied and no
+ * checkpoint is running; never blocks on it. Once the WAL is
+ * STORE_WAL_RESTART_FRAMES long, the first pass boundary after the thread's
+ * next checkpoint copies the few frames written meanwhile here, so that the
+ * next commit restarts the WAL from its beginning. Without the thread (it
+ * could not start) the whole checkpoint runs here at STORE_CHECKPOINT_FRAMES.
+ * Call after a pass's replies were sent, outside a batch. Returns
+ * STORE_CKPT_ASKED, STORE_CKPT_COMPLETED (copied here) or 0 (not due). */
+enum { STORE_CKPT_ASKED = 1, STORE_CKPT_COMPLETED = 2 };
 int store_checkpoint(store_t *self);
 /* Checkpoints the thread has completed (for tests and metrics). */
 uint64_t store_checkpoints_done(store_t *self);
@@ -81,6 +92,9 @@ uint64_t store_checkpoints_done(store_t *self);
 /* Fault injection for tests: the next n commits fail as if the disk had
  * refused them (through SQLite's commit hook, so the real rollback path runs). */
 void store_fail_commits(store_t *self, int n);
+/* For tests: other sizes than STORE_CHECKPOINT_FRAMES and
+ * STORE_WAL_RESTART_FRAMES, so that a test sees whole cycles quickly. */
+void store_set_checkpoint_frames(store_t *self, int ask, int restart);
 
 /* ---- requests ---------------------------------------------------------- */
 

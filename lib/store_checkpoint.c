@@ -1,17 +1,25 @@
 /* store_checkpoint.c - the checkpointer: a thread with its own connection
- * that copies the WAL back into the database (a passive checkpoint) when the
- * broker asks, so that neither a commit nor the event loop ever waits for it.
+ * that copies the WAL back into the database (passive checkpoints) when the
+ * broker asks, so that neither a commit nor the event loop waits for it.
  *
  * SQLite lets a checkpoint run on one connection while another writes: a
  * passive checkpoint copies the frames committed when it starts and never
- * blocks the writer, who restarts the WAL from its beginning on the next
- * commit after a complete checkpoint (and cuts the file back to
- * STORE_WAL_LIMIT_BYTES, journal_size_limit). Under a load that never
- * pauses the thread's checkpoint is never complete (frames keep coming), so
- * the loop finishes each one itself at a pass boundary, copying only what was
- * written meanwhile. Nothing acknowledged depends on any of it: committed
- * frames are durable in the WAL whether copied or not. */
+ * blocks the writer. The WAL restarts from its beginning only when a write
+ * transaction begins with every frame copied (and the file is then cut back
+ * to STORE_WAL_LIMIT_BYTES, journal_size_limit). Under a load that never
+ * pauses the thread never sees that (frames keep coming): so it repeats its
+ * checkpoint while frames came during the last one (each round copies fewer),
+ * and once the WAL is STORE_WAL_RESTART_FRAMES long the loop copies the
+ * remainder itself at a pass boundary, where no transaction is open. That
+ * holds the loop for a few ms (a sync of the database file), once per
+ * restart rather than once per checkpoint. Nothing acknowledged depends on
+ * any of it: committed frames are durable in the WAL whether copied or not. */
 #include "store_int.h"
+
+/* The thread's rounds: it checkpoints again while the last round met more
+ * than CKPT_CATCHUP_FRAMES new frames, at most CKPT_ROUNDS_MAX times. */
+#define CKPT_ROUNDS_MAX     8
+#define CKPT_CATCHUP_FRAMES 256
 
 static void *ckpt_main(void *arg)
 {
@@ -25,10 +33,18 @@ static void *ckpt_main(void *arg)
         self->ckpt.wanted = false;
         self->ckpt.busy = true;
         pthread_mutex_unlock(&self->ckpt.mu);
-        int log_frames = 0, copied = 0;
-        int rc = sqlite3_wal_checkpoint_v2(self->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+        int log_frames = 0, copied = 0, rc = SQLITE_OK, before = -1;
+        for (int round = 0; round < CKPT_ROUNDS_MAX; round++) {
+            rc = sqlite3_wal_checkpoint_v2(self->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
                                            &copied);
-        log_debug("checkpoint: rc %d, %d frames in the WAL, %d copied", rc, log_frames, copied);
+            log_debug("checkpoint round %d: rc %d, %d frames in the WAL, %d copied", round, rc, log_frames,
+                      copied);
+            /* (fewer frames than before: the WAL restarted meanwhile) */
+            if (rc != SQLITE_OK || log_frames < 0 ||
+                (before >= 0 && (log_frames < before || log_frames - before <= CKPT_CATCHUP_FRAMES)))
+                break;
+            before = log_frames;
+        }
         if (rc == SQLITE_BUSY)
             log_debug("checkpoint busy (another checkpoint runs, e.g. a backup); tried again later");
         else if (rc != SQLITE_OK)
@@ -37,8 +53,10 @@ static void *ckpt_main(void *arg)
                      sqlite3_errmsg(self->ckpt.db));
         pthread_mutex_lock(&self->ckpt.mu);
         self->ckpt.busy = false;
-        if (rc == SQLITE_OK && log_frames >= 0)
+        if (rc == SQLITE_OK && log_frames >= 0) {
+            self->ckpt.copied = copied;
             self->ckpt.done++;
+        }
     }
     pthread_mutex_unlock(&self->ckpt.mu);
     return NULL;
@@ -122,36 +140,42 @@ int store_checkpoint(store_t *self)
 {
     if (self->in_batch || self->file_lost)
         return 0; /* never into a file that was removed or replaced */
-    if (self->ckpt.running) {
-        pthread_mutex_lock(&self->ckpt.mu);
-        uint64_t done = self->ckpt.done;
-        bool idle = !self->ckpt.wanted && !self->ckpt.busy;
-        pthread_mutex_unlock(&self->ckpt.mu);
-        if (done != self->ckpt.seen) {
-            /* Second phase: the thread copied the bulk while the loop went on
-             * committing; the few frames written meanwhile are copied here,
-             * at a pass boundary, so that the checkpoint is complete and the
-             * next commit restarts the WAL from its beginning (otherwise the
-             * WAL would only grow under a load that never pauses). */
-            self->ckpt.seen = done;
+    if (!self->ckpt.running) {
+        if (self->wal_frames < self->ckpt.ask_frames)
+            return 0;
+        self->wal_frames = 0;
+        checkpoint_here(self);
+        return STORE_CKPT_COMPLETED;
+    }
+    pthread_mutex_lock(&self->ckpt.mu);
+    uint64_t done = self->ckpt.done;
+    int copied = self->ckpt.copied;
+    bool idle = !self->ckpt.wanted && !self->ckpt.busy;
+    pthread_mutex_unlock(&self->ckpt.mu);
+    if (done != self->ckpt.seen) {
+        self->ckpt.seen = done;
+        self->ckpt.backfilled = copied;
+        if (self->wal_frames >= self->ckpt.restart_frames) {
+            /* The thread copied the bulk while the loop went on committing;
+             * the frames written meanwhile are copied here, where no
+             * transaction is open, so that the checkpoint is complete and
+             * the next commit restarts the WAL from its beginning. */
             checkpoint_here(self);
             self->wal_frames = 0;
-            return 1;
+            self->ckpt.backfilled = 0;
+            return STORE_CKPT_COMPLETED;
         }
-        if (self->wal_frames < STORE_CHECKPOINT_FRAMES || !idle)
-            return 0; /* one at a time */
-        pthread_mutex_lock(&self->ckpt.mu);
-        self->ckpt.wanted = true;
-        pthread_cond_signal(&self->ckpt.cv);
-        pthread_mutex_unlock(&self->ckpt.mu);
-        self->wal_frames = 0; /* the next commit's WAL hook says how big it is then */
-        return 1;
     }
-    if (self->wal_frames < STORE_CHECKPOINT_FRAMES)
-        return 0;
-    self->wal_frames = 0;
-    checkpoint_here(self);
-    return 1;
+    /* (the WAL restarted by itself: a write began with every frame copied) */
+    if (self->wal_frames < self->ckpt.backfilled)
+        self->ckpt.backfilled = 0;
+    if (self->wal_frames - self->ckpt.backfilled < self->ckpt.ask_frames || !idle)
+        return 0; /* one at a time */
+    pthread_mutex_lock(&self->ckpt.mu);
+    self->ckpt.wanted = true;
+    pthread_cond_signal(&self->ckpt.cv);
+    pthread_mutex_unlock(&self->ckpt.mu);
+    return STORE_CKPT_ASKED;
 }
 
 uint64_t store_checkpoints_done(store_t *self)

@@ -95,7 +95,10 @@ struct store {
         pthread_cond_t cv;
         bool running, wanted, busy, stop; /* wanted, busy, stop, done: under mu */
         uint64_t done;
-        uint64_t seen; /* done when the loop last completed a checkpoint (loop only) */
+        int copied;     /* frames the thread's last checkpoint left copied (under mu) */
+        uint64_t seen;  /* done as the loop last saw it (loop only) */
+        int backfilled; /* copied as the loop last saw it (loop only) */
+        int ask_frames, restart_frames; /* STORE_CHECKPOINT_FRAMES, STORE_WAL_RESTART_FRAMES */
         sqlite3 *db;  /* its own connection, used by that thread only */
     } ckpt;
     int fail_commits;

@@ -279,10 +279,11 @@ static void test_submit_failing_half_way_loses_the_pass(void **state)
     assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM deliveries"), 0);
 }
 
-/* Checkpoints run in their own thread, asked for once the WAL holds
- * STORE_CHECKPOINT_FRAMES frames, while the writer goes on; the loop
- * completes each at a pass boundary: the WAL is copied back and restarts,
- * and nothing committed is lost whatever the checkpoint does. */
+/* Checkpoints run in their own thread, asked for once STORE_CHECKPOINT_FRAMES
+ * frames are not yet copied, while the writer goes on; once the WAL is
+ * STORE_WAL_RESTART_FRAMES long, the loop completes the thread's next one at
+ * a pass boundary: the WAL is copied back and restarts, and nothing committed
+ * is lost whatever the checkpoint does. (Smaller sizes here, the same rules.) */
 static long wal_size(const fx_t *fx)
 {
     char wal[700];
@@ -291,45 +292,122 @@ static long wal_size(const fx_t *fx)
     return stat(wal, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* Waits (bounded; no time is asserted) until the thread has done n. */
+static void wait_checkpoints(store_t *s, uint64_t n)
+{
+    for (int i = 0; i < 1000 && store_checkpoints_done(s) < n; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(store_checkpoints_done(s) >= n);
+}
+
+/* One submit in its own commit, then the checkpoint's turn as in the broker's
+ * loop; the thread is waited for after each ask. Returns store_checkpoint's
+ * answer. */
+static int commit_one(fx_t *fx, store_t *s, uint64_t *thread_done)
+{
+    (void)fx;
+    bm_error_t err = {0};
+    int64_t ticket = 0;
+    bool dup = false;
+    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "3栋", .contact = "c",
+                         .text = "堵了"};
+    assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
+    assert_int_equal(store_batch_commit(s, &err), 0);
+    int r = store_checkpoint(s);
+    if (r == STORE_CKPT_ASKED)
+        wait_checkpoints(s, ++*thread_done);
+    return r;
+}
+
+#define FRAME_BYTES (4096 + 24)
+
+/* Pauses between commits (the thread copies everything before the next):
+ * the WAL restarts by itself and the loop never has to complete anything. */
 static void test_checkpoint_in_its_own_thread(void **state)
 {
     fx_t *fx = *state;
     bm_error_t err = {0};
     store_t *s = store_open(fx->db, &fx->cfg, &err);
     assert_non_null(s);
-    int64_t ticket = 0;
-    bool dup = false;
-    store_submit_t in = {.channel = "forum", .category = "pipe", .building = "3栋", .contact = "c",
-                         .text = "堵了"};
+    store_set_checkpoint_frames(s, 100, 100000);
+    uint64_t thread_done = 0;
+    int commits = 0, asked = 0, completed = 0;
+    long longest = 0;
+    while (commits < 2000) {
+        int r = commit_one(fx, s, &thread_done);
+        commits++;
+        asked += r == STORE_CKPT_ASKED;
+        completed += r == STORE_CKPT_COMPLETED;
+        if (wal_size(fx) > longest)
+            longest = wal_size(fx);
+    }
+    assert_true(asked >= 3);    /* every 100 frames not yet copied */
+    assert_int_equal(completed, 0);
+    assert_true(longest < 300L * FRAME_BYTES); /* restarted each time, never grew on */
+    store_destroy(&s);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), commits);
+}
+
+/* Under a load that never pauses (here a reader holds an old snapshot, so the
+ * thread cannot copy everything): the WAL grows until it is the restart
+ * length, then the loop completes the thread's checkpoint at a pass boundary,
+ * copying what was written after it, and the next commit restarts the WAL. */
+static void test_checkpoint_completed_by_the_loop(void **state)
+{
+    fx_t *fx = *state;
+    bm_error_t err = {0};
+    store_t *s = store_open(fx->db, &fx->cfg, &err);
+    assert_non_null(s);
+    enum { ASK = 100, RESTART = 400 };
+    store_set_checkpoint_frames(s, ASK, RESTART);
+    uint64_t thread_done = 0;
     int commits = 0, asked = 0;
-    while (commits < 5000 && asked == 0) {
+    commit_one(fx, s, &thread_done);
+    commits++;
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->db, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM requests;", NULL, NULL, NULL), SQLITE_OK);
+    while (wal_size(fx) < (long)RESTART * FRAME_BYTES && commits < 5000) {
+        int r = commit_one(fx, s, &thread_done);
+        commits++;
+        asked += r == STORE_CKPT_ASKED;
+    }
+    assert_true(wal_size(fx) >= (long)RESTART * FRAME_BYTES); /* no restart behind a reader */
+    assert_true(asked >= 2);
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    /* frames the thread has not seen, then the loop's turn (at most an ask first) */
+    for (int i = 0; i < 3; i++) {
+        int64_t ticket = 0;
+        bool dup = false;
+        store_submit_t in = {.channel = "forum", .category = "pipe", .building = "3栋", .contact = "c",
+                             .text = "堵了"};
         assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
         assert_int_equal(store_batch_commit(s, &err), 0);
         commits++;
-        asked = store_checkpoint(s);
     }
-    assert_int_equal(asked, 1);
-    assert_true(commits > 10); /* not before the WAL had grown */
-    /* The thread does it (bounded wait; no time is asserted). */
-    for (int i = 0; i < 1000 && store_checkpoints_done(s) == 0; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    int r = 0;
+    for (int i = 0; i < 3 && r != STORE_CKPT_COMPLETED; i++) {
+        r = store_checkpoint(s);
+        if (r == STORE_CKPT_ASKED)
+            wait_checkpoints(s, ++thread_done);
     }
-    assert_true(store_checkpoints_done(s) >= 1);
-    /* The loop completes it at the next pass boundary, then nothing is due. */
-    assert_int_equal(store_checkpoint(s), 1);
-    assert_int_equal(store_checkpoint(s), 0);
+    assert_int_equal(r, STORE_CKPT_COMPLETED);
+    assert_int_equal(store_checkpoint(s), 0); /* nothing due right after */
+    /* Everything is copied: the writer restarts the WAL, which stops growing
+     * and is never longer than its limit. */
     long before = wal_size(fx);
-    /* The writer restarts the WAL from its beginning: it stops growing. */
     for (int i = 0; i < 50; i++) {
-        assert_int_equal(store_submit(s, &in, bm_now_ms(), &ticket, &dup, &err), 0);
-        assert_int_equal(store_batch_commit(s, &err), 0);
+        commit_one(fx, s, &thread_done);
+        commits++;
     }
     assert_true(wal_size(fx) <= before);
-    assert_true(wal_size(fx) <= STORE_WAL_LIMIT_BYTES);
+    assert_true(before <= STORE_WAL_LIMIT_BYTES);
     store_destroy(&s);
-    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), commits + 50);
-    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM timeline"), commits + 50);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM requests"), commits);
+    assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM timeline"), commits);
 }
 
 /* The clock steps back between two submits, also across a restart: the
@@ -629,6 +707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_check_without_in_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_failing_half_way_loses_the_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_in_its_own_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_completed_by_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_ref_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_never_goes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_and_moved_in_one_range, setup, teardown),
